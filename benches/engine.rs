@@ -1,0 +1,4 @@
+//! Benchmark placeholder: filled in by the engine owner.
+fn main() {
+    eprintln!("no benchmark yet");
+}

@@ -1,0 +1,1 @@
+//! The executor: bounded-concurrency walk of the plan graph.

@@ -1,0 +1,8 @@
+//! `lakebundle schema`
+
+use super::args::GlobalArgs;
+use super::Exit;
+
+pub fn run(_g: &GlobalArgs) -> Exit {
+    super::output::not_built("schema")
+}

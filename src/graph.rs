@@ -1,0 +1,1 @@
+//! The resource dependency graph (petgraph) over `ResourceAddr`s.

@@ -1,0 +1,1 @@
+//! `${...}` grammar, substitution, typed whole-value references, variable cycles.

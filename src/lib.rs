@@ -1,0 +1,14 @@
+//! lakebundle: plan and deploy DAB-style bundles of Databricks Lakebase
+//! resources. The pipeline flows one way: load → resolve → graph → plan → apply.
+
+pub mod api;
+pub mod apply;
+pub mod cli;
+pub mod config;
+pub mod diag;
+pub mod emulator;
+pub mod graph;
+pub mod interp;
+pub mod plan;
+pub mod resources;
+pub mod state;

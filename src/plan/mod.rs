@@ -1,0 +1,1 @@
+//! Plan model, field diff and rendering.

@@ -1,0 +1,210 @@
+//! Resource kinds: one file per kind implementing [`ResourceKind`]; this file is
+//! the registry. Adding a kind = one file + one line in [`registry`].
+//!
+//! Configs and remote objects cross this boundary as `serde_json::Value` in the
+//! bundle's YAML shape (resolved; deferred references still as `${...}` text).
+//! Each kind converts to/from its REST body itself.
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::api::{ApiError, Client};
+use crate::config::source::Node;
+use crate::diag::Diagnostics;
+
+/// Supported resource kinds. Unsupported DAB kinds are not in this enum; the
+/// loader warns about them by their YAML key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    DatabaseInstances,
+    DatabaseCatalogs,
+    SyncedDatabaseTables,
+    Jobs,
+    Apps,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 5] = [
+        Kind::DatabaseInstances,
+        Kind::DatabaseCatalogs,
+        Kind::SyncedDatabaseTables,
+        Kind::Jobs,
+        Kind::Apps,
+    ];
+    /// The YAML key under `resources:`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Kind::DatabaseInstances => "database_instances",
+            Kind::DatabaseCatalogs => "database_catalogs",
+            Kind::SyncedDatabaseTables => "synced_database_tables",
+            Kind::Jobs => "jobs",
+            Kind::Apps => "apps",
+        }
+    }
+    pub fn from_key(key: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.key() == key)
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.key())
+    }
+}
+
+/// `resources.<kind>.<key>`
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ResourceAddr {
+    pub kind: Kind,
+    pub key: String,
+}
+
+impl ResourceAddr {
+    pub fn new(kind: Kind, key: impl Into<String>) -> Self {
+        ResourceAddr { kind, key: key.into() }
+    }
+    /// Parse `resources.<kind>.<key>` (or `<kind>.<key>`).
+    pub fn parse(s: &str) -> Option<ResourceAddr> {
+        let s = s.strip_prefix("resources.").unwrap_or(s);
+        let (kind, key) = s.split_once('.')?;
+        Some(ResourceAddr::new(Kind::from_key(kind)?, key))
+    }
+}
+
+impl fmt::Display for ResourceAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "resources.{}.{}", self.kind.key(), self.key)
+    }
+}
+
+impl serde::Serialize for ResourceAddr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ResourceAddr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        ResourceAddr::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("bad resource address {s:?}")))
+    }
+}
+
+/// How a kind's fields behave in a diff. Paths are dotted field paths in the
+/// YAML shape (`spec.primary_key_columns`, `parent_instance_ref`).
+#[derive(Debug, Clone, Default)]
+pub struct FieldRules {
+    /// A change here forces delete + create.
+    pub immutable: &'static [&'static str],
+    /// No update API: any change forces replacement (catalogs, synced tables).
+    pub replace_on_any_change: bool,
+    /// Accepted on create, not returned by GET: `(field, effective twin)`; an
+    /// empty twin means "compare against the last applied value".
+    pub input_only: &'static [(&'static str, &'static str)],
+    /// Set by the server only; never diffed against config.
+    pub output_only: &'static [&'static str],
+    /// Bundle-only fields never sent to the API (`permissions`, `lifecycle`, ...).
+    pub bundle_only: &'static [&'static str],
+}
+
+/// An implicit dependency by name, e.g. a catalog's `database_instance_name`
+/// equal to a bundle instance's literal `name`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameLink {
+    /// Field of the dependent that holds the name (for the edge label).
+    pub field: String,
+    pub target_kind: Kind,
+    /// The target's name (its `name` config field).
+    pub name: String,
+}
+
+/// Result of a create: the remote id and the remote object as returned.
+#[derive(Debug, Clone)]
+pub struct Created {
+    pub id: String,
+    pub remote: Value,
+}
+
+#[async_trait]
+pub trait ResourceKind: Send + Sync + 'static {
+    fn kind(&self) -> Kind;
+    fn rules(&self) -> &FieldRules;
+    /// JSON Schema of the bundle YAML for one resource of this kind.
+    fn schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema;
+    /// Fields that exist only after apply and may be referenced
+    /// (`id`, `uid`, `read_write_dns`, `data_synchronization_status.pipeline_id`, ...).
+    fn output_fields(&self) -> &'static [&'static str];
+    /// Validate one resolved resource node: unknown fields (warning), types,
+    /// enums, ranges. `key` is the resource key.
+    fn check(&self, key: &str, node: &Node, diags: &mut Diagnostics);
+    /// Implicit dependencies by name found in a resolved config.
+    fn name_links(&self, config: &Value) -> Vec<NameLink>;
+    /// The remote id this config will have if the kind is addressed by name
+    /// (None for jobs, whose id the server assigns).
+    fn id_from_config(&self, config: &Value) -> Option<String>;
+
+    async fn create(&self, client: &Client, config: &Value) -> Result<Created, ApiError>;
+    /// `Ok(None)` when the remote object does not exist (404).
+    async fn read(&self, client: &Client, id: &str) -> Result<Option<Value>, ApiError>;
+    /// Update in place; `changed` lists the top-level fields that differ.
+    /// Returns the new id (apps/instances keep theirs; returned for uniformity).
+    async fn update(&self, client: &Client, id: &str, config: &Value, changed: &[String]) -> Result<String, ApiError>;
+    async fn delete(&self, client: &Client, id: &str) -> Result<(), ApiError>;
+    /// Wait until the resource is usable (instance AVAILABLE, app ACTIVE, ...).
+    /// Returns the remote object as last read.
+    async fn wait_ready(&self, client: &Client, id: &str, timeout: Duration) -> Result<Value, ApiError>;
+    /// After a create whose outcome is unknown: find the object the create may
+    /// have made (by name, or by deployment tag for jobs).
+    async fn find_existing(&self, client: &Client, config: &Value) -> Result<Option<Created>, ApiError>;
+    /// Convert a remote object into the bundle's YAML shape, for diffing
+    /// against config (drop output-only fields, map `effective_*` twins).
+    fn remote_to_config(&self, remote: &Value) -> Value;
+    /// Output values recorded in state and offered to `${resources...}` refs.
+    fn outputs(&self, id: &str, remote: &Value) -> Value;
+    /// Permissions API object type (`jobs`, `apps`, `database-instances`), if any.
+    fn permissions_object_type(&self) -> Option<&'static str> {
+        None
+    }
+}
+
+/// Every supported kind, in a fixed order.
+pub fn registry() -> &'static [&'static dyn ResourceKind] {
+    &[]
+}
+
+pub fn kind_impl(kind: Kind) -> &'static dyn ResourceKind {
+    registry()
+        .iter()
+        .copied()
+        .find(|k| k.kind() == kind)
+        .expect("every Kind has a registry entry")
+}
+
+/// DAB resource kinds that lakebundle recognises but does not deploy yet.
+pub const UNSUPPORTED_KINDS: &[&str] = &[
+    "pipelines",
+    "schemas",
+    "volumes",
+    "registered_models",
+    "models",
+    "experiments",
+    "model_serving_endpoints",
+    "quality_monitors",
+    "clusters",
+    "dashboards",
+    "secret_scopes",
+    "sql_warehouses",
+    "alerts",
+    "genie_spaces",
+    "postgres_projects",
+    "postgres_branches",
+    "postgres_endpoints",
+    "vector_search_endpoints",
+    "vector_search_indexes",
+    "catalogs",
+    "external_locations",
+];

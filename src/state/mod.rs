@@ -1,0 +1,1 @@
+//! Deployment state, write-ahead log and deploy lock.
