@@ -1,1 +1,2 @@
 //! The executor: bounded-concurrency walk of the plan graph.
+pub mod files;

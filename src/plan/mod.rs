@@ -5,6 +5,8 @@
 //! `render.rs`. The types below are the contract between them; both may add
 //! fields.
 
+pub mod render;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 

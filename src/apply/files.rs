@@ -1,0 +1,941 @@
+//! Bundle file sync and local-path rewriting.
+//!
+//! Two halves, both run by the CLI front end:
+//! - [`rewrite_paths`] (before planning, no I/O beyond `stat`): local relative
+//!   paths in job tasks and apps become their workspace paths under
+//!   `${workspace.file_path}`, as the official CLI does. A referenced file that
+//!   is missing is an error pointing at the YAML.
+//! - [`sync`] (before resources deploy): uploads the bundle's files to
+//!   `${workspace.file_path}`, honouring `sync.include` / `sync.exclude` and
+//!   `.gitignore`, incrementally: a manifest of content hashes
+//!   (`.lakebundle/<target>/files.json`, mirrored to `${workspace.state_path}`
+//!   so a fresh checkout still knows what was uploaded) decides what is sent and
+//!   what is removed remotely.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Component, Path, PathBuf};
+
+use base64::Engine as _;
+use futures::stream::{self, StreamExt, TryStreamExt};
+use globset::{GlobSet, GlobSetBuilder};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::api::{ApiError, Client, Method};
+use crate::config::model::Bundle;
+use crate::config::source::{Node, NodeKind, ScalarStyle, Span};
+use crate::diag::{Diag, Diagnostics};
+use crate::resources::Kind;
+
+/// Directories never synced: VCS metadata and tool caches.
+const ALWAYS_SKIPPED: &[&str] = &[".git", ".databricks", ".lakebundle"];
+
+/// Extensions a workspace notebook loses on import.
+const NOTEBOOK_EXTENSIONS: &[(&str, &str)] = &[
+    ("py", "# Databricks notebook source"),
+    ("sql", "-- Databricks notebook source"),
+    ("scala", "// Databricks notebook source"),
+    ("r", "# Databricks notebook source"),
+    ("ipynb", ""),
+];
+
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum FilesError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid sync pattern {pattern:?}: {message}")]
+    Pattern { pattern: String, message: String },
+    #[error("walking bundle files: {0}")]
+    Walk(String),
+    #[error("syncing {path}: {source}")]
+    Api {
+        path: String,
+        #[source]
+        source: Box<ApiError>,
+    },
+}
+
+// ---------------------------------------------------------------------------
+// Local files
+
+/// `sync.include` / `sync.exclude` / `sync.paths` of a resolved bundle.
+#[derive(Debug, Clone, Default)]
+pub struct SyncRules {
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+    /// Sub-paths of the root to sync (default: the whole root).
+    pub paths: Vec<String>,
+}
+
+impl SyncRules {
+    pub fn from_value(sync: &Value) -> SyncRules {
+        let list = |key: &str| -> Vec<String> {
+            sync.get(key)
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        SyncRules {
+            include: list("include"),
+            exclude: list("exclude"),
+            paths: list("paths"),
+        }
+    }
+}
+
+/// Gitignore-like patterns: `dist/*.whl` anchored at the root, a bare name
+/// (`*.pyc`) matching at any depth, a directory matching everything below it.
+fn glob_set(patterns: &[String]) -> Result<GlobSet, FilesError> {
+    let mut b = GlobSetBuilder::new();
+    for p in patterns {
+        let trimmed = p
+            .trim_start_matches("./")
+            .trim_start_matches('/')
+            .trim_end_matches('/');
+        if trimmed.is_empty() {
+            continue;
+        }
+        let mut forms = vec![trimmed.to_string(), format!("{trimmed}/**")];
+        if !trimmed.contains('/') {
+            forms.push(format!("**/{trimmed}"));
+            forms.push(format!("**/{trimmed}/**"));
+        }
+        for f in forms {
+            let glob = globset::GlobBuilder::new(&f)
+                .literal_separator(true)
+                .build()
+                .map_err(|e| FilesError::Pattern {
+                    pattern: p.clone(),
+                    message: e.to_string(),
+                })?;
+            b.add(glob);
+        }
+    }
+    b.build().map_err(|e| FilesError::Pattern {
+        pattern: patterns.join(", "),
+        message: e.to_string(),
+    })
+}
+
+/// Relative path with `/` separators.
+fn rel_string(root: &Path, path: &Path) -> Option<String> {
+    let rel = path.strip_prefix(root).ok()?;
+    let parts: Vec<String> = rel
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
+            _ => None,
+        })
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("/"))
+}
+
+fn walk(start: &Path, honour_ignores: bool) -> Result<Vec<PathBuf>, FilesError> {
+    let mut builder = ignore::WalkBuilder::new(start);
+    builder
+        .hidden(false)
+        .parents(honour_ignores)
+        .git_ignore(honour_ignores)
+        .git_exclude(honour_ignores)
+        .git_global(false)
+        .ignore(false)
+        .require_git(false)
+        .follow_links(false)
+        .filter_entry(|e| {
+            let name = e.file_name().to_string_lossy();
+            !(e.depth() > 0 && ALWAYS_SKIPPED.contains(&name.as_ref()))
+        });
+    let mut out = Vec::new();
+    for entry in builder.build() {
+        let entry = entry.map_err(|e| FilesError::Walk(e.to_string()))?;
+        if entry.file_type().is_some_and(|t| t.is_file()) {
+            out.push(entry.into_path());
+        }
+    }
+    Ok(out)
+}
+
+/// Every file to sync: relative path (`/`-separated) → absolute path.
+pub fn collect_files(
+    root: &Path,
+    rules: &SyncRules,
+) -> Result<BTreeMap<String, PathBuf>, FilesError> {
+    let include = glob_set(&rules.include)?;
+    let exclude = glob_set(&rules.exclude)?;
+    let starts: Vec<PathBuf> = if rules.paths.is_empty() {
+        vec![root.to_path_buf()]
+    } else {
+        rules.paths.iter().map(|p| root.join(p)).collect()
+    };
+    let mut files = BTreeMap::new();
+    for start in &starts {
+        for path in walk(start, true)? {
+            if let Some(rel) = rel_string(root, &path) {
+                if !exclude.is_match(&rel) {
+                    files.insert(rel, path);
+                }
+            }
+        }
+        // `sync.include` brings back files that .gitignore hides (build output).
+        if !rules.include.is_empty() {
+            for path in walk(start, false)? {
+                if let Some(rel) = rel_string(root, &path) {
+                    if include.is_match(&rel) && !exclude.is_match(&rel) {
+                        files.insert(rel, path);
+                    }
+                }
+            }
+        }
+    }
+    Ok(files)
+}
+
+/// Whether a file imports as a workspace notebook (and so loses its extension).
+pub fn is_notebook(path: &Path) -> bool {
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    let Some((_, header)) = NOTEBOOK_EXTENSIONS.iter().find(|(e, _)| *e == ext) else {
+        return false;
+    };
+    if header.is_empty() {
+        return true;
+    }
+    match std::fs::read(path) {
+        Ok(bytes) => bytes.starts_with(header.as_bytes()),
+        Err(_) => false,
+    }
+}
+
+/// Workspace path of a synced file: notebooks drop their extension.
+fn remote_path(file_path: &str, rel: &str, notebook: bool) -> String {
+    let rel = if notebook {
+        match rel.rsplit_once('.') {
+            Some((stem, _)) if !stem.ends_with('/') => stem,
+            _ => rel,
+        }
+    } else {
+        rel
+    };
+    format!("{}/{}", file_path.trim_end_matches('/'), rel)
+}
+
+// ---------------------------------------------------------------------------
+// Manifest
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestEntry {
+    pub sha256: String,
+    pub remote: String,
+}
+
+/// What was last uploaded, per relative path.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format_version: u32,
+    /// The `file_path` the files went to; a change re-uploads everything.
+    pub file_path: String,
+    pub files: BTreeMap<String, ManifestEntry>,
+}
+
+pub fn local_manifest_path(bundle: &Bundle) -> PathBuf {
+    bundle
+        .root
+        .join(".lakebundle")
+        .join(&bundle.target)
+        .join("files.json")
+}
+
+fn remote_manifest_path(bundle: &Bundle) -> String {
+    format!(
+        "{}/files.json",
+        bundle.workspace.state_path.trim_end_matches('/')
+    )
+}
+
+fn read_local_manifest(path: &Path) -> Option<Manifest> {
+    let bytes = std::fs::read(path).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Atomic write: a temp file in the same directory, then rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FilesError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|source| FilesError::Write {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, bytes).map_err(|source| FilesError::Write {
+        path: tmp.clone(),
+        source,
+    })?;
+    std::fs::rename(&tmp, path).map_err(|source| FilesError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// The sync work: what to send and what to remove.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncDiff {
+    /// Relative paths to upload.
+    pub upload: Vec<String>,
+    /// Remote paths to delete.
+    pub delete: Vec<String>,
+    pub unchanged: usize,
+}
+
+/// Compare the new manifest against the previous one.
+pub fn diff_manifests(old: &Manifest, new: &Manifest) -> SyncDiff {
+    let same_root = old.file_path == new.file_path;
+    let mut d = SyncDiff::default();
+    for (rel, entry) in &new.files {
+        match old.files.get(rel) {
+            Some(prev) if same_root && prev == entry => d.unchanged += 1,
+            _ => d.upload.push(rel.clone()),
+        }
+    }
+    let new_remotes: BTreeSet<&str> = new.files.values().map(|e| e.remote.as_str()).collect();
+    for entry in old.files.values() {
+        if !new_remotes.contains(entry.remote.as_str()) {
+            d.delete.push(entry.remote.clone());
+        }
+    }
+    d
+}
+
+/// Hash every file (in parallel) into a manifest for `file_path`.
+pub fn build_manifest(
+    files: &BTreeMap<String, PathBuf>,
+    file_path: &str,
+) -> Result<Manifest, FilesError> {
+    use rayon::prelude::*;
+    let entries: Result<Vec<(String, ManifestEntry)>, FilesError> = files
+        .par_iter()
+        .map(|(rel, abs)| {
+            let bytes = std::fs::read(abs).map_err(|source| FilesError::Read {
+                path: abs.clone(),
+                source,
+            })?;
+            let notebook = is_notebook(abs);
+            Ok((
+                rel.clone(),
+                ManifestEntry {
+                    sha256: sha256_hex(&bytes),
+                    remote: remote_path(file_path, rel, notebook),
+                },
+            ))
+        })
+        .collect();
+    Ok(Manifest {
+        format_version: 1,
+        file_path: file_path.to_string(),
+        files: entries?.into_iter().collect(),
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Remote sync
+
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    pub parallelism: usize,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        SyncOptions { parallelism: 10 }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SyncReport {
+    pub uploaded: Vec<String>,
+    pub deleted: Vec<String>,
+    pub unchanged: usize,
+}
+
+async fn mkdirs(client: &Client, path: &str) -> Result<(), FilesError> {
+    client
+        .call(
+            Method::POST,
+            "/api/2.0/workspace/mkdirs",
+            &[],
+            Some(&json!({ "path": path })),
+        )
+        .await
+        .map(|_| ())
+        .map_err(|source| FilesError::Api {
+            path: path.to_string(),
+            source: Box::new(source),
+        })
+}
+
+async fn import(client: &Client, path: &str, bytes: &[u8]) -> Result<(), FilesError> {
+    let body = json!({
+        "path": path,
+        "content": base64::engine::general_purpose::STANDARD.encode(bytes),
+        "format": "AUTO",
+        "overwrite": true,
+    });
+    client
+        .call(Method::POST, "/api/2.0/workspace/import", &[], Some(&body))
+        .await
+        .map(|_| ())
+        .map_err(|source| FilesError::Api {
+            path: path.to_string(),
+            source: Box::new(source),
+        })
+}
+
+async fn delete_remote(client: &Client, path: &str) -> Result<(), FilesError> {
+    match client
+        .call(
+            Method::POST,
+            "/api/2.0/workspace/delete",
+            &[],
+            Some(&json!({ "path": path, "recursive": false })),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.is_not_found() => Ok(()),
+        Err(source) => Err(FilesError::Api {
+            path: path.to_string(),
+            source: Box::new(source),
+        }),
+    }
+}
+
+async fn read_remote_manifest(client: &Client, path: &str) -> Option<Manifest> {
+    let resp = client
+        .call(
+            Method::GET,
+            "/api/2.0/workspace/export",
+            &[("path", path.to_string()), ("format", "AUTO".into())],
+            None,
+        )
+        .await
+        .ok()?;
+    let content = resp.get("content")?.as_str()?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(content)
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// The deepest directories needing `mkdirs` for these remote file paths
+/// (`mkdirs` creates parents, so a prefix of another is redundant).
+fn parent_dirs<'a>(paths: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let parents: BTreeSet<String> = paths
+        .filter_map(|p| p.rsplit_once('/').map(|(dir, _)| dir.to_string()))
+        .filter(|d| !d.is_empty())
+        .collect();
+    parents
+        .iter()
+        .filter(|d| {
+            !parents
+                .iter()
+                .any(|other| other.len() > d.len() && other.starts_with(&format!("{d}/")))
+        })
+        .cloned()
+        .collect()
+}
+
+/// Upload changed files, remove files deleted locally, save the manifest.
+pub async fn sync(
+    client: &Client,
+    bundle: &Bundle,
+    opts: &SyncOptions,
+) -> Result<SyncReport, FilesError> {
+    let rules = SyncRules::from_value(&bundle.sync);
+    let files = collect_files(&bundle.root, &rules)?;
+    let file_path = bundle.workspace.file_path.clone();
+    let manifest = build_manifest(&files, &file_path)?;
+    let local_path = local_manifest_path(bundle);
+    let previous = match read_local_manifest(&local_path) {
+        Some(m) => m,
+        None => read_remote_manifest(client, &remote_manifest_path(bundle))
+            .await
+            .unwrap_or_default(),
+    };
+    let diff = diff_manifests(&previous, &manifest);
+    let parallelism = opts.parallelism.max(1);
+
+    let uploads: Vec<(String, &PathBuf)> = diff
+        .upload
+        .iter()
+        .filter_map(|rel| Some((upload_target(&file_path, rel), files.get(rel)?)))
+        .collect();
+    let mut dirs = parent_dirs(uploads.iter().map(|(target, _)| target.as_str()));
+    dirs.push(bundle.workspace.state_path.clone());
+    stream::iter(dirs.iter().map(|d| mkdirs(client, d)))
+        .buffer_unordered(parallelism)
+        .try_collect::<Vec<()>>()
+        .await?;
+    stream::iter(uploads.iter().map(|(target, abs)| async move {
+        let bytes = std::fs::read(abs).map_err(|source| FilesError::Read {
+            path: abs.to_path_buf(),
+            source,
+        })?;
+        import(client, target, &bytes).await
+    }))
+    .buffer_unordered(parallelism)
+    .try_collect::<Vec<()>>()
+    .await?;
+    stream::iter(
+        diff.delete
+            .iter()
+            .map(|remote| delete_remote(client, remote)),
+    )
+    .buffer_unordered(parallelism)
+    .try_collect::<Vec<()>>()
+    .await?;
+
+    let bytes = serde_json::to_vec_pretty(&manifest).unwrap_or_default();
+    write_atomic(&local_path, &bytes)?;
+    import(client, &remote_manifest_path(bundle), &bytes).await?;
+    Ok(SyncReport {
+        uploaded: diff.upload,
+        deleted: diff.delete,
+        unchanged: diff.unchanged,
+    })
+}
+
+/// The path sent on import: the file's own name. An AUTO import of a notebook
+/// drops the extension itself, giving the manifest's `remote`.
+fn upload_target(file_path: &str, rel: &str) -> String {
+    remote_path(file_path, rel, false)
+}
+
+// ---------------------------------------------------------------------------
+// Path rewriting
+
+/// What a path field names, which decides how it is rewritten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PathKind {
+    /// A notebook: the workspace object has no extension.
+    Notebook,
+    /// A plain file (python_file, sql file, whl, jar, requirements).
+    File,
+    /// A directory (app source, dbt project).
+    Dir,
+    /// An environment dependency: rewritten only when it is a local path.
+    Dependency,
+}
+
+/// One path segment of a field pattern.
+#[derive(Debug, Clone, Copy)]
+enum Seg {
+    Key(&'static str),
+    /// Every element of a sequence.
+    Each,
+}
+
+use Seg::{Each, Key};
+
+/// Path fields inside one job task (also used for `for_each_task.task`).
+const TASK_FIELDS: &[(&[Seg], PathKind, bool)] = &[
+    // (pattern under the task, kind, affected by git_source)
+    (
+        &[Key("notebook_task"), Key("notebook_path")],
+        PathKind::Notebook,
+        true,
+    ),
+    (
+        &[Key("spark_python_task"), Key("python_file")],
+        PathKind::File,
+        true,
+    ),
+    (
+        &[Key("sql_task"), Key("file"), Key("path")],
+        PathKind::File,
+        true,
+    ),
+    (
+        &[Key("dbt_task"), Key("project_directory")],
+        PathKind::Dir,
+        true,
+    ),
+    (
+        &[Key("dbt_task"), Key("profiles_directory")],
+        PathKind::Dir,
+        true,
+    ),
+    (&[Key("libraries"), Each, Key("whl")], PathKind::File, false),
+    (&[Key("libraries"), Each, Key("jar")], PathKind::File, false),
+    (&[Key("libraries"), Each, Key("egg")], PathKind::File, false),
+    (
+        &[Key("libraries"), Each, Key("requirements")],
+        PathKind::File,
+        false,
+    ),
+];
+
+/// A value that names something outside the bundle's files.
+fn is_remote_reference(s: &str) -> bool {
+    s.starts_with('/')
+        || s.contains("://")
+        || s.starts_with("dbfs:")
+        || s.starts_with("s3:")
+        || s.contains("${")
+        || s.starts_with('~')
+}
+
+fn looks_like_local_dependency(s: &str) -> bool {
+    let s = s.trim();
+    s.starts_with("./") || s.starts_with("../") || (s.ends_with(".whl") && !is_remote_reference(s))
+}
+
+/// Normalise `a/./b/../c` without touching the filesystem.
+fn normalise(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+struct Rewriter<'a> {
+    bundle_root: PathBuf,
+    file_path: String,
+    sources: &'a crate::config::source::SourceMap,
+    diags: Diagnostics,
+}
+
+impl Rewriter<'_> {
+    /// Directory a relative path in this node is relative to: the YAML file
+    /// that wrote it (as the CLI does), else the bundle root.
+    fn base_dir(&self, span: Span) -> PathBuf {
+        if span.is_synthetic() {
+            return self.bundle_root.clone();
+        }
+        match self.sources.path(span.file).and_then(Path::parent) {
+            Some(dir) if dir.is_absolute() => dir.to_path_buf(),
+            Some(dir) => self.bundle_root.join(dir),
+            None => self.bundle_root.clone(),
+        }
+    }
+
+    fn rewrite(&mut self, node: &mut Node, kind: PathKind, field: &str) {
+        let NodeKind::String(value, _) = &node.kind else {
+            return;
+        };
+        let value = value.clone();
+        if is_remote_reference(&value) || value.is_empty() {
+            return;
+        }
+        if kind == PathKind::Dependency && !looks_like_local_dependency(&value) {
+            return;
+        }
+        let base = self.base_dir(node.span);
+        let local = normalise(&base.join(&value));
+        let root = normalise(&self.bundle_root);
+        let Some(rel) = rel_string(&root, &local).or_else(|| (local == root).then(String::new))
+        else {
+            self.diags.push(
+                Diag::error(format!(
+                    "{field} {value:?} is outside the bundle root, so it is not synced"
+                ))
+                .at(node.span, "points outside the bundle")
+                .help("move the file under the bundle root, or reference a workspace path"),
+            );
+            return;
+        };
+        let exists = match kind {
+            PathKind::Dir => local.is_dir(),
+            _ => local.is_file(),
+        };
+        if !exists {
+            let what = if kind == PathKind::Dir {
+                "directory"
+            } else {
+                "file"
+            };
+            self.diags.push(
+                Diag::error(format!("{field}: {what} {value:?} does not exist"))
+                    .at(node.span, format!("no {what} at {}", local.display()))
+                    .help("paths are relative to the YAML file that contains them"),
+            );
+            return;
+        }
+        let notebook = kind == PathKind::Notebook && is_notebook(&local);
+        if kind == PathKind::Notebook && !notebook {
+            self.diags.push(
+                Diag::warning(format!(
+                    "{field} {value:?} is not a notebook (no `Databricks notebook source` header)"
+                ))
+                .at(node.span, "uploaded as a plain file"),
+            );
+        }
+        let remote = if rel.is_empty() {
+            self.file_path.trim_end_matches('/').to_string()
+        } else {
+            remote_path(&self.file_path, &rel, notebook)
+        };
+        node.kind = NodeKind::String(remote, ScalarStyle::Quoted);
+    }
+
+    fn visit(&mut self, node: &mut Node, pattern: &[Seg], kind: PathKind, field: &str) {
+        match pattern.split_first() {
+            None => self.rewrite(node, kind, field),
+            Some((Key(k), rest)) => {
+                if let Some(child) = node.as_map_mut().and_then(|m| m.get_mut(k)) {
+                    self.visit(child, rest, kind, field);
+                }
+            }
+            Some((Each, rest)) => {
+                if let NodeKind::Seq(items) = &mut node.kind {
+                    for item in items {
+                        self.visit(item, rest, kind, field);
+                    }
+                }
+            }
+        }
+    }
+
+    fn task(&mut self, task: &mut Node, git: bool) {
+        for (pattern, kind, git_affected) in TASK_FIELDS {
+            if git && *git_affected {
+                continue;
+            }
+            let field = pattern
+                .iter()
+                .filter_map(|s| match s {
+                    Key(k) => Some(*k),
+                    Each => None,
+                })
+                .collect::<Vec<_>>()
+                .join(".");
+            // A task-level `source: GIT` also means "relative to the repo".
+            let task_git = task_source_is_git(task, pattern);
+            if task_git && *git_affected {
+                continue;
+            }
+            self.visit(task, pattern, *kind, &field);
+        }
+        if let Some(inner) = task
+            .as_map_mut()
+            .and_then(|m| m.get_mut("for_each_task"))
+            .and_then(|f| f.as_map_mut())
+            .and_then(|m| m.get_mut("task"))
+        {
+            self.task(inner, git);
+        }
+    }
+
+    fn job(&mut self, job: &mut Node) {
+        let git = job.get("git_source").is_some();
+        if let Some(NodeKind::Seq(tasks)) = job
+            .as_map_mut()
+            .and_then(|m| m.get_mut("tasks"))
+            .map(|n| &mut n.kind)
+        {
+            for t in tasks {
+                self.task(t, git);
+            }
+        }
+        self.visit(
+            job,
+            &[
+                Key("environments"),
+                Each,
+                Key("spec"),
+                Key("dependencies"),
+                Each,
+            ],
+            PathKind::Dependency,
+            "environments.spec.dependencies",
+        );
+    }
+
+    fn app(&mut self, app: &mut Node) {
+        self.visit(
+            app,
+            &[Key("source_code_path")],
+            PathKind::Dir,
+            "source_code_path",
+        );
+    }
+}
+
+fn task_source_is_git(task: &Node, pattern: &[Seg]) -> bool {
+    let Some(Key(task_type)) = pattern.first() else {
+        return false;
+    };
+    task.get(task_type)
+        .and_then(|t| t.get("source"))
+        .and_then(Node::as_str)
+        .is_some_and(|s| s.eq_ignore_ascii_case("GIT"))
+}
+
+/// Rewrite local relative paths in jobs and apps to their workspace paths
+/// under `${workspace.file_path}`. Call after load, before planning. Errors
+/// (a missing file, a path outside the bundle) point at the YAML.
+pub fn rewrite_paths(bundle: &mut Bundle) -> Diagnostics {
+    let mut rw = Rewriter {
+        bundle_root: bundle.root.clone(),
+        file_path: bundle.workspace.file_path.clone(),
+        sources: &bundle.sources,
+        diags: Diagnostics::default(),
+    };
+    let mut updated = Vec::new();
+    for (addr, rc) in bundle.resources.iter() {
+        let mut node = rc.node.clone();
+        match addr.kind {
+            Kind::Jobs => rw.job(&mut node),
+            Kind::Apps => rw.app(&mut node),
+            _ => continue,
+        }
+        if node != rc.node {
+            updated.push((addr.clone(), node));
+        }
+    }
+    let diags = rw.diags;
+    for (addr, node) in updated {
+        if let Some(rc) = bundle.resources.get_mut(&addr) {
+            rc.value = node.to_json();
+            rc.node = node;
+        }
+    }
+    diags
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(root: &Path, rel: &str, content: &str) {
+        let p = root.join(rel);
+        if let Some(d) = p.parent() {
+            std::fs::create_dir_all(d).ok();
+        }
+        std::fs::write(p, content).ok();
+    }
+
+    fn keys(m: &BTreeMap<String, PathBuf>) -> Vec<&str> {
+        m.keys().map(String::as_str).collect()
+    }
+
+    #[test]
+    fn collects_honouring_gitignore_include_and_exclude() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        write(root, "databricks.yml", "bundle: {name: x}");
+        write(root, ".gitignore", "dist/\n*.log\n");
+        write(root, "src/a.py", "print(1)");
+        write(root, "src/b.log", "noise");
+        write(root, "dist/pkg.whl", "wheel");
+        write(root, "dist/other.tar", "tar");
+        write(root, "scratch/tmp.txt", "tmp");
+        write(root, ".git/config", "git");
+        write(root, ".lakebundle/dev/files.json", "{}");
+        let rules = SyncRules {
+            include: vec!["dist/*.whl".into()],
+            exclude: vec!["scratch".into()],
+            paths: vec![],
+        };
+        let files = collect_files(root, &rules).expect("collect");
+        assert_eq!(
+            keys(&files),
+            vec![".gitignore", "databricks.yml", "dist/pkg.whl", "src/a.py"]
+        );
+    }
+
+    #[test]
+    fn manifest_diff_sends_only_changes_and_removes_deleted() {
+        let entry = |h: &str, r: &str| ManifestEntry {
+            sha256: h.into(),
+            remote: r.into(),
+        };
+        let old = Manifest {
+            format_version: 1,
+            file_path: "/f".into(),
+            files: [
+                ("a".to_string(), entry("1", "/f/a")),
+                ("b".to_string(), entry("2", "/f/b")),
+                ("c".to_string(), entry("3", "/f/c")),
+            ]
+            .into(),
+        };
+        let new = Manifest {
+            format_version: 1,
+            file_path: "/f".into(),
+            files: [
+                ("a".to_string(), entry("1", "/f/a")),
+                ("b".to_string(), entry("9", "/f/b")),
+                ("d".to_string(), entry("4", "/f/d")),
+            ]
+            .into(),
+        };
+        let d = diff_manifests(&old, &new);
+        assert_eq!(d.upload, vec!["b", "d"]);
+        assert_eq!(d.delete, vec!["/f/c"]);
+        assert_eq!(d.unchanged, 1);
+        // A new destination re-sends everything and deletes nothing that is still present.
+        let moved = Manifest {
+            file_path: "/g".into(),
+            ..new.clone()
+        };
+        assert_eq!(diff_manifests(&new, &moved).upload.len(), 3);
+    }
+
+    #[test]
+    fn notebooks_lose_their_extension() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(
+            dir.path(),
+            "nb.py",
+            "# Databricks notebook source\nprint(1)\n",
+        );
+        write(dir.path(), "plain.py", "print(1)\n");
+        assert!(is_notebook(&dir.path().join("nb.py")));
+        assert!(!is_notebook(&dir.path().join("plain.py")));
+        assert_eq!(
+            remote_path("/w/files", "src/nb.py", true),
+            "/w/files/src/nb"
+        );
+        assert_eq!(
+            remote_path("/w/files", "src/plain.py", false),
+            "/w/files/src/plain.py"
+        );
+    }
+
+    #[test]
+    fn parent_dirs_keeps_only_deepest() {
+        let dirs = parent_dirs(["/w/f/a/x.py", "/w/f/a/b/y.py", "/w/f/c.py"].into_iter());
+        assert_eq!(dirs, vec!["/w/f/a/b".to_string()]);
+    }
+}
