@@ -1,1 +1,362 @@
 //! The resource dependency graph (petgraph) over `ResourceAddr`s.
+//!
+//! Edges point from a dependent to its dependency and come from two sources:
+//! explicit `${resources...}` references (`ResourceConfig.refs`, labelled with
+//! the `${...}` text) and implicit links by name (`ResourceKind::name_links`,
+//! labelled `implicit: <field>`), matched against other resources' literal
+//! `name`. No I/O here.
+//!
+//! Public API (used by planning, the executor and `lakebundle graph`):
+//! - [`ResourceGraph::build`]`(&Bundle) -> Result<ResourceGraph, Diagnostics>`
+//!   (a cycle is one error diagnostic listing the whole cycle with every edge's span)
+//! - [`ResourceGraph::nodes`], [`ResourceGraph::edges`] (`Vec<Edge>`),
+//!   [`ResourceGraph::dependencies`], [`ResourceGraph::dependents`],
+//!   [`ResourceGraph::topo_order`] (dependencies first, ties in declaration order)
+//! - [`ResourceGraph::to_json`] (`{"nodes":[addr...],"edges":[{"from","to","via"}]}`),
+//!   [`ResourceGraph::to_dot`], [`ResourceGraph::to_text_tree`]
+
+use std::collections::{BTreeSet, HashMap};
+
+use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::visit::EdgeRef;
+use petgraph::Direction;
+use serde_json::{json, Value};
+
+use crate::config::model::Bundle;
+use crate::config::source::Span;
+use crate::diag::{Diag, Diagnostics};
+use crate::resources::{registry, Kind, ResourceAddr, ResourceKind};
+
+/// One dependency: `from` (the dependent) needs `to` (the dependency).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Edge {
+    pub from: ResourceAddr,
+    pub to: ResourceAddr,
+    /// The `${...}` text, or `implicit: <field>`.
+    pub via: String,
+    /// Where the dependency is written (the reference, or the named field).
+    pub span: Option<Span>,
+}
+
+#[derive(Debug, Clone)]
+struct EdgeInfo {
+    via: String,
+    span: Option<Span>,
+}
+
+/// The DAG of a bundle's resources.
+#[derive(Debug, Clone, Default)]
+pub struct ResourceGraph {
+    graph: DiGraph<ResourceAddr, EdgeInfo>,
+    index: HashMap<ResourceAddr, NodeIndex>,
+}
+
+/// The registered implementation of a kind, if the resources module has one.
+/// (`resources::kind_impl` panics for an unregistered kind; the engine never must.)
+pub(crate) fn kind_lookup(kind: Kind) -> Option<&'static dyn ResourceKind> {
+    registry().iter().copied().find(|k| k.kind() == kind)
+}
+
+impl ResourceGraph {
+    /// Build the graph of every resource in the bundle. Errors: references to
+    /// resources that do not exist, and dependency cycles.
+    pub fn build(bundle: &Bundle) -> Result<Self, Diagnostics> {
+        let mut g = ResourceGraph::default();
+        for addr in bundle.resources.keys() {
+            g.add_node(addr.clone());
+        }
+        let mut diags = Diagnostics::default();
+        for (addr, rc) in &bundle.resources {
+            for r in &rc.refs {
+                if !g.index.contains_key(&r.target) {
+                    diags.push(
+                        Diag::error(format!(
+                            "{addr} refers to {}, which is not defined in this bundle",
+                            r.target
+                        ))
+                        .at(r.span, "unknown resource"),
+                    );
+                    continue;
+                }
+                g.add_edge(addr, &r.target, r.text.clone(), Some(r.span));
+            }
+        }
+        // Literal names of every resource, for implicit links.
+        let mut by_name: HashMap<(Kind, &str), &ResourceAddr> = HashMap::new();
+        for (addr, rc) in &bundle.resources {
+            if let Some(name) = rc.value.get("name").and_then(Value::as_str) {
+                by_name.entry((addr.kind, name)).or_insert(addr);
+            }
+        }
+        for (addr, rc) in &bundle.resources {
+            let Some(kind) = kind_lookup(addr.kind) else {
+                continue;
+            };
+            for link in kind.name_links(&rc.value) {
+                let Some(&target) = by_name.get(&(link.target_kind, link.name.as_str())) else {
+                    continue;
+                };
+                if target == addr || g.has_edge(addr, target) {
+                    continue;
+                }
+                let segs: Vec<&str> = link.field.split('.').collect();
+                let span = rc.node.pointer(&segs).map(|n| n.span);
+                g.add_edge(addr, target, format!("implicit: {}", link.field), span);
+            }
+        }
+        g.check_cycles(&mut diags);
+        if diags.has_errors() {
+            Err(diags)
+        } else {
+            Ok(g)
+        }
+    }
+
+    /// A graph from explicit parts (e.g. resources only in state, whose
+    /// dependencies come from `depends_on`). Edges naming unknown nodes are dropped.
+    pub fn from_parts(
+        nodes: impl IntoIterator<Item = ResourceAddr>,
+        edges: impl IntoIterator<Item = Edge>,
+    ) -> Self {
+        let mut g = ResourceGraph::default();
+        for n in nodes {
+            g.add_node(n);
+        }
+        for e in edges {
+            if g.index.contains_key(&e.from) && g.index.contains_key(&e.to) {
+                g.add_edge(&e.from, &e.to, e.via, e.span);
+            }
+        }
+        g
+    }
+
+    fn add_node(&mut self, addr: ResourceAddr) {
+        if !self.index.contains_key(&addr) {
+            let ix = self.graph.add_node(addr.clone());
+            self.index.insert(addr, ix);
+        }
+    }
+
+    fn add_edge(
+        &mut self,
+        from: &ResourceAddr,
+        to: &ResourceAddr,
+        via: String,
+        span: Option<Span>,
+    ) {
+        let (f, t) = (self.index[from], self.index[to]);
+        self.graph.add_edge(f, t, EdgeInfo { via, span });
+    }
+
+    fn has_edge(&self, from: &ResourceAddr, to: &ResourceAddr) -> bool {
+        self.graph
+            .find_edge(self.index[from], self.index[to])
+            .is_some()
+    }
+
+    pub fn contains(&self, addr: &ResourceAddr) -> bool {
+        self.index.contains_key(addr)
+    }
+
+    /// Every resource, in declaration order.
+    pub fn nodes(&self) -> Vec<ResourceAddr> {
+        self.graph
+            .node_indices()
+            .map(|i| self.graph[i].clone())
+            .collect()
+    }
+
+    /// Every edge, in the order they were found.
+    pub fn edges(&self) -> Vec<Edge> {
+        self.graph
+            .edge_references()
+            .map(|e| Edge {
+                from: self.graph[e.source()].clone(),
+                to: self.graph[e.target()].clone(),
+                via: e.weight().via.clone(),
+                span: e.weight().span,
+            })
+            .collect()
+    }
+
+    fn neighbours(&self, addr: &ResourceAddr, dir: Direction) -> Vec<ResourceAddr> {
+        let Some(&ix) = self.index.get(addr) else {
+            return vec![];
+        };
+        let set: BTreeSet<NodeIndex> = self.graph.neighbors_directed(ix, dir).collect();
+        set.into_iter().map(|i| self.graph[i].clone()).collect()
+    }
+
+    /// What `addr` needs (deduplicated, declaration order).
+    pub fn dependencies(&self, addr: &ResourceAddr) -> Vec<ResourceAddr> {
+        self.neighbours(addr, Direction::Outgoing)
+    }
+
+    /// What needs `addr` (deduplicated, declaration order).
+    pub fn dependents(&self, addr: &ResourceAddr) -> Vec<ResourceAddr> {
+        self.neighbours(addr, Direction::Incoming)
+    }
+
+    /// Dependencies before dependents; among ready nodes, declaration order.
+    /// (Kahn's algorithm; on a cyclic graph the cycle's nodes are left out.)
+    pub fn topo_order(&self) -> Vec<ResourceAddr> {
+        let n = self.graph.node_count();
+        let mut pending: Vec<usize> = (0..n)
+            .map(|i| self.dependencies(&self.graph[NodeIndex::new(i)]).len())
+            .collect();
+        let mut ready: BTreeSet<usize> = (0..n).filter(|&i| pending[i] == 0).collect();
+        let mut out = Vec::with_capacity(n);
+        while let Some(i) = ready.pop_first() {
+            let addr = &self.graph[NodeIndex::new(i)];
+            out.push(addr.clone());
+            for d in self.dependents(addr) {
+                let j = self.index[&d].index();
+                pending[j] -= 1;
+                if pending[j] == 0 {
+                    ready.insert(j);
+                }
+            }
+        }
+        out
+    }
+
+    fn check_cycles(&self, diags: &mut Diagnostics) {
+        for scc in petgraph::algo::tarjan_scc(&self.graph) {
+            let self_loop = scc.len() == 1 && self.graph.find_edge(scc[0], scc[0]).is_some();
+            if scc.len() < 2 && !self_loop {
+                continue;
+            }
+            let members: BTreeSet<NodeIndex> = scc.iter().copied().collect();
+            let start = *members.iter().next().unwrap_or(&scc[0]);
+            let cycle = self.find_cycle(start, &members);
+            diags.push(self.cycle_diag(&cycle));
+        }
+    }
+
+    /// Edges of one cycle through `start`, staying inside `members` (an SCC,
+    /// so such a cycle exists). Depth-first, lowest index first, for stable output.
+    fn find_cycle(
+        &self,
+        start: NodeIndex,
+        members: &BTreeSet<NodeIndex>,
+    ) -> Vec<petgraph::graph::EdgeIndex> {
+        let mut path: Vec<petgraph::graph::EdgeIndex> = Vec::new();
+        let mut visited: BTreeSet<NodeIndex> = BTreeSet::new();
+        fn dfs(
+            g: &DiGraph<ResourceAddr, EdgeInfo>,
+            at: NodeIndex,
+            start: NodeIndex,
+            members: &BTreeSet<NodeIndex>,
+            visited: &mut BTreeSet<NodeIndex>,
+            path: &mut Vec<petgraph::graph::EdgeIndex>,
+        ) -> bool {
+            let mut out: Vec<_> = g
+                .edges(at)
+                .filter(|e| members.contains(&e.target()))
+                .collect();
+            out.sort_by_key(|e| (e.target().index(), e.id().index()));
+            for e in out {
+                path.push(e.id());
+                if e.target() == start {
+                    return true;
+                }
+                if visited.insert(e.target()) && dfs(g, e.target(), start, members, visited, path) {
+                    return true;
+                }
+                path.pop();
+            }
+            false
+        }
+        visited.insert(start);
+        dfs(&self.graph, start, start, members, &mut visited, &mut path);
+        path
+    }
+
+    fn cycle_diag(&self, cycle: &[petgraph::graph::EdgeIndex]) -> Diag {
+        let mut names: Vec<String> = Vec::new();
+        for &e in cycle {
+            if let Some((s, _)) = self.graph.edge_endpoints(e) {
+                names.push(self.graph[s].to_string());
+            }
+        }
+        if let Some(first) = names.first().cloned() {
+            names.push(first);
+        }
+        let mut diag = Diag::error(format!("dependency cycle: {}", names.join(" -> ")))
+            .help("break the cycle by removing one of these references");
+        let mut primary_set = false;
+        for &e in cycle {
+            let Some((s, t)) = self.graph.edge_endpoints(e) else {
+                continue;
+            };
+            let info = &self.graph[e];
+            let label = format!(
+                "{} depends on {} via {}",
+                self.graph[s], self.graph[t], info.via
+            );
+            match info.span {
+                Some(span) if !primary_set => {
+                    diag = diag.at(span, label);
+                    primary_set = true;
+                }
+                Some(span) => diag = diag.related(span, label),
+                None => {}
+            }
+        }
+        diag
+    }
+
+    /// `{"nodes": [addr...], "edges": [{"from", "to", "via"}]}`
+    pub fn to_json(&self) -> Value {
+        let nodes: Vec<String> = self.nodes().iter().map(|a| a.to_string()).collect();
+        let edges: Vec<Value> = self
+            .edges()
+            .iter()
+            .map(|e| json!({"from": e.from.to_string(), "to": e.to.to_string(), "via": e.via}))
+            .collect();
+        json!({"nodes": nodes, "edges": edges})
+    }
+
+    /// Graphviz DOT; edges point from dependent to dependency.
+    pub fn to_dot(&self) -> String {
+        fn quote(s: &str) -> String {
+            format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+        }
+        let mut out = String::from("digraph resources {\n  rankdir=LR;\n  node [shape=box];\n");
+        for n in self.nodes() {
+            out.push_str(&format!("  {};\n", quote(&n.to_string())));
+        }
+        for e in self.edges() {
+            out.push_str(&format!(
+                "  {} -> {} [label={}];\n",
+                quote(&e.from.to_string()),
+                quote(&e.to.to_string()),
+                quote(&e.via)
+            ));
+        }
+        out.push_str("}\n");
+        out
+    }
+
+    /// Each resource in deploy order, with what it depends on beneath it.
+    pub fn to_text_tree(&self) -> String {
+        let mut out = String::new();
+        for addr in self.topo_order() {
+            out.push_str(&addr.to_string());
+            out.push('\n');
+            let ix = self.index[&addr];
+            let mut deps: Vec<_> = self.graph.edges(ix).collect();
+            deps.sort_by_key(|e| e.id().index());
+            let count = deps.len();
+            for (i, e) in deps.into_iter().enumerate() {
+                let branch = if i + 1 == count { "└─" } else { "├─" };
+                out.push_str(&format!(
+                    "  {branch} {} ({})\n",
+                    self.graph[e.target()],
+                    e.weight().via
+                ));
+            }
+        }
+        out
+    }
+}

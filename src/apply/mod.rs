@@ -1,2 +1,535 @@
-//! The executor: bounded-concurrency walk of the plan graph.
+//! The executor: bounded-concurrency walk of the plan's graph.
+//!
+//! Public API (used by `deploy` / `destroy`):
+//! - [`apply`]`(&Bundle, &Plan, &StateStore, &Client, &ApplyOptions, UnboundedSender<ApplyEvent>)
+//!   -> Result<ApplyReport, EngineError>`
+//! - [`destroy`]`(&Bundle, &StateStore, &Client, &ApplyOptions, UnboundedSender<ApplyEvent>)
+//!   -> Result<ApplyReport, EngineError>` (deletes everything in state, dependents
+//!   first, then removes the state; the caller releases the lock)
+//! - [`ApplyOptions`], [`ApplyEvent`] / [`ApplyEventKind`] (progress), [`ApplyReport`]
+//!
+//! Each resource starts as soon as its own dependencies are done. Every
+//! success is recorded in state at once. A failure skips the failed
+//! resource's dependents; independent work goes on. A create whose response
+//! was lost is followed by a lookup (`find_existing`) and the object adopted,
+//! so retries never duplicate. Cancellation (`cancel` set to true) stops new
+//! work; in-flight operations finish and are recorded.
+
 pub mod files;
+pub mod schedule;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::sync::{mpsc::UnboundedSender, watch};
+
+use crate::api::{ApiError, Client, Method};
+use crate::config::model::Bundle;
+use crate::plan::build::{
+    api_view, desired_permissions, fill_refs, find_refs, kind_of, make_destroy_plan,
+    permissions_body, state_field,
+};
+use crate::plan::diff::is_unknown;
+use crate::plan::{Action, EngineError, Plan, ResourceChange};
+use crate::resources::{Created, Kind, ResourceAddr, ResourceKind};
+use crate::state::{ResourceState, StateStore};
+use schedule::{run_graph, Failure, Op, OpGraph, Outcome, Step};
+
+pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// Remote operations in flight at once.
+    pub parallelism: usize,
+    /// How long to wait for a resource to become ready (instance AVAILABLE,
+    /// app ACTIVE/STOPPED, app deployment SUCCEEDED).
+    pub wait_timeout: Duration,
+    /// Per-kind overrides of `wait_timeout`.
+    pub wait_timeouts: HashMap<Kind, Duration>,
+    /// Set to `true` (e.g. on Ctrl-C) to stop starting new work.
+    pub cancel: Option<watch::Receiver<bool>>,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        ApplyOptions {
+            parallelism: 10,
+            wait_timeout: DEFAULT_WAIT_TIMEOUT,
+            wait_timeouts: HashMap::new(),
+            cancel: None,
+        }
+    }
+}
+
+impl ApplyOptions {
+    pub fn timeout_for(&self, kind: Kind) -> Duration {
+        self.wait_timeouts
+            .get(&kind)
+            .copied()
+            .unwrap_or(self.wait_timeout)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApplyEventKind {
+    /// Work on the resource began (`action` = its planned action).
+    Started {
+        action: Action,
+    },
+    /// Part of the work is done (e.g. "deleted; creating the replacement").
+    Progress {
+        message: String,
+    },
+    /// Waiting for the remote (e.g. "database instance to become AVAILABLE").
+    Waiting {
+        what: String,
+    },
+    Succeeded {
+        id: String,
+    },
+    Failed {
+        message: String,
+    },
+    Skipped {
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct ApplyEvent {
+    pub addr: ResourceAddr,
+    pub kind: ApplyEventKind,
+    pub at: Instant,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ApplyReport {
+    /// Resources whose planned action completed (in completion order).
+    pub succeeded: Vec<ResourceAddr>,
+    /// Address and the server's (or engine's) message.
+    pub failed: Vec<(ResourceAddr, String)>,
+    /// Address and why it was not attempted.
+    pub skipped: Vec<(ResourceAddr, String)>,
+    /// Cancelled before everything ran.
+    pub interrupted: bool,
+}
+
+impl ApplyReport {
+    /// Everything planned was done.
+    pub fn ok(&self) -> bool {
+        self.failed.is_empty() && self.skipped.is_empty() && !self.interrupted
+    }
+}
+
+/// What a kind waits for, for progress lines.
+fn wait_description(kind: Kind) -> &'static str {
+    match kind {
+        Kind::DatabaseInstances => "database instance to become AVAILABLE",
+        Kind::Apps => "app to become ACTIVE or STOPPED (and its deployment to succeed)",
+        Kind::SyncedDatabaseTables => "synced table to be provisioned",
+        Kind::DatabaseCatalogs => "catalog",
+        Kind::Jobs => "job",
+    }
+}
+
+/// One run of the executor over a plan.
+struct Executor<'a> {
+    configs: HashMap<&'a ResourceAddr, &'a Value>,
+    changes: HashMap<&'a ResourceAddr, &'a ResourceChange>,
+    store: &'a StateStore,
+    client: &'a Client,
+    opts: &'a ApplyOptions,
+    events: UnboundedSender<ApplyEvent>,
+}
+
+fn api_msg(e: &ApiError) -> String {
+    e.to_string()
+}
+
+impl Executor<'_> {
+    fn emit(&self, addr: &ResourceAddr, kind: ApplyEventKind) {
+        // A dropped receiver only means nobody is watching progress.
+        let _ = self.events.send(ApplyEvent {
+            addr: addr.clone(),
+            kind,
+            at: Instant::now(),
+        });
+    }
+
+    /// The config with every deferred reference filled from recorded outputs.
+    fn resolved_config(&self, addr: &ResourceAddr) -> Result<Value, String> {
+        let config = self
+            .configs
+            .get(addr)
+            .ok_or_else(|| format!("{addr} is in the plan but not in the configuration"))?;
+        let lookup = |target: &ResourceAddr, field: &str| {
+            self.store
+                .get(target)
+                .and_then(|rs| state_field(&rs, field))
+        };
+        let filled = fill_refs(config, &lookup);
+        if is_unknown(&filled) {
+            let missing: Vec<String> = collect_strings(&filled)
+                .iter()
+                .flat_map(|s| find_refs(s))
+                .map(|r| r.text)
+                .collect();
+            return Err(format!(
+                "cannot resolve {}: the referenced resource has no such value",
+                missing.join(", ")
+            ));
+        }
+        Ok(filled)
+    }
+
+    async fn run_op(&self, op: &Op) -> Result<(), Failure> {
+        let first_step = op.step == Step::Remove || op.action != Action::Replace;
+        if first_step {
+            self.emit(&op.addr, ApplyEventKind::Started { action: op.action });
+        }
+        let result = match op.step {
+            Step::Remove => self.remove(op).await,
+            Step::Apply => self.put(op).await,
+        };
+        match &result {
+            Ok(id) => {
+                if op.action == Action::Replace && op.step == Step::Remove {
+                    self.emit(
+                        &op.addr,
+                        ApplyEventKind::Progress {
+                            message: "deleted; creating the replacement".into(),
+                        },
+                    );
+                } else {
+                    self.emit(&op.addr, ApplyEventKind::Succeeded { id: id.clone() });
+                }
+            }
+            Err(OpError::Failed(m)) | Err(OpError::Fatal(m)) => {
+                self.emit(&op.addr, ApplyEventKind::Failed { message: m.clone() })
+            }
+        }
+        match result {
+            Ok(_) => Ok(()),
+            Err(OpError::Failed(m)) => Err(Failure::new(m)),
+            // The resource call worked but state could not be saved: stop starting work.
+            Err(OpError::Fatal(m)) => Err(Failure {
+                message: m,
+                halt: true,
+            }),
+        }
+    }
+
+    async fn remove(&self, op: &Op) -> Result<String, OpError> {
+        let kind = kind_of(op.addr.kind).map_err(|e| OpError::Failed(e.to_string()))?;
+        let Some(rs) = self.store.get(&op.addr) else {
+            // Nothing recorded (an earlier run already deleted it).
+            return Ok(String::new());
+        };
+        match kind.delete(self.client, &rs.id).await {
+            Ok(()) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(OpError::Failed(api_msg(&e))),
+        }
+        self.store
+            .remove(&op.addr)
+            .await
+            .map_err(|e| OpError::Fatal(e.to_string()))?;
+        Ok(rs.id)
+    }
+
+    async fn put(&self, op: &Op) -> Result<String, OpError> {
+        let addr = &op.addr;
+        let kind = kind_of(addr.kind).map_err(|e| OpError::Failed(e.to_string()))?;
+        let config = self.resolved_config(addr).map_err(OpError::Failed)?;
+        let body = api_view(&config);
+        let depends_on = self
+            .changes
+            .get(addr)
+            .map(|c| c.depends_on.clone())
+            .unwrap_or_default();
+        let existing = self.store.get(addr);
+        let (id, remote) = match (&existing, op.action) {
+            (Some(rs), Action::Update) => {
+                let changed = self.changed_fields(addr);
+                let id = if changed.is_empty() {
+                    rs.id.clone()
+                } else {
+                    kind.update(self.client, &rs.id, &body, &changed)
+                        .await
+                        .map_err(|e| OpError::Failed(api_msg(&e)))?
+                };
+                (id, None)
+            }
+            _ => {
+                let created = self.create(kind, addr, &body).await?;
+                let record = ResourceState {
+                    id: created.id.clone(),
+                    applied: config.clone(),
+                    outputs: kind.outputs(&created.id, &created.remote),
+                    depends_on: depends_on.clone(),
+                };
+                // Recorded before waiting: a crash while waiting never forgets it.
+                self.store
+                    .put(addr, record)
+                    .await
+                    .map_err(|e| OpError::Fatal(e.to_string()))?;
+                (created.id, Some(created.remote))
+            }
+        };
+        self.emit(
+            addr,
+            ApplyEventKind::Waiting {
+                what: wait_description(addr.kind).into(),
+            },
+        );
+        let ready = kind
+            .wait_ready(self.client, &id, self.opts.timeout_for(addr.kind))
+            .await
+            .map_err(|e| OpError::Failed(api_msg(&e)))?;
+        let remote = if ready.is_null() {
+            remote.unwrap_or(Value::Null)
+        } else {
+            ready
+        };
+        self.apply_permissions(kind, &id, &config, existing.as_ref())
+            .await?;
+        let record = ResourceState {
+            id: id.clone(),
+            applied: config,
+            outputs: kind.outputs(&id, &remote),
+            depends_on,
+        };
+        self.store
+            .put(addr, record)
+            .await
+            .map_err(|e| OpError::Fatal(e.to_string()))?;
+        Ok(id)
+    }
+
+    /// Create without ever duplicating: an unfinished earlier create, or a
+    /// lost response, is resolved by looking the object up and adopting it.
+    async fn create(
+        &self,
+        kind: &dyn ResourceKind,
+        addr: &ResourceAddr,
+        body: &Value,
+    ) -> Result<Created, OpError> {
+        let failed = |e: ApiError| OpError::Failed(api_msg(&e));
+        let interrupted_before = self.store.is_pending(addr);
+        if interrupted_before {
+            if let Some(found) = kind
+                .find_existing(self.client, body)
+                .await
+                .map_err(failed)?
+            {
+                self.emit(
+                    addr,
+                    ApplyEventKind::Progress {
+                        message: format!("adopted {} left by an interrupted deploy", found.id),
+                    },
+                );
+                return Ok(found);
+            }
+        }
+        self.store
+            .intend(addr)
+            .map_err(|e| OpError::Fatal(e.to_string()))?;
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match kind.create(self.client, body).await {
+                Ok(c) => return Ok(c),
+                Err(e) if e.is_outcome_unknown() || (interrupted_before && is_conflict(&e)) => {
+                    if let Some(found) = kind
+                        .find_existing(self.client, body)
+                        .await
+                        .map_err(failed)?
+                    {
+                        self.emit(
+                            addr,
+                            ApplyEventKind::Progress {
+                                message: format!("adopted {} after a lost response", found.id),
+                            },
+                        );
+                        return Ok(found);
+                    }
+                    // The create never happened; one more try.
+                    if attempts >= 3 {
+                        return Err(failed(e));
+                    }
+                }
+                Err(e) => return Err(failed(e)),
+            }
+        }
+    }
+
+    /// Top-level fields the plan found changed (what the update sends).
+    fn changed_fields(&self, addr: &ResourceAddr) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for f in self
+            .changes
+            .get(addr)
+            .map(|c| c.fields.as_slice())
+            .unwrap_or_default()
+        {
+            let top = f.path.split(['.', '[']).next().unwrap_or("").to_string();
+            if !top.is_empty() && top != "permissions" && !out.contains(&top) {
+                out.push(top);
+            }
+        }
+        out
+    }
+
+    /// PUT the permissions block when it differs from what was applied (or
+    /// the plan found it drifted).
+    async fn apply_permissions(
+        &self,
+        kind: &dyn ResourceKind,
+        id: &str,
+        config: &Value,
+        before: Option<&ResourceState>,
+    ) -> Result<(), OpError> {
+        let Some(object_type) = kind.permissions_object_type() else {
+            return Ok(());
+        };
+        let desired = desired_permissions(config);
+        let applied = before.and_then(|rs| desired_permissions(&rs.applied));
+        let planned = self.changes.values().any(|c| {
+            c.fields.iter().any(|f| f.path == "permissions") && c.id.as_deref() == Some(id)
+        });
+        if desired == applied && !planned && before.is_some() {
+            return Ok(());
+        }
+        if desired.is_none() && applied.is_none() {
+            return Ok(());
+        }
+        let path = format!("/api/2.0/permissions/{object_type}/{id}");
+        let body = permissions_body(&desired.unwrap_or_default());
+        self.client
+            .call(Method::PUT, &path, &[], Some(&body))
+            .await
+            .map_err(|e| OpError::Failed(api_msg(&e)))?;
+        Ok(())
+    }
+}
+
+fn is_conflict(e: &ApiError) -> bool {
+    matches!(e, ApiError::AlreadyExists { .. })
+}
+
+fn collect_strings(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(a) => a.iter().flat_map(collect_strings).collect(),
+        Value::Object(m) => m.values().flat_map(collect_strings).collect(),
+        _ => vec![],
+    }
+}
+
+enum OpError {
+    /// The resource's operation failed; dependents are skipped.
+    Failed(String),
+    /// State could not be saved; nothing more may start.
+    Fatal(String),
+}
+
+async fn execute(
+    configs: HashMap<&ResourceAddr, &Value>,
+    plan: &Plan,
+    store: &StateStore,
+    client: &Client,
+    opts: &ApplyOptions,
+    events: UnboundedSender<ApplyEvent>,
+) -> Result<ApplyReport, EngineError> {
+    for c in &plan.changes {
+        kind_of(c.addr.kind)?;
+    }
+    let state = store.snapshot();
+    let old_deps: HashMap<ResourceAddr, Vec<ResourceAddr>> = state
+        .resources
+        .iter()
+        .map(|(a, rs)| (a.clone(), rs.depends_on.clone()))
+        .collect();
+    let graph = OpGraph::from_plan(plan, &old_deps);
+    let exec = Executor {
+        configs,
+        changes: plan.changes.iter().map(|c| (&c.addr, c)).collect(),
+        store,
+        client,
+        opts,
+        events,
+    };
+    let exec_ref = &exec;
+    let (outcomes, interrupted) =
+        run_graph(&graph, opts.parallelism, opts.cancel.as_ref(), |_, op| {
+            exec_ref.run_op(op)
+        })
+        .await;
+
+    let mut report = ApplyReport {
+        interrupted,
+        ..ApplyReport::default()
+    };
+    // One line per resource: a replace is done only when both steps are.
+    let mut per_addr: Vec<(&ResourceAddr, Outcome)> = Vec::new();
+    for (op, out) in graph.ops.iter().zip(outcomes) {
+        match per_addr.iter_mut().find(|(a, _)| *a == &op.addr) {
+            Some((_, prev)) if *prev == Outcome::Done => *prev = out,
+            Some(_) => {}
+            None => per_addr.push((&op.addr, out)),
+        }
+    }
+    for (addr, out) in per_addr {
+        match out {
+            Outcome::Done => report.succeeded.push(addr.clone()),
+            Outcome::Failed(m) => report.failed.push((addr.clone(), m)),
+            Outcome::Skipped(r) => {
+                exec.emit(addr, ApplyEventKind::Skipped { reason: r.clone() });
+                report.skipped.push((addr.clone(), r))
+            }
+        }
+    }
+    // The workspace copy may lag after a failed upload; try once more.
+    if let Err(e) = store.sync_remote().await {
+        if report.failed.is_empty() {
+            return Err(e.into());
+        }
+    }
+    Ok(report)
+}
+
+/// Apply `plan` to the workspace. `plan` must have been made from `bundle`
+/// and the store's current state (check saved plans with `check_plan_fresh`).
+pub async fn apply(
+    bundle: &Bundle,
+    plan: &Plan,
+    store: &StateStore,
+    client: &Client,
+    opts: &ApplyOptions,
+    events: UnboundedSender<ApplyEvent>,
+) -> Result<ApplyReport, EngineError> {
+    let configs = bundle
+        .resources
+        .iter()
+        .map(|(a, rc)| (a, &rc.value))
+        .collect();
+    execute(configs, plan, store, client, opts, events).await
+}
+
+/// Delete every resource in state (dependents first; instances purged by
+/// their kind), then remove the state itself when all deletes succeeded.
+pub async fn destroy(
+    bundle: &Bundle,
+    store: &StateStore,
+    client: &Client,
+    opts: &ApplyOptions,
+    events: UnboundedSender<ApplyEvent>,
+) -> Result<ApplyReport, EngineError> {
+    let plan = make_destroy_plan(bundle, &store.snapshot())?;
+    let report = execute(HashMap::new(), &plan, store, client, opts, events).await?;
+    if report.ok() {
+        store.clear().await?;
+    }
+    Ok(report)
+}

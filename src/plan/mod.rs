@@ -1,16 +1,81 @@
 //! Plan model, field diff and rendering.
 //!
-//! SKELETON: the engine-core owner fills in planning (`diff.rs`, building a
-//! plan from bundle + state + remote reads); the front-end owner renders it in
-//! `render.rs`. The types below are the contract between them; both may add
-//! fields.
+//! The engine core plans (`diff.rs` pure field diff, `build.rs` plan from
+//! bundle + state + remote reads); the front end renders (`render.rs`). The
+//! types below are the contract between them.
+//!
+//! Public API (engine core):
+//! - [`make_plan`]`(&Bundle, &DeploymentState, Option<&Client>, &PlanOptions) -> Result<Plan, EngineError>`
+//! - [`make_destroy_plan`]`(&Bundle, &DeploymentState) -> Result<Plan, EngineError>`
+//! - [`config_hash`]`(&Bundle) -> String`
+//! - [`check_plan_fresh`]`(&Plan, &DeploymentState, &str) -> Result<(), EngineError>`
+//! - [`Plan::to_json_string`] / [`Plan::from_json_str`] for saved plans (`--out`, `deploy --plan`)
+//! - [`diff::get_path`] resolves the dotted paths used in `FieldChange.path` /
+//!   `after_unknown` (`a.b`, `list[0]`, `tasks[task_key=x]`) inside `before`/`after`.
 
+pub mod build;
+pub mod diff;
 pub mod render;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::resources::ResourceAddr;
+use crate::api::ApiError;
+use crate::diag::Diagnostics;
+use crate::resources::{Kind, ResourceAddr};
+use crate::state::StateError;
+
+pub use build::{check_plan_fresh, config_hash, make_destroy_plan, make_plan, PlanOptions};
+
+/// Errors of planning and applying as a whole (per-resource apply failures
+/// are reported in `ApplyReport`, not here).
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum EngineError {
+    /// Reference or cycle errors; render them with `diag::render`.
+    #[error("the resource graph has errors")]
+    #[diagnostic(code(lakebundle::engine::graph))]
+    Graph { diags: Diagnostics },
+    #[error("resource type(s) not supported by lakebundle yet: {}", kinds.join(", "))]
+    #[diagnostic(
+        code(lakebundle::engine::unsupported),
+        help("remove these resources from the bundle, or deploy them with the Databricks CLI")
+    )]
+    Unsupported { kinds: Vec<String> },
+    #[error("resource type {kind} is not available in this build")]
+    #[diagnostic(code(lakebundle::engine::kind_missing))]
+    KindMissing { kind: Kind },
+    #[error("{addr} has lifecycle.prevent_destroy set, but this plan would {action} it")]
+    #[diagnostic(
+        code(lakebundle::engine::prevent_destroy),
+        help("remove `lifecycle.prevent_destroy` first if destroying it is intended")
+    )]
+    PreventDestroy { addr: ResourceAddr, action: String },
+    #[error("cannot read {addr}: {source}")]
+    #[diagnostic(code(lakebundle::engine::read))]
+    Read {
+        addr: ResourceAddr,
+        #[source]
+        source: ApiError,
+    },
+    #[error("planning with refresh needs a workspace client")]
+    #[diagnostic(
+        code(lakebundle::engine::no_client),
+        help("pass --refresh=false to plan from state alone")
+    )]
+    NoClient,
+    #[error("the saved plan is stale: {reason}")]
+    #[diagnostic(
+        code(lakebundle::engine::stale_plan),
+        help("run `lakebundle plan --out FILE` again")
+    )]
+    StalePlan { reason: String },
+    #[error("the saved plan cannot be read: {message}")]
+    #[diagnostic(code(lakebundle::engine::bad_plan))]
+    BadPlan { message: String },
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    State(#[from] StateError),
+}
 
 /// Version of the JSON plan format (`plan -o json`, saved plans).
 pub const FORMAT_VERSION: &str = "1.0";
@@ -77,6 +142,31 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Serialise for `plan --out`.
+    pub fn to_json_string(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Read a saved plan (`deploy --plan`).
+    pub fn from_json_str(text: &str) -> Result<Plan, EngineError> {
+        let plan: Plan = serde_json::from_str(text).map_err(|e| EngineError::BadPlan {
+            message: e.to_string(),
+        })?;
+        if plan.format_version != FORMAT_VERSION {
+            return Err(EngineError::BadPlan {
+                message: format!(
+                    "format_version {} (this lakebundle writes {FORMAT_VERSION})",
+                    plan.format_version
+                ),
+            });
+        }
+        Ok(plan)
+    }
+
+    pub fn change(&self, addr: &ResourceAddr) -> Option<&ResourceChange> {
+        self.changes.iter().find(|c| &c.addr == addr)
+    }
+
     pub fn has_changes(&self) -> bool {
         self.changes.iter().any(|c| c.action != Action::NoOp)
     }

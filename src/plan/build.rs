@@ -1,0 +1,813 @@
+//! Planning: bundle + state (+ concurrent remote reads) → [`Plan`].
+//!
+//! Per resource in config ∪ state: create (new, or gone remotely: "deleted
+//! outside lakebundle"), update (field diff), replace (immutable field,
+//! no update API, or an unknown value in an immutable field), delete (in state
+//! only), no-op. Drift (remote ≠ last apply, for fields the config sets) is
+//! reported and planned back. Deferred `${resources...}` references are filled
+//! from state outputs when their target is unchanged, else stay unknown
+//! ("known after apply").
+
+use std::collections::{BTreeMap, HashMap};
+
+use futures::stream::{self, StreamExt, TryStreamExt};
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::diff::{diff_fields, drift_fields, effective_current, get_path, is_unknown, restrict};
+use super::{Action, EngineError, FieldChange, Plan, ResourceChange, FORMAT_VERSION};
+use crate::api::{Client, Method};
+use crate::config::model::{Bundle, ResourceConfig};
+use crate::graph::{kind_lookup, ResourceGraph};
+use crate::resources::{Kind, ResourceAddr, ResourceKind, UNSUPPORTED_KINDS};
+use crate::state::{DeploymentState, ResourceState};
+
+/// Bundle fields the engine itself interprets; never sent to a resource API
+/// and never diffed as fields (permissions are diffed on their own).
+pub const ENGINE_FIELDS: &[&str] = &["permissions", "lifecycle"];
+
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    /// Read the remote (false: plan from state alone, no remote calls).
+    pub refresh: bool,
+    /// Concurrent remote reads.
+    pub parallelism: usize,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions {
+            refresh: true,
+            parallelism: 10,
+        }
+    }
+}
+
+/// The implementation of `kind`, or the error that names it.
+pub(crate) fn kind_of(kind: Kind) -> Result<&'static dyn ResourceKind, EngineError> {
+    kind_lookup(kind).ok_or(EngineError::KindMissing { kind })
+}
+
+/// What a remote read found.
+#[derive(Debug, Clone)]
+enum Observed {
+    /// Not read (`--refresh=false`, or nothing to read yet).
+    NotRead,
+    Missing,
+    Present {
+        raw: Value,
+        permissions: Option<Vec<Value>>,
+    },
+}
+
+/// `value` without the engine-only fields.
+pub fn api_view(value: &Value) -> Value {
+    match value {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| !ENGINE_FIELDS.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// True when the config asks that this resource never be destroyed.
+pub fn prevent_destroy(config: &Value) -> bool {
+    get_path(config, "lifecycle.prevent_destroy")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+}
+
+// ---------------------------------------------------------------------------
+// Deferred references
+
+/// One `${resources.<kind>.<key>.<field>}` occurrence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeferredRef {
+    pub target: ResourceAddr,
+    pub field: String,
+    /// The whole `${...}` text.
+    pub text: String,
+}
+
+/// Every `${resources...}` reference in a string, in order.
+pub fn find_refs(s: &str) -> Vec<DeferredRef> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    while let Some(start) = rest.find("${resources.") {
+        let after = &rest[start..];
+        let Some(end) = after.find('}') else { break };
+        let text = &after[..=end];
+        let inner = &text[2..text.len() - 1];
+        let mut parts = inner.splitn(4, '.');
+        let (_, kind, key, field) = (parts.next(), parts.next(), parts.next(), parts.next());
+        if let (Some(kind), Some(key), Some(field)) = (kind.and_then(Kind::from_key), key, field) {
+            out.push(DeferredRef {
+                target: ResourceAddr::new(kind, key),
+                field: field.to_string(),
+                text: text.to_string(),
+            });
+        }
+        rest = &after[end + 1..];
+    }
+    out
+}
+
+/// Replace deferred references for which `lookup` knows a value. A reference
+/// that is the whole string keeps the value's type; inside a longer string it
+/// is substituted as text. Unknown references stay as written.
+pub fn fill_refs(value: &Value, lookup: &dyn Fn(&ResourceAddr, &str) -> Option<Value>) -> Value {
+    match value {
+        Value::String(s) if s.contains("${resources.") => {
+            let refs = find_refs(s);
+            if let [only] = refs.as_slice() {
+                if only.text == *s {
+                    return lookup(&only.target, &only.field).unwrap_or_else(|| value.clone());
+                }
+            }
+            let mut out = s.clone();
+            for r in refs {
+                if let Some(v) = lookup(&r.target, &r.field) {
+                    let text = match v {
+                        Value::String(t) => t,
+                        other => other.to_string(),
+                    };
+                    out = out.replace(&r.text, &text);
+                }
+            }
+            Value::String(out)
+        }
+        Value::Array(a) => Value::Array(a.iter().map(|v| fill_refs(v, lookup)).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), fill_refs(v, lookup)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// A referenced field of a deployed resource: its outputs first, then the
+/// config it was applied with.
+pub fn state_field(rs: &ResourceState, field: &str) -> Option<Value> {
+    if field == "id" {
+        return Some(Value::String(rs.id.clone()));
+    }
+    get_path(&rs.outputs, field)
+        .or_else(|| get_path(&rs.applied, field))
+        .filter(|v| !v.is_null())
+        .cloned()
+}
+
+/// Dotted paths of every value in `v` still holding a deferred reference.
+pub fn unknown_paths(v: &Value) -> Vec<String> {
+    fn walk(v: &Value, path: String, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, c) in m {
+                    walk(
+                        c,
+                        if path.is_empty() {
+                            k.clone()
+                        } else {
+                            format!("{path}.{k}")
+                        },
+                        out,
+                    )
+                }
+            }
+            Value::Array(a) => {
+                for (i, c) in a.iter().enumerate() {
+                    walk(c, format!("{path}[{i}]"), out)
+                }
+            }
+            other if is_unknown(other) => out.push(path),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(v, String::new(), &mut out);
+    out
+}
+
+// ---------------------------------------------------------------------------
+// Permissions (Permissions API, diffed like fields)
+
+const PRINCIPALS: &[&str] = &["user_name", "group_name", "service_principal_name"];
+
+fn principal(entry: &Value) -> Option<(&'static str, String)> {
+    PRINCIPALS.iter().find_map(|p| {
+        entry
+            .get(*p)
+            .and_then(Value::as_str)
+            .map(|n| (*p, n.to_string()))
+    })
+}
+
+fn sort_acl(mut acl: Vec<Value>) -> Vec<Value> {
+    acl.sort_by_key(|e| {
+        (
+            principal(e),
+            e.get("level").and_then(Value::as_str).map(str::to_string),
+        )
+    });
+    acl.dedup();
+    acl
+}
+
+/// The config's `permissions` block as a sorted `[{level, <principal>}]`.
+pub fn desired_permissions(config: &Value) -> Option<Vec<Value>> {
+    let list = config.get("permissions")?.as_array()?;
+    let acl = list
+        .iter()
+        .filter_map(|e| {
+            let (p, name) = principal(e)?;
+            let level = e.get("level")?.as_str()?;
+            Some(json!({"level": level, p: name}))
+        })
+        .collect();
+    Some(sort_acl(acl))
+}
+
+/// Direct (not inherited) grants from a Permissions API response.
+pub fn permissions_from_api(resp: &Value) -> Vec<Value> {
+    let mut acl = Vec::new();
+    for e in resp
+        .get("access_control_list")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let Some((p, name)) = principal(e) else {
+            continue;
+        };
+        for perm in e
+            .get("all_permissions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if perm
+                .get("inherited")
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+            {
+                continue;
+            }
+            if let Some(level) = perm.get("permission_level").and_then(Value::as_str) {
+                acl.push(json!({"level": level, p: name}));
+            }
+        }
+        // Some responses carry the level directly.
+        if let Some(level) = e.get("permission_level").and_then(Value::as_str) {
+            acl.push(json!({"level": level, p: name}));
+        }
+    }
+    sort_acl(acl)
+}
+
+/// Body of `PUT /api/2.0/permissions/{type}/{id}`.
+pub fn permissions_body(acl: &[Value]) -> Value {
+    let list: Vec<Value> = acl
+        .iter()
+        .filter_map(|e| {
+            let (p, name) = principal(e)?;
+            Some(json!({p: name, "permission_level": e.get("level")?}))
+        })
+        .collect();
+    json!({"access_control_list": list})
+}
+
+pub async fn read_permissions(
+    client: &Client,
+    object_type: &str,
+    id: &str,
+) -> Result<Vec<Value>, crate::api::ApiError> {
+    let path = format!("/api/2.0/permissions/{object_type}/{id}");
+    client
+        .call(Method::GET, &path, &[], None)
+        .await
+        .map(|v| permissions_from_api(&v))
+}
+
+/// The permissions change, if any: only principals the config or the last
+/// apply names are compared (the server adds owners of its own).
+fn permissions_change(
+    desired: Option<Vec<Value>>,
+    current: Option<&Vec<Value>>,
+    applied: Option<&Value>,
+) -> Option<FieldChange> {
+    let applied_acl = applied.and_then(desired_permissions);
+    if desired.is_none() && applied_acl.is_none() {
+        return None;
+    }
+    let desired = desired.unwrap_or_default();
+    let named: Vec<(&str, String)> = desired
+        .iter()
+        .chain(applied_acl.iter().flatten())
+        .filter_map(principal)
+        .collect();
+    let current: Vec<Value> = match current {
+        Some(c) => c
+            .iter()
+            .filter(|e| principal(e).is_some_and(|p| named.contains(&p)))
+            .cloned()
+            .collect(),
+        None => applied_acl.clone().unwrap_or_default(),
+    };
+    (current != desired).then(|| FieldChange {
+        path: "permissions".into(),
+        old: (!current.is_empty()).then(|| Value::Array(current)),
+        new: (!desired.is_empty()).then(|| Value::Array(desired)),
+        unknown: false,
+        forces_replacement: false,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Hash and freshness
+
+fn canonical(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let sorted: BTreeMap<&String, Value> =
+                m.iter().map(|(k, v)| (k, canonical(v))).collect();
+            Value::Object(sorted.into_iter().map(|(k, v)| (k.clone(), v)).collect())
+        }
+        Value::Array(a) => Value::Array(a.iter().map(canonical).collect()),
+        other => other.clone(),
+    }
+}
+
+/// sha256 (hex) of the canonical resolved configuration of every resource.
+pub fn config_hash(bundle: &Bundle) -> String {
+    let resources: Map<String, Value> = bundle
+        .resources
+        .iter()
+        .map(|(a, rc)| (a.to_string(), rc.value.clone()))
+        .collect();
+    let doc =
+        canonical(&json!({"bundle": bundle.name, "target": bundle.target, "resources": resources}));
+    hex::encode(Sha256::digest(doc.to_string().as_bytes()))
+}
+
+/// Refuse a saved plan made against other state or another configuration.
+pub fn check_plan_fresh(
+    plan: &Plan,
+    state: &DeploymentState,
+    config_hash: &str,
+) -> Result<(), EngineError> {
+    let lineage = state.saved_lineage();
+    if plan.lineage != lineage {
+        return Err(EngineError::StalePlan {
+            reason: format!(
+                "it was made for state lineage {}, the state now has lineage {}",
+                plan.lineage.as_deref().unwrap_or("(none)"),
+                lineage.as_deref().unwrap_or("(none)")
+            ),
+        });
+    }
+    if plan.serial != state.serial {
+        return Err(EngineError::StalePlan {
+            reason: format!(
+                "the state changed since (serial {} then, {} now)",
+                plan.serial, state.serial
+            ),
+        });
+    }
+    if plan.config_hash != config_hash {
+        return Err(EngineError::StalePlan {
+            reason: "the configuration changed since".into(),
+        });
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Planning
+
+/// Resource kinds in the bundle that lakebundle cannot deploy.
+fn unsupported_kinds(bundle: &Bundle) -> Vec<String> {
+    let Some(resources) = bundle.tree.get("resources").and_then(|n| n.as_map()) else {
+        return vec![];
+    };
+    resources
+        .entries
+        .iter()
+        .filter(|(k, v)| {
+            Kind::from_key(&k.name).is_none() && v.as_map().is_some_and(|m| !m.is_empty())
+        })
+        .map(|(k, _)| k.name.clone())
+        .filter(|k| UNSUPPORTED_KINDS.contains(&k.as_str()) || Kind::from_key(k).is_none())
+        .collect()
+}
+
+async fn observe(
+    client: &Client,
+    addr: &ResourceAddr,
+    rs: &ResourceState,
+    want_permissions: bool,
+) -> Result<Observed, EngineError> {
+    let kind = kind_of(addr.kind)?;
+    let read_err = |source| EngineError::Read {
+        addr: addr.clone(),
+        source,
+    };
+    let raw = match kind.read(client, &rs.id).await {
+        Ok(Some(raw)) => raw,
+        Ok(None) => return Ok(Observed::Missing),
+        Err(e) if e.is_not_found() => return Ok(Observed::Missing),
+        Err(e) => return Err(read_err(e)),
+    };
+    let permissions = match (want_permissions, kind.permissions_object_type()) {
+        (true, Some(t)) => match read_permissions(client, t, &rs.id).await {
+            Ok(acl) => Some(acl),
+            Err(e) if e.is_not_found() => Some(vec![]),
+            Err(e) => return Err(read_err(e)),
+        },
+        _ => None,
+    };
+    Ok(Observed::Present { raw, permissions })
+}
+
+/// Read every deployed resource (config ∪ state) concurrently.
+async fn observe_all(
+    bundle: &Bundle,
+    state: &DeploymentState,
+    client: &Client,
+    parallelism: usize,
+) -> Result<HashMap<ResourceAddr, Observed>, EngineError> {
+    let jobs: Vec<(&ResourceAddr, &ResourceState, bool)> = state
+        .resources
+        .iter()
+        .map(|(addr, rs)| {
+            let config_perms = bundle
+                .resources
+                .get(addr)
+                .is_some_and(|rc| rc.value.get("permissions").is_some());
+            (
+                addr,
+                rs,
+                config_perms || rs.applied.get("permissions").is_some(),
+            )
+        })
+        .collect();
+    stream::iter(jobs)
+        .map(|(addr, rs, perms)| async move {
+            observe(client, addr, rs, perms)
+                .await
+                .map(|o| (addr.clone(), o))
+        })
+        .buffer_unordered(parallelism.max(1))
+        .try_collect()
+        .await
+}
+
+/// Make the plan. `client` may be `None` only with `refresh: false`.
+pub async fn make_plan(
+    bundle: &Bundle,
+    state: &DeploymentState,
+    client: Option<&Client>,
+    opts: &PlanOptions,
+) -> Result<Plan, EngineError> {
+    let unsupported = unsupported_kinds(bundle);
+    if !unsupported.is_empty() {
+        return Err(EngineError::Unsupported { kinds: unsupported });
+    }
+    let graph = ResourceGraph::build(bundle).map_err(|diags| EngineError::Graph { diags })?;
+    for addr in bundle.resources.keys().chain(state.resources.keys()) {
+        kind_of(addr.kind)?;
+    }
+    let observed = match (opts.refresh, client) {
+        (true, Some(c)) => observe_all(bundle, state, c, opts.parallelism).await?,
+        (true, None) => return Err(EngineError::NoClient),
+        (false, _) => HashMap::new(),
+    };
+
+    let mut changes: Vec<ResourceChange> =
+        Vec::with_capacity(bundle.resources.len() + state.resources.len());
+    let mut actions: HashMap<ResourceAddr, Action> = HashMap::new();
+    for addr in graph.topo_order() {
+        let Some(rc) = bundle.resources.get(&addr) else {
+            continue;
+        };
+        let obs = observed.get(&addr).cloned().unwrap_or(Observed::NotRead);
+        let change = plan_resource(rc, state, &obs, &actions, graph.dependencies(&addr))?;
+        actions.insert(addr, change.action);
+        changes.push(change);
+    }
+    for (addr, rs) in &state.resources {
+        if bundle.resources.contains_key(addr) {
+            continue;
+        }
+        let gone = matches!(observed.get(addr), Some(Observed::Missing));
+        changes.push(delete_change(addr, rs, gone));
+    }
+    for c in &changes {
+        check_prevent_destroy(c, bundle, state)?;
+    }
+    Ok(Plan {
+        format_version: FORMAT_VERSION.to_string(),
+        bundle: bundle.name.clone(),
+        target: bundle.target.clone(),
+        lineage: state.saved_lineage(),
+        serial: state.serial,
+        config_hash: config_hash(bundle),
+        changes,
+    })
+}
+
+/// The plan of `destroy`: delete everything in state, dependents first.
+pub fn make_destroy_plan(bundle: &Bundle, state: &DeploymentState) -> Result<Plan, EngineError> {
+    let mut changes = Vec::new();
+    for (addr, rs) in &state.resources {
+        kind_of(addr.kind)?;
+        let c = delete_change(addr, rs, false);
+        if prevent_destroy(&rs.applied) {
+            return Err(EngineError::PreventDestroy {
+                addr: addr.clone(),
+                action: "destroy".into(),
+            });
+        }
+        changes.push(c);
+    }
+    Ok(Plan {
+        format_version: FORMAT_VERSION.to_string(),
+        bundle: bundle.name.clone(),
+        target: bundle.target.clone(),
+        lineage: state.saved_lineage(),
+        serial: state.serial,
+        config_hash: config_hash(bundle),
+        changes,
+    })
+}
+
+fn check_prevent_destroy(
+    c: &ResourceChange,
+    bundle: &Bundle,
+    state: &DeploymentState,
+) -> Result<(), EngineError> {
+    let verb = match c.action {
+        Action::Delete => "delete",
+        Action::Replace => "replace",
+        _ => return Ok(()),
+    };
+    let in_config = bundle
+        .resources
+        .get(&c.addr)
+        .is_some_and(|rc| prevent_destroy(&rc.value));
+    let in_state = state
+        .get(&c.addr)
+        .is_some_and(|rs| prevent_destroy(&rs.applied));
+    if in_config || in_state {
+        return Err(EngineError::PreventDestroy {
+            addr: c.addr.clone(),
+            action: verb.into(),
+        });
+    }
+    Ok(())
+}
+
+fn delete_change(addr: &ResourceAddr, rs: &ResourceState, gone: bool) -> ResourceChange {
+    ResourceChange {
+        addr: addr.clone(),
+        action: Action::Delete,
+        fields: vec![],
+        drift: vec![],
+        reason: Some(
+            if gone {
+                "already deleted outside lakebundle"
+            } else {
+                "removed from the configuration"
+            }
+            .into(),
+        ),
+        id: Some(rs.id.clone()),
+        before: Some(rs.applied.clone()),
+        after: None,
+        after_unknown: vec![],
+        replace_paths: vec![],
+        depends_on: rs.depends_on.clone(),
+    }
+}
+
+/// Merge of two shapes (keys of either), for a comparable `before`.
+fn union_shape(a: &Value, b: Option<&Value>) -> Value {
+    match (a, b) {
+        (Value::Object(x), Some(Value::Object(y))) => {
+            let mut m = x.clone();
+            for (k, v) in y {
+                let merged = union_shape(v, x.get(k));
+                m.insert(k.clone(), merged);
+            }
+            Value::Object(m)
+        }
+        _ => a.clone(),
+    }
+}
+
+/// The config with deferred references filled where the target's value is
+/// already known and will not change in this plan.
+fn desired_config(
+    rc: &ResourceConfig,
+    state: &DeploymentState,
+    actions: &HashMap<ResourceAddr, Action>,
+) -> Value {
+    let lookup = |target: &ResourceAddr, field: &str| -> Option<Value> {
+        match actions.get(target) {
+            Some(Action::NoOp) | Some(Action::Update) => state_field(state.get(target)?, field),
+            _ => None,
+        }
+    };
+    fill_refs(&rc.value, &lookup)
+}
+
+fn plan_resource(
+    rc: &ResourceConfig,
+    state: &DeploymentState,
+    obs: &Observed,
+    actions: &HashMap<ResourceAddr, Action>,
+    depends_on: Vec<ResourceAddr>,
+) -> Result<ResourceChange, EngineError> {
+    let addr = &rc.addr;
+    let kind = kind_of(addr.kind)?;
+    let rules = kind.rules();
+    let desired_full = desired_config(rc, state, actions);
+    let desired = api_view(&desired_full);
+    let after_unknown = unknown_paths(&desired_full);
+    let mut change = ResourceChange {
+        addr: addr.clone(),
+        action: Action::Create,
+        fields: vec![],
+        drift: vec![],
+        reason: None,
+        id: None,
+        before: None,
+        after: Some(desired_full.clone()),
+        after_unknown,
+        replace_paths: vec![],
+        depends_on,
+    };
+    let Some(rs) = state.get(addr) else {
+        change.fields = diff_fields(&desired, &json!({}), None, rules);
+        change.fields.extend(permissions_change(
+            desired_permissions(&desired_full),
+            None,
+            None,
+        ));
+        if state.pending.contains(addr) {
+            change.reason = Some(
+                "an interrupted deploy may have created it; an existing one will be adopted".into(),
+            );
+        }
+        return Ok(change);
+    };
+    change.id = Some(rs.id.clone());
+    let applied = api_view(&rs.applied);
+    let (current, remote_perms) = match obs {
+        Observed::Missing => {
+            change.fields = diff_fields(&desired, &json!({}), None, rules);
+            change.fields.extend(permissions_change(
+                desired_permissions(&desired_full),
+                None,
+                None,
+            ));
+            change.reason = Some("deleted outside lakebundle".into());
+            change.before = Some(rs.applied.clone());
+            return Ok(change);
+        }
+        Observed::NotRead => (applied.clone(), None),
+        Observed::Present { raw, permissions } => {
+            let yaml = api_view(&kind.remote_to_config(raw));
+            (
+                effective_current(&yaml, raw, Some(&applied), rules),
+                permissions.as_ref(),
+            )
+        }
+    };
+    let mut fields = diff_fields(&desired, &current, Some(&applied), rules);
+    fields.extend(permissions_change(
+        desired_permissions(&desired_full),
+        remote_perms,
+        Some(&rs.applied),
+    ));
+    if matches!(obs, Observed::Present { .. }) {
+        change.drift = drift_fields(&applied, &current, &desired, rules);
+        if let Some(mut d) = permissions_change(
+            desired_permissions(&rs.applied),
+            remote_perms,
+            Some(&rs.applied),
+        ) {
+            // Drift runs remote vs. last apply: old = applied, new = remote.
+            std::mem::swap(&mut d.old, &mut d.new);
+            change.drift.push(d);
+        }
+    }
+    change.before =
+        Some(restrict(&current, &union_shape(&desired, Some(&applied))).unwrap_or(current.clone()));
+    change.replace_paths = fields
+        .iter()
+        .filter(|f| f.forces_replacement)
+        .map(|f| f.path.clone())
+        .collect();
+    change.action = if !change.replace_paths.is_empty() {
+        Action::Replace
+    } else if !fields.is_empty() {
+        Action::Update
+    } else {
+        Action::NoOp
+    };
+    change.reason = match change.action {
+        Action::Replace => Some(format!(
+            "{} forces replacement",
+            change.replace_paths.join(", ")
+        )),
+        _ if !change.drift.is_empty() => Some("changed outside lakebundle".into()),
+        _ => None,
+    };
+    change.fields = fields;
+    Ok(change)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refs_are_found_and_filled_with_types() {
+        let s = "${resources.database_catalogs.c.name}.${resources.database_catalogs.c.database_name}.t";
+        let refs = find_refs(s);
+        assert_eq!(refs.len(), 2);
+        assert_eq!(refs[1].field, "database_name");
+        let lookup = |a: &ResourceAddr, f: &str| -> Option<Value> {
+            (a.key == "c").then(|| match f {
+                "name" => json!("cat"),
+                "database_name" => json!("db"),
+                _ => json!(42),
+            })
+        };
+        assert_eq!(fill_refs(&json!(s), &lookup), json!("cat.db.t"));
+        assert_eq!(
+            fill_refs(&json!("${resources.jobs.c.id}"), &lookup),
+            json!(42)
+        );
+        let unknown = json!({"x": ["${resources.jobs.other.id}"]});
+        assert_eq!(fill_refs(&unknown, &lookup), unknown);
+        assert_eq!(unknown_paths(&unknown), vec!["x[0]".to_string()]);
+    }
+
+    #[test]
+    fn permissions_ignore_server_added_owners() {
+        let desired = desired_permissions(
+            &json!({"permissions": [{"level": "CAN_VIEW", "group_name": "users"}]}),
+        );
+        let remote = permissions_from_api(&json!({"access_control_list": [
+            {"user_name": "me@x", "all_permissions": [{"permission_level": "IS_OWNER", "inherited": false}]},
+            {"group_name": "users", "all_permissions": [{"permission_level": "CAN_VIEW", "inherited": false}]},
+            {"group_name": "admins", "all_permissions": [{"permission_level": "CAN_MANAGE", "inherited": true}]},
+        ]}));
+        assert!(permissions_change(desired.clone(), Some(&remote), None).is_none());
+        let changed = desired_permissions(
+            &json!({"permissions": [{"level": "CAN_MANAGE_RUN", "group_name": "users"}]}),
+        );
+        let c = permissions_change(changed, Some(&remote), None).expect("a change");
+        assert_eq!(
+            c.old,
+            Some(json!([{"level": "CAN_VIEW", "group_name": "users"}]))
+        );
+    }
+
+    fn state_with_serial(serial: u64) -> DeploymentState {
+        DeploymentState {
+            serial,
+            lineage: "L".into(),
+            ..DeploymentState::new()
+        }
+    }
+
+    #[test]
+    fn stale_plans_are_refused() {
+        let plan = Plan {
+            format_version: FORMAT_VERSION.into(),
+            bundle: "b".into(),
+            target: "t".into(),
+            lineage: Some("L".into()),
+            serial: 3,
+            config_hash: "h".into(),
+            changes: vec![],
+        };
+        assert!(check_plan_fresh(&plan, &state_with_serial(3), "h").is_ok());
+        let err = check_plan_fresh(&plan, &state_with_serial(4), "h")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("serial 3 then, 4 now"), "{err}");
+        assert!(check_plan_fresh(&plan, &state_with_serial(3), "other").is_err());
+        let other_lineage = DeploymentState {
+            lineage: "M".into(),
+            ..state_with_serial(3)
+        };
+        assert!(check_plan_fresh(&plan, &other_lineage, "h").is_err());
+    }
+}
