@@ -22,7 +22,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{
+    HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER,
+};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -400,7 +402,7 @@ impl Client {
                     .body(raw.bytes.to_vec()),
                 // Explicit empty body: `Content-Length: 0` like the SDK.
                 Body::None if method != Method::GET && method != Method::HEAD => {
-                    req.body(Vec::new())
+                    req.header(CONTENT_LENGTH, "0").body(Vec::new())
                 }
                 Body::None => req,
             };
@@ -591,3 +593,6 @@ pub(crate) async fn list_all(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
