@@ -57,6 +57,13 @@ pub(crate) fn kind_lookup(kind: Kind) -> Option<&'static dyn ResourceKind> {
     registry().iter().copied().find(|k| k.kind() == kind)
 }
 
+/// `resources[0].database.instance_name` → `["resources", "0", "database", "instance_name"]`.
+fn pointer_segments(path: &str) -> Vec<&str> {
+    path.split(['.', '[', ']'])
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
 impl ResourceGraph {
     /// Build the graph of every resource in the bundle. Errors: references to
     /// resources that do not exist, and dependency cycles.
@@ -99,7 +106,7 @@ impl ResourceGraph {
                 if target == addr || g.has_edge(addr, target) {
                     continue;
                 }
-                let segs: Vec<&str> = link.field.split('.').collect();
+                let segs = pointer_segments(&link.field);
                 let span = rc.node.pointer(&segs).map(|n| n.span);
                 g.add_edge(addr, target, format!("implicit: {}", link.field), span);
             }

@@ -24,11 +24,11 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokio::sync::{mpsc::UnboundedSender, watch};
 
-use crate::api::{ApiError, Client, Method};
+use crate::api::{ApiError, Client};
 use crate::config::model::Bundle;
 use crate::plan::build::{
     api_view, desired_permissions, fill_refs, find_refs, kind_of, make_destroy_plan,
-    permissions_body, state_field,
+    permissions_acl, state_field,
 };
 use crate::plan::diff::is_unknown;
 use crate::plan::{Action, EngineError, Plan, ResourceChange};
@@ -37,6 +37,9 @@ use crate::state::{ResourceState, StateStore};
 use schedule::{run_graph, Failure, Op, OpGraph, Outcome, Step};
 
 pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+
+/// Attempts of one create/update/delete whose responses keep getting lost.
+const LOST_RESPONSE_RETRIES: u32 = 4;
 
 #[derive(Debug, Clone)]
 pub struct ApplyOptions {
@@ -226,10 +229,16 @@ impl Executor<'_> {
             // Nothing recorded (an earlier run already deleted it).
             return Ok(String::new());
         };
-        match kind.delete(self.client, &rs.id).await {
-            Ok(()) => {}
-            Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(OpError::Failed(api_msg(&e))),
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match kind.delete(self.client, &rs.id).await {
+                Ok(()) => break,
+                // A repeat after a lost response finds it gone.
+                Err(e) if e.is_not_found() => break,
+                Err(e) if e.is_outcome_unknown() && attempt < LOST_RESPONSE_RETRIES => {}
+                Err(e) => return Err(OpError::Failed(api_msg(&e))),
+            }
         }
         self.store
             .remove(&op.addr)
@@ -255,9 +264,7 @@ impl Executor<'_> {
                 let id = if changed.is_empty() {
                     rs.id.clone()
                 } else {
-                    kind.update(self.client, &rs.id, &body, &changed)
-                        .await
-                        .map_err(|e| OpError::Failed(api_msg(&e)))?
+                    self.update(kind, &rs.id, &body, &changed).await?
                 };
                 (id, None)
             }
@@ -287,17 +294,20 @@ impl Executor<'_> {
             .wait_ready(self.client, &id, self.opts.timeout_for(addr.kind))
             .await
             .map_err(|e| OpError::Failed(api_msg(&e)))?;
-        let remote = if ready.is_null() {
-            remote.unwrap_or(Value::Null)
-        } else {
-            ready
+        let outputs = match (ready, remote) {
+            (r, _) if !r.is_null() => kind.outputs(&id, &r),
+            (_, Some(created)) => kind.outputs(&id, &created),
+            _ => existing
+                .as_ref()
+                .map(|rs| rs.outputs.clone())
+                .unwrap_or(Value::Null),
         };
-        self.apply_permissions(kind, &id, &config, existing.as_ref())
+        self.apply_permissions(kind, addr, &id, &config, existing.as_ref())
             .await?;
         let record = ResourceState {
             id: id.clone(),
             applied: config,
-            outputs: kind.outputs(&id, &remote),
+            outputs,
             depends_on,
         };
         self.store
@@ -354,12 +364,37 @@ impl Executor<'_> {
                         );
                         return Ok(found);
                     }
-                    // The create never happened; one more try.
-                    if attempts >= 3 {
+                    // The create never happened; try again.
+                    if attempts >= LOST_RESPONSE_RETRIES {
                         return Err(failed(e));
                     }
                 }
                 Err(e) => return Err(failed(e)),
+            }
+        }
+    }
+
+    /// Update in place; an update is idempotent, so a lost response is re-sent.
+    async fn update(
+        &self,
+        kind: &dyn ResourceKind,
+        id: &str,
+        body: &Value,
+        changed: &[String],
+    ) -> Result<String, OpError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match kind.update(self.client, id, body, changed).await {
+                Ok(new_id) => {
+                    return Ok(if new_id.is_empty() {
+                        id.to_string()
+                    } else {
+                        new_id
+                    })
+                }
+                Err(e) if e.is_outcome_unknown() && attempt < LOST_RESPONSE_RETRIES => {}
+                Err(e) => return Err(OpError::Failed(api_msg(&e))),
             }
         }
     }
@@ -386,6 +421,7 @@ impl Executor<'_> {
     async fn apply_permissions(
         &self,
         kind: &dyn ResourceKind,
+        addr: &ResourceAddr,
         id: &str,
         config: &Value,
         before: Option<&ResourceState>,
@@ -395,19 +431,21 @@ impl Executor<'_> {
         };
         let desired = desired_permissions(config);
         let applied = before.and_then(|rs| desired_permissions(&rs.applied));
-        let planned = self.changes.values().any(|c| {
-            c.fields.iter().any(|f| f.path == "permissions") && c.id.as_deref() == Some(id)
-        });
+        // Drift counts too: the plan compared against the remote grants.
+        let planned = self
+            .changes
+            .get(addr)
+            .is_some_and(|c| c.fields.iter().any(|f| f.path == "permissions"));
         if desired == applied && !planned && before.is_some() {
             return Ok(());
         }
         if desired.is_none() && applied.is_none() {
             return Ok(());
         }
-        let path = format!("/api/2.0/permissions/{object_type}/{id}");
-        let body = permissions_body(&desired.unwrap_or_default());
+        let acl = permissions_acl(&desired.unwrap_or_default());
         self.client
-            .call(Method::PUT, &path, &[], Some(&body))
+            .permissions()
+            .set(object_type, id, &acl)
             .await
             .map_err(|e| OpError::Failed(api_msg(&e)))?;
         Ok(())

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use super::diff::{diff_fields, drift_fields, effective_current, get_path, is_unknown, restrict};
 use super::{Action, EngineError, FieldChange, Plan, ResourceChange, FORMAT_VERSION};
-use crate::api::{Client, Method};
+use crate::api::Client;
 use crate::config::model::{Bundle, ResourceConfig};
 use crate::graph::{kind_lookup, ResourceGraph};
 use crate::resources::{Kind, ResourceAddr, ResourceKind, UNSUPPORTED_KINDS};
@@ -268,8 +268,8 @@ pub fn permissions_from_api(resp: &Value) -> Vec<Value> {
     sort_acl(acl)
 }
 
-/// Body of `PUT /api/2.0/permissions/{type}/{id}`.
-pub fn permissions_body(acl: &[Value]) -> Value {
+/// `access_control_list` of `PUT /api/2.0/permissions/{type}/{id}`.
+pub fn permissions_acl(acl: &[Value]) -> Value {
     let list: Vec<Value> = acl
         .iter()
         .filter_map(|e| {
@@ -277,7 +277,7 @@ pub fn permissions_body(acl: &[Value]) -> Value {
             Some(json!({p: name, "permission_level": e.get("level")?}))
         })
         .collect();
-    json!({"access_control_list": list})
+    Value::Array(list)
 }
 
 pub async fn read_permissions(
@@ -285,9 +285,9 @@ pub async fn read_permissions(
     object_type: &str,
     id: &str,
 ) -> Result<Vec<Value>, crate::api::ApiError> {
-    let path = format!("/api/2.0/permissions/{object_type}/{id}");
     client
-        .call(Method::GET, &path, &[], None)
+        .permissions()
+        .get(object_type, id)
         .await
         .map(|v| permissions_from_api(&v))
 }

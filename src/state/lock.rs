@@ -73,7 +73,8 @@ impl DeployLock {
         let body = serde_json::to_vec(&info).unwrap_or_default();
         match write_file(client, &path, &body, force).await {
             Ok(()) => {}
-            Err(e) if is_already_exists(&e) => {}
+            // Someone holds it, or our create may have landed: the read-back decides.
+            Err(e) if is_already_exists(&e) || e.is_outcome_unknown() => {}
             Err(source) => return Err(StateError::Remote { path, source }),
         }
         match read_lock(client, &path).await {

@@ -370,9 +370,12 @@ impl StateStore {
         if *uploaded >= serial {
             return Ok(());
         }
-        let snapshot = self.snapshot();
-        remote.save(&snapshot).await?;
-        *uploaded = snapshot.serial;
+        let (bytes, snap_serial) = {
+            let st = self.lock_state();
+            (st.to_json(), st.serial)
+        };
+        remote.save_bytes(&bytes).await?;
+        *uploaded = snap_serial;
         Ok(())
     }
 
