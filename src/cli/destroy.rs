@@ -1,8 +1,142 @@
-//! `lakebundle destroy`
+//! `lakebundle destroy [--auto-approve] [--force-lock]`: delete every
+//! deployed resource of the target in reverse dependency order (instances
+//! purged), then the synced files, the state and the lock. Always asks first
+//! unless `--auto-approve`; with no terminal that is an error, not a hang.
 
-use super::args::{GlobalArgs, DestroyArgs};
-use super::Exit;
+use serde_json::json;
 
-pub fn run(_g: &GlobalArgs, _a: &DestroyArgs) -> Exit {
-    super::output::not_built("destroy")
+use super::args::{DestroyArgs, GlobalArgs, OutputFormat};
+use super::deploy::{acquire_lock, approve, drive, release_lock, report_exit, report_json};
+use super::{context, output, Exit};
+use crate::api::Method;
+use crate::apply::destroy;
+use crate::plan::build::make_destroy_plan;
+use crate::plan::render::{render_json, render_text, TextOptions};
+
+/// Remove the synced bundle files and their manifests.
+async fn remove_files(session: &context::Session) {
+    let path = &session.bundle.workspace.file_path;
+    let body = json!({ "path": path, "recursive": true });
+    match session
+        .client
+        .call(Method::POST, "/api/2.0/workspace/delete", &[], Some(&body))
+        .await
+    {
+        Ok(_) => {}
+        Err(e) if e.is_not_found() => {}
+        Err(e) => output::warning(format!("removing the bundle files at {path}: {e}")),
+    }
+    let manifest = format!(
+        "{}/files.json",
+        session.bundle.workspace.state_path.trim_end_matches('/')
+    );
+    let body = json!({ "path": manifest, "recursive": false });
+    if let Err(e) = session
+        .client
+        .call(Method::POST, "/api/2.0/workspace/delete", &[], Some(&body))
+        .await
+    {
+        if !e.is_not_found() {
+            output::warning(format!("removing {manifest}: {e}"));
+        }
+    }
+    let local = crate::apply::files::local_manifest_path(&session.bundle);
+    if let Err(e) = std::fs::remove_file(&local) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            output::warning(format!("removing {}: {e}", local.display()));
+        }
+    }
+}
+
+async fn destroy_locked(g: &GlobalArgs, a: &DestroyArgs, session: &context::Session) -> Exit {
+    let store = match session.state().await {
+        Ok(s) => s,
+        Err(exit) => return exit,
+    };
+    let state = store.snapshot();
+    let plan = match make_destroy_plan(&session.bundle, &state) {
+        Ok(p) => p,
+        Err(e) => {
+            context::report_engine_error(g, &session.bundle, &e);
+            return Exit::Error;
+        }
+    };
+    if state.resources.is_empty() {
+        remove_files(session).await;
+        match g.output {
+            OutputFormat::Json => output::print_json(
+                &json!({"plan": render_json(&plan), "result": report_json(&Default::default())}),
+            ),
+            _ => println!(
+                "Nothing to destroy: no resources are deployed for target {}.",
+                session.bundle.target
+            ),
+        }
+        return Exit::Success;
+    }
+    if g.output == OutputFormat::Text {
+        print!(
+            "{}",
+            render_text(
+                &plan,
+                &TextOptions {
+                    color: output::color_stdout()
+                }
+            )
+        );
+    }
+    let doomed: Vec<String> = plan.changes.iter().map(|c| c.addr.to_string()).collect();
+    if let Err(exit) = approve(&doomed, "destroy", a.auto_approve) {
+        return exit;
+    }
+    let (bundle, client) = (&session.bundle, &session.client);
+    let store_ref = &store;
+    let (result, interrupted) = drive(a.parallelism, |opts, tx| async move {
+        destroy(bundle, store_ref, client, &opts, tx).await
+    })
+    .await;
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            context::report_engine_error(g, &session.bundle, &e);
+            return Exit::Error;
+        }
+    };
+    if report.ok() && !interrupted {
+        remove_files(session).await;
+    }
+    if g.output == OutputFormat::Json {
+        output::print_json(&json!({"plan": render_json(&plan), "result": report_json(&report)}));
+    }
+    let exit = report_exit(&report, interrupted);
+    if exit == Exit::Success && g.output != OutputFormat::Json {
+        println!(
+            "Destroy complete: {} resource(s) deleted.",
+            report.succeeded.len()
+        );
+    }
+    exit
+}
+
+pub fn run(g: &GlobalArgs, a: &DestroyArgs) -> Exit {
+    let rt = match context::runtime() {
+        Ok(rt) => rt,
+        Err(exit) => return exit,
+    };
+    rt.block_on(async {
+        let session = match context::open(g).await {
+            Ok(s) => s,
+            Err(exit) => return exit,
+        };
+        let exit = match acquire_lock(&session, "destroy", a.force_lock).await {
+            Ok(lock) => {
+                let exit = destroy_locked(g, a, &session).await;
+                release_lock(lock).await;
+                exit
+            }
+            Err(exit) => exit,
+        };
+        session.close().await;
+        exit
+    })
 }

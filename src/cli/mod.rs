@@ -3,6 +3,7 @@
 pub mod args;
 pub mod output;
 
+mod context;
 mod credential;
 mod deploy;
 mod destroy;

@@ -1,0 +1,512 @@
+//! Shared setup of the workspace commands (plan, deploy, destroy, summary,
+//! run): load the bundle, resolve the workspace and a client (`--local` starts
+//! the in-process local workspace), fetch the current user and reload so
+//! development-mode prefixes and `${workspace.current_user...}` resolve,
+//! resolve `lookup` variables through the API, rewrite local paths, open the
+//! state store.
+//!
+//! Failures are printed here (diagnostics need the source map) and come back
+//! as the [`Exit`] to return.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use super::args::{GlobalArgs, OutputFormat};
+use super::output;
+use super::Exit;
+use crate::api::{AuthOptions, Client, ClientConfig, Method, Secret};
+use crate::config::model::{Bundle, CurrentUser, PendingLookup};
+use crate::config::source::SourceMap;
+use crate::config::{load, LoadOptions};
+use crate::diag::{Diag, Diagnostics};
+use crate::emulator::{EmulatorConfig, RunningEmulator};
+use crate::plan::EngineError;
+use crate::state::StateStore;
+
+/// A loaded bundle bound to a workspace.
+pub struct Session {
+    pub bundle: Bundle,
+    pub client: Client,
+    pub user: CurrentUser,
+    /// The in-process local workspace (`--local`), kept alive for the command.
+    local: Option<RunningEmulator>,
+    pub output: OutputFormat,
+}
+
+impl Session {
+    /// Stop the local workspace, if one was started.
+    pub async fn close(self) {
+        if let Some(emu) = self.local {
+            if let Err(e) = emu.shutdown().await {
+                output::warning(format!("stopping the local workspace: {e}"));
+            }
+        }
+    }
+
+    /// Open the state store (local cache + workspace copy, reconciled).
+    pub async fn state(&self) -> Result<StateStore, Exit> {
+        StateStore::for_bundle(&self.bundle, Some(&self.client))
+            .await
+            .map_err(|e| {
+                output::error(&e);
+                Exit::Error
+            })
+    }
+}
+
+/// A multi-threaded runtime for one command.
+pub fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            output::error(format!("cannot start the async runtime: {e}"));
+            Exit::Error
+        })
+}
+
+/// Print diagnostics on stderr (`-o json`: the JSON form on stdout when
+/// there are errors, so scripts can parse the failure).
+pub fn print_diags(g: &GlobalArgs, sources: &SourceMap, diags: &Diagnostics) {
+    if diags.items.is_empty() {
+        return;
+    }
+    if g.output == OutputFormat::Json && diags.has_errors() {
+        output::print_json(&crate::diag::to_json(sources, diags));
+    } else {
+        eprint!("{}", crate::diag::render(sources, diags));
+    }
+}
+
+fn env_snapshot() -> HashMap<String, String> {
+    std::env::vars().collect()
+}
+
+fn load_options(
+    g: &GlobalArgs,
+    user: Option<CurrentUser>,
+    lookups: HashMap<String, Value>,
+) -> LoadOptions {
+    LoadOptions {
+        dir: g.dir.clone(),
+        target: g.target.clone(),
+        vars: g.vars.clone(),
+        current_user: user,
+        lookups,
+        env: env_snapshot(),
+        ..LoadOptions::default()
+    }
+}
+
+/// Load once; print diagnostics; the bundle or the exit status.
+fn load_bundle(g: &GlobalArgs, opts: &LoadOptions, print_warnings: bool) -> Result<Bundle, Exit> {
+    let loaded = load(opts);
+    if loaded.diags.has_errors() || print_warnings {
+        print_diags(g, &loaded.sources, &loaded.diags);
+    }
+    match loaded.bundle {
+        Some(b) if !loaded.diags.has_errors() => Ok(b),
+        _ => Err(Exit::Error),
+    }
+}
+
+/// Print an engine error; graph problems (cycles) as diagnostics with spans.
+pub fn report_engine_error(g: &GlobalArgs, bundle: &Bundle, e: &EngineError) {
+    match e {
+        EngineError::Graph { diags } => print_diags(g, &bundle.sources, diags),
+        other => output::error(other),
+    }
+}
+
+/// Load without a workspace (commands that need none, like `graph`).
+pub fn load_offline(g: &GlobalArgs) -> Result<Bundle, Exit> {
+    load_bundle(g, &load_options(g, None, HashMap::new()), true)
+}
+
+/// The short name the CLI derives from a user name: the part before `@`,
+/// anything but letters and digits replaced by `_`, lower-cased.
+pub fn short_name(user_name: &str) -> String {
+    let local = user_name.split('@').next().unwrap_or(user_name);
+    local
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+async fn current_user(client: &Client) -> Result<CurrentUser, Exit> {
+    let me = client
+        .call(Method::GET, "/api/2.0/preview/scim/v2/Me", &[], None)
+        .await
+        .map_err(|e| {
+            output::error(format!(
+                "cannot identify the current user at {}: {e}",
+                client.host()
+            ));
+            Exit::Error
+        })?;
+    let Some(user_name) = me
+        .get("userName")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+    else {
+        output::error("scim/v2/Me returned no userName");
+        return Err(Exit::Error);
+    };
+    Ok(CurrentUser {
+        user_name: user_name.to_string(),
+        short_name: short_name(user_name),
+    })
+}
+
+/// Start the in-process local workspace over `$LAKEBUNDLE_HOME/local-workspace`.
+async fn start_local() -> Result<(RunningEmulator, Client), Exit> {
+    let data_dir = crate::emulator::default_data_dir().map_err(|e| {
+        output::error(format!("--local: {e}"));
+        Exit::Error
+    })?;
+    let emu = crate::emulator::start(EmulatorConfig::local(data_dir))
+        .await
+        .map_err(|e| {
+            output::error(format!("--local: cannot start the local workspace: {e}"));
+            Exit::Error
+        })?;
+    let client = Client::with_token(emu.url(), Secret::new(emu.token()), ClientConfig::default())
+        .map_err(|e| {
+        output::error(&e);
+        Exit::Error
+    })?;
+    Ok((emu, client))
+}
+
+fn remote_client(g: &GlobalArgs, bundle: &Bundle) -> Result<Client, Exit> {
+    let opts = AuthOptions {
+        profile: g.profile.clone(),
+        bundle_host: bundle.workspace.host.clone(),
+        bundle_profile: bundle.workspace.profile.clone(),
+        ..AuthOptions::from_process_env()
+    };
+    Client::from_options(&opts, ClientConfig::default()).map_err(|e| {
+        output::error(&e);
+        Exit::Error
+    })
+}
+
+/// Load, connect, identify, resolve lookups, rewrite paths.
+pub async fn open(g: &GlobalArgs) -> Result<Session, Exit> {
+    let first = load_bundle(g, &load_options(g, None, HashMap::new()), false)?;
+    let (local, client) = if g.local {
+        let (emu, client) = start_local().await?;
+        (Some(emu), client)
+    } else {
+        (None, remote_client(g, &first)?)
+    };
+    let result = finish_open(g, first, &client).await;
+    match result {
+        Ok((bundle, user)) => Ok(Session {
+            bundle,
+            client,
+            user,
+            local,
+            output: g.output,
+        }),
+        Err(exit) => {
+            if let Some(emu) = local {
+                let _ = emu.shutdown().await;
+            }
+            Err(exit)
+        }
+    }
+}
+
+async fn finish_open(
+    g: &GlobalArgs,
+    first: Bundle,
+    client: &Client,
+) -> Result<(Bundle, CurrentUser), Exit> {
+    let user = current_user(client).await?;
+    let lookups = resolve_lookups(client, &first.pending_lookups).await;
+    let lookups = match lookups {
+        Ok(v) => v,
+        Err(diags) => {
+            print_diags(g, &first.sources, &diags);
+            return Err(Exit::Error);
+        }
+    };
+    let mut bundle = load_bundle(g, &load_options(g, Some(user.clone()), lookups), true)?;
+    let diags = crate::apply::files::rewrite_paths(&mut bundle);
+    print_diags(g, &bundle.sources, &diags);
+    if diags.has_errors() {
+        return Err(Exit::Error);
+    }
+    Ok((bundle, user))
+}
+
+// ---------------------------------------------------------------------------
+// lookup variables
+
+/// How one `lookup` type is found: list endpoint, the array in its response,
+/// the name field matched and the id field returned.
+struct LookupKind {
+    key: &'static str,
+    path: &'static str,
+    list_field: &'static str,
+    name_field: &'static [&'static str],
+    id_field: &'static str,
+    /// Extra query parameters; `{name}` is replaced by the looked-up name.
+    query: &'static [(&'static str, &'static str)],
+}
+
+const LOOKUPS: &[LookupKind] = &[
+    LookupKind {
+        key: "job",
+        path: "/api/2.2/jobs/list",
+        list_field: "jobs",
+        name_field: &["settings", "name"],
+        id_field: "job_id",
+        query: &[("name", "{name}"), ("limit", "100")],
+    },
+    LookupKind {
+        key: "cluster",
+        path: "/api/2.1/clusters/list",
+        list_field: "clusters",
+        name_field: &["cluster_name"],
+        id_field: "cluster_id",
+        query: &[],
+    },
+    LookupKind {
+        key: "cluster_policy",
+        path: "/api/2.0/policies/clusters/list",
+        list_field: "policies",
+        name_field: &["name"],
+        id_field: "policy_id",
+        query: &[],
+    },
+    LookupKind {
+        key: "instance_pool",
+        path: "/api/2.0/instance-pools/list",
+        list_field: "instance_pools",
+        name_field: &["instance_pool_name"],
+        id_field: "instance_pool_id",
+        query: &[],
+    },
+    LookupKind {
+        key: "warehouse",
+        path: "/api/2.0/sql/warehouses",
+        list_field: "warehouses",
+        name_field: &["name"],
+        id_field: "id",
+        query: &[],
+    },
+    LookupKind {
+        key: "pipeline",
+        path: "/api/2.0/pipelines",
+        list_field: "statuses",
+        name_field: &["name"],
+        id_field: "pipeline_id",
+        query: &[],
+    },
+    LookupKind {
+        key: "service_principal",
+        path: "/api/2.0/preview/scim/v2/ServicePrincipals",
+        list_field: "Resources",
+        name_field: &["displayName"],
+        id_field: "applicationId",
+        query: &[],
+    },
+    LookupKind {
+        key: "metastore",
+        path: "/api/2.1/unity-catalog/metastores",
+        list_field: "metastores",
+        name_field: &["name"],
+        id_field: "metastore_id",
+        query: &[],
+    },
+    LookupKind {
+        key: "query",
+        path: "/api/2.0/sql/queries",
+        list_field: "results",
+        name_field: &["display_name"],
+        id_field: "id",
+        query: &[],
+    },
+    LookupKind {
+        key: "dashboard",
+        path: "/api/2.0/lakeview/dashboards",
+        list_field: "dashboards",
+        name_field: &["display_name"],
+        id_field: "dashboard_id",
+        query: &[],
+    },
+    LookupKind {
+        key: "alert",
+        path: "/api/2.0/sql/alerts",
+        list_field: "results",
+        name_field: &["display_name"],
+        id_field: "id",
+        query: &[],
+    },
+    LookupKind {
+        key: "notification_destination",
+        path: "/api/2.0/notification-destinations",
+        list_field: "results",
+        name_field: &["display_name"],
+        id_field: "id",
+        query: &[],
+    },
+];
+
+fn field<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Value> {
+    path.iter().try_fold(v, |cur, k| cur.get(*k))
+}
+
+fn id_string(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Every id whose name matches, following `next_page_token`.
+async fn find_by_name(
+    client: &Client,
+    kind: &LookupKind,
+    name: &str,
+) -> Result<Vec<String>, String> {
+    let mut ids = Vec::new();
+    let mut token: Option<String> = None;
+    // Bounded so a server that repeats tokens cannot loop forever.
+    for _ in 0..1000 {
+        let mut query: Vec<(&str, String)> = kind
+            .query
+            .iter()
+            .map(|(k, v)| (*k, v.replace("{name}", name)))
+            .collect();
+        if let Some(t) = &token {
+            query.push(("page_token", t.clone()));
+        }
+        let resp = client
+            .call(Method::GET, kind.path, &query, None)
+            .await
+            .map_err(|e| e.to_string())?;
+        for item in resp
+            .get(kind.list_field)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if field(item, kind.name_field).and_then(Value::as_str) == Some(name) {
+                if let Some(id) = item.get(kind.id_field).and_then(id_string) {
+                    ids.push(id);
+                }
+            }
+        }
+        token = resp
+            .get("next_page_token")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .map(str::to_string);
+        if token.is_none() {
+            break;
+        }
+    }
+    Ok(ids)
+}
+
+/// Resolve `lookup:` variables to ids. All failures are reported together.
+pub async fn resolve_lookups(
+    client: &Client,
+    pending: &[PendingLookup],
+) -> Result<HashMap<String, Value>, Diagnostics> {
+    let mut resolved = HashMap::new();
+    let mut diags = Diagnostics::default();
+    for p in pending {
+        let Some((kind_key, name)) = p.lookup.as_object().and_then(|o| o.iter().next()) else {
+            diags.push(
+                Diag::error(format!(
+                    "variable {}: lookup must name one object",
+                    p.variable
+                ))
+                .at(p.span, "here"),
+            );
+            continue;
+        };
+        let Some(name) = name.as_str() else {
+            diags.push(
+                Diag::error(format!(
+                    "variable {}: lookup {kind_key} needs a name string",
+                    p.variable
+                ))
+                .at(p.span, "here"),
+            );
+            continue;
+        };
+        let Some(kind) = LOOKUPS.iter().find(|k| k.key == kind_key) else {
+            let known: Vec<&str> = LOOKUPS.iter().map(|k| k.key).collect();
+            let mut d = Diag::error(format!(
+                "variable {}: lookup type `{kind_key}` is not supported by lakebundle",
+                p.variable
+            ))
+            .at(p.span, "unsupported lookup");
+            d = match crate::diag::did_you_mean(kind_key, known.iter().copied()) {
+                Some(s) => d.help(format!("did you mean `{s}`?")),
+                None => d.help(format!("supported: {}", known.join(", "))),
+            };
+            diags.push(d);
+            continue;
+        };
+        match find_by_name(client, kind, name).await {
+            Ok(ids) if ids.len() == 1 => {
+                resolved.insert(p.variable.clone(), Value::String(ids[0].clone()));
+            }
+            Ok(ids) if ids.is_empty() => diags.push(
+                Diag::error(format!(
+                    "variable {}: no {kind_key} named {name:?} in the workspace",
+                    p.variable
+                ))
+                .at(p.span, "lookup found nothing"),
+            ),
+            Ok(ids) => diags.push(
+                Diag::error(format!(
+                    "variable {}: {} {kind_key}s are named {name:?} ({})",
+                    p.variable,
+                    ids.len(),
+                    ids.join(", ")
+                ))
+                .at(p.span, "ambiguous lookup")
+                .help("give the id instead of a lookup"),
+            ),
+            Err(message) => diags.push(
+                Diag::error(format!(
+                    "variable {}: looking up {kind_key} {name:?} failed: {message}",
+                    p.variable
+                ))
+                .at(p.span, "lookup failed"),
+            ),
+        }
+    }
+    if diags.has_errors() {
+        Err(diags)
+    } else {
+        Ok(resolved)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_names_follow_the_cli() {
+        assert_eq!(short_name("Jane.Doe@example.com"), "jane_doe");
+        assert_eq!(short_name("local-user@example.com"), "local_user");
+        assert_eq!(short_name("2f1c-uuid"), "2f1c_uuid");
+    }
+}

@@ -1,0 +1,363 @@
+//! End-to-end: the real binary against a fresh emulator per test (records-only
+//! database instances; PostgreSQL end to end is covered elsewhere).
+//!
+//! 1. the seed's production bundle through deploy, no-op plan, update in
+//!    place, rename (replace with dependents), destroy;
+//! 2. drift made through the API shows in the plan with the remote value;
+//! 3. a stale saved plan is refused;
+//! 4. two concurrent deploys: one fails on the lock, naming the holder;
+//! 7. snapshots of the text, JSON and markdown plans.
+
+mod common;
+mod e2e_support;
+
+use std::time::{Duration, Instant};
+
+use common::Emulator;
+use e2e_support::{names, run, spawn, wait, Api, TestBundle};
+use serde_json::{json, Value};
+
+const INSTANCE: &str = "resources.database_instances.my_db";
+const JOB: &str = "resources.jobs.sync_schedule";
+
+fn emulator() -> Emulator {
+    Emulator::start_with(&["--no-postgres", "--instance-ready-ms", "200"])
+}
+
+/// Workspace paths of the bundle (from `summary -o json`, which needs no deploy).
+fn workspace_paths(emu: &Emulator, b: &TestBundle) -> Value {
+    let out = run(emu, b, &["-o", "json", "summary"]).expect(0);
+    let v: Value = serde_json::from_str(&out.stdout).expect("summary JSON");
+    v["workspace"].clone()
+}
+
+fn plan_json(emu: &Emulator, b: &TestBundle) -> Value {
+    let out = run(emu, b, &["-o", "json", "plan"]).expect(0);
+    serde_json::from_str(&out.stdout).expect("plan JSON")
+}
+
+fn actions_of(plan: &Value, addr: &str) -> Value {
+    plan["resource_changes"]
+        .as_array()
+        .and_then(|rc| rc.iter().find(|c| c["address"] == addr))
+        .map(|c| c["actions"].clone())
+        .unwrap_or(Value::Null)
+}
+
+#[test]
+fn production_bundle_lifecycle() {
+    let emu = emulator();
+    let api = Api::new(&emu);
+    let b = TestBundle::production();
+
+    // First deploy creates everything.
+    let out = run(&emu, &b, &["deploy", "--auto-approve"]).expect(0);
+    assert!(
+        out.stdout
+            .contains("Plan: 5 to add, 0 to change, 0 to destroy."),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(names(&api.instances()), ["my-instance"]);
+    assert_eq!(names(&api.jobs()), ["sync-pipeline-schedule"]);
+    assert_eq!(names(&api.apps()), ["my-lakebase-app"]);
+    assert!(api.catalog("my_catalog").is_some());
+    assert!(api
+        .synced_table("my_catalog.my_database.customer_features")
+        .is_some());
+    // The job's pipeline id was filled from the synced table's output.
+    let job_id = b.state_id(JOB).expect("job in state");
+    let job = api
+        .get("/api/2.2/jobs/get", &[("job_id", job_id.clone())])
+        .expect("job exists");
+    let pipeline = job["settings"]["tasks"][0]["pipeline_task"]["pipeline_id"]
+        .as_str()
+        .unwrap_or("");
+    assert!(
+        !pipeline.is_empty() && !pipeline.contains("${"),
+        "pipeline id filled in: {job}"
+    );
+
+    // Nothing changed: no changes, exit 0 with --detailed-exitcode.
+    let out = run(&emu, &b, &["plan", "--detailed-exitcode"]).expect(0);
+    assert!(out.stdout.contains("No changes."), "{}", out.stdout);
+
+    // Capacity: an update in place.
+    b.edit("capacity: CU_1", "capacity: CU_2");
+    let out = run(&emu, &b, &["plan", "--detailed-exitcode"]).expect(2);
+    assert!(
+        out.stdout
+            .contains(&format!("# {INSTANCE} will be updated in-place")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(r#"capacity = "CU_1" -> "CU_2""#),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("Plan: 0 to add, 1 to change, 0 to destroy."),
+        "{}",
+        out.stdout
+    );
+    run(&emu, &b, &["deploy", "--auto-approve"]).expect(0);
+    let inst = api
+        .get("/api/2.0/database/instances/my-instance", &[])
+        .expect("instance");
+    assert_eq!(inst["capacity"], "CU_2");
+    run(&emu, &b, &["plan", "--detailed-exitcode"]).expect(0);
+
+    // Rename the instance: a replace, and its dependents follow.
+    b.edit("name: my-instance", "name: my-instance-2");
+    let out = run(&emu, &b, &["plan", "--detailed-exitcode"]).expect(2);
+    assert!(
+        out.stdout
+            .contains(&format!("# {INSTANCE} must be replaced")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("# forces replacement"),
+        "{}",
+        out.stdout
+    );
+    let plan = plan_json(&emu, &b);
+    assert_eq!(actions_of(&plan, INSTANCE), json!(["delete", "create"]));
+    assert_eq!(
+        actions_of(&plan, "resources.database_catalogs.my_cat"),
+        json!(["delete", "create"])
+    );
+    assert_eq!(
+        actions_of(&plan, "resources.synced_database_tables.features_sync"),
+        json!(["delete", "create"])
+    );
+    assert_ne!(actions_of(&plan, "resources.apps.my_app"), json!(["no-op"]));
+    // Replacing an instance needs approval; without a terminal that is an error, not a hang.
+    let out = run(&emu, &b, &["deploy"]).expect(1);
+    assert!(out.stderr.contains("--auto-approve"), "{}", out.stderr);
+    run(&emu, &b, &["deploy", "--auto-approve"]).expect(0);
+    assert_eq!(names(&api.instances()), ["my-instance-2"]);
+    let cat = api.catalog("my_catalog").expect("catalog recreated");
+    assert_eq!(cat["database_instance_name"], "my-instance-2");
+    let app = api.get("/api/2.0/apps/my-lakebase-app", &[]).expect("app");
+    assert_eq!(
+        app["resources"][0]["database"]["instance_name"],
+        "my-instance-2"
+    );
+    run(&emu, &b, &["plan", "--detailed-exitcode"]).expect(0);
+
+    // Destroy: the workspace is left with no resources.
+    let out = run(&emu, &b, &["destroy"]).expect(1);
+    assert!(
+        out.stderr.contains("--auto-approve"),
+        "destroy asks first: {}",
+        out.stderr
+    );
+    run(&emu, &b, &["destroy", "--auto-approve"]).expect(0);
+    assert!(
+        api.instances().is_empty(),
+        "instances left: {:?}",
+        names(&api.instances())
+    );
+    assert!(api.jobs().is_empty(), "jobs left: {:?}", names(&api.jobs()));
+    assert!(api.apps().is_empty(), "apps left: {:?}", names(&api.apps()));
+    assert!(api.catalog("my_catalog").is_none());
+    assert!(api
+        .synced_table("my_catalog.my_database.customer_features")
+        .is_none());
+    let ws = workspace_paths(&emu, &b);
+    let lock = format!("{}/deploy.lock", ws["state_path"].as_str().unwrap_or(""));
+    assert!(
+        api.get("/api/2.0/workspace/get-status", &[("path", lock)])
+            .is_none(),
+        "lock removed"
+    );
+}
+
+#[test]
+fn drift_shows_the_remote_value_and_is_planned_back() {
+    let emu = emulator();
+    let api = Api::new(&emu);
+    let b = TestBundle::production();
+    run(&emu, &b, &["deploy", "--auto-approve"]).expect(0);
+    let job_id: i64 = b
+        .state_id(JOB)
+        .and_then(|s| s.parse().ok())
+        .expect("numeric job id");
+    api.post(
+        "/api/2.2/jobs/update",
+        &json!({"job_id": job_id, "new_settings": {"name": "renamed-remotely"}}),
+    );
+
+    let out = run(&emu, &b, &["plan", "--detailed-exitcode"]).expect(2);
+    assert!(
+        out.stdout.contains("changed outside lakebundle"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("renamed-remotely"), "{}", out.stdout);
+    let plan = plan_json(&emu, &b);
+    let change = plan["resource_changes"]
+        .as_array()
+        .and_then(|rc| rc.iter().find(|c| c["address"] == JOB))
+        .cloned()
+        .expect("job change");
+    assert_eq!(change["actions"], json!(["update"]));
+    let drift = change["drift"].as_array().cloned().unwrap_or_default();
+    assert!(
+        drift.iter().any(|d| d["remote"] == "renamed-remotely"),
+        "{change}"
+    );
+
+    run(&emu, &b, &["deploy", "--auto-approve"]).expect(0);
+    let job = api
+        .get("/api/2.2/jobs/get", &[("job_id", job_id.to_string())])
+        .expect("job");
+    assert_eq!(job["settings"]["name"], "sync-pipeline-schedule");
+    run(&emu, &b, &["plan", "--detailed-exitcode"]).expect(0);
+}
+
+#[test]
+fn stale_saved_plan_is_refused() {
+    let emu = emulator();
+    let api = Api::new(&emu);
+    let b = TestBundle::production();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plan_file = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
+
+    // A saved plan applies exactly.
+    let p0 = plan_file("initial.json");
+    run(&emu, &b, &["plan", "--out", &p0]).expect(0);
+    run(&emu, &b, &["deploy", "--plan", &p0, "--auto-approve"]).expect(0);
+    assert_eq!(names(&api.instances()), ["my-instance"]);
+
+    // The configuration changed since the plan: refused.
+    let p1 = plan_file("before-edit.json");
+    run(&emu, &b, &["plan", "--out", &p1]).expect(0);
+    b.edit("capacity: CU_1", "capacity: CU_2");
+    let out = run(&emu, &b, &["deploy", "--plan", &p1]).expect(1);
+    assert!(
+        out.stderr.contains("refusing the saved plan"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("configuration changed"),
+        "{}",
+        out.stderr
+    );
+
+    // The state changed since the plan (another deploy ran): refused.
+    let p2 = plan_file("cu2.json");
+    run(&emu, &b, &["plan", "--out", &p2]).expect(0);
+    run(&emu, &b, &["deploy", "--auto-approve"]).expect(0);
+    let out = run(&emu, &b, &["deploy", "--plan", &p2]).expect(1);
+    assert!(
+        out.stderr.contains("refusing the saved plan"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("state changed"), "{}", out.stderr);
+    let inst = api
+        .get("/api/2.0/database/instances/my-instance", &[])
+        .expect("instance");
+    assert_eq!(inst["capacity"], "CU_2");
+}
+
+#[test]
+fn concurrent_deploy_fails_on_the_lock_naming_the_holder() {
+    // A slow instance keeps the first deploy (and its lock) busy.
+    let emu = Emulator::start_with(&["--no-postgres", "--instance-ready-ms", "4000"]);
+    let api = Api::new(&emu);
+    let b = TestBundle::production();
+    let ws = workspace_paths(&emu, &b);
+    let lock = format!("{}/deploy.lock", ws["state_path"].as_str().unwrap_or(""));
+    let user = emu_user(&api);
+
+    let first = spawn(&emu, &b, &["deploy", "--auto-approve"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while api
+        .get("/api/2.0/workspace/get-status", &[("path", lock.clone())])
+        .is_none()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the first deploy never took the lock"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let second = run(&emu, &b, &["deploy", "--auto-approve"]).expect(1);
+    assert!(
+        second.stderr.contains("lock is held by"),
+        "{}",
+        second.stderr
+    );
+    assert!(
+        second.stderr.contains(&user),
+        "names the holder {user}: {}",
+        second.stderr
+    );
+    assert!(
+        second.stderr.contains("operation: deploy"),
+        "{}",
+        second.stderr
+    );
+
+    wait(first).expect(0);
+    assert!(
+        api.get("/api/2.0/workspace/get-status", &[("path", lock)])
+            .is_none(),
+        "released at the end"
+    );
+    assert_eq!(names(&api.instances()), ["my-instance"]);
+}
+
+fn emu_user(api: &Api) -> String {
+    let me = api.get("/api/2.0/preview/scim/v2/Me", &[]).expect("Me");
+    me["userName"].as_str().unwrap_or_default().to_string()
+}
+
+/// Stable snapshot text: no ports, ids, hashes or lineages.
+fn snapshot_filters() -> Vec<(&'static str, &'static str)> {
+    vec![
+        (r"http://127\.0\.0\.1:\d+", "[HOST]"),
+        (
+            r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+            "[UUID]",
+        ),
+        (r"[0-9a-f]{64}", "[HASH]"),
+        (r#"id = "\d+""#, r#"id = "[JOB_ID]""#),
+        (r#""id": "\d+""#, r#""id": "[JOB_ID]""#),
+        (r#""job_id": \d+"#, r#""job_id": [JOB_ID]"#),
+    ]
+}
+
+#[test]
+fn plan_snapshots() {
+    let emu = emulator();
+    let b = TestBundle::production();
+    let settings = {
+        let mut s = insta::Settings::clone_current();
+        for (re, with) in snapshot_filters() {
+            s.add_filter(re, with);
+        }
+        s
+    };
+    let plan = |args: &[&str]| run(&emu, &b, args).stdout;
+
+    settings.bind(|| {
+        insta::assert_snapshot!("create_text", plan(&["plan"]));
+        insta::assert_snapshot!("create_markdown", plan(&["-o", "markdown", "plan"]));
+        insta::assert_snapshot!("create_json", plan(&["-o", "json", "plan"]));
+    });
+    run(&emu, &b, &["deploy", "--auto-approve"]).expect(0);
+    b.edit("capacity: CU_1", "capacity: CU_2");
+    b.edit("name: my-instance", "name: my-instance-2");
+    settings.bind(|| {
+        insta::assert_snapshot!("replace_text", plan(&["plan"]));
+        insta::assert_snapshot!("replace_markdown", plan(&["-o", "markdown", "plan"]));
+        insta::assert_snapshot!("replace_json", plan(&["-o", "json", "plan"]));
+    });
+}
