@@ -79,6 +79,17 @@ pub struct SyncStats {
     pub total_rows: u64,
 }
 
+/// What the latest sync of a synced table did. CONTINUOUS tables sync in
+/// the background, so handlers ask for this rather than keep their own.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncStatus {
+    pub stats: SyncStats,
+    /// RFC 3339 end time of the latest successful sync.
+    pub last_sync_time: Option<String>,
+    /// Why the latest attempt failed (cleared by the next success).
+    pub error: Option<String>,
+}
+
 #[async_trait]
 pub trait DbBackend: Send + Sync + 'static {
     /// Create (initdb/clone + start) and return endpoints once it accepts connections.
@@ -87,16 +98,40 @@ pub trait DbBackend: Send + Sync + 'static {
     async fn update_instance(&self, spec: &InstanceSpec) -> Result<Endpoints, BackendError>;
     async fn delete_instance(&self, uid: &str, purge: bool) -> Result<(), BackendError>;
     /// Make `password` the login password of `role` until `valid_until` (RFC 3339).
-    async fn set_credential(&self, uid: &str, role: &str, password: &str, valid_until: &str) -> Result<(), BackendError>;
+    async fn set_credential(
+        &self,
+        uid: &str,
+        role: &str,
+        password: &str,
+        valid_until: &str,
+    ) -> Result<(), BackendError>;
     async fn database_exists(&self, uid: &str, database: &str) -> Result<bool, BackendError>;
     async fn create_database(&self, uid: &str, database: &str) -> Result<(), BackendError>;
     /// Create the target table and run the initial sync.
     async fn create_synced_table(&self, spec: &SyncedTableSpec) -> Result<SyncStats, BackendError>;
     /// Apply source changes since the last sync (TRIGGERED refresh).
-    async fn refresh_synced_table(&self, spec: &SyncedTableSpec) -> Result<SyncStats, BackendError>;
-    async fn delete_synced_table(&self, spec: &SyncedTableSpec, purge_data: bool) -> Result<(), BackendError>;
+    async fn refresh_synced_table(&self, spec: &SyncedTableSpec)
+        -> Result<SyncStats, BackendError>;
+    async fn delete_synced_table(
+        &self,
+        spec: &SyncedTableSpec,
+        purge_data: bool,
+    ) -> Result<(), BackendError>;
     /// On emulator start: adopt or restart the servers of these instances.
-    async fn adopt(&self, specs: &[InstanceSpec]) -> Result<Vec<(String, Endpoints)>, BackendError>;
+    async fn adopt(&self, specs: &[InstanceSpec])
+        -> Result<Vec<(String, Endpoints)>, BackendError>;
     /// Stop every server (emulator shutdown / `emulator down`).
     async fn shutdown(&self) -> Result<(), BackendError>;
+    /// Latest sync outcome of a synced table (None: unknown to the backend).
+    async fn synced_table_status(
+        &self,
+        _spec: &SyncedTableSpec,
+    ) -> Result<Option<SyncStatus>, BackendError> {
+        Ok(None)
+    }
+    /// On emulator start, after `adopt`: resume following CONTINUOUS tables
+    /// (their target tables already exist; nothing is reloaded).
+    async fn resume_synced_tables(&self, _specs: &[SyncedTableSpec]) -> Result<(), BackendError> {
+        Ok(())
+    }
 }

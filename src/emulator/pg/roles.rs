@@ -1,0 +1,236 @@
+//! Roles and credentials: the cluster-wide roles every instance starts
+//! with, identity roles whose password is the latest generated credential,
+//! and the `databricks_auth` extension.
+//!
+//! Role model (local stand-in for the service's):
+//! - `lakebase_admin`: bootstrap superuser, used only by the emulator;
+//! - `databricks_superuser`: NOLOGIN, CREATEDB CREATEROLE, member of
+//!   `pg_read_all_data`/`pg_write_all_data`/`pg_monitor`, owner of
+//!   `databricks_postgres` and of every database a catalog creates;
+//! - `databricks_identity`: NOLOGIN group of identity roles; `pg_hba.conf`
+//!   always lets its members log in with their password;
+//! - a workspace identity's role (email or service principal id) is created
+//!   on its first credential, in both groups above. Its password is the
+//!   token (stored as a SCRAM verifier: the plain token never reaches the
+//!   server), `VALID UNTIL` the token's expiry;
+//! - `databricks_create_role(name, 'USER'|'SERVICE_PRINCIPAL'|'GROUP')`
+//!   creates an identity role (login, no password until a credential) —
+//!   it is not a member of `databricks_superuser`; grant what it needs.
+//! - Native Postgres roles (`CREATE ROLE x LOGIN PASSWORD ...`) log in only
+//!   when the instance has `enable_pg_native_login`.
+
+use std::path::Path;
+
+use super::error::{PgError, PgResult};
+use super::server::{ident, literal, DEFAULT_DB, IDENTITY_GROUP};
+
+pub const SUPERUSER_GROUP: &str = "databricks_superuser";
+pub const AUTH_EXTENSION: &str = "databricks_auth";
+const AUTH_VERSION: &str = "1.0";
+
+/// Roles, run once on the template cluster (database `postgres`).
+pub fn bootstrap_roles_sql() -> String {
+    format!(
+        "CREATE ROLE {id} NOLOGIN;\n\
+         CREATE ROLE {su} NOLOGIN CREATEDB CREATEROLE IN ROLE pg_read_all_data, pg_write_all_data, pg_monitor, pg_signal_backend;\n\
+         COMMENT ON ROLE {su} IS 'Databricks superuser: holds the rights of an instance owner';\n",
+        id = ident(IDENTITY_GROUP),
+        su = ident(SUPERUSER_GROUP),
+    )
+}
+
+/// `databricks_postgres`, made after `template1` has its extensions.
+pub fn bootstrap_database_sql() -> String {
+    create_database_sql(DEFAULT_DB)
+}
+
+/// Extensions of the service's list that only a superuser may create:
+/// they are pre-created in `template1` (so in every database) when
+/// installed, which makes `CREATE EXTENSION IF NOT EXISTS` work for
+/// identity roles. Trusted ones (pgcrypto, uuid-ossp, hstore, citext, ...)
+/// are left to the user.
+pub const PRECREATED_EXTENSIONS: [&str; 3] = ["pg_stat_statements", "vector", "postgis"];
+
+/// Whether an installed extension needs a superuser to create (`trusted`
+/// absent or false in its control file). None: not installed.
+pub fn needs_superuser(sharedir: &Path, name: &str) -> Option<bool> {
+    let text =
+        std::fs::read_to_string(sharedir.join("extension").join(format!("{name}.control"))).ok()?;
+    let trusted = text.lines().any(|l| {
+        let l = l.trim();
+        l.starts_with("trusted")
+            && l.split('=')
+                .nth(1)
+                .is_some_and(|v| v.trim().trim_matches('\'') == "true")
+    });
+    Some(!trusted)
+}
+
+/// `CREATE DATABASE` as the catalogs create it (owned by databricks_superuser).
+pub fn create_database_sql(name: &str) -> String {
+    format!(
+        "CREATE DATABASE {} OWNER {}",
+        ident(name),
+        ident(SUPERUSER_GROUP)
+    )
+}
+
+fn control_file() -> String {
+    format!(
+        "# lakebundle: local stand-in for the Databricks identity extension\n\
+         comment = 'Databricks identity roles (lakebundle local emulation)'\n\
+         default_version = '{AUTH_VERSION}'\n\
+         relocatable = false\n\
+         schema = public\n\
+         trusted = true\n"
+    )
+}
+
+fn script_file() -> String {
+    let body = r#"
+CREATE FUNCTION databricks_create_role(role_name text, identity_type text)
+RETURNS text
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog
+AS $fn$
+BEGIN
+  IF role_name IS NULL OR length(role_name) = 0 THEN
+    RAISE EXCEPTION 'role name must not be empty';
+  END IF;
+  IF identity_type = 'GROUP' THEN
+    EXECUTE format('CREATE ROLE %I NOLOGIN', role_name);
+  ELSIF identity_type IN ('USER', 'SERVICE_PRINCIPAL') THEN
+    EXECUTE format('CREATE ROLE %I LOGIN IN ROLE databricks_identity', role_name);
+  ELSE
+    RAISE EXCEPTION 'identity_type must be USER, SERVICE_PRINCIPAL or GROUP, not %', identity_type;
+  END IF;
+  EXECUTE format('COMMENT ON ROLE %I IS %L', role_name, 'databricks identity: ' || identity_type);
+  RETURN role_name;
+END
+$fn$;
+
+REVOKE ALL ON FUNCTION databricks_create_role(text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION databricks_create_role(text, text) TO databricks_superuser;
+
+CREATE FUNCTION databricks_list_roles()
+RETURNS TABLE (role_name name, identity_type text)
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog
+AS $fn$
+  SELECT r.rolname,
+         CASE WHEN d.description LIKE 'databricks identity: %'
+              THEN substr(d.description, 22) ELSE 'USER' END
+  FROM pg_roles r
+  JOIN pg_auth_members m ON m.member = r.oid
+  JOIN pg_roles g ON g.oid = m.roleid AND g.rolname = 'databricks_identity'
+  LEFT JOIN pg_shdescription d ON d.objoid = r.oid AND d.classoid = 'pg_authid'::regclass
+  ORDER BY 1
+$fn$;
+"#;
+    format!("\\echo Use \"CREATE EXTENSION {AUTH_EXTENSION}\" to load this file. \\quit\n{body}")
+}
+
+/// Put the extension's control and script files into `<sharedir>/extension`
+/// (idempotent). Fails when that directory is not writable.
+pub fn install_auth_extension(sharedir: &Path) -> PgResult<()> {
+    let dir = sharedir.join("extension");
+    let files = [
+        (
+            dir.join(format!("{AUTH_EXTENSION}.control")),
+            control_file(),
+        ),
+        (
+            dir.join(format!("{AUTH_EXTENSION}--{AUTH_VERSION}.sql")),
+            script_file(),
+        ),
+    ];
+    for (path, text) in files {
+        if std::fs::read_to_string(&path).ok().as_deref() == Some(text.as_str()) {
+            continue;
+        }
+        std::fs::write(&path, text).map_err(PgError::io(&path))?;
+    }
+    Ok(())
+}
+
+/// An RFC 3339 time as PostgreSQL timestamptz input (UTC).
+pub fn pg_timestamp(rfc3339: &str) -> PgResult<String> {
+    let t = chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .map_err(|e| PgError::Invalid(format!("not an RFC 3339 timestamp: {rfc3339:?} ({e})")))?;
+    Ok(t.with_timezone(&chrono::Utc)
+        .format("%Y-%m-%d %H:%M:%S%.6f+00")
+        .to_string())
+}
+
+/// Make `password` the login password of identity role `role` until
+/// `valid_until`, creating the role on first use.
+pub async fn set_credential(
+    client: &tokio_postgres::Client,
+    uid: &str,
+    role: &str,
+    password: &str,
+    valid_until: &str,
+) -> PgResult<()> {
+    if role.is_empty() {
+        return Err(PgError::Invalid("role name must not be empty".into()));
+    }
+    let until = pg_timestamp(valid_until)?;
+    let exists = client
+        .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&role])
+        .await
+        .map_err(|e| PgError::sql(uid, &e))?
+        .is_some();
+    if !exists {
+        let create = format!(
+            "CREATE ROLE {} LOGIN IN ROLE {}, {}",
+            ident(role),
+            ident(IDENTITY_GROUP),
+            ident(SUPERUSER_GROUP)
+        );
+        if let Err(e) = client.batch_execute(&create).await {
+            // Lost a race with a concurrent first credential: fine.
+            if e.code() != Some(&tokio_postgres::error::SqlState::DUPLICATE_OBJECT) {
+                return Err(PgError::sql(uid, &e));
+            }
+        }
+    }
+    // The verifier, not the token, goes over the wire and into any log line.
+    let verifier = postgres_protocol::password::scram_sha_256(password.as_bytes());
+    let alter = format!(
+        "ALTER ROLE {r} WITH LOGIN PASSWORD {p} VALID UNTIL {u}; GRANT {g} TO {r}",
+        r = ident(role),
+        p = literal(&verifier),
+        u = literal(&until),
+        g = ident(IDENTITY_GROUP),
+    );
+    client
+        .batch_execute(&alter)
+        .await
+        .map_err(|e| PgError::sql(uid, &e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_normalised_to_utc() {
+        assert_eq!(
+            pg_timestamp("2026-01-15T10:00:00+02:00").ok().as_deref(),
+            Some("2026-01-15 08:00:00.000000+00")
+        );
+        assert!(pg_timestamp("tomorrow").is_err());
+    }
+
+    #[test]
+    fn extension_is_trusted_and_creates_identity_roles() {
+        assert!(control_file().contains("trusted = true"));
+        let s = script_file();
+        assert!(s.contains(
+            "CREATE FUNCTION databricks_create_role(role_name text, identity_type text)"
+        ));
+        assert!(s.contains("SECURITY DEFINER"));
+    }
+}
