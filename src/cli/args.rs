@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "lakebundle", version, about = "Plan and deploy Databricks Lakebase bundles")]
+#[command(
+    name = "lakebundle",
+    version,
+    about = "Plan and deploy Databricks Lakebase bundles"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -185,7 +189,11 @@ pub struct EmulatorServeArgs {
     #[arg(long)]
     pub client_id: Option<String>,
     /// OAuth M2M client secret accepted by /oidc/v1/token
-    #[arg(long, env = "LAKEBUNDLE_EMULATOR_CLIENT_SECRET", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "LAKEBUNDLE_EMULATOR_CLIENT_SECRET",
+        hide_env_values = true
+    )]
     pub client_secret: Option<String>,
     /// Extra latency per request
     #[arg(long, default_value_t = 0)]
@@ -202,6 +210,9 @@ pub struct EmulatorServeArgs {
     /// Time for a new instance to become AVAILABLE
     #[arg(long, default_value_t = 2000)]
     pub instance_ready_ms: u64,
+    /// Duration of other asynchronous transitions (app start/stop/delete, deployments, run phases)
+    #[arg(long, default_value_t = 500)]
+    pub transition_ms: u64,
     /// Source tables for synced tables: <catalog>/<schema>/<table>.csv|.jsonl
     #[arg(long)]
     pub lake_dir: Option<PathBuf>,

@@ -1,6 +1,379 @@
 //! The local workspace: an axum server speaking the REST contract of
 //! `../shared/reference/databricks-api.md`. Shares no code with the client
 //! beyond `api::types`.
+//!
+//! Entry points:
+//! - [`start`] runs it inside the caller's tokio runtime (used by `--local` and tests) and
+//!   returns a [`RunningEmulator`] with its URL and token;
+//! - [`serve_cli`] is `lakebundle emulator serve` (prints `listening on <url>` first);
+//! - [`down`] is `lakebundle emulator down`.
+//!
+//! Module map: `server` (router, auth + fault middleware, shared state), `store` (SQLite
+//! persistence), one file per service (`auth`, `instances`, `catalogs`, `jobs`, `apps`,
+//! `workspace`, `permissions`), `records` (the records-only backend), `lock` (data-dir
+//! ownership), `faults` (seeded fault injection).
 
+pub mod apps;
+pub mod auth;
 pub mod backend;
+pub mod catalogs;
+pub mod faults;
+pub mod http;
+pub mod instances;
+pub mod jobs;
+pub mod lock;
+pub mod permissions;
 pub mod postgres;
+pub mod records;
+pub mod server;
+pub mod store;
+pub mod workspace;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cli::args::EmulatorServeArgs;
+
+pub use server::Emu;
+
+/// Errors of starting, running and stopping the emulator.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum EmulatorError {
+    #[error("data dir {} is in use by pid {pid}{}", dir.display(), url.as_ref().map(|u| format!(" (serving {u})")).unwrap_or_default())]
+    #[diagnostic(help("stop it with `lakebundle emulator down --data-dir {}`, or use another --data-dir", dir.display()))]
+    InUse {
+        dir: PathBuf,
+        pid: u32,
+        url: Option<String>,
+    },
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot listen on 127.0.0.1:{port}: {source}")]
+    Bind { port: u16, source: std::io::Error },
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Store(#[from] store::StoreError),
+    #[error("database backend: {0}")]
+    Backend(#[from] backend::BackendError),
+    #[error("no home directory: set LAKEBUNDLE_HOME or pass --data-dir")]
+    NoHome,
+    #[error("invalid emulator option: {0}")]
+    Config(String),
+}
+
+impl EmulatorError {
+    pub fn io(path: PathBuf, source: std::io::Error) -> EmulatorError {
+        EmulatorError::Io { path, source }
+    }
+}
+
+/// Everything the server needs; built from the CLI flags or by `--local`.
+#[derive(Clone)]
+pub struct EmulatorConfig {
+    /// 0 = any free port.
+    pub port: u16,
+    pub data_dir: PathBuf,
+    /// Accepted bearer tokens; empty = any non-empty token.
+    pub tokens: Vec<String>,
+    pub user: String,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub latency_ms: u64,
+    pub fail_rate: f64,
+    pub lost_response_rate: f64,
+    pub seed: u64,
+    pub instance_ready_ms: u64,
+    /// Duration of the other asynchronous transitions (app start/stop/delete, deployments,
+    /// run phases).
+    pub transition_ms: u64,
+    pub lake_dir: Option<PathBuf>,
+    pub no_postgres: bool,
+}
+
+impl std::fmt::Debug for EmulatorConfig {
+    // Tokens and the client secret never reach Debug output.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmulatorConfig")
+            .field("port", &self.port)
+            .field("data_dir", &self.data_dir)
+            .field("tokens", &format!("<{} redacted>", self.tokens.len()))
+            .field("user", &self.user)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "****"),
+            )
+            .field("latency_ms", &self.latency_ms)
+            .field("fail_rate", &self.fail_rate)
+            .field("lost_response_rate", &self.lost_response_rate)
+            .field("seed", &self.seed)
+            .field("instance_ready_ms", &self.instance_ready_ms)
+            .field("transition_ms", &self.transition_ms)
+            .field("lake_dir", &self.lake_dir)
+            .field("no_postgres", &self.no_postgres)
+            .finish()
+    }
+}
+
+/// `$LAKEBUNDLE_HOME` (default `~/.lakebundle`).
+pub fn lakebundle_home() -> Result<PathBuf, EmulatorError> {
+    if let Some(h) = std::env::var_os("LAKEBUNDLE_HOME").filter(|h| !h.is_empty()) {
+        return Ok(PathBuf::from(h));
+    }
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(|h| PathBuf::from(h).join(".lakebundle"))
+        .ok_or(EmulatorError::NoHome)
+}
+
+/// The default data dir, `$LAKEBUNDLE_HOME/local-workspace`.
+pub fn default_data_dir() -> Result<PathBuf, EmulatorError> {
+    Ok(lakebundle_home()?.join("local-workspace"))
+}
+
+impl EmulatorConfig {
+    /// Defaults for an in-process workspace over `data_dir` (`--local`): a free port, one
+    /// random token, records-only unless the caller opts into PostgreSQL.
+    pub fn local(data_dir: PathBuf) -> EmulatorConfig {
+        EmulatorConfig {
+            port: 0,
+            data_dir,
+            tokens: vec![format!("dapi-local-{}", http::random_hex(16))],
+            user: "local-user@example.com".into(),
+            client_id: None,
+            client_secret: None,
+            latency_ms: 0,
+            fail_rate: 0.0,
+            lost_response_rate: 0.0,
+            seed: 0,
+            instance_ready_ms: 0,
+            transition_ms: 0,
+            lake_dir: None,
+            no_postgres: false,
+        }
+    }
+
+    pub fn from_args(a: &EmulatorServeArgs) -> Result<EmulatorConfig, EmulatorError> {
+        let data_dir = match &a.data_dir {
+            Some(d) => d.clone(),
+            None => default_data_dir()?,
+        };
+        for (name, v) in [
+            ("--fail-rate", a.fail_rate),
+            ("--lost-response-rate", a.lost_response_rate),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(EmulatorError::Config(format!(
+                    "{name} must be between 0 and 1, got {v}"
+                )));
+            }
+        }
+        if a.tokens.iter().any(|t| t.is_empty()) {
+            return Err(EmulatorError::Config("--token must not be empty".into()));
+        }
+        Ok(EmulatorConfig {
+            port: a.port,
+            data_dir,
+            tokens: a.tokens.clone(),
+            user: a.user.clone(),
+            client_id: a.client_id.clone(),
+            client_secret: a.client_secret.clone(),
+            latency_ms: a.latency_ms,
+            fail_rate: a.fail_rate,
+            lost_response_rate: a.lost_response_rate,
+            seed: a.seed,
+            instance_ready_ms: a.instance_ready_ms,
+            transition_ms: a.transition_ms,
+            lake_dir: a.lake_dir.clone(),
+            no_postgres: a.no_postgres,
+        })
+    }
+}
+
+/// The single place that picks the database backend behind instances.
+///
+/// PgFleet switch: until `postgres::PgFleet` lands, every configuration gets the
+/// records-only backend; when it does, return `PgFleet::new(data_dir.join("pg"))` here
+/// unless `cfg.no_postgres`.
+pub fn make_backend(cfg: &EmulatorConfig) -> Result<Arc<dyn backend::DbBackend>, EmulatorError> {
+    Ok(Arc::new(records::NoPostgres::new(&cfg.data_dir)?))
+}
+
+/// A server running inside the caller's tokio runtime.
+pub struct RunningEmulator {
+    url: String,
+    token: String,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    emu: Arc<Emu>,
+}
+
+impl std::fmt::Debug for RunningEmulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningEmulator")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RunningEmulator {
+    /// `http://127.0.0.1:PORT`
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+    /// A bearer token the server accepts.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+    pub fn data_dir(&self) -> &Path {
+        &self.emu.cfg.data_dir
+    }
+    /// Stop serving, stop every database server, release the data dir.
+    pub async fn shutdown(mut self) -> Result<(), EmulatorError> {
+        self.stop().await
+    }
+
+    async fn stop(&mut self) -> Result<(), EmulatorError> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+        self.emu.backend.shutdown().await?;
+        self.emu.release_lock();
+        Ok(())
+    }
+
+    /// Resolves when the server stops on its own (it never does unless shut down).
+    pub async fn wait(&mut self) {
+        if let Some(t) = self.task.as_mut() {
+            let _ = t.await;
+            self.task = None;
+        }
+    }
+}
+
+/// Start the emulator: take the data-dir lock, open the store, adopt the database servers
+/// of existing instances, bind 127.0.0.1:port and serve in the background.
+pub async fn start(cfg: EmulatorConfig) -> Result<RunningEmulator, EmulatorError> {
+    std::fs::create_dir_all(&cfg.data_dir)
+        .map_err(|e| EmulatorError::io(cfg.data_dir.clone(), e))?;
+    let lock = lock::DataDirLock::acquire(&cfg.data_dir)?;
+    let store = store::Store::open(&cfg.data_dir.join("workspace.db"))?;
+    let backend = make_backend(&cfg)?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", cfg.port))
+        .await
+        .map_err(|source| EmulatorError::Bind {
+            port: cfg.port,
+            source,
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| EmulatorError::Bind {
+            port: cfg.port,
+            source,
+        })?;
+    let url = format!("http://{addr}");
+    lock.publish_url(&url)?;
+    let token = cfg
+        .tokens
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "dapi-emulator".into());
+    let emu = Arc::new(Emu::new(cfg, store, backend, url.clone(), lock));
+    emu.adopt_instances().await;
+    let app = server::router(emu.clone());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = rx.await;
+        });
+        if let Err(e) = serve.await {
+            tracing::error!("emulator server stopped: {e}");
+        }
+    });
+    Ok(RunningEmulator {
+        url,
+        token,
+        shutdown: Some(tx),
+        task: Some(task),
+        emu,
+    })
+}
+
+/// `lakebundle emulator serve`: run until SIGINT/SIGTERM.
+pub fn serve_cli(cfg: EmulatorConfig) -> Result<(), EmulatorError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| EmulatorError::io(PathBuf::from("<tokio runtime>"), e))?;
+    rt.block_on(async move {
+        let mut running = start(cfg).await?;
+        {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            // The first line is the contract with scripts and the test harness.
+            let _ = writeln!(out, "listening on {}", running.url());
+            let _ = writeln!(out, "data dir {}", running.data_dir().display());
+            let _ = out.flush();
+        }
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(|e| EmulatorError::io(PathBuf::from("<signal>"), e))?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+            _ = running.wait() => {}
+        }
+        running.shutdown().await
+    })
+}
+
+/// `lakebundle emulator down`: stop the server holding `data_dir` (SIGTERM, then SIGKILL
+/// after a grace period) and make sure no database server of it survives.
+/// Returns the pid that was stopped, if any.
+pub fn down(data_dir: &Path) -> Result<Option<u32>, EmulatorError> {
+    let mut stopped = None;
+    if lock::is_held(data_dir) {
+        if let Some(pid) = lock::holder_pid(data_dir).filter(|p| *p > 0) {
+            // SAFETY: sending a signal to a pid; no memory involved.
+            unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+            let deadline = std::time::Instant::now() + Duration::from_secs(15);
+            while lock::is_held(data_dir) && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if lock::is_held(data_dir) {
+                // SAFETY: as above.
+                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+                let deadline = std::time::Instant::now() + Duration::from_secs(5);
+                while lock::is_held(data_dir) && std::time::Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+            stopped = Some(pid);
+        }
+    }
+    if !data_dir.exists() {
+        return Ok(stopped);
+    }
+    // A killed server cannot stop its database servers; do it on its behalf, under the
+    // lock so we never race a live emulator.
+    let Ok(_lock) = lock::DataDirLock::acquire(data_dir) else {
+        return Ok(stopped);
+    };
+    let cfg = EmulatorConfig {
+        no_postgres: false,
+        ..EmulatorConfig::local(data_dir.to_path_buf())
+    };
+    let backend = make_backend(&cfg)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| EmulatorError::io(PathBuf::from("<tokio runtime>"), e))?;
+    rt.block_on(backend.shutdown())?;
+    Ok(stopped)
+}

@@ -1,0 +1,735 @@
+//! Database catalogs (reference §9), synced database tables (§10) and the pipelines that
+//! refresh them (`/api/2.0/pipelines/{id}` and its `updates`, the API a job's
+//! `pipeline_task` and `lakebundle run` use to trigger a TRIGGERED/SNAPSHOT refresh).
+//!
+//! With `--lake-dir`, a synced table's source `a.b.c` must exist as `<lake>/a/b/c.csv` or
+//! `.jsonl` (and hold its primary-key columns), or the create fails like the real service
+//! does for a missing Delta table. Without it, sources are not read: the table is recorded
+//! and reported online with zero rows, and the backend is not asked to sync anything.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::routing::{get, post};
+use axum::Router;
+use serde_json::{json, Map, Value};
+
+use super::backend::{SyncStats, SyncedTableSpec};
+use super::http::{
+    body, decode_token, encode_token, internal, internal_mut, now_ms, ok, opt_bool, opt_str,
+    page_size, qbool, query, req_str, rfc3339, strip_internal, ApiErr, ApiResult, INTERNAL,
+};
+use super::instances;
+use super::server::{Emu, Shared};
+
+pub const CATALOGS: &str = "catalogs";
+pub const SYNCED: &str = "synced_tables";
+const PIPELINES: &str = "pipelines";
+const UPDATES: &str = "pipeline_updates";
+const POLICIES: [&str; 3] = ["SNAPSHOT", "TRIGGERED", "CONTINUOUS"];
+/// Spec fields accepted on create but never returned (reference §10).
+const SPEC_INPUT_ONLY: [&str; 4] = [
+    "create_database_objects_if_missing",
+    "existing_pipeline_id",
+    "new_pipeline_spec",
+    "accelerated_sync",
+];
+
+pub fn routes() -> Router<Arc<Emu>> {
+    Router::new()
+        .route("/api/2.0/database/catalogs", post(create_catalog))
+        .route(
+            "/api/2.0/database/catalogs/{name}",
+            get(get_catalog)
+                .delete(delete_catalog)
+                .patch(not_updatable_catalog),
+        )
+        .route(
+            "/api/2.0/database/instances/{name}/catalogs",
+            get(list_catalogs),
+        )
+        .route("/api/2.0/database/synced_tables", post(create_synced))
+        .route(
+            "/api/2.0/database/synced_tables/{name}",
+            get(get_synced)
+                .delete(delete_synced)
+                .patch(not_updatable_synced),
+        )
+        .route(
+            "/api/2.0/database/instances/{name}/synced_tables",
+            get(list_synced),
+        )
+        .route("/api/2.0/pipelines/{id}", get(get_pipeline))
+        .route(
+            "/api/2.0/pipelines/{id}/updates",
+            post(start_update).get(list_updates),
+        )
+        .route(
+            "/api/2.0/pipelines/{id}/updates/{update_id}",
+            get(get_update),
+        )
+}
+
+fn catalog_missing(name: &str) -> ApiErr {
+    ApiErr::not_found(format!("Database catalog '{name}' does not exist."))
+}
+
+fn synced_missing(name: &str) -> ApiErr {
+    ApiErr::not_found(format!("Synced database table '{name}' does not exist."))
+}
+
+fn validate_identifier(what: &str, s: &str) -> Result<(), ApiErr> {
+    let ok = !s.is_empty()
+        && s.len() <= 255
+        && !s
+            .chars()
+            .any(|c| c == '.' || c == '/' || c.is_whitespace() || c.is_control());
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiErr::invalid(format!(
+            "Invalid {what} '{s}': must be non-empty and contain no '.', '/', spaces or control characters"
+        )))
+    }
+}
+
+fn three_part<'a>(what: &str, name: &'a str) -> Result<(&'a str, &'a str, &'a str), ApiErr> {
+    let parts: Vec<&str> = name.split('.').collect();
+    match parts.as_slice() {
+        [c, s, t] if !c.is_empty() && !s.is_empty() && !t.is_empty() => Ok((c, s, t)),
+        _ => Err(ApiErr::invalid(format!(
+            "Invalid {what} '{name}': expected a three-part name catalog.schema.table"
+        ))),
+    }
+}
+
+/// An instance that exists and can run database work now; returns its uid.
+fn usable_instance(emu: &Emu, name: &str) -> Result<String, ApiErr> {
+    let rec = emu
+        .store
+        .get(instances::COLLECTION, name)
+        .ok_or_else(|| instances::missing(name))?;
+    let state = instances::state_of(&rec, now_ms());
+    if state != "AVAILABLE" && state != "UPDATING" {
+        return Err(ApiErr::invalid_state(format!(
+            "Database instance '{name}' is not available (state {state})"
+        )));
+    }
+    Ok(rec["uid"].as_str().unwrap_or_default().to_string())
+}
+
+async fn create_catalog(State(emu): Shared, raw: Bytes) -> ApiResult {
+    let b = body(&raw)?;
+    let name = req_str(&b, "name")?.to_string();
+    validate_identifier("catalog name", &name)?;
+    let instance = req_str(&b, "database_instance_name")?.to_string();
+    let database = req_str(&b, "database_name")?.to_string();
+    if database.len() > 63 {
+        return Err(ApiErr::invalid(format!(
+            "Invalid database_name '{database}': at most 63 characters"
+        )));
+    }
+    let create_db = opt_bool(&b, "create_database_if_not_exists")?.unwrap_or(false);
+    if emu.store.get(CATALOGS, &name).is_some() {
+        return Err(ApiErr::exists(format!("Catalog '{name}' already exists.")));
+    }
+    let uid = usable_instance(&emu, &instance)?;
+    if !emu.backend.database_exists(&uid, &database).await? {
+        if !create_db {
+            return Err(ApiErr::invalid(format!(
+                "Database '{database}' does not exist in database instance '{instance}'; \
+                 create it first or set create_database_if_not_exists"
+            )));
+        }
+        emu.backend.create_database(&uid, &database).await?;
+    }
+    let rec = json!({
+        "name": name,
+        "database_instance_name": instance,
+        "database_name": database,
+        "uid": uuid::Uuid::new_v4().to_string(),
+    });
+    emu.store.txn(|t| {
+        if t.get(CATALOGS, &name).is_some() {
+            return Err(ApiErr::exists(format!("Catalog '{name}' already exists.")));
+        }
+        t.put(CATALOGS, &name, rec.clone());
+        Ok(())
+    })?;
+    ok(rec)
+}
+
+async fn get_catalog(State(emu): Shared, Path(name): Path<String>) -> ApiResult {
+    ok(emu
+        .store
+        .get(CATALOGS, &name)
+        .ok_or_else(|| catalog_missing(&name))?)
+}
+
+async fn delete_catalog(State(emu): Shared, Path(name): Path<String>) -> ApiResult {
+    emu.store.txn(|t| {
+        t.delete(CATALOGS, &name)
+            .map(|_| ())
+            .ok_or_else(|| catalog_missing(&name))
+    })?;
+    ok(json!({}))
+}
+
+async fn not_updatable_catalog() -> ApiResult {
+    Err(ApiErr::not_implemented(
+        "Updating a database catalog is not implemented; delete and recreate it",
+    ))
+}
+
+async fn not_updatable_synced() -> ApiResult {
+    Err(ApiErr::not_implemented(
+        "Updating a synced database table is not implemented; delete and recreate it",
+    ))
+}
+
+/// A page of a collection filtered by instance, under `list_key`.
+fn list_by_instance(
+    emu: &Emu,
+    collection: &str,
+    list_key: &str,
+    instance: &str,
+    field: &str,
+    q: Option<String>,
+    view: impl Fn(&Value) -> Value,
+) -> ApiResult {
+    if emu.store.get(instances::COLLECTION, instance).is_none() {
+        return Err(instances::missing(instance));
+    }
+    let q = query(q.as_deref());
+    let size = page_size(&q, "page_size", 50, 1000)?;
+    let after = decode_token(q.get("page_token"))?;
+    let (page, more) = emu.store.page(collection, after.as_deref(), size, |r| {
+        r.get(field).and_then(Value::as_str) == Some(instance)
+    });
+    let mut out = json!({});
+    if !page.is_empty() {
+        out[list_key] = page.iter().map(|(_, r)| view(r)).collect();
+    }
+    if more {
+        if let Some((k, _)) = page.last() {
+            out["next_page_token"] = json!(encode_token(k));
+        }
+    }
+    ok(out)
+}
+
+async fn list_catalogs(
+    State(emu): Shared,
+    Path(instance): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult {
+    list_by_instance(
+        &emu,
+        CATALOGS,
+        "database_catalogs",
+        &instance,
+        "database_instance_name",
+        q,
+        Value::clone,
+    )
+}
+
+async fn list_synced(
+    State(emu): Shared,
+    Path(instance): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult {
+    list_by_instance(
+        &emu,
+        SYNCED,
+        "synced_tables",
+        &instance,
+        "effective_database_instance_name",
+        q,
+        |r| strip_internal(r.clone()),
+    )
+}
+
+/// `<lake>/<c>/<s>/<t>.csv|.jsonl` for a source table, if it exists.
+fn source_file(lake: &std::path::Path, full_name: &str) -> Option<PathBuf> {
+    let (c, s, t) = three_part("source", full_name).ok()?;
+    ["csv", "jsonl"]
+        .iter()
+        .map(|ext| lake.join(c).join(s).join(format!("{t}.{ext}")))
+        .find(|p| p.is_file())
+}
+
+/// Column names of a source file: the CSV header, or the keys of the first JSON line.
+fn source_columns(path: &std::path::Path) -> Result<Vec<String>, ApiErr> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ApiErr::internal(format!("cannot read source {}: {e}", path.display())))?;
+    let first = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default();
+    if path.extension().is_some_and(|e| e == "csv") {
+        Ok(first
+            .split(',')
+            .map(|c| c.trim().trim_matches('"').to_string())
+            .collect())
+    } else if first.is_empty() {
+        Ok(Vec::new())
+    } else {
+        let v: Value = serde_json::from_str(first).map_err(|e| {
+            ApiErr::invalid(format!("source {} is not JSON lines: {e}", path.display()))
+        })?;
+        Ok(v.as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default())
+    }
+}
+
+fn backend_spec(rec: &Value, emu: &Emu) -> Option<SyncedTableSpec> {
+    let e = internal(rec);
+    let name = rec["name"].as_str()?;
+    let (_, schema, table) = three_part("name", name).ok()?;
+    let instance = rec["effective_database_instance_name"].as_str()?;
+    let uid = emu
+        .store
+        .get(instances::COLLECTION, instance)?
+        .get("uid")?
+        .as_str()?
+        .to_string();
+    Some(SyncedTableSpec {
+        instance_uid: uid,
+        database: rec["effective_logical_database_name"].as_str()?.to_string(),
+        schema: schema.to_string(),
+        table: table.to_string(),
+        source: PathBuf::from(e.get("source").and_then(Value::as_str)?),
+        primary_key_columns: rec
+            .pointer("/spec/primary_key_columns")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        timeseries_key: rec
+            .pointer("/spec/timeseries_key")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        scheduling_policy: rec
+            .pointer("/spec/scheduling_policy")
+            .and_then(Value::as_str)
+            .unwrap_or("SNAPSHOT")
+            .to_string(),
+    })
+}
+
+fn online_state(policy: &str) -> &'static str {
+    if policy == "CONTINUOUS" {
+        "SYNCED_TABLE_ONLINE_CONTINUOUS_UPDATE"
+    } else {
+        "SYNCED_TABLE_ONLINE_NO_PENDING_UPDATE"
+    }
+}
+
+/// Record the outcome of a sync in the table's `data_synchronization_status`.
+fn record_sync(
+    emu: &Emu,
+    name: &str,
+    started: i64,
+    result: &Result<SyncStats, super::backend::BackendError>,
+    note: Option<&str>,
+) {
+    let saved = emu.store.txn(|t| {
+        let Some(mut rec) = t.get(SYNCED, name).cloned() else { return Ok::<_, ApiErr>(()) };
+        let policy = rec.pointer("/spec/scheduling_policy").and_then(Value::as_str).unwrap_or("SNAPSHOT").to_string();
+        let pipeline_id = rec.pointer("/data_synchronization_status/pipeline_id").cloned().unwrap_or(Value::Null);
+        let now = now_ms();
+        let status = match result {
+            Ok(stats) => {
+                rec["unity_catalog_provisioning_state"] = json!("ACTIVE");
+                let progress = json!({
+                    "sync_progress_completion": 1.0,
+                    "synced_row_count": stats.rows_upserted,
+                    "total_row_count": stats.total_rows,
+                });
+                let mut s = json!({
+                    "detailed_state": online_state(&policy),
+                    "message": note.map(str::to_string).unwrap_or_else(|| format!(
+                        "Synced {} rows ({} upserted, {} deleted).", stats.total_rows, stats.rows_upserted, stats.rows_deleted)),
+                    "pipeline_id": pipeline_id,
+                    "last_sync": {"sync_start_timestamp": rfc3339(started), "sync_end_timestamp": rfc3339(now)},
+                });
+                let kind = if policy == "CONTINUOUS" { "continuous_update_status" } else { "triggered_update_status" };
+                s[kind] = json!({"timestamp": rfc3339(now), "triggered_update_progress": progress});
+                s
+            }
+            Err(e) => {
+                rec["unity_catalog_provisioning_state"] = json!("FAILED");
+                json!({
+                    "detailed_state": "SYNCED_TABLE_OFFLINE_FAILED",
+                    "message": format!("Sync failed: {e}"),
+                    "pipeline_id": pipeline_id,
+                    "failed_status": {"timestamp": rfc3339(now)},
+                })
+            }
+        };
+        rec["data_synchronization_status"] = status;
+        t.put(SYNCED, name, rec);
+        Ok(())
+    });
+    if let Err(e) = saved {
+        tracing::error!("cannot record sync of {name}: {}", e.message);
+    }
+}
+
+/// Run the initial sync (`initial = true`) or a refresh of one table in the background.
+fn spawn_sync(emu: Arc<Emu>, name: String, initial: bool) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let started = now_ms();
+        let Some(rec) = emu.store.get(SYNCED, &name) else {
+            return;
+        };
+        let Some(spec) = backend_spec(&rec, &emu) else {
+            record_sync(
+                &emu,
+                &name,
+                started,
+                &Ok(SyncStats::default()),
+                Some("No --lake-dir: the source table was not read; no rows were synced."),
+            );
+            return;
+        };
+        let lock = emu.instance_op_lock(&spec.instance_uid);
+        let _turn = lock.lock().await;
+        let result = if initial {
+            emu.backend.create_synced_table(&spec).await
+        } else {
+            emu.backend.refresh_synced_table(&spec).await
+        };
+        if let Err(e) = &result {
+            tracing::warn!("sync of {name} failed: {e}");
+        }
+        record_sync(&emu, &name, started, &result, None);
+    })
+}
+
+async fn create_synced(State(emu): Shared, raw: Bytes) -> ApiResult {
+    let b = body(&raw)?;
+    let name = req_str(&b, "name")?.to_string();
+    let (catalog, _schema, _table) = three_part("name", &name)?;
+    let spec = match b.get("spec") {
+        Some(Value::Object(s)) => s.clone(),
+        None | Some(Value::Null) => return Err(ApiErr::missing("spec")),
+        Some(_) => return Err(ApiErr::invalid("Field 'spec' must be an object")),
+    };
+    let source = req_str(&spec, "source_table_full_name")
+        .map_err(|_| ApiErr::missing("spec.source_table_full_name"))?;
+    three_part("spec.source_table_full_name", source)?;
+    let pks: Vec<String> = match spec.get("primary_key_columns") {
+        Some(Value::Array(a)) if !a.is_empty() => a
+            .iter()
+            .map(|v| {
+                v.as_str().map(str::to_string).ok_or_else(|| {
+                    ApiErr::invalid("spec.primary_key_columns must be a list of strings")
+                })
+            })
+            .collect::<Result<_, _>>()?,
+        _ => return Err(ApiErr::missing("spec.primary_key_columns")),
+    };
+    let policy = req_str(&spec, "scheduling_policy")
+        .map_err(|_| ApiErr::missing("spec.scheduling_policy"))?;
+    if !POLICIES.contains(&policy) {
+        return Err(ApiErr::invalid(format!(
+            "Invalid spec.scheduling_policy '{policy}': must be one of {}",
+            POLICIES.join(", ")
+        )));
+    }
+    let existing_pipeline = opt_str(&spec, "existing_pipeline_id")?.map(str::to_string);
+    if existing_pipeline.is_some() && spec.get("new_pipeline_spec").is_some_and(|v| !v.is_null()) {
+        return Err(ApiErr::invalid(
+            "spec.existing_pipeline_id and spec.new_pipeline_spec are mutually exclusive",
+        ));
+    }
+    // Where the table lives: a database catalog fixes instance and database; a standard
+    // catalog needs both named in the request.
+    let given_instance = opt_str(&b, "database_instance_name")?.map(str::to_string);
+    let given_db = opt_str(&b, "logical_database_name")?.map(str::to_string);
+    let (instance, database) = match emu.store.get(CATALOGS, catalog) {
+        Some(cat) => {
+            let ci = cat["database_instance_name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            if let Some(gi) = given_instance.as_ref().filter(|gi| **gi != ci) {
+                return Err(ApiErr::invalid(format!(
+                    "database_instance_name '{gi}' does not match the instance '{ci}' of database catalog '{catalog}'"
+                )));
+            }
+            if spec.get("new_pipeline_spec").is_none() && existing_pipeline.is_none() {
+                return Err(ApiErr::missing("spec.new_pipeline_spec"));
+            }
+            (
+                ci,
+                cat["database_name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        }
+        None => (
+            given_instance.ok_or_else(|| ApiErr::missing("database_instance_name"))?,
+            given_db.ok_or_else(|| ApiErr::missing("logical_database_name"))?,
+        ),
+    };
+    let uid = usable_instance(&emu, &instance)?;
+    let source_path = match &emu.cfg.lake_dir {
+        Some(lake) => {
+            let p = source_file(lake, source)
+                .ok_or_else(|| ApiErr::not_found(format!("Table '{source}' does not exist.")))?;
+            let cols = source_columns(&p)?;
+            for pk in &pks {
+                if !cols.iter().any(|c| c == pk) {
+                    return Err(ApiErr::invalid(format!(
+                        "Primary key column '{pk}' does not exist in source table '{source}' (columns: {})",
+                        cols.join(", ")
+                    )));
+                }
+            }
+            Some(p)
+        }
+        None => None,
+    };
+    let create_objects = opt_bool(&spec, "create_database_objects_if_missing")?.unwrap_or(false);
+    if source_path.is_some() && !emu.backend.database_exists(&uid, &database).await? {
+        if !create_objects {
+            return Err(ApiErr::invalid(format!(
+                "Database '{database}' does not exist in instance '{instance}'; set spec.create_database_objects_if_missing"
+            )));
+        }
+        emu.backend.create_database(&uid, &database).await?;
+    }
+    let mut public_spec: Map<String, Value> = spec.clone();
+    for f in SPEC_INPUT_ONLY {
+        public_spec.remove(f);
+    }
+    let rec = emu.store.txn(|t| {
+        if t.get(SYNCED, &name).is_some() {
+            return Err(ApiErr::exists(format!("Table '{name}' already exists.")));
+        }
+        let pipeline_id = match &existing_pipeline {
+            Some(pid) => {
+                let p = t.get(PIPELINES, pid).cloned().ok_or_else(|| ApiErr::not_found(format!("Pipeline '{pid}' does not exist.")))?;
+                if p["scheduling_policy"].as_str() != Some(policy) {
+                    return Err(ApiErr::invalid(format!(
+                        "Pipeline '{pid}' runs {} tables; it cannot take a {policy} table",
+                        p["scheduling_policy"].as_str().unwrap_or("?")
+                    )));
+                }
+                pid.clone()
+            }
+            None => uuid::Uuid::new_v4().to_string(),
+        };
+        let mut pipeline = t.get(PIPELINES, &pipeline_id).cloned().unwrap_or_else(|| {
+            json!({"pipeline_id": pipeline_id, "scheduling_policy": policy, "tables": [], "created": now_ms()})
+        });
+        if let Some(tables) = pipeline["tables"].as_array_mut() {
+            tables.push(json!(name));
+        }
+        t.put(PIPELINES, &pipeline_id, pipeline);
+        let mut rec = json!({
+            "name": name,
+            "spec": public_spec,
+            "effective_database_instance_name": instance,
+            "effective_logical_database_name": database,
+            "unity_catalog_provisioning_state": "PROVISIONING",
+            "data_synchronization_status": {
+                "detailed_state": "SYNCED_TABLE_PROVISIONING_INITIAL_SNAPSHOT",
+                "message": "Provisioning the synced table and running the initial snapshot.",
+                "pipeline_id": pipeline_id,
+                "provisioning_status": {"initial_pipeline_sync_progress": {"sync_progress_completion": 0.0}},
+            },
+        });
+        rec[INTERNAL] = json!({"source": source_path.as_ref().map(|p| p.display().to_string())});
+        t.put(SYNCED, &name, rec.clone());
+        Ok(rec)
+    })?;
+    spawn_sync(emu.clone(), name, true);
+    let mut out = strip_internal(rec);
+    if let Some(m) = out.as_object_mut() {
+        for f in ["database_instance_name", "logical_database_name"] {
+            if let Some(v) = b.get(f) {
+                m.insert(f.into(), v.clone());
+            }
+        }
+    }
+    ok(out)
+}
+
+async fn get_synced(State(emu): Shared, Path(name): Path<String>) -> ApiResult {
+    ok(strip_internal(
+        emu.store
+            .get(SYNCED, &name)
+            .ok_or_else(|| synced_missing(&name))?,
+    ))
+}
+
+async fn delete_synced(
+    State(emu): Shared,
+    Path(name): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult {
+    let q = query(q.as_deref());
+    let purge = qbool(&q, "purge_data")?.unwrap_or(false);
+    let rec = emu
+        .store
+        .get(SYNCED, &name)
+        .ok_or_else(|| synced_missing(&name))?;
+    let spec = backend_spec(&rec, &emu);
+    emu.store.txn(|t| {
+        t.delete(SYNCED, &name)
+            .ok_or_else(|| synced_missing(&name))?;
+        if let Some(pid) = rec
+            .pointer("/data_synchronization_status/pipeline_id")
+            .and_then(Value::as_str)
+        {
+            if let Some(mut p) = t.get(PIPELINES, pid).cloned() {
+                if let Some(tables) = p["tables"].as_array_mut() {
+                    tables.retain(|x| x.as_str() != Some(name.as_str()));
+                    if tables.is_empty() {
+                        t.delete(PIPELINES, pid);
+                    } else {
+                        t.put(PIPELINES, pid, p);
+                    }
+                }
+            }
+        }
+        Ok::<_, ApiErr>(())
+    })?;
+    if let Some(spec) = spec {
+        let lock = emu.instance_op_lock(&spec.instance_uid);
+        let _turn = lock.lock().await;
+        emu.backend.delete_synced_table(&spec, purge).await?;
+    }
+    ok(json!({}))
+}
+
+/// Start an update of pipeline `pid`: refresh every table it syncs. Returns the update id.
+pub fn start_pipeline_update(
+    emu: &Arc<Emu>,
+    pid: &str,
+    full_refresh: bool,
+) -> Result<String, ApiErr> {
+    let update_id = uuid::Uuid::new_v4().to_string();
+    let now = now_ms();
+    let tables = emu.store.txn(|t| {
+        let p = t.get(PIPELINES, pid).cloned().ok_or_else(|| ApiErr::not_found(format!("Pipeline '{pid}' does not exist.")))?;
+        let tables: Vec<String> = p["tables"].as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect();
+        for name in &tables {
+            if let Some(mut rec) = t.get(SYNCED, name).cloned() {
+                rec["data_synchronization_status"]["detailed_state"] = json!("SYNCED_TABLE_ONLINE_TRIGGERED_UPDATE");
+                t.put(SYNCED, name, rec);
+            }
+        }
+        let mut u = json!({"update_id": update_id, "pipeline_id": pid, "state": "RUNNING",
+                           "full_refresh": full_refresh, "creation_time": now, "cause": "API_CALL"});
+        if let Some(m) = internal_mut(&mut u) {
+            m.insert("tables".into(), json!(tables));
+        }
+        t.put(UPDATES, &update_id, u);
+        Ok::<_, ApiErr>(tables)
+    })?;
+    let emu = emu.clone();
+    let uid = update_id.clone();
+    tokio::spawn(async move {
+        let mut failed = None;
+        for name in tables {
+            let _ = spawn_sync(emu.clone(), name.clone(), false).await;
+            let state = emu.store.get(SYNCED, &name).and_then(|r| {
+                r.pointer("/data_synchronization_status/detailed_state")
+                    .cloned()
+            });
+            if state == Some(json!("SYNCED_TABLE_OFFLINE_FAILED")) {
+                failed = Some(name);
+            }
+        }
+        let _ = emu.store.txn(|t| {
+            if let Some(mut u) = t.get(UPDATES, &uid).cloned() {
+                u["state"] = json!(if failed.is_some() {
+                    "FAILED"
+                } else {
+                    "COMPLETED"
+                });
+                t.put(UPDATES, &uid, u);
+            }
+            Ok::<_, ApiErr>(())
+        });
+    });
+    Ok(update_id)
+}
+
+fn update_view(u: &Value) -> Value {
+    strip_internal(u.clone())
+}
+
+async fn get_pipeline(State(emu): Shared, Path(id): Path<String>) -> ApiResult {
+    let p = emu
+        .store
+        .get(PIPELINES, &id)
+        .ok_or_else(|| ApiErr::not_found(format!("Pipeline '{id}' does not exist.")))?;
+    let updates: Vec<Value> = emu
+        .store
+        .all(UPDATES)
+        .into_iter()
+        .filter(|(_, u)| u["pipeline_id"].as_str() == Some(id.as_str()))
+        .map(|(_, u)| update_view(&u))
+        .collect();
+    let running = updates.iter().any(|u| u["state"] == json!("RUNNING"));
+    ok(json!({
+        "pipeline_id": id,
+        "name": format!("synced-table-pipeline-{id}"),
+        "state": if running { "RUNNING" } else { "IDLE" },
+        "spec": {"id": id, "tables": p["tables"], "continuous": p["scheduling_policy"] == json!("CONTINUOUS")},
+        "latest_updates": updates,
+    }))
+}
+
+async fn start_update(State(emu): Shared, Path(id): Path<String>, raw: Bytes) -> ApiResult {
+    let b = body(&raw)?;
+    let full = opt_bool(&b, "full_refresh")?.unwrap_or(false);
+    let update_id = start_pipeline_update(&emu, &id, full)?;
+    ok(json!({"update_id": update_id}))
+}
+
+async fn list_updates(State(emu): Shared, Path(id): Path<String>) -> ApiResult {
+    if emu.store.get(PIPELINES, &id).is_none() {
+        return Err(ApiErr::not_found(format!(
+            "Pipeline '{id}' does not exist."
+        )));
+    }
+    let updates: Vec<Value> = emu
+        .store
+        .all(UPDATES)
+        .into_iter()
+        .filter(|(_, u)| u["pipeline_id"].as_str() == Some(id.as_str()))
+        .map(|(_, u)| update_view(&u))
+        .collect();
+    ok(json!({"updates": updates}))
+}
+
+async fn get_update(
+    State(emu): Shared,
+    Path((id, update_id)): Path<(String, String)>,
+) -> ApiResult {
+    let u = emu
+        .store
+        .get(UPDATES, &update_id)
+        .filter(|u| u["pipeline_id"].as_str() == Some(id.as_str()))
+        .ok_or_else(|| {
+            ApiErr::not_found(format!(
+                "Update '{update_id}' of pipeline '{id}' does not exist."
+            ))
+        })?;
+    ok(json!({"update": update_view(&u)}))
+}

@@ -1,0 +1,155 @@
+//! Router, shared state and the request gate (latency, fault injection, authentication).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use parking_lot::Mutex;
+
+use super::backend::DbBackend;
+use super::faults::{Fault, Faults};
+use super::http::ApiErr;
+use super::lock::DataDirLock;
+use super::store::Store;
+use super::{apps, auth, catalogs, instances, jobs, permissions, workspace, EmulatorConfig};
+
+/// Who is calling: a user (PAT) or a service principal (OAuth M2M token).
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// Email of a user, application id of a service principal (= Postgres role name).
+    pub user_name: String,
+    pub service_principal: bool,
+}
+
+/// State shared by every handler.
+pub struct Emu {
+    pub cfg: EmulatorConfig,
+    pub store: Store,
+    pub backend: Arc<dyn DbBackend>,
+    pub url: String,
+    pub workspace_id: String,
+    pub faults: Faults,
+    lock: Mutex<Option<DataDirLock>>,
+    /// Serialises backend operations per instance uid (create, resize, stop, delete).
+    instance_ops: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Emu {
+    pub fn new(
+        cfg: EmulatorConfig,
+        store: Store,
+        backend: Arc<dyn DbBackend>,
+        url: String,
+        lock: DataDirLock,
+    ) -> Emu {
+        let faults = Faults::new(cfg.seed, cfg.fail_rate, cfg.lost_response_rate);
+        Emu {
+            cfg,
+            store,
+            backend,
+            url,
+            workspace_id: "1234567890123456".into(),
+            faults,
+            lock: Mutex::new(Some(lock)),
+            instance_ops: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn release_lock(&self) {
+        self.lock.lock().take();
+    }
+
+    pub fn instance_op_lock(&self, uid: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.instance_ops
+            .lock()
+            .entry(uid.to_string())
+            .or_default()
+            .clone()
+    }
+}
+
+pub type Shared = State<Arc<Emu>>;
+
+/// Paths that are never delayed, failed or authenticated: what a client needs to start.
+fn exempt(path: &str) -> bool {
+    path.starts_with("/.well-known/")
+        || path.starts_with("/oidc/")
+        || path.starts_with("/lakebundle/")
+}
+
+async fn gate(State(emu): Shared, mut req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    if exempt(&path) {
+        return next.run(req).await;
+    }
+    if emu.cfg.latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(emu.cfg.latency_ms)).await;
+    }
+    let mutating = !matches!(*req.method(), Method::GET | Method::HEAD);
+    let fault = emu.faults.draw(mutating);
+    if let Fault::Fail(status) = fault {
+        let code = if status == StatusCode::TOO_MANY_REQUESTS {
+            "REQUEST_LIMIT_EXCEEDED"
+        } else {
+            "TEMPORARILY_UNAVAILABLE"
+        };
+        return ApiErr::new(status, code, "injected fault: please retry").into_response();
+    }
+    match auth::authenticate(&emu, req.headers()) {
+        Ok(caller) => {
+            req.extensions_mut().insert(caller);
+        }
+        Err(e) => return e.into_response(),
+    }
+    let resp = next.run(req).await;
+    if fault == Fault::Lose && resp.status().is_success() {
+        return ApiErr::unavailable("injected fault: the response was lost").into_response();
+    }
+    resp
+}
+
+async fn not_found(method: Method, uri: axum::http::Uri) -> Response {
+    ApiErr::new(
+        StatusCode::NOT_FOUND,
+        "ENDPOINT_NOT_FOUND",
+        format!("No API found for '{method} {}'", uri.path()),
+    )
+    .into_response()
+}
+
+async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Response {
+    ApiErr::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "ENDPOINT_NOT_FOUND",
+        format!("No API found for '{method} {}'", uri.path()),
+    )
+    .into_response()
+}
+
+async fn health() -> &'static str {
+    "ok"
+}
+
+pub fn router(emu: Arc<Emu>) -> Router {
+    let jobs_routes = jobs::routes();
+    Router::new()
+        .route("/lakebundle/health", get(health))
+        .merge(auth::routes())
+        .merge(instances::routes())
+        .merge(catalogs::routes())
+        .nest("/api/2.2/jobs", jobs_routes.clone())
+        .nest("/api/2.1/jobs", jobs_routes)
+        .merge(apps::routes())
+        .merge(workspace::routes())
+        .merge(permissions::routes())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(emu.clone(), gate))
+        .with_state(emu)
+}
