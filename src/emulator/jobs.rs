@@ -23,8 +23,8 @@ use super::server::{Caller, Emu, Shared};
 
 pub const JOBS: &str = "jobs";
 pub const RUNS: &str = "runs";
-const FIRST_JOB_ID: i64 = 1_000_000_000_000_001;
-const FIRST_RUN_ID: i64 = 2_000_000_000_000_001;
+const FIRST_JOB_ID: i64 = 10_000_000_000_000_001;
+const FIRST_RUN_ID: i64 = 20_000_000_000_000_001;
 /// Array elements per `jobs/get` page (reference §11.1).
 const ARRAY_PAGE: usize = 100;
 const PAGED_ARRAYS: [&str; 4] = ["tasks", "job_clusters", "environments", "parameters"];
