@@ -5,6 +5,15 @@
 //! bundle's YAML shape (resolved; deferred references still as `${...}` text).
 //! Each kind converts to/from its REST body itself.
 
+pub mod app;
+pub mod check;
+pub mod common;
+pub mod database_catalog;
+pub mod database_instance;
+pub mod job;
+pub mod schema;
+pub mod synced_database_table;
+
 use std::fmt;
 use std::time::Duration;
 
@@ -17,7 +26,9 @@ use crate::diag::Diagnostics;
 
 /// Supported resource kinds. Unsupported DAB kinds are not in this enum; the
 /// loader warns about them by their YAML key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     DatabaseInstances,
@@ -65,7 +76,10 @@ pub struct ResourceAddr {
 
 impl ResourceAddr {
     pub fn new(kind: Kind, key: impl Into<String>) -> Self {
-        ResourceAddr { kind, key: key.into() }
+        ResourceAddr {
+            kind,
+            key: key.into(),
+        }
     }
     /// Parse `resources.<kind>.<key>` (or `<kind>.<key>`).
     pub fn parse(s: &str) -> Option<ResourceAddr> {
@@ -90,7 +104,8 @@ impl serde::Serialize for ResourceAddr {
 impl<'de> serde::Deserialize<'de> for ResourceAddr {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        ResourceAddr::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("bad resource address {s:?}")))
+        ResourceAddr::parse(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("bad resource address {s:?}")))
     }
 }
 
@@ -120,6 +135,15 @@ pub struct NameLink {
     pub target_kind: Kind,
     /// The target's name (its `name` config field).
     pub name: String,
+}
+
+/// Where a deployment lives, for kinds that mark remote objects as owned by
+/// it (jobs: `deployment.metadata_file_path`).
+#[derive(Debug, Clone, Copy)]
+pub struct DeploymentInfo<'a> {
+    pub addr: &'a ResourceAddr,
+    /// Workspace path of the deployment's `metadata.json` (under the state dir).
+    pub metadata_file_path: &'a str,
 }
 
 /// Result of a create: the remote id and the remote object as returned.
@@ -152,19 +176,42 @@ pub trait ResourceKind: Send + Sync + 'static {
     async fn read(&self, client: &Client, id: &str) -> Result<Option<Value>, ApiError>;
     /// Update in place; `changed` lists the top-level fields that differ.
     /// Returns the new id (apps/instances keep theirs; returned for uniformity).
-    async fn update(&self, client: &Client, id: &str, config: &Value, changed: &[String]) -> Result<String, ApiError>;
+    async fn update(
+        &self,
+        client: &Client,
+        id: &str,
+        config: &Value,
+        changed: &[String],
+    ) -> Result<String, ApiError>;
     async fn delete(&self, client: &Client, id: &str) -> Result<(), ApiError>;
     /// Wait until the resource is usable (instance AVAILABLE, app ACTIVE, ...).
     /// Returns the remote object as last read.
-    async fn wait_ready(&self, client: &Client, id: &str, timeout: Duration) -> Result<Value, ApiError>;
+    async fn wait_ready(
+        &self,
+        client: &Client,
+        id: &str,
+        timeout: Duration,
+    ) -> Result<Value, ApiError>;
     /// After a create whose outcome is unknown: find the object the create may
     /// have made (by name, or by deployment tag for jobs).
-    async fn find_existing(&self, client: &Client, config: &Value) -> Result<Option<Created>, ApiError>;
+    async fn find_existing(
+        &self,
+        client: &Client,
+        config: &Value,
+    ) -> Result<Option<Created>, ApiError>;
     /// Convert a remote object into the bundle's YAML shape, for diffing
     /// against config (drop output-only fields, map `effective_*` twins).
     fn remote_to_config(&self, remote: &Value) -> Value;
     /// Output values recorded in state and offered to `${resources...}` refs.
     fn outputs(&self, id: &str, remote: &Value) -> Value;
+    /// The config as the engine sends AND diffs it: adds the fields lakebundle
+    /// manages for this kind (jobs: `deployment {kind: BUNDLE,
+    /// metadata_file_path}` and `edit_mode: UI_LOCKED`, so `find_existing` can
+    /// adopt a job whose create response was lost). Default: unchanged.
+    fn with_deployment_marker(&self, config: &Value, info: &DeploymentInfo<'_>) -> Value {
+        let _ = info;
+        config.clone()
+    }
     /// Permissions API object type (`jobs`, `apps`, `database-instances`), if any.
     fn permissions_object_type(&self) -> Option<&'static str> {
         None
@@ -173,7 +220,13 @@ pub trait ResourceKind: Send + Sync + 'static {
 
 /// Every supported kind, in a fixed order.
 pub fn registry() -> &'static [&'static dyn ResourceKind] {
-    &[]
+    &[
+        &database_instance::DatabaseInstanceKind,
+        &database_catalog::DatabaseCatalogKind,
+        &synced_database_table::SyncedDatabaseTableKind,
+        &job::JobKind,
+        &app::AppKind,
+    ]
 }
 
 pub fn kind_impl(kind: Kind) -> &'static dyn ResourceKind {
@@ -207,4 +260,11 @@ pub const UNSUPPORTED_KINDS: &[&str] = &[
     "vector_search_indexes",
     "catalogs",
     "external_locations",
+    "instance_pools",
+    "job_runs",
+    "secrets",
+    "postgres_catalogs",
+    "postgres_databases",
+    "postgres_roles",
+    "postgres_synced_tables",
 ];

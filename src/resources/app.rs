@@ -1,0 +1,803 @@
+//! `apps`: Databricks Apps (`/api/2.0/apps`, reference §12). Source code,
+//! `config` and `git_source` are deploy-time: they go in a Deploy body, never
+//! in create/update.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::{json, Map, Value};
+
+use super::common::{
+    self, collect_outputs, literal_str, none_if_missing, ok_if_missing, poll_until, schema_enum,
+    schema_struct, state_at, without_keys, AppPermission, LifecycleWithStarted, Poll,
+};
+use super::{Created, FieldRules, Kind, NameLink, ResourceKind};
+use crate::api::{ApiError, Client, Method};
+use crate::config::source::Node;
+use crate::diag::{Diag, Diagnostics};
+
+schema_enum! {
+    /// Compute size of the app (server default MEDIUM).
+    ComputeSize { MEDIUM, LARGE, XLARGE }
+}
+schema_enum! {
+    /// Permission an app gets on a database instance.
+    DatabasePermission { CAN_CONNECT_AND_CREATE }
+}
+schema_enum! {
+    /// Permission an app gets on a job.
+    JobResourcePermission { CAN_MANAGE, IS_OWNER, CAN_MANAGE_RUN, CAN_VIEW }
+}
+schema_enum! {
+    /// Permission an app gets on a secret.
+    SecretPermission { READ, WRITE, MANAGE }
+}
+schema_enum! {
+    /// Permission an app gets on a SQL warehouse.
+    SqlWarehousePermission { CAN_MANAGE, CAN_USE, IS_OWNER }
+}
+schema_enum! {
+    /// Permission an app gets on a serving endpoint.
+    ServingEndpointPermission { CAN_MANAGE, CAN_QUERY, CAN_VIEW }
+}
+schema_enum! {
+    /// Kind of Unity Catalog securable.
+    UcSecurableType { TABLE, VOLUME, FUNCTION, CONNECTION, MODEL_SERVICE }
+}
+schema_enum! {
+    /// Permission an app gets on a Unity Catalog securable.
+    UcSecurablePermission { SELECT, MODIFY, EXECUTE, READ_VOLUME, WRITE_VOLUME, USE_CONNECTION }
+}
+schema_enum! {
+    /// Permission an app gets on a Genie space.
+    GenieSpacePermission { CAN_VIEW, CAN_RUN, CAN_EDIT, CAN_MANAGE }
+}
+schema_enum! {
+    /// Permission an app gets on an MLflow experiment.
+    ExperimentPermission { CAN_READ, CAN_EDIT, CAN_MANAGE }
+}
+schema_enum! {
+    /// Permission an app gets on another app.
+    AppAppPermission { CAN_USE }
+}
+
+schema_struct! {
+    /// A database instance the app may connect to.
+    #[schemars(extend("required" = ["instance_name", "database_name", "permission"]))]
+    pub struct AppResourceDatabase {
+        /// Database instance name (a bundle instance's `name` links the two).
+        instance_name: String,
+        /// PostgreSQL database inside the instance.
+        database_name: String,
+        /// Permission granted to the app's service principal.
+        permission: DatabasePermission,
+    }
+}
+schema_struct! {
+    /// A Lakebase Autoscaling (postgres) branch database the app may connect to.
+    pub struct AppResourcePostgres {
+        /// Branch resource name.
+        branch: String,
+        /// Database resource name.
+        database: String,
+        /// Permission granted to the app's service principal.
+        permission: DatabasePermission,
+    }
+}
+schema_struct! {
+    /// A job the app may use.
+    #[schemars(extend("required" = ["id", "permission"]))]
+    pub struct AppResourceJob {
+        /// Job id.
+        id: String,
+        /// Permission granted to the app's service principal.
+        permission: JobResourcePermission,
+    }
+}
+schema_struct! {
+    /// A secret the app may read.
+    #[schemars(extend("required" = ["scope", "key", "permission"]))]
+    pub struct AppResourceSecret {
+        /// Secret scope.
+        scope: String,
+        /// Secret key within the scope.
+        key: String,
+        /// Permission granted to the app's service principal.
+        permission: SecretPermission,
+    }
+}
+schema_struct! {
+    /// A SQL warehouse the app may use.
+    #[schemars(extend("required" = ["id", "permission"]))]
+    pub struct AppResourceSqlWarehouse {
+        /// SQL warehouse id.
+        id: String,
+        /// Permission granted to the app's service principal.
+        permission: SqlWarehousePermission,
+    }
+}
+schema_struct! {
+    /// A model serving endpoint the app may use.
+    #[schemars(extend("required" = ["name", "permission"]))]
+    pub struct AppResourceServingEndpoint {
+        /// Serving endpoint name.
+        name: String,
+        /// Permission granted to the app's service principal.
+        permission: ServingEndpointPermission,
+    }
+}
+schema_struct! {
+    /// A Unity Catalog securable the app may use.
+    #[schemars(extend("required" = ["securable_full_name", "securable_type", "permission"]))]
+    pub struct AppResourceUcSecurable {
+        /// Full name of the securable (`catalog.schema.object`).
+        securable_full_name: String,
+        /// Kind of securable.
+        securable_type: UcSecurableType,
+        /// Finer kind of securable, when the type needs one.
+        securable_kind: String,
+        /// Permission granted to the app's service principal.
+        permission: UcSecurablePermission,
+    }
+}
+schema_struct! {
+    /// A Genie space the app may use.
+    #[schemars(extend("required" = ["name", "space_id", "permission"]))]
+    pub struct AppResourceGenieSpace {
+        /// Genie space name.
+        name: String,
+        /// Genie space id.
+        space_id: String,
+        /// Permission granted to the app's service principal.
+        permission: GenieSpacePermission,
+    }
+}
+schema_struct! {
+    /// An MLflow experiment the app may use.
+    #[schemars(extend("required" = ["experiment_id", "permission"]))]
+    pub struct AppResourceExperiment {
+        /// Experiment id.
+        experiment_id: String,
+        /// Permission granted to the app's service principal.
+        permission: ExperimentPermission,
+    }
+}
+schema_struct! {
+    /// Another app this app may call.
+    pub struct AppResourceApp {
+        /// App name.
+        name: String,
+        /// Permission granted to the app's service principal.
+        permission: AppAppPermission,
+    }
+}
+
+schema_struct! {
+    /// One resource the app uses; set `name` and exactly one resource type.
+    #[schemars(extend("required" = ["name"]))]
+    pub struct AppResource {
+        /// Name of the resource inside the app (the app's `valueFrom` key).
+        name: String,
+        /// Description of the resource.
+        description: String,
+        /// A database instance.
+        database: AppResourceDatabase,
+        /// A Lakebase Autoscaling database.
+        postgres: AppResourcePostgres,
+        /// A job.
+        job: AppResourceJob,
+        /// A secret.
+        secret: AppResourceSecret,
+        /// A SQL warehouse.
+        sql_warehouse: AppResourceSqlWarehouse,
+        /// A model serving endpoint.
+        serving_endpoint: AppResourceServingEndpoint,
+        /// A Unity Catalog securable.
+        uc_securable: AppResourceUcSecurable,
+        /// A Genie space.
+        genie_space: AppResourceGenieSpace,
+        /// An MLflow experiment.
+        experiment: AppResourceExperiment,
+        /// Another app.
+        app: AppResourceApp,
+    }
+}
+
+/// The resource-type keys of [`AppResource`].
+const RESOURCE_TYPES: &[&str] = &[
+    "database",
+    "postgres",
+    "job",
+    "secret",
+    "sql_warehouse",
+    "serving_endpoint",
+    "uc_securable",
+    "genie_space",
+    "experiment",
+    "app",
+];
+
+schema_struct! {
+    /// An environment variable of the app process.
+    #[schemars(extend("required" = ["name"]))]
+    pub struct AppEnvVar {
+        /// Variable name.
+        name: String,
+        /// Literal value.
+        value: String,
+        /// Name of an app resource whose value (e.g. a connection string or id) fills the variable.
+        value_from: String,
+    }
+}
+
+schema_struct! {
+    /// Process settings deployed with the source code (overrides `app.yaml`).
+    pub struct AppConfig {
+        /// Command line that starts the app.
+        command: Vec<String>,
+        /// Environment variables (sent as `env_vars` in the deployment).
+        env: Vec<AppEnvVar>,
+    }
+}
+
+schema_struct! {
+    /// The git repository deployments may come from.
+    #[schemars(extend("required" = ["url", "provider"]))]
+    pub struct GitRepository {
+        /// Repository URL.
+        url: String,
+        /// Git provider (case-insensitive): gitHub, gitHubEnterprise, bitbucketCloud, bitbucketServer, azureDevOpsServices, gitLab, gitLabEnterpriseEdition, awsCodeCommit.
+        provider: String,
+        /// Deploy automatically on pushes to the configured branch.
+        auto_deploy: bool,
+        /// Id of a git credential of the caller used to reach the repository.
+        caller_credential_id: i64,
+    }
+}
+
+schema_struct! {
+    /// Which git reference a deployment checks out.
+    pub struct AppGitSource {
+        /// Branch to check out.
+        branch: String,
+        /// Tag to check out.
+        tag: String,
+        /// Commit SHA to check out.
+        commit: String,
+        /// Path of the app inside the repository (default: the root).
+        source_code_path: String,
+    }
+}
+
+schema_struct! {
+    /// Unity Catalog tables receiving the app's OpenTelemetry data.
+    #[schemars(extend("required" = ["logs_table", "metrics_table", "traces_table"]))]
+    pub struct UnityCatalogTelemetry {
+        /// Table for logs.
+        logs_table: String,
+        /// Table for metrics.
+        metrics_table: String,
+        /// Table for traces.
+        traces_table: String,
+    }
+}
+
+schema_struct! {
+    /// A telemetry export destination.
+    pub struct TelemetryExportDestination {
+        /// Unity Catalog destination.
+        unity_catalog: UnityCatalogTelemetry,
+    }
+}
+
+schema_struct! {
+    /// A Databricks App: a web application with its own service principal and compute.
+    #[schemars(extend("required" = ["name"]))]
+    pub struct App {
+        /// App name: lowercase letters, digits and hyphens, unique in the workspace. Changing it replaces the app.
+        name: String,
+        /// Description of the app.
+        description: String,
+        /// Local folder with the app's source code, uploaded and deployed on every deploy.
+        source_code_path: String,
+        /// Start command and environment, deployed with the source code.
+        config: AppConfig,
+        /// Resources (databases, warehouses, secrets, ...) the app's service principal is granted.
+        resources: Vec<AppResource>,
+        /// OAuth scopes the app may use on behalf of its users.
+        user_api_scopes: Vec<String>,
+        /// Budget policy of the app.
+        budget_policy_id: String,
+        /// Usage policy of the app.
+        usage_policy_id: String,
+        /// Compute size.
+        compute_size: ComputeSize,
+        /// Minimum number of app instances (set together with `compute_max_instances`).
+        compute_min_instances: i64,
+        /// Maximum number of app instances (set together with `compute_min_instances`).
+        compute_max_instances: i64,
+        /// Forward the calling user's access token to the app.
+        forward_user_access_token: bool,
+        /// Git repository deployments may come from.
+        git_repository: GitRepository,
+        /// Git reference to deploy from instead of `source_code_path`.
+        git_source: AppGitSource,
+        /// Destinations for the app's telemetry.
+        telemetry_export_destinations: Vec<TelemetryExportDestination>,
+        /// App space the app belongs to (set on create only).
+        space: String,
+        /// Grants on the app, applied through the Permissions API.
+        permissions: Vec<AppPermission>,
+        /// Deployment lifecycle settings (`started` keeps compute running).
+        lifecycle: LifecycleWithStarted,
+    }
+}
+
+const BASE: &str = "/api/2.0/apps";
+
+/// Never sent in create/update: bundle-only or deploy-time.
+const NOT_IN_BODY: &[&str] = &[
+    "permissions",
+    "lifecycle",
+    "source_code_path",
+    "config",
+    "git_source",
+];
+
+/// Fields the masked update accepts (§12.1).
+const UPDATABLE: &[&str] = &[
+    "description",
+    "budget_policy_id",
+    "usage_policy_id",
+    "resources",
+    "user_api_scopes",
+    "forward_user_access_token",
+    "compute_size",
+    "compute_min_instances",
+    "compute_max_instances",
+    "git_repository",
+    "telemetry_export_destinations",
+];
+
+/// Input fields GET returns.
+const RETURNED: &[&str] = &[
+    "name",
+    "description",
+    "resources",
+    "user_api_scopes",
+    "budget_policy_id",
+    "usage_policy_id",
+    "compute_size",
+    "compute_min_instances",
+    "compute_max_instances",
+    "forward_user_access_token",
+    "git_repository",
+    "telemetry_export_destinations",
+    "space",
+];
+
+const OUTPUT_FIELDS: &[&str] = &[
+    "id",
+    "name",
+    "url",
+    "service_principal_id",
+    "service_principal_client_id",
+    "service_principal_name",
+    "oauth2_app_client_id",
+    "oauth2_app_integration_id",
+    "app_status",
+    "compute_status",
+    "default_source_code_path",
+    "effective_budget_policy_id",
+    "effective_usage_policy_id",
+    "effective_user_api_scopes",
+    "creator",
+    "create_time",
+];
+
+static RULES: FieldRules = FieldRules {
+    immutable: &["name", "space"],
+    replace_on_any_change: false,
+    input_only: &[],
+    output_only: &[
+        "id",
+        "url",
+        "app_status",
+        "compute_status",
+        "active_deployment",
+        "pending_deployment",
+        "default_source_code_path",
+        "default_git_source",
+        "service_principal_id",
+        "service_principal_client_id",
+        "service_principal_name",
+        "oauth2_app_client_id",
+        "oauth2_app_integration_id",
+        "effective_budget_policy_id",
+        "effective_usage_policy_id",
+        "effective_user_api_scopes",
+        "create_time",
+        "update_time",
+        "creator",
+        "updater",
+        "thumbnail_url",
+    ],
+    bundle_only: NOT_IN_BODY,
+};
+
+pub struct AppKind;
+
+fn path_for(name: &str) -> String {
+    format!("{BASE}/{name}")
+}
+
+/// Whether the config asks for running compute.
+pub fn wants_started(config: &Value) -> bool {
+    config
+        .get("lifecycle")
+        .and_then(|l| l.get("started"))
+        .and_then(Value::as_bool)
+        == Some(true)
+}
+
+/// Create/update body: the config without bundle-only and deploy-time fields.
+pub fn api_body(config: &Value) -> Value {
+    without_keys(config, NOT_IN_BODY)
+}
+
+/// Deploy body (`POST /apps/{name}/deployments`): snapshot of the uploaded
+/// source at `workspace_source_path`, with `config.command` / `config.env`
+/// (→ `env_vars`) and `git_source`.
+pub fn deployment_body(config: &Value, workspace_source_path: Option<&str>) -> Value {
+    let mut body = Map::new();
+    body.insert("mode".into(), json!("SNAPSHOT"));
+    if let Some(p) = workspace_source_path {
+        body.insert("source_code_path".into(), json!(p));
+    }
+    if let Some(cfg) = config.get("config") {
+        if let Some(cmd) = cfg.get("command") {
+            body.insert("command".into(), cmd.clone());
+        }
+        if let Some(env) = cfg.get("env") {
+            body.insert("env_vars".into(), env.clone());
+        }
+    }
+    if let Some(git) = config.get("git_source") {
+        body.insert("git_source".into(), git.clone());
+    }
+    Value::Object(body)
+}
+
+/// Deploy the app's code and wait for the deployment to succeed.
+pub async fn deploy_source(
+    client: &Client,
+    name: &str,
+    config: &Value,
+    workspace_source_path: Option<&str>,
+    timeout: Duration,
+) -> Result<Value, ApiError> {
+    let path = format!("{}/deployments", path_for(name));
+    let created = client
+        .call(
+            Method::POST,
+            &path,
+            &[],
+            Some(&deployment_body(config, workspace_source_path)),
+        )
+        .await?;
+    let Some(dep_id) = created.get("deployment_id").and_then(Value::as_str) else {
+        return Err(common::not_ready(
+            &path,
+            "the deployment response has no deployment_id".into(),
+        ));
+    };
+    let dep_path = format!("{path}/{dep_id}");
+    poll_until(&dep_path, timeout, || async {
+        let dep = client.call(Method::GET, &dep_path, &[], None).await?;
+        Ok(match state_at(&dep, "status.state") {
+            "SUCCEEDED" => Poll::Ready(dep),
+            "FAILED" | "CANCELLED" => Poll::Failed(format!(
+                "deployment of app {name} failed: {}",
+                state_at(&dep, "status.message")
+            )),
+            other => Poll::Pending(other.to_string()),
+        })
+    })
+    .await
+}
+
+/// Start (`started = true`) or stop the app's compute and wait for it.
+pub async fn set_started(
+    client: &Client,
+    name: &str,
+    started: bool,
+    timeout: Duration,
+) -> Result<Value, ApiError> {
+    let action = if started { "start" } else { "stop" };
+    let path = path_for(name);
+    client
+        .call(
+            Method::POST,
+            &format!("{path}/{action}"),
+            &[],
+            Some(&json!({})),
+        )
+        .await?;
+    let want = if started { "ACTIVE" } else { "STOPPED" };
+    poll_until(&path, timeout, || async {
+        let app = client.call(Method::GET, &path, &[], None).await?;
+        Ok(match state_at(&app, "compute_status.state") {
+            s if s == want => Poll::Ready(app),
+            "ERROR" => Poll::Failed(format!(
+                "app {name} compute failed: {}",
+                state_at(&app, "compute_status.message")
+            )),
+            other => Poll::Pending(other.to_string()),
+        })
+    })
+    .await
+}
+
+#[async_trait]
+impl ResourceKind for AppKind {
+    fn kind(&self) -> Kind {
+        Kind::Apps
+    }
+    fn rules(&self) -> &FieldRules {
+        &RULES
+    }
+    fn schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        generator.subschema_for::<App>()
+    }
+    fn output_fields(&self) -> &'static [&'static str] {
+        OUTPUT_FIELDS
+    }
+    fn check(&self, key: &str, node: &Node, diags: &mut Diagnostics) {
+        let addr = format!("resources.{}.{key}", self.kind());
+        super::check::check_def(
+            <App as schemars::JsonSchema>::schema_name().as_ref(),
+            &addr,
+            node,
+            diags,
+        );
+        if let Some(name_node) = node.get("name") {
+            if let Some(name) = name_node.as_str().filter(|s| !common::has_interpolation(s)) {
+                let valid = !name.is_empty()
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+                if !valid {
+                    diags.push(
+                        Diag::error(format!("{addr}.name `{name}` is not a valid app name"))
+                            .at(name_node.span, "use lowercase letters, digits and hyphens")
+                            .help(
+                                "app names may contain only lowercase letters, digits and hyphens",
+                            ),
+                    );
+                }
+            }
+        }
+        for (i, res) in node
+            .get("resources")
+            .and_then(Node::as_seq)
+            .unwrap_or(&[])
+            .iter()
+            .enumerate()
+        {
+            let Some(map) = res.as_map() else { continue };
+            let types: Vec<&str> = RESOURCE_TYPES
+                .iter()
+                .copied()
+                .filter(|t| map.get(t).is_some())
+                .collect();
+            if types.len() != 1 {
+                let what = if types.is_empty() {
+                    "no resource type".to_string()
+                } else {
+                    format!("several resource types ({})", types.join(", "))
+                };
+                diags.push(
+                    Diag::error(format!("{addr}.resources[{i}] has {what}"))
+                        .at(res.span, "this app resource")
+                        .help(format!("set exactly one of: {}", RESOURCE_TYPES.join(", "))),
+                );
+            }
+        }
+        common::check_permissions(&addr, node, diags);
+    }
+    fn name_links(&self, config: &Value) -> Vec<NameLink> {
+        let resources = config.get("resources").and_then(Value::as_array);
+        resources
+            .into_iter()
+            .flatten()
+            .enumerate()
+            .filter_map(|(i, r)| {
+                let name = r
+                    .get("database")
+                    .and_then(|d| literal_str(d, "instance_name"))?;
+                Some(NameLink {
+                    field: format!("resources[{i}].database.instance_name"),
+                    target_kind: Kind::DatabaseInstances,
+                    name: name.to_string(),
+                })
+            })
+            .collect()
+    }
+    fn id_from_config(&self, config: &Value) -> Option<String> {
+        literal_str(config, "name").map(str::to_string)
+    }
+
+    /// Creates without compute unless `lifecycle.started` (the engine then
+    /// calls [`deploy_source`] / [`set_started`]).
+    async fn create(&self, client: &Client, config: &Value) -> Result<Created, ApiError> {
+        let query: Vec<(&str, String)> = if wants_started(config) {
+            vec![]
+        } else {
+            vec![("no_compute", "true".into())]
+        };
+        let remote = client
+            .call(Method::POST, BASE, &query, Some(&api_body(config)))
+            .await?;
+        let id = remote
+            .get("name")
+            .and_then(Value::as_str)
+            .or_else(|| literal_str(config, "name"))
+            .unwrap_or_default()
+            .to_string();
+        Ok(Created { id, remote })
+    }
+    /// An app being deleted counts as gone.
+    async fn read(&self, client: &Client, id: &str) -> Result<Option<Value>, ApiError> {
+        let found = none_if_missing(client.call(Method::GET, &path_for(id), &[], None).await)?;
+        Ok(found.filter(|app| state_at(app, "compute_status.state") != "DELETING"))
+    }
+    /// Masked async update (`POST /apps/{name}/update`), then wait for it.
+    async fn update(
+        &self,
+        client: &Client,
+        id: &str,
+        config: &Value,
+        changed: &[String],
+    ) -> Result<String, ApiError> {
+        let mask = common::update_mask(changed, UPDATABLE);
+        if mask.is_empty() {
+            return Ok(id.to_string());
+        }
+        let mut app = api_body(config);
+        if let Value::Object(a) = &mut app {
+            a.insert("name".into(), Value::String(id.to_string()));
+        }
+        let path = format!("{}/update", path_for(id));
+        client
+            .call(
+                Method::POST,
+                &path,
+                &[],
+                Some(&json!({"app": app, "update_mask": mask.join(",")})),
+            )
+            .await?;
+        poll_until(&path, Duration::from_secs(20 * 60), || async {
+            let status = client.call(Method::GET, &path, &[], None).await?;
+            Ok(match state_at(&status, "status.state") {
+                "SUCCEEDED" => Poll::Ready(status),
+                "FAILED" => Poll::Failed(format!(
+                    "update of app {id} failed: {}",
+                    state_at(&status, "status.message")
+                )),
+                other => Poll::Pending(other.to_string()),
+            })
+        })
+        .await?;
+        Ok(id.to_string())
+    }
+    async fn delete(&self, client: &Client, id: &str) -> Result<(), ApiError> {
+        ok_if_missing(client.call(Method::DELETE, &path_for(id), &[], None).await)
+    }
+    /// Ready when compute is ACTIVE or STOPPED (a `no_compute` app stops at STOPPED).
+    async fn wait_ready(
+        &self,
+        client: &Client,
+        id: &str,
+        timeout: Duration,
+    ) -> Result<Value, ApiError> {
+        let path = path_for(id);
+        poll_until(&path, timeout, || async {
+            let app = client.call(Method::GET, &path, &[], None).await?;
+            Ok(match state_at(&app, "compute_status.state") {
+                "ACTIVE" | "STOPPED" => Poll::Ready(app),
+                "ERROR" => Poll::Failed(format!(
+                    "app {id} compute failed: {}",
+                    state_at(&app, "compute_status.message")
+                )),
+                "DELETING" => Poll::Failed(format!("app {id} is being deleted")),
+                other => Poll::Pending(other.to_string()),
+            })
+        })
+        .await
+    }
+    async fn find_existing(
+        &self,
+        client: &Client,
+        config: &Value,
+    ) -> Result<Option<Created>, ApiError> {
+        let Some(name) = literal_str(config, "name") else {
+            return Ok(None);
+        };
+        Ok(self.read(client, name).await?.map(|remote| Created {
+            id: name.to_string(),
+            remote,
+        }))
+    }
+    /// YAML shape: the input fields GET returns (deploy-time fields are not
+    /// observable on the app object).
+    fn remote_to_config(&self, remote: &Value) -> Value {
+        Value::Object(common::only_keys(remote, RETURNED))
+    }
+    fn outputs(&self, id: &str, remote: &Value) -> Value {
+        collect_outputs(id, remote, OUTPUT_FIELDS)
+    }
+    fn permissions_object_type(&self) -> Option<&'static str> {
+        Some("apps")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seed_app() -> Value {
+        json!({
+            "name": "my-lakebase-app", "source_code_path": "./app", "description": "d",
+            "config": {"command": ["python", "app.py"], "env": [{"name": "DB", "value_from": "my-db"}]},
+            "resources": [{"name": "my-db", "database": {"instance_name": "my-instance", "database_name": "db", "permission": "CAN_CONNECT_AND_CREATE"}}],
+            "permissions": [{"level": "CAN_USE", "group_name": "users"}],
+            "lifecycle": {"started": true}
+        })
+    }
+
+    #[test]
+    fn body_strips_deploy_time_fields() {
+        let body = api_body(&seed_app());
+        assert!(
+            body.get("source_code_path").is_none()
+                && body.get("config").is_none()
+                && body.get("permissions").is_none()
+        );
+        assert_eq!(
+            body["resources"][0]["database"]["instance_name"],
+            "my-instance"
+        );
+    }
+
+    #[test]
+    fn deployment_body_maps_env_to_env_vars() {
+        let body = deployment_body(&seed_app(), Some("/Workspace/x/app"));
+        assert_eq!(
+            body,
+            json!({"mode": "SNAPSHOT", "source_code_path": "/Workspace/x/app", "command": ["python", "app.py"],
+                   "env_vars": [{"name": "DB", "value_from": "my-db"}]})
+        );
+    }
+
+    #[test]
+    fn database_resource_links_instance() {
+        let links = AppKind.name_links(&seed_app());
+        assert_eq!(links.len(), 1);
+        assert_eq!(links[0].field, "resources[0].database.instance_name");
+        assert_eq!(links[0].name, "my-instance");
+    }
+
+    #[test]
+    fn remote_shape_and_outputs() {
+        let remote = json!({"name": "a", "description": "d", "url": "https://a", "compute_status": {"state": "ACTIVE"},
+                            "service_principal_client_id": "sp", "id": "x"});
+        assert_eq!(
+            AppKind.remote_to_config(&remote),
+            json!({"name": "a", "description": "d"})
+        );
+        let outs = AppKind.outputs("a", &remote);
+        assert_eq!(outs["url"], "https://a");
+        assert_eq!(outs["id"], "a");
+        assert_eq!(outs["compute_status"]["state"], "ACTIVE");
+    }
+}

@@ -1,0 +1,574 @@
+//! Shared pieces of the resource kinds: the struct/enum macros that keep the
+//! typed config structs uniform, the `${...}` schema transform, lifecycle and
+//! permissions blocks, JSON body helpers and the readiness poller.
+
+use std::future::Future;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use crate::api::ApiError;
+use crate::config::source::{Node, NodeKind};
+use crate::diag::{Diag, Diagnostics};
+
+/// Declares a bundle config struct: every field optional (`Option<T>`), unknown
+/// fields rejected (`additionalProperties: false` in the schema), doc comments
+/// become schema descriptions. Required fields are declared on the struct with
+/// `#[schemars(extend("required" = [...]))]` so the editor schema and the
+/// checker both see them, while deserialization stays lenient.
+macro_rules! schema_struct {
+    (
+        $(#[$sm:meta])*
+        pub struct $name:ident {
+            $( $(#[$fm:meta])* $field:ident : $ty:ty ),* $(,)?
+        }
+    ) => {
+        #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+        #[serde(deny_unknown_fields)]
+        $(#[$sm])*
+        pub struct $name {
+            $(
+                $(#[$fm])*
+                #[serde(default, skip_serializing_if = "Option::is_none")]
+                pub $field: Option<$ty>,
+            )*
+        }
+    };
+}
+pub(crate) use schema_struct;
+
+/// Declares a string enum whose variant names are the wire values.
+macro_rules! schema_enum {
+    ($(#[$m:meta])* $name:ident { $($v:ident),* $(,)? }) => {
+        $(#[$m])*
+        #[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+        pub enum $name { $($v),* }
+        impl $name {
+            /// Every accepted value, in declaration order.
+            pub const VALUES: &'static [&'static str] = &[$(stringify!($v)),*];
+        }
+    };
+}
+pub(crate) use schema_enum;
+
+/// `$defs` name of the `${...}` string schema.
+pub const INTERPOLATION_DEF: &str = "interpolation";
+
+/// Anchored, ECMA-compatible pattern for a value that is one `${...}`
+/// reference (nesting allowed: `${var.${bundle.target}_count}`).
+pub const INTERPOLATION_PATTERN: &str = r"^\$\{[A-Za-z0-9_.\[\]${}-]+\}$";
+
+/// The schema of a `${...}` string, stored once under `$defs`.
+pub fn interpolation_schema() -> Value {
+    serde_json::json!({
+        "type": "string",
+        "description": "A `${...}` reference (variable, bundle, workspace or resource field) resolved by lakebundle.",
+        "pattern": INTERPOLATION_PATTERN,
+    })
+}
+
+/// True when `s` contains a `${...}` reference that is still unresolved (not
+/// the `$${` escape). Such values are accepted wherever a scalar is.
+pub fn has_interpolation(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    while i + 1 < bytes.len() {
+        if bytes[i] == b'$' && bytes[i + 1] == b'{' {
+            let escaped = i > 0 && bytes[i - 1] == b'$';
+            if !escaped && s[i + 2..].contains('}') {
+                return true;
+            }
+        }
+        i += 1;
+    }
+    false
+}
+
+/// True when a node is a string still holding a `${...}` reference.
+pub fn node_is_interpolated(node: &Node) -> bool {
+    matches!(&node.kind, NodeKind::String(s, _) if has_interpolation(s))
+}
+
+/// True when a JSON value is a string still holding a `${...}` reference.
+pub fn value_is_interpolated(value: &Value) -> bool {
+    value.as_str().is_some_and(has_interpolation)
+}
+
+/// Schema transform: every non-string value position (properties, items,
+/// map values) also accepts a `${...}` string, as the bundle loader resolves
+/// those. Also removes `null` from `Option` fields and integer `format`s,
+/// which the YAML never needs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AllowInterpolation;
+
+impl schemars::transform::Transform for AllowInterpolation {
+    fn transform(&mut self, schema: &mut schemars::Schema) {
+        if let Some(obj) = schema.as_object_mut() {
+            if let Some(Value::Object(props)) = obj.get_mut("properties") {
+                for prop in props.values_mut() {
+                    allow_interpolation_at(prop);
+                }
+            }
+            for key in ["items", "additionalProperties"] {
+                if let Some(sub) = obj.get_mut(key) {
+                    allow_interpolation_at(sub);
+                }
+            }
+        }
+        schemars::transform::transform_subschemas(self, schema);
+    }
+}
+
+/// Rewrites one value-position schema in place (see [`AllowInterpolation`]).
+fn allow_interpolation_at(schema: &mut Value) {
+    let Value::Object(obj) = schema else { return };
+    strip_null(obj);
+    obj.remove("format");
+    let is_plain_string = obj.get("type").and_then(Value::as_str) == Some("string")
+        && !obj.contains_key("enum")
+        && !obj.contains_key("pattern");
+    let is_any = obj.keys().all(|k| ANNOTATION_KEYS.contains(&k.as_str()));
+    let already = obj
+        .get("anyOf")
+        .and_then(Value::as_array)
+        .is_some_and(|alts| {
+            alts.iter()
+                .any(|a| a.get("$ref").and_then(Value::as_str) == Some(&interpolation_ref()))
+        });
+    if is_plain_string || is_any || already {
+        return;
+    }
+    let mut inner = Map::new();
+    let keys: Vec<String> = obj.keys().cloned().collect();
+    for k in keys {
+        if !ANNOTATION_KEYS.contains(&k.as_str()) {
+            if let Some(v) = obj.remove(&k) {
+                inner.insert(k, v);
+            }
+        }
+    }
+    obj.insert(
+        "anyOf".into(),
+        Value::Array(vec![
+            Value::Object(inner),
+            serde_json::json!({ "$ref": interpolation_ref() }),
+        ]),
+    );
+}
+
+/// Keys that describe a schema without constraining it.
+const ANNOTATION_KEYS: &[&str] = &[
+    "description",
+    "title",
+    "default",
+    "deprecated",
+    "examples",
+    "markdownDescription",
+];
+
+fn interpolation_ref() -> String {
+    format!("#/$defs/{INTERPOLATION_DEF}")
+}
+
+/// `type: [T, "null"]` → `type: T`; `anyOf: [X, {type: null}]` → X.
+fn strip_null(obj: &mut Map<String, Value>) {
+    if let Some(Value::Array(types)) = obj.get_mut("type") {
+        types.retain(|t| t != "null");
+        if types.len() == 1 {
+            let t = types.remove(0);
+            obj.insert("type".into(), t);
+        }
+    }
+    let collapse = match obj.get_mut("anyOf") {
+        Some(Value::Array(alts)) => {
+            alts.retain(|a| a.get("type").and_then(Value::as_str) != Some("null"));
+            if alts.len() == 1 {
+                alts.pop()
+            } else {
+                None
+            }
+        }
+        _ => None,
+    };
+    if let Some(Value::Object(only)) = collapse {
+        obj.remove("anyOf");
+        for (k, v) in only {
+            obj.entry(k).or_insert(v);
+        }
+    }
+    if let Some(Value::Array(values)) = obj.get_mut("enum") {
+        values.retain(|v| !v.is_null());
+    }
+}
+
+schema_struct! {
+    /// Deployment lifecycle settings handled by lakebundle itself (never sent to the API).
+    pub struct Lifecycle {
+        /// Refuse to destroy (or replace) this resource; `deploy` and `destroy` stop with an error instead.
+        prevent_destroy: bool,
+        /// Alias of `prevent_destroy` (the spelling used in the Lakebase DAB field reference).
+        deny_user_destroy: bool,
+    }
+}
+
+schema_struct! {
+    /// Deployment lifecycle settings for apps.
+    pub struct LifecycleWithStarted {
+        /// Refuse to destroy (or replace) this app; `deploy` and `destroy` stop with an error instead.
+        prevent_destroy: bool,
+        /// Alias of `prevent_destroy` (the spelling used in the Lakebase DAB field reference).
+        deny_user_destroy: bool,
+        /// Keep the app's compute running: deploy starts it and deploys the source code. When false or
+        /// unset the app is created without compute (`no_compute=true`).
+        started: bool,
+    }
+}
+
+/// Whether a config's `lifecycle` forbids destroying it.
+pub fn prevent_destroy(config: &Value) -> bool {
+    let lc = config.get("lifecycle");
+    ["prevent_destroy", "deny_user_destroy"]
+        .iter()
+        .any(|k| lc.and_then(|l| l.get(*k)).and_then(Value::as_bool) == Some(true))
+}
+
+/// Declares a permission entry type for one level enum.
+macro_rules! permission_struct {
+    ($(#[$m:meta])* $name:ident, $level:ty) => {
+        schema_struct! {
+            $(#[$m])*
+            #[schemars(extend("required" = ["level"]))]
+            pub struct $name {
+                /// The permission level to grant.
+                level: $level,
+                /// The user (email) receiving the level. Set exactly one of `user_name`, `group_name`, `service_principal_name`.
+                user_name: String,
+                /// The workspace group receiving the level.
+                group_name: String,
+                /// The service principal (application id) receiving the level.
+                service_principal_name: String,
+            }
+        }
+    };
+}
+
+schema_enum! {
+    /// Permission levels of jobs.
+    JobPermissionLevel { CAN_MANAGE, IS_OWNER, CAN_MANAGE_RUN, CAN_VIEW }
+}
+schema_enum! {
+    /// Permission levels of apps.
+    AppPermissionLevel { CAN_MANAGE, CAN_USE }
+}
+schema_enum! {
+    /// Permission levels of database instances (the generic workspace level set; `CAN_USE` and
+    /// `CAN_MANAGE` are the ones that apply in practice).
+    PermissionLevel {
+        CAN_MANAGE, CAN_RESTART, CAN_ATTACH_TO, IS_OWNER, CAN_MANAGE_RUN, CAN_VIEW, CAN_READ, CAN_RUN,
+        CAN_EDIT, CAN_USE, CAN_MANAGE_STAGING_VERSIONS, CAN_MANAGE_PRODUCTION_VERSIONS, CAN_EDIT_METADATA,
+        CAN_VIEW_METADATA, CAN_BIND, CAN_QUERY, CAN_MONITOR, CAN_CREATE, CAN_MONITOR_ONLY, CAN_CREATE_APP,
+    }
+}
+
+permission_struct! {
+    /// One grant on a job (applied through the Permissions API, not the job body).
+    JobPermission, JobPermissionLevel
+}
+permission_struct! {
+    /// One grant on an app (applied through the Permissions API).
+    AppPermission, AppPermissionLevel
+}
+permission_struct! {
+    /// One grant on a resource (applied through the Permissions API).
+    Permission, PermissionLevel
+}
+
+/// Principal fields of a permission entry.
+const PRINCIPALS: [&str; 3] = ["user_name", "group_name", "service_principal_name"];
+
+/// Each `permissions` entry names exactly one principal.
+pub fn check_permissions(addr: &str, node: &Node, diags: &mut Diagnostics) {
+    let Some(entries) = node.get("permissions").and_then(Node::as_seq) else {
+        return;
+    };
+    for (i, entry) in entries.iter().enumerate() {
+        let Some(map) = entry.as_map() else { continue };
+        let set: Vec<&str> = PRINCIPALS
+            .iter()
+            .copied()
+            .filter(|p| map.get(p).is_some())
+            .collect();
+        if set.len() == 1 {
+            continue;
+        }
+        let msg = if set.is_empty() {
+            format!("{addr}.permissions[{i}] names no principal")
+        } else {
+            format!(
+                "{addr}.permissions[{i}] names more than one principal ({})",
+                set.join(", ")
+            )
+        };
+        diags.push(
+            Diag::error(msg)
+                .at(entry.span, "this permission entry")
+                .help("set exactly one of `user_name`, `group_name` or `service_principal_name`"),
+        );
+    }
+}
+
+/// Permissions API body for a config's `permissions` list (YAML `level` →
+/// API `permission_level`). None when the config has no permissions.
+pub fn permissions_body(config: &Value) -> Option<Value> {
+    let entries = config.get("permissions")?.as_array()?;
+    let acl: Vec<Value> = entries
+        .iter()
+        .filter_map(Value::as_object)
+        .map(|e| {
+            let mut out = Map::new();
+            for p in PRINCIPALS {
+                if let Some(v) = e.get(p) {
+                    out.insert(p.into(), v.clone());
+                }
+            }
+            if let Some(level) = e.get("level") {
+                out.insert("permission_level".into(), level.clone());
+            }
+            Value::Object(out)
+        })
+        .collect();
+    Some(serde_json::json!({ "access_control_list": acl }))
+}
+
+/// A copy of `config` without the given top-level keys (bundle-only fields).
+pub fn without_keys(config: &Value, keys: &[&str]) -> Value {
+    match config {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(k, _)| !keys.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// A copy of `remote` keeping only the given top-level keys.
+pub fn only_keys(remote: &Value, keys: &[&str]) -> Map<String, Value> {
+    let mut out = Map::new();
+    if let Value::Object(map) = remote {
+        for k in keys {
+            if let Some(v) = map.get(*k) {
+                out.insert((*k).to_string(), v.clone());
+            }
+        }
+    }
+    out
+}
+
+/// The plain-string value of a top-level field (None when absent, not a
+/// string, or still holding a `${...}` reference).
+pub fn literal_str<'a>(config: &'a Value, field: &str) -> Option<&'a str> {
+    config
+        .get(field)
+        .and_then(Value::as_str)
+        .filter(|s| !has_interpolation(s))
+}
+
+/// Value at a dotted path (`data_synchronization_status.pipeline_id`).
+pub fn get_path<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').try_fold(value, |cur, seg| cur.get(seg))
+}
+
+/// Outputs object: `id`, then each listed output field found in `remote`
+/// (dotted paths are nested back into objects).
+pub fn collect_outputs(id: &str, remote: &Value, fields: &[&str]) -> Value {
+    let mut out = Map::new();
+    out.insert("id".into(), Value::String(id.to_string()));
+    for field in fields.iter().filter(|f| **f != "id") {
+        let Some(v) = get_path(remote, field) else {
+            continue;
+        };
+        let mut cursor = &mut out;
+        let mut segs = field.split('.').peekable();
+        while let Some(seg) = segs.next() {
+            if segs.peek().is_none() {
+                cursor.insert(seg.to_string(), v.clone());
+            } else {
+                let slot = cursor
+                    .entry(seg.to_string())
+                    .or_insert_with(|| Value::Object(Map::new()));
+                let Value::Object(next) = slot else { break };
+                cursor = next;
+            }
+        }
+    }
+    Value::Object(out)
+}
+
+/// The top-level fields `changed` that the API accepts in an update mask,
+/// in a stable order.
+pub fn update_mask(changed: &[String], updatable: &[&str]) -> Vec<String> {
+    updatable
+        .iter()
+        .filter(|f| changed.iter().any(|c| c == *f))
+        .map(|f| f.to_string())
+        .collect()
+}
+
+/// `Ok(None)` for a not-found error, so `read` can map 404 to "missing".
+/// Jobs also report a missing job as 400 `INVALID_PARAMETER_VALUE` "Job .. does
+/// not exist."; that counts as missing too.
+pub fn none_if_missing(result: Result<Value, ApiError>) -> Result<Option<Value>, ApiError> {
+    match result {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(ApiError::InvalidParameter { message, .. }) if message.contains("does not exist") => {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Treat "already gone" as success for deletes.
+pub fn ok_if_missing(result: Result<Value, ApiError>) -> Result<(), ApiError> {
+    none_if_missing(result).map(|_| ())
+}
+
+/// An error for a resource that did not become ready in time (or failed).
+pub fn not_ready(path: &str, message: String) -> ApiError {
+    ApiError::Other {
+        method: "GET".into(),
+        path: path.to_string(),
+        status: 0,
+        error_code: "NOT_READY".into(),
+        message,
+    }
+}
+
+/// What one readiness poll found.
+pub enum Poll {
+    Ready(Value),
+    Pending(String),
+    Failed(String),
+}
+
+/// Poll `probe` with backoff (0.1 s doubling to 10 s) until it is ready,
+/// failed, or `timeout` passes.
+pub async fn poll_until<F, Fut>(
+    path: &str,
+    timeout: Duration,
+    mut probe: F,
+) -> Result<Value, ApiError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Poll, ApiError>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match probe().await? {
+            Poll::Ready(v) => return Ok(v),
+            Poll::Failed(why) => return Err(not_ready(path, why)),
+            Poll::Pending(state) => {
+                let now = tokio::time::Instant::now();
+                if now >= deadline {
+                    return Err(not_ready(
+                        path,
+                        format!("still {state} after {}s", timeout.as_secs()),
+                    ));
+                }
+                tokio::time::sleep(delay.min(deadline - now)).await;
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+/// The string at `path` in a remote object, or `""`.
+pub fn state_at<'a>(remote: &'a Value, path: &str) -> &'a str {
+    get_path(remote, path).and_then(Value::as_str).unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interpolation_detection() {
+        assert!(has_interpolation("${var.x}"));
+        assert!(has_interpolation("a-${bundle.target}-b"));
+        assert!(!has_interpolation("$${var.x}"));
+        assert!(!has_interpolation("plain"));
+        assert!(!has_interpolation("${unterminated"));
+    }
+
+    #[test]
+    fn interpolation_pattern_is_anchored_and_matches() {
+        let re = regex::Regex::new(INTERPOLATION_PATTERN).unwrap();
+        assert!(re.is_match("${var.count}"));
+        assert!(re.is_match("${resources.jobs.a.tasks[0].task_key}"));
+        assert!(re.is_match("${var.${bundle.target}_count}"));
+        assert!(!re.is_match("3"));
+        assert!(!re.is_match("x${var.a}"));
+    }
+
+    #[test]
+    fn transform_wraps_integers_and_keeps_strings() {
+        let mut schema = schemars::json_schema!({
+            "type": "object",
+            "properties": {
+                "n": {"type": ["integer", "null"], "format": "int64", "description": "d", "minimum": 1},
+                "s": {"type": ["string", "null"], "description": "s"}
+            }
+        });
+        schemars::transform::Transform::transform(&mut AllowInterpolation, &mut schema);
+        let v = schema.as_value();
+        assert_eq!(
+            v["properties"]["s"],
+            serde_json::json!({"type": "string", "description": "s"})
+        );
+        let n = &v["properties"]["n"];
+        assert_eq!(n["description"], "d");
+        assert_eq!(
+            n["anyOf"][0],
+            serde_json::json!({"type": "integer", "minimum": 1})
+        );
+        assert_eq!(n["anyOf"][1]["$ref"], "#/$defs/interpolation");
+    }
+
+    #[test]
+    fn permissions_body_maps_level() {
+        let cfg = serde_json::json!({"permissions": [{"level": "CAN_USE", "group_name": "users"}]});
+        assert_eq!(
+            permissions_body(&cfg).unwrap(),
+            serde_json::json!({"access_control_list": [{"group_name": "users", "permission_level": "CAN_USE"}]})
+        );
+    }
+
+    #[test]
+    fn outputs_nest_dotted_paths() {
+        let remote = serde_json::json!({"data_synchronization_status": {"pipeline_id": "p1", "message": "m"}, "x": 1});
+        let out = collect_outputs(
+            "a.b.c",
+            &remote,
+            &["id", "data_synchronization_status.pipeline_id"],
+        );
+        assert_eq!(
+            out,
+            serde_json::json!({"id": "a.b.c", "data_synchronization_status": {"pipeline_id": "p1"}})
+        );
+    }
+
+    #[test]
+    fn prevent_destroy_reads_both_spellings() {
+        assert!(prevent_destroy(
+            &serde_json::json!({"lifecycle": {"prevent_destroy": true}})
+        ));
+        assert!(prevent_destroy(
+            &serde_json::json!({"lifecycle": {"deny_user_destroy": true}})
+        ));
+        assert!(!prevent_destroy(&serde_json::json!({})));
+    }
+}
