@@ -1,16 +1,33 @@
-//! Shared diagnostics: spans → miette labels, "did you mean".
+//! Shared diagnostics: spans → miette labels, "did you mean", JSON output.
 //!
-//! SKELETON: the loader owner fills this in; the surface below is what other
-//! modules code against.
+//! Every stage collects [`Diag`]s into [`Diagnostics`] instead of stopping at
+//! the first problem; commands render them all at the end with [`render`] (or
+//! [`render_with`]) or as JSON with [`to_json`].
 
-use crate::config::source::{SourceMap, Span};
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
+
+use crate::config::source::{FileId, SourceMap, Span};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Error,
     Warning,
     Info,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        })
+    }
 }
 
 /// One user-facing problem, pointing into the YAML where it can.
@@ -28,10 +45,26 @@ pub struct Diag {
 
 impl Diag {
     pub fn error(message: impl Into<String>) -> Self {
-        Diag { severity: Severity::Error, message: message.into(), span: None, label: None, related: vec![], help: None }
+        Diag {
+            severity: Severity::Error,
+            message: message.into(),
+            span: None,
+            label: None,
+            related: vec![],
+            help: None,
+        }
     }
     pub fn warning(message: impl Into<String>) -> Self {
-        Diag { severity: Severity::Warning, ..Diag::error(message) }
+        Diag {
+            severity: Severity::Warning,
+            ..Diag::error(message)
+        }
+    }
+    pub fn info(message: impl Into<String>) -> Self {
+        Diag {
+            severity: Severity::Info,
+            ..Diag::error(message)
+        }
     }
     pub fn at(mut self, span: Span, label: impl Into<String>) -> Self {
         self.span = Some(span);
@@ -44,6 +77,15 @@ impl Diag {
     }
     pub fn help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
+        self
+    }
+    /// Append to the help text (keeps existing help).
+    pub fn add_help(mut self, more: impl Into<String>) -> Self {
+        let more = more.into();
+        self.help = Some(match self.help.take() {
+            Some(h) => format!("{h}\n{more}"),
+            None => more,
+        });
         self
     }
 }
@@ -64,19 +106,360 @@ impl Diagnostics {
     pub fn extend(&mut self, other: Diagnostics) {
         self.items.extend(other.items);
     }
+    pub fn count(&self, severity: Severity) -> usize {
+        self.items.iter().filter(|d| d.severity == severity).count()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+    /// `--strict`: every warning becomes an error.
+    pub fn make_strict(&mut self) {
+        for d in &mut self.items {
+            if d.severity == Severity::Warning {
+                d.severity = Severity::Error;
+            }
+        }
+    }
+    /// Drop exact repeats (the same problem reached through two paths), keep order.
+    pub fn dedup(&mut self) {
+        let mut seen = HashSet::new();
+        self.items.retain(|d| {
+            seen.insert((
+                d.severity,
+                d.message.clone(),
+                d.span.map(|s| (s.file, s.start, s.end)),
+            ))
+        });
+    }
+    /// Stable order for output: by file and position, errors before warnings
+    /// at the same place; diagnostics without a location last.
+    pub fn sort(&mut self) {
+        self.items.sort_by_key(|d| {
+            let loc = d
+                .span
+                .filter(|s| !s.is_synthetic())
+                .map(|s| (s.file, s.start));
+            (loc.is_none(), loc, d.severity)
+        });
+    }
 }
 
 /// The closest candidate by edit distance, for "did you mean `x`?".
-pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::damerau_levenshtein(name, c), c))
-        .filter(|(d, c)| *d <= (name.len().max(c.len()) / 3).max(2))
+        .filter(|(d, c)| *d <= threshold(name, c))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }
 
-/// Render for a terminal, with file:line:col and labelled snippets.
-pub fn render(_sources: &SourceMap, diags: &Diagnostics) -> String {
-    diags.items.iter().map(|d| format!("{:?}: {}\n", d.severity, d.message)).collect()
+/// Every candidate close enough to suggest, closest first (ties keep input order).
+pub fn suggestions<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut scored: Vec<(usize, usize, &str)> = candidates
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| (strsim::damerau_levenshtein(name, c), i, c))
+        .filter(|(d, _, c)| *d <= threshold(name, c) && *c != name)
+        .collect();
+    scored.sort();
+    scored.dedup_by(|a, b| a.2 == b.2);
+    scored.into_iter().map(|(_, _, c)| c).collect()
+}
+
+fn threshold(name: &str, candidate: &str) -> usize {
+    (name.len().max(candidate.len()) / 3).max(2)
+}
+
+/// "did you mean `a`?" / "did you mean one of `a`, `b`?" (None when nothing is close).
+pub fn suggestion_help(items: &[String]) -> Option<String> {
+    match items {
+        [] => None,
+        [one] => Some(format!("did you mean `{one}`?")),
+        many => Some(format!(
+            "did you mean one of {}?",
+            many.iter()
+                .map(|s| format!("`{s}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+/// How to render for a terminal.
+#[derive(Debug, Clone, Copy)]
+pub struct RenderOptions {
+    /// ANSI colour and unicode art (only on a TTY with NO_COLOR unset).
+    pub color: bool,
+    pub width: usize,
+}
+
+impl Default for RenderOptions {
+    fn default() -> Self {
+        RenderOptions {
+            color: false,
+            width: 100,
+        }
+    }
+}
+
+/// Render for a terminal, with file:line:col and labelled snippets, without
+/// colour (stable for logs and snapshots). See [`render_with`].
+pub fn render(sources: &SourceMap, diags: &Diagnostics) -> String {
+    render_with(sources, diags, RenderOptions::default())
+}
+
+pub fn render_with(sources: &SourceMap, diags: &Diagnostics, opts: RenderOptions) -> String {
+    let theme = if opts.color {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    let handler = GraphicalReportHandler::new_themed(theme)
+        .with_width(opts.width)
+        .with_links(false)
+        .with_context_lines(1);
+    let mut out = String::new();
+    for d in &diags.items {
+        let report = Report::build(sources, d);
+        let mut one = String::new();
+        if handler.render_report(&mut one, &report).is_err() {
+            // Rendering only fails on a broken source; fall back to one line.
+            one = format!("{}: {}\n", d.severity, d.message);
+        }
+        out.push_str(&one);
+        if !one.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// `{"diagnostics":[{"severity","message","file","line","column","help"}]}`
+pub fn to_json(sources: &SourceMap, diags: &Diagnostics) -> serde_json::Value {
+    let items: Vec<serde_json::Value> = diags
+        .items
+        .iter()
+        .map(|d| {
+            let loc = d.span.filter(|s| !s.is_synthetic());
+            let file = loc
+                .and_then(|s| sources.path(s.file))
+                .map(|p| p.display().to_string());
+            let (line, column) = match loc.and_then(|s| sources.line_col(s)) {
+                Some((l, c)) => (Some(l), Some(c)),
+                None => (None, None),
+            };
+            serde_json::json!({
+                "severity": d.severity,
+                "message": d.message,
+                "file": file,
+                "line": line,
+                "column": column,
+                "help": d.help,
+            })
+        })
+        .collect();
+    serde_json::json!({ "diagnostics": items })
+}
+
+/// A miette view of one [`Diag`]: labels in the primary file are shown in its
+/// snippet; labels in other files become related reports with their own snippet.
+#[derive(Debug)]
+struct Report {
+    severity: Severity,
+    message: String,
+    help: Option<String>,
+    source: Option<NamedSource<Arc<str>>>,
+    labels: Vec<LabeledSpan>,
+    related: Vec<Report>,
+}
+
+impl Report {
+    fn build(sources: &SourceMap, d: &Diag) -> Report {
+        let mut spans: Vec<(Span, Option<String>, bool)> = Vec::new();
+        if let Some(s) = d.span.filter(|s| !s.is_synthetic()) {
+            spans.push((s, d.label.clone(), true));
+        }
+        for (s, l) in &d.related {
+            if !s.is_synthetic() {
+                spans.push((*s, Some(l.clone()), false));
+            }
+        }
+        let primary_file = spans.first().map(|(s, _, _)| s.file);
+        let mut report = Report {
+            severity: d.severity,
+            message: d.message.clone(),
+            help: d.help.clone(),
+            source: primary_file.and_then(|f| named_source(sources, f)),
+            labels: vec![],
+            related: vec![],
+        };
+        let mut other_files: Vec<FileId> = Vec::new();
+        for (span, label, primary) in &spans {
+            if Some(span.file) == primary_file {
+                report
+                    .labels
+                    .push(labeled(sources, *span, label.clone(), *primary));
+            } else if !other_files.contains(&span.file) {
+                other_files.push(span.file);
+            }
+        }
+        for file in other_files {
+            let labels: Vec<LabeledSpan> = spans
+                .iter()
+                .filter(|(s, _, _)| s.file == file)
+                .map(|(s, l, _)| labeled(sources, *s, l.clone(), false))
+                .collect();
+            let first_label = spans
+                .iter()
+                .find(|(s, _, _)| s.file == file)
+                .and_then(|(_, l, _)| l.clone());
+            report.related.push(Report {
+                severity: Severity::Info,
+                message: first_label.unwrap_or_else(|| "related location".to_string()),
+                help: None,
+                source: named_source(sources, file),
+                labels,
+                related: vec![],
+            });
+        }
+        report
+    }
+}
+
+fn named_source(sources: &SourceMap, file: FileId) -> Option<NamedSource<Arc<str>>> {
+    let f = sources.get(file)?;
+    Some(NamedSource::new(
+        f.path.display().to_string(),
+        f.text.clone(),
+    ))
+}
+
+fn labeled(sources: &SourceMap, span: Span, label: Option<String>, primary: bool) -> LabeledSpan {
+    let len = sources.get(span.file).map(|f| f.text.len()).unwrap_or(0);
+    let start = span.start.min(len);
+    let end = span.end.clamp(start, len);
+    let ss = SourceSpan::new(start.into(), end - start);
+    if primary {
+        LabeledSpan::new_primary_with_span(label, ss)
+    } else {
+        LabeledSpan::new_with_span(label, ss)
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Report {}
+
+impl miette::Diagnostic for Report {
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(match self.severity {
+            Severity::Error => miette::Severity::Error,
+            Severity::Warning => miette::Severity::Warning,
+            Severity::Info => miette::Severity::Advice,
+        })
+    }
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        self.source.as_ref().map(|s| s as &dyn miette::SourceCode)
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        if self.labels.is_empty() {
+            None
+        } else {
+            Some(Box::new(self.labels.iter().cloned()))
+        }
+    }
+    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn miette::Diagnostic> + 'a>> {
+        if self.related.is_empty() {
+            None
+        } else {
+            Some(Box::new(
+                self.related.iter().map(|r| r as &dyn miette::Diagnostic),
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sources() -> (SourceMap, FileId, FileId) {
+        let mut sm = SourceMap::default();
+        let a = sm.add(
+            "databricks.yml".into(),
+            "bundle:\n  name: démo\nresources: {}\n",
+        );
+        let b = sm.add("resources/x.yml".into(), "resources:\n  jobs:\n    j: {}\n");
+        (sm, a, b)
+    }
+
+    #[test]
+    fn render_shows_location_snippet_and_help() {
+        let (sm, a, b) = sources();
+        let mut ds = Diagnostics::default();
+        // "name" on line 2 starts at byte 10.
+        ds.push(
+            Diag::error("something is wrong")
+                .at(Span::new(a, 10, 14), "this name")
+                .related(Span::new(b, 23, 24), "also here")
+                .help("fix it"),
+        );
+        let out = render(&sm, &ds);
+        assert!(out.contains("databricks.yml:2:3"), "{out}");
+        assert!(out.contains("this name"), "{out}");
+        assert!(out.contains("resources/x.yml:3:5"), "{out}");
+        assert!(out.contains("fix it"), "{out}");
+        assert!(!out.contains('\u{1b}'), "plain output has no ANSI: {out:?}");
+    }
+
+    #[test]
+    fn json_has_file_line_column() {
+        let (sm, a, _) = sources();
+        let mut ds = Diagnostics::default();
+        ds.push(Diag::warning("w").at(Span::new(a, 17, 18), "x"));
+        ds.push(Diag::error("no location"));
+        let v = to_json(&sm, &ds);
+        let d0 = &v["diagnostics"][0];
+        assert_eq!(d0["severity"], "warning");
+        assert_eq!(d0["file"], "databricks.yml");
+        assert_eq!(d0["line"], 2);
+        // Column counts chars: "  name: d" then "é".
+        assert_eq!(d0["column"], 10);
+        assert!(v["diagnostics"][1]["file"].is_null());
+    }
+
+    #[test]
+    fn suggestions_rank_and_filter() {
+        let s = suggestions("hst", ["host", "hosts", "zzzzzz"]);
+        assert_eq!(s, vec!["host", "hosts"]);
+        assert_eq!(
+            did_you_mean("stot_path", ["root_path", "state_path", "file_path"]),
+            Some("root_path")
+        );
+        assert!(suggestions("abc", ["xyzxyzxyz"]).is_empty());
+    }
+
+    #[test]
+    fn strict_turns_warnings_into_errors() {
+        let mut ds = Diagnostics::default();
+        ds.push(Diag::warning("w"));
+        ds.push(Diag::info("i"));
+        assert!(!ds.has_errors());
+        ds.make_strict();
+        assert!(ds.has_errors());
+        assert_eq!(ds.count(Severity::Info), 1);
+    }
 }

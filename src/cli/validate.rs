@@ -1,8 +1,159 @@
-//! `lakebundle validate`
+//! `lakebundle validate`: load, resolve and check the bundle offline.
+//!
+//! Text: diagnostics on stderr, a short summary on stdout. `-o json`: the
+//! resolved configuration on stdout (deferred references as `${...}` text),
+//! or the diagnostics as JSON on failure. Exit 1 on any error.
 
-use super::args::{GlobalArgs, ValidateArgs};
+use std::fmt::Write as _;
+
+use super::args::{GlobalArgs, OutputFormat, ValidateArgs};
+use super::output;
 use super::Exit;
+use crate::config::model::{Bundle, Mode};
+use crate::config::{load, LoadOptions, Loaded};
+use crate::diag::{render_with, to_json, RenderOptions, Severity};
+use crate::resources::Kind;
 
-pub fn run(_g: &GlobalArgs, _a: &ValidateArgs) -> Exit {
-    super::output::not_built("validate")
+pub fn run(g: &GlobalArgs, a: &ValidateArgs) -> Exit {
+    let opts = LoadOptions {
+        dir: g.dir.clone(),
+        target: g.target.clone(),
+        vars: g.vars.clone(),
+        strict: a.strict,
+        env: std::env::vars().collect(),
+        ..LoadOptions::default()
+    };
+    let loaded = load(&opts);
+    let failed = loaded.diags.has_errors() || loaded.bundle.is_none();
+    let render_opts = RenderOptions {
+        color: output::color_stderr(),
+        ..RenderOptions::default()
+    };
+    match g.output {
+        OutputFormat::Json => {
+            if failed {
+                print_json(&to_json(&loaded.sources, &loaded.diags));
+            } else {
+                eprint!(
+                    "{}",
+                    render_with(&loaded.sources, &loaded.diags, render_opts)
+                );
+                if let Some(b) = &loaded.bundle {
+                    print_json(&b.tree.to_json());
+                }
+            }
+        }
+        OutputFormat::Text | OutputFormat::Markdown => {
+            // On success, notes go into the summary instead.
+            let mut shown = loaded.diags.clone();
+            if !failed {
+                shown.items.retain(|d| d.severity != Severity::Info);
+            }
+            eprint!("{}", render_with(&loaded.sources, &shown, render_opts));
+            match &loaded.bundle {
+                Some(b) if !failed => print!("{}", summary(b, &loaded)),
+                _ => eprintln!("{}", totals(&loaded)),
+            }
+        }
+    }
+    if failed {
+        Exit::Error
+    } else {
+        Exit::Success
+    }
+}
+
+fn print_json(v: &serde_json::Value) {
+    match serde_json::to_string_pretty(v) {
+        Ok(s) => println!("{s}"),
+        Err(e) => eprintln!("error: cannot print JSON: {e}"),
+    }
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn totals(loaded: &Loaded) -> String {
+    let e = loaded.diags.count(Severity::Error);
+    let w = loaded.diags.count(Severity::Warning);
+    format!(
+        "Found {} and {}",
+        plural(e, "error", "errors"),
+        plural(w, "warning", "warnings")
+    )
+}
+
+/// The human summary of a valid bundle.
+pub fn summary(b: &Bundle, loaded: &Loaded) -> String {
+    let mut s = String::new();
+    let mode = match b.mode {
+        Some(Mode::Development) => " (mode: development)",
+        Some(Mode::Production) => " (mode: production)",
+        None => "",
+    };
+    let _ = writeln!(s, "Name:   {}", b.name);
+    let _ = writeln!(s, "Target: {}{mode}", b.target);
+    let _ = writeln!(s, "Workspace:");
+    let _ = writeln!(
+        s,
+        "  Host: {}",
+        b.workspace
+            .host
+            .as_deref()
+            .unwrap_or("(not set; validate works offline)")
+    );
+    if let Some(u) = &b.workspace.current_user {
+        let _ = writeln!(s, "  User: {}", u.user_name);
+    }
+    let _ = writeln!(s, "  Path: {}", b.workspace.root_path);
+    let counts: Vec<String> = Kind::ALL
+        .into_iter()
+        .filter_map(|k| {
+            let n = b.resources.keys().filter(|a| a.kind == k).count();
+            let (one, many) = match k {
+                Kind::DatabaseInstances => ("database instance", "database instances"),
+                Kind::DatabaseCatalogs => ("database catalog", "database catalogs"),
+                Kind::SyncedDatabaseTables => ("synced table", "synced tables"),
+                Kind::Jobs => ("job", "jobs"),
+                Kind::Apps => ("app", "apps"),
+            };
+            (n > 0).then(|| plural(n, one, many))
+        })
+        .collect();
+    let _ = writeln!(
+        s,
+        "Resources: {}",
+        if counts.is_empty() {
+            "none".to_string()
+        } else {
+            counts.join(", ")
+        }
+    );
+    if !b.pending_lookups.is_empty() {
+        let _ = writeln!(s, "Pending lookups (resolved at plan time):");
+        for p in &b.pending_lookups {
+            let _ = writeln!(s, "  var.{}: {}", p.variable, p.lookup);
+        }
+    }
+    for d in loaded
+        .diags
+        .items
+        .iter()
+        .filter(|d| d.severity == Severity::Info)
+    {
+        let _ = writeln!(s, "Note: {}", d.message);
+    }
+    let w = loaded.diags.count(Severity::Warning);
+    let _ = writeln!(s);
+    if w == 0 {
+        let _ = writeln!(s, "Validation OK!");
+    } else {
+        let _ = writeln!(
+            s,
+            "Validation OK, with {}.",
+            plural(w, "warning", "warnings")
+        );
+    }
+    s
 }

@@ -1,5 +1,11 @@
 //! Loading a bundle: files → spanned tree → target merge → variables →
 //! interpolation → typed [`model::Bundle`]. No network I/O here.
 
-pub mod source;
+pub mod load;
+pub mod merge;
 pub mod model;
+pub mod presets;
+pub mod source;
+pub mod variables;
+
+pub use load::{load, LoadOptions, Loaded};

@@ -52,6 +52,8 @@ pub struct Workspace {
     pub root_path: String,
     pub file_path: String,
     pub state_path: String,
+    pub artifact_path: String,
+    pub resource_path: String,
     pub current_user: Option<CurrentUser>,
 }
 

@@ -1,0 +1,1045 @@
+//! The loader: root file discovery, `include` globs (parsed in parallel),
+//! target selection and overrides, variables, presets, substitution, and the
+//! checks that need the whole bundle. The only I/O is reading local files.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Component, Path, PathBuf};
+
+use indexmap::IndexMap;
+use rayon::prelude::*;
+
+use crate::config::merge;
+use crate::config::model::{Bundle, CurrentUser, Mode, ResourceConfig, ResourceRef, Workspace};
+use crate::config::presets;
+use crate::config::source::{
+    parse_file, FileId, Key, Map, Node, NodeKind, ScalarStyle, SourceMap, Span,
+};
+use crate::config::variables;
+use crate::diag::{did_you_mean, Diag, Diagnostics, Severity};
+use crate::interp::resolve::{Context, RefUse, Resolver, VarSource};
+use crate::resources::{Kind, ResourceAddr};
+
+/// Root file names, in the order they are looked for.
+pub const ROOT_FILES: &[&str] = &[
+    "databricks.yml",
+    "databricks.yaml",
+    "bundle.yml",
+    "bundle.yaml",
+];
+
+/// Top-level keys of a bundle.
+pub const TOP_LEVEL_KEYS: &[&str] = &[
+    "bundle",
+    "include",
+    "workspace",
+    "variables",
+    "resources",
+    "targets",
+    "environments",
+    "artifacts",
+    "sync",
+    "permissions",
+    "run_as",
+    "presets",
+    "experimental",
+    "python",
+    "scripts",
+];
+
+/// Above this many database instances in one target, warn (workspace limit).
+const INSTANCE_LIMIT: usize = 10;
+
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// `-C DIR`.
+    pub dir: Option<PathBuf>,
+    /// `-t TARGET`.
+    pub target: Option<String>,
+    /// `--var k=v` values.
+    pub vars: Vec<String>,
+    /// The workspace user, when a workspace is configured.
+    pub current_user: Option<CurrentUser>,
+    /// Values of `lookup:` variables resolved by the engine.
+    pub lookups: HashMap<String, serde_json::Value>,
+    /// `--strict`: warnings become errors.
+    pub strict: bool,
+    /// A snapshot of the process environment (tests pass their own).
+    pub env: HashMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// None when there are errors.
+    pub bundle: Option<Bundle>,
+    pub diags: Diagnostics,
+    pub sources: SourceMap,
+}
+
+struct Ctx {
+    sources: SourceMap,
+    diags: Diagnostics,
+}
+
+impl Ctx {
+    fn finish(mut self, bundle: Option<Bundle>, strict: bool) -> Loaded {
+        if strict {
+            self.diags.make_strict();
+        }
+        self.diags.dedup();
+        self.diags.sort();
+        let bundle = if self.diags.has_errors() {
+            None
+        } else {
+            bundle
+        };
+        let bundle = bundle.map(|mut b| {
+            b.sources = self.sources.clone();
+            b
+        });
+        Loaded {
+            bundle,
+            diags: self.diags,
+            sources: self.sources,
+        }
+    }
+}
+
+/// An included file: display path, and its text, tree and parse diagnostics.
+type ParsedInclude = (PathBuf, Result<(String, Node, Diagnostics), String>);
+
+/// Load, resolve and check the bundle.
+pub fn load(opts: &LoadOptions) -> Loaded {
+    let mut cx = Ctx {
+        sources: SourceMap::default(),
+        diags: Diagnostics::default(),
+    };
+    let bundle = load_inner(opts, &mut cx);
+    cx.finish(bundle, opts.strict)
+}
+
+fn load_inner(opts: &LoadOptions, cx: &mut Ctx) -> Option<Bundle> {
+    let (root_dir, root_file) = match find_root(opts) {
+        Ok(found) => found,
+        Err(d) => {
+            cx.diags.push(*d);
+            return None;
+        }
+    };
+    let root_display = PathBuf::from(
+        root_file
+            .file_name()
+            .map(|n| n.to_os_string())
+            .unwrap_or_default(),
+    );
+    let root_text = match std::fs::read_to_string(&root_file) {
+        Ok(t) => t,
+        Err(e) => {
+            cx.diags.push(Diag::error(format!(
+                "cannot read {}: {e}",
+                root_file.display()
+            )));
+            return None;
+        }
+    };
+    let root_id = cx.sources.add(root_display.clone(), root_text);
+    let text = cx
+        .sources
+        .get(root_id)
+        .map(|f| f.text.clone())
+        .unwrap_or_default();
+    let (mut tree, d) = parse_file(root_id, &text);
+    let root_parsed = !d.has_errors();
+    cx.diags.extend(d);
+    if !root_parsed {
+        return None;
+    }
+    if !matches!(tree.kind, NodeKind::Map(_)) {
+        cx.diags.push(
+            Diag::error("the bundle file must be a map at the top level")
+                .at(tree.span, "not a map"),
+        );
+        return None;
+    }
+    check_top_level(&tree, cx);
+
+    // Includes, parsed in parallel, merged in sorted order.
+    let includes = resolve_includes(&tree, &root_dir, &root_display, cx);
+    let first_id = cx.sources.files.len() as u32;
+    let parsed: Vec<ParsedInclude> = includes
+        .par_iter()
+        .enumerate()
+        .map(|(i, (display, full))| {
+            let id = FileId(first_id + i as u32);
+            let res = std::fs::read_to_string(full)
+                .map(|text| {
+                    let (node, d) = parse_file(id, &text);
+                    (text, node, d)
+                })
+                .map_err(|e| e.to_string());
+            (display.clone(), res)
+        })
+        .collect();
+    for (display, res) in parsed {
+        match res {
+            Ok((text, mut node, d)) => {
+                cx.sources.add(display, text);
+                cx.diags.extend(d);
+                if let NodeKind::Map(m) = &mut node.kind {
+                    if let Some((k, _)) = m.get_entry("include") {
+                        cx.diags.push(
+                            Diag::warning(
+                                "`include` is only read from the root file; this one is ignored",
+                            )
+                            .at(k.span, "ignored")
+                            .help("list every file in the root file's `include`"),
+                        );
+                        m.remove("include");
+                    }
+                } else if !matches!(node.kind, NodeKind::Null) {
+                    cx.diags.push(
+                        Diag::error("an included file must be a map at the top level")
+                            .at(node.span, "not a map"),
+                    );
+                    continue;
+                }
+                check_top_level(&node, cx);
+                merge::merge_included(&mut tree, node, &mut cx.diags);
+            }
+            Err(e) => {
+                cx.sources.add(display.clone(), "");
+                cx.diags.push(Diag::error(format!(
+                    "cannot read included file {}: {e}",
+                    display.display()
+                )));
+            }
+        }
+    }
+
+    variables::normalize_declarations(&mut tree, &mut cx.diags);
+
+    // Targets (legacy `environments:` is the same thing).
+    let root_map = tree.as_map_mut()?;
+    let mut targets_entry = root_map
+        .entries
+        .iter()
+        .position(|(k, _)| k.name == "targets")
+        .map(|i| root_map.entries.remove(i));
+    if let Some(i) = root_map
+        .entries
+        .iter()
+        .position(|(k, _)| k.name == "environments")
+    {
+        let (k, v) = root_map.entries.remove(i);
+        if let Some((tk, _)) = &targets_entry {
+            cx.diags.push(
+                Diag::error("both `targets` and the legacy `environments` are defined")
+                    .at(k.span, "legacy environments")
+                    .related(tk.span, "targets")
+                    .help("move everything under `targets`"),
+            );
+        } else {
+            cx.diags.push(
+                Diag::warning("`environments` is the legacy name of `targets`")
+                    .at(k.span, "legacy key")
+                    .help("rename it to `targets`"),
+            );
+            targets_entry = Some((k, v));
+        }
+    }
+    let (targets_span, mut targets) = match targets_entry {
+        Some((
+            k,
+            Node {
+                kind: NodeKind::Map(m),
+                ..
+            },
+        )) => (Some(k.span), m),
+        Some((
+            _,
+            Node {
+                kind: NodeKind::Null,
+                ..
+            },
+        ))
+        | None => (None, Map::default()),
+        Some((k, other)) => {
+            cx.diags
+                .push(Diag::error("`targets` must be a map").at(other.span, "not a map"));
+            (Some(k.span), Map::default())
+        }
+    };
+    let requested = opts
+        .target
+        .clone()
+        .or_else(|| opts.env.get("DATABRICKS_BUNDLE_TARGET").cloned())
+        .filter(|t| !t.is_empty());
+    let target = merge::select_target(
+        Some(&targets),
+        requested.as_deref(),
+        targets_span,
+        &mut cx.diags,
+    )?;
+    if let Some(t) = targets.remove(&target) {
+        merge::apply_target(&mut tree, &target, t, &mut cx.diags);
+    }
+    merge::merge_keyed_lists(&mut tree, &mut cx.diags);
+
+    let mode = presets::read_mode(&tree, &mut cx.diags);
+    let user = opts.current_user.as_ref();
+
+    // Variable values.
+    let overrides = read_overrides_file(&root_dir, &target, cx);
+    let inputs = variables::ValueInputs {
+        target: &target,
+        cli: &opts.vars,
+        env: &opts.env,
+        overrides_file: overrides.as_ref(),
+        lookups: &opts.lookups,
+    };
+    let chosen = variables::choose_values(&tree, &inputs, &mut cx.diags);
+
+    presets::apply(&mut tree, mode, user, &mut cx.diags);
+    insert_defaults(&mut tree, &target, user, cx);
+
+    // Substitution.
+    let output_fields = output_fields();
+    let pre = tree;
+    let ctx = Context {
+        tree: &pre,
+        vars: &chosen.values,
+        user_known: user.is_some(),
+        output_fields: &output_fields,
+    };
+    let mut resolver = Resolver::new(ctx);
+    let mut resolved = Map::default();
+    let mut resources: IndexMap<ResourceAddr, ResourceConfig> = IndexMap::new();
+    let mut unsupported: Vec<(String, Span)> = Vec::new();
+    let pre_map = pre.as_map()?;
+    for (k, v) in &pre_map.entries {
+        let node = match k.name.as_str() {
+            "variables" => {
+                let values: IndexMap<String, Option<Node>> = chosen
+                    .values
+                    .keys()
+                    .map(|name| (name.clone(), resolver.variable_value(name, k.span)))
+                    .collect();
+                let decls = resolver.resolve_node(v);
+                variables::output_section(&decls, &values)
+            }
+            "resources" => {
+                resolve_resources(&mut resolver, v, &mut resources, &mut unsupported, cx)
+            }
+            _ => resolver.resolve_node(v),
+        };
+        resolved.entries.push((k.clone(), node));
+    }
+    let resolved_tree = Node::new(NodeKind::Map(resolved), pre.span);
+
+    cx.diags.extend(std::mem::take(&mut resolver.diags));
+    for (name, source) in &chosen.values {
+        if matches!(source, VarSource::Missing) && chosen.origin.get(name).copied() == Some("none")
+        {
+            let uses = resolver.missing_uses.get(name).cloned().unwrap_or_default();
+            cx.diags.push(variables::missing_error(
+                name,
+                chosen.decl_spans.get(name).copied(),
+                &uses,
+                &target,
+            ));
+        }
+    }
+    if !resolver.unresolved_user.is_empty() {
+        let spans = &resolver.unresolved_user;
+        let mut d = Diag::info(format!(
+            "{} value(s) use `${{workspace.current_user...}}`, left unresolved: no workspace is configured",
+            spans.len()
+        ))
+        .help("they are resolved by plan and deploy, which know the current user");
+        if let Some(first) = spans.iter().find(|s| !s.is_synthetic()) {
+            d = d.at(*first, "first use");
+        }
+        cx.diags.push(d);
+    }
+    for (kind, span) in &unsupported {
+        cx.diags.push(
+            Diag::warning(format!(
+                "resources.{kind} is not supported by lakebundle yet"
+            ))
+            .at(*span, "not deployed by lakebundle")
+            .help("validate goes on without it; plan and deploy refuse bundles that use it"),
+        );
+    }
+
+    check_resources(&resources, cx);
+    check_resource_cycles(&resources, cx);
+
+    let workspace = workspace_from(&resolved_tree, user);
+    if user.is_none() && workspace.root_path.starts_with('~') {
+        cx.diags.push(
+            Diag::info(format!("workspace.root_path is `{}`; `~` is the current user's home, known once a workspace is configured", workspace.root_path)),
+        );
+    }
+    let name = resolved_tree
+        .pointer(&["bundle", "name"])
+        .and_then(scalar_string)
+        .unwrap_or_default();
+    if name.is_empty() {
+        let span = pre.get("bundle").map(|b| b.span).unwrap_or(pre.span);
+        cx.diags.push(
+            Diag::error("bundle.name is required")
+                .at(span, "the bundle has no name")
+                .help("add `bundle:\n  name: <name>`"),
+        );
+    }
+    let sync = resolved_tree
+        .get("sync")
+        .map(Node::to_json)
+        .unwrap_or(serde_json::Value::Null);
+    Some(Bundle {
+        sources: SourceMap::default(),
+        root: root_dir,
+        name,
+        target,
+        mode,
+        workspace,
+        sync,
+        resources,
+        pending_lookups: chosen.pending,
+        tree: resolved_tree,
+    })
+}
+
+fn scalar_string(n: &Node) -> Option<String> {
+    match &n.kind {
+        NodeKind::String(s, _) => Some(s.clone()),
+        NodeKind::Int(i) => Some(i.to_string()),
+        NodeKind::Float(f) => Some(f.to_string()),
+        NodeKind::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// `-C`, else `DATABRICKS_BUNDLE_ROOT`, else the nearest ancestor of the
+/// working directory with a root file. Returns (directory, root file).
+fn find_root(opts: &LoadOptions) -> Result<(PathBuf, PathBuf), Box<Diag>> {
+    let explicit = opts.dir.clone().or_else(|| {
+        opts.env
+            .get("DATABRICKS_BUNDLE_ROOT")
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from)
+    });
+    if let Some(dir) = explicit {
+        if !dir.is_dir() {
+            return Err(Box::new(Diag::error(format!(
+                "bundle root {} is not a directory",
+                dir.display()
+            ))));
+        }
+        return match root_file_in(&dir)? {
+            Some(f) => Ok((dir, f)),
+            None => Err(Box::new(
+                Diag::error(format!(
+                    "no bundle configuration found in {}",
+                    dir.display()
+                ))
+                .help(format!(
+                    "a bundle root holds one of: {}",
+                    ROOT_FILES.join(", ")
+                )),
+            )),
+        };
+    }
+    let cwd = std::env::current_dir().map_err(|e| {
+        Box::new(Diag::error(format!(
+            "cannot read the working directory: {e}"
+        )))
+    })?;
+    let mut dir = cwd.as_path();
+    loop {
+        if let Some(f) = root_file_in(dir)? {
+            return Ok((dir.to_path_buf(), f));
+        }
+        match dir.parent() {
+            Some(p) => dir = p,
+            None => {
+                return Err(Box::new(Diag::error(format!(
+                    "no bundle configuration found in {} or any parent directory",
+                    cwd.display()
+                ))
+                .help(format!(
+                    "run from a bundle directory, pass -C <dir>, or set DATABRICKS_BUNDLE_ROOT; a bundle root holds one of: {}",
+                    ROOT_FILES.join(", ")
+                ))))
+            }
+        }
+    }
+}
+
+fn root_file_in(dir: &Path) -> Result<Option<PathBuf>, Box<Diag>> {
+    let found: Vec<PathBuf> = ROOT_FILES
+        .iter()
+        .map(|n| dir.join(n))
+        .filter(|p| p.is_file())
+        .collect();
+    match found.len() {
+        0 => Ok(None),
+        1 => Ok(found.into_iter().next()),
+        _ => Err(Box::new(
+            Diag::error(format!(
+                "{} has more than one bundle root file: {}",
+                dir.display(),
+                found
+                    .iter()
+                    .filter_map(|p| p.file_name())
+                    .map(|n| n.to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .help("keep exactly one of them"),
+        )),
+    }
+}
+
+fn check_top_level(tree: &Node, cx: &mut Ctx) {
+    let Some(m) = tree.as_map() else { return };
+    for (k, _) in &m.entries {
+        if !TOP_LEVEL_KEYS.contains(&k.name.as_str()) {
+            let mut d = Diag::warning(format!("unknown top-level field `{}`", k.name))
+                .at(k.span, "unknown field");
+            if let Some(s) = did_you_mean(&k.name, TOP_LEVEL_KEYS.iter().copied()) {
+                d = d.help(format!("did you mean `{s}`?"));
+            }
+            cx.diags.push(d);
+        }
+    }
+}
+
+/// Expand `include` into (display path, full path) pairs, sorted per entry
+/// and de-duplicated across entries; the root file itself is never included.
+fn resolve_includes(
+    tree: &Node,
+    root_dir: &Path,
+    root_display: &Path,
+    cx: &mut Ctx,
+) -> Vec<(PathBuf, PathBuf)> {
+    let Some(include) = tree.get("include") else {
+        return vec![];
+    };
+    let entries: Vec<&Node> = match &include.kind {
+        NodeKind::Seq(items) => items.iter().collect(),
+        NodeKind::Null => vec![],
+        _ => {
+            cx.diags.push(
+                Diag::error("`include` must be a list of paths or globs")
+                    .at(include.span, "not a list"),
+            );
+            return vec![];
+        }
+    };
+    let mut seen: HashSet<PathBuf> = HashSet::from([root_display.to_path_buf()]);
+    let mut out = Vec::new();
+    for entry in entries {
+        let Some(pattern) = entry.as_str() else {
+            cx.diags.push(
+                Diag::error("an `include` entry must be a string").at(entry.span, "not a string"),
+            );
+            continue;
+        };
+        if Path::new(pattern).is_absolute() {
+            cx.diags.push(
+                Diag::error("`include` paths must be relative to the bundle root")
+                    .at(entry.span, "absolute path"),
+            );
+            continue;
+        }
+        let is_glob = pattern.contains(['*', '?', '[']);
+        let full_pattern = root_dir.join(pattern);
+        let opts = glob::MatchOptions {
+            case_sensitive: true,
+            require_literal_separator: true,
+            require_literal_leading_dot: false,
+        };
+        let mut matches: Vec<PathBuf> = match glob::glob_with(&full_pattern.to_string_lossy(), opts)
+        {
+            Ok(paths) => paths
+                .filter_map(Result::ok)
+                .filter(|p| p.is_file())
+                .collect(),
+            Err(e) => {
+                cx.diags.push(
+                    Diag::error(format!("invalid include pattern: {e}"))
+                        .at(entry.span, "this pattern"),
+                );
+                continue;
+            }
+        };
+        if matches.is_empty() && !is_glob {
+            cx.diags.push(
+                Diag::error(format!("include `{pattern}` does not match any file"))
+                    .at(entry.span, "no such file")
+                    .help("paths are relative to the bundle root; use a glob (`*`) for optional files"),
+            );
+            continue;
+        }
+        let mut rel: Vec<(PathBuf, PathBuf)> = matches
+            .drain(..)
+            .map(|full| (display_path(root_dir, &full), full))
+            .collect();
+        rel.sort();
+        for (display, full) in rel {
+            if !seen.insert(normalize(&display)) {
+                continue;
+            }
+            let ext = display.extension().and_then(|e| e.to_str()).unwrap_or("");
+            if !matches!(ext, "yml" | "yaml" | "json") {
+                cx.diags.push(
+                    Diag::error(format!("included file {} is not a YAML or JSON file", display.display()))
+                        .at(entry.span, "matched by this entry")
+                        .help("`include` reads bundle configuration only; list files to upload under `sync.include`"),
+                );
+                continue;
+            }
+            out.push((display, full));
+        }
+    }
+    out
+}
+
+/// `root/a/../b.yml` → `b.yml`; outside the root keeps `../`.
+fn display_path(root: &Path, full: &Path) -> PathBuf {
+    let rel = full
+        .strip_prefix(root)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|_| full.to_path_buf());
+    normalize(&rel)
+}
+
+fn normalize(p: &Path) -> PathBuf {
+    let mut out: Vec<Component> = Vec::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(out.last(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out.iter().collect()
+}
+
+/// `.databricks/bundle/<target>/variable-overrides.json`, parsed with spans.
+fn read_overrides_file(root_dir: &Path, target: &str, cx: &mut Ctx) -> Option<Node> {
+    let rel = PathBuf::from(".databricks")
+        .join("bundle")
+        .join(target)
+        .join("variable-overrides.json");
+    let text = std::fs::read_to_string(root_dir.join(&rel)).ok()?;
+    if let Err(e) = serde_json::from_str::<serde_json::Value>(&text) {
+        cx.diags.push(
+            Diag::error(format!("cannot parse {}: {e}", rel.display()))
+                .help("the file must be a JSON object"),
+        );
+        return None;
+    }
+    let id = cx.sources.add(rel.clone(), text.clone());
+    let (node, d) = parse_file(id, &text);
+    cx.diags.extend(d);
+    if !matches!(node.kind, NodeKind::Map(_)) {
+        cx.diags.push(
+            Diag::error(format!("{} must be a JSON object", rel.display()))
+                .at(node.span, "not an object")
+                .help("the format is {\"var1\": \"value1\", \"var2\": \"value2\"}"),
+        );
+        return None;
+    }
+    Some(node)
+}
+
+fn synthetic_str(s: &str, span: Span) -> Node {
+    Node::new(NodeKind::String(s.to_string(), ScalarStyle::Quoted), span)
+}
+
+fn set_default(map: &mut Map, key: &str, value: Node) {
+    let missing = matches!(map.get(key).map(|n| &n.kind), None | Some(NodeKind::Null));
+    if missing {
+        map.insert(
+            Key {
+                name: key.to_string(),
+                span: value.span,
+            },
+            value,
+        );
+    }
+}
+
+/// `bundle.target`, workspace paths and the current user, before substitution.
+fn insert_defaults(tree: &mut Node, target: &str, user: Option<&CurrentUser>, _cx: &mut Ctx) {
+    let Some(root) = tree.as_map_mut() else {
+        return;
+    };
+    let span = Span::synthetic();
+    for section in ["bundle", "workspace"] {
+        if !matches!(root.get(section).map(|n| &n.kind), Some(NodeKind::Map(_))) {
+            root.insert(
+                Key {
+                    name: section.into(),
+                    span,
+                },
+                Node::new(NodeKind::Map(Map::default()), span),
+            );
+        }
+    }
+    if let Some(bundle) = root.get_mut("bundle").and_then(Node::as_map_mut) {
+        bundle.insert(
+            Key {
+                name: "target".into(),
+                span,
+            },
+            synthetic_str(target, span),
+        );
+        bundle.insert(
+            Key {
+                name: "environment".into(),
+                span,
+            },
+            synthetic_str(target, span),
+        );
+    }
+    if let Some(ws) = root.get_mut("workspace").and_then(Node::as_map_mut) {
+        set_default(
+            ws,
+            "root_path",
+            synthetic_str("~/.bundle/${bundle.name}/${bundle.target}", span),
+        );
+        for (key, sub) in [
+            ("file_path", "files"),
+            ("state_path", "state"),
+            ("artifact_path", "artifacts"),
+            ("resource_path", "resources"),
+        ] {
+            set_default(
+                ws,
+                key,
+                synthetic_str(&format!("${{workspace.root_path}}/{sub}"), span),
+            );
+        }
+        if let Some(u) = user {
+            // `~` is the user's workspace home.
+            let home = format!("/Workspace/Users/{}", u.user_name);
+            for (k, v) in ws.entries.iter_mut() {
+                if k.name.ends_with("_path") {
+                    if let NodeKind::String(s, _) = &mut v.kind {
+                        if s == "~" || s.starts_with("~/") {
+                            s.replace_range(..1, &home);
+                        }
+                    }
+                }
+            }
+            let mut cu = Map::default();
+            cu.insert(
+                Key {
+                    name: "userName".into(),
+                    span,
+                },
+                synthetic_str(&u.user_name, span),
+            );
+            cu.insert(
+                Key {
+                    name: "short_name".into(),
+                    span,
+                },
+                synthetic_str(&u.short_name, span),
+            );
+            ws.insert(
+                Key {
+                    name: "current_user".into(),
+                    span,
+                },
+                Node::new(NodeKind::Map(cu), span),
+            );
+        }
+    }
+    if root.get("sync").is_none() {
+        let mut sync = Map::default();
+        sync.insert(
+            Key {
+                name: "paths".into(),
+                span,
+            },
+            Node::new(NodeKind::Seq(vec![synthetic_str(".", span)]), span),
+        );
+        root.insert(
+            Key {
+                name: "sync".into(),
+                span,
+            },
+            Node::new(NodeKind::Map(sync), span),
+        );
+    }
+}
+
+/// Referencable output fields per kind: from the resource registry, with a
+/// built-in list for a kind the registry does not (yet) provide.
+fn output_fields() -> HashMap<Kind, Vec<&'static str>> {
+    Kind::ALL
+        .into_iter()
+        .map(|kind| {
+            let fields = crate::resources::registry()
+                .iter()
+                .find(|k| k.kind() == kind)
+                .map(|k| k.output_fields().to_vec())
+                .unwrap_or_else(|| fallback_outputs(kind).to_vec());
+            (kind, fields)
+        })
+        .collect()
+}
+
+fn fallback_outputs(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::DatabaseInstances => &[
+            "id",
+            "uid",
+            "state",
+            "read_write_dns",
+            "read_only_dns",
+            "creator",
+            "creation_time",
+            "pg_version",
+        ],
+        Kind::DatabaseCatalogs => &["id", "uid"],
+        Kind::SyncedDatabaseTables => &[
+            "id",
+            "data_synchronization_status",
+            "unity_catalog_provisioning_state",
+        ],
+        Kind::Jobs => &["id", "url"],
+        Kind::Apps => &[
+            "id",
+            "url",
+            "service_principal_id",
+            "service_principal_client_id",
+            "service_principal_name",
+            "app_status",
+            "compute_status",
+        ],
+    }
+}
+
+fn resolve_resources(
+    resolver: &mut Resolver<'_>,
+    node: &Node,
+    out: &mut IndexMap<ResourceAddr, ResourceConfig>,
+    unsupported: &mut Vec<(String, Span)>,
+    cx: &mut Ctx,
+) -> Node {
+    let Some(kinds) = node.as_map() else {
+        if !matches!(node.kind, NodeKind::Null) {
+            cx.diags.push(
+                Diag::error("`resources` must be a map of resource kinds")
+                    .at(node.span, "not a map"),
+            );
+        }
+        return node.clone();
+    };
+    let mut resolved_kinds = Map::default();
+    for (kind_key, items) in &kinds.entries {
+        let Some(kind) = Kind::from_key(&kind_key.name) else {
+            unsupported.push((kind_key.name.clone(), kind_key.span));
+            resolved_kinds
+                .entries
+                .push((kind_key.clone(), resolver.resolve_node(items)));
+            continue;
+        };
+        let Some(items_map) = items.as_map() else {
+            if !matches!(items.kind, NodeKind::Null) {
+                cx.diags.push(
+                    Diag::error(format!(
+                        "resources.{} must be a map of resources",
+                        kind_key.name
+                    ))
+                    .at(items.span, "not a map"),
+                );
+            }
+            continue;
+        };
+        let mut resolved_items = Map::default();
+        for (key, config) in &items_map.entries {
+            let addr = ResourceAddr::new(kind, key.name.clone());
+            if !matches!(config.kind, NodeKind::Map(_)) {
+                cx.diags.push(
+                    Diag::error(format!("{addr} must be a map, not {}", config.type_name()))
+                        .at(config.span, "not a map"),
+                );
+                continue;
+            }
+            let (resolved, refs) = resolver.resolve_with_refs(config);
+            let refs: Vec<ResourceRef> = refs
+                .into_iter()
+                .filter(|(_, r)| !(r.resolved && r.target == addr))
+                .map(|(at_path, r): (String, RefUse)| ResourceRef {
+                    at_path,
+                    target: r.target,
+                    field: r.field,
+                    text: r.text,
+                    span: r.span,
+                    resolved: r.resolved,
+                })
+                .collect();
+            resolved_items.entries.push((key.clone(), resolved.clone()));
+            let value = resolved.to_json();
+            out.insert(
+                addr.clone(),
+                ResourceConfig {
+                    addr,
+                    node: resolved,
+                    value,
+                    refs,
+                },
+            );
+        }
+        resolved_kinds.entries.push((
+            kind_key.clone(),
+            Node::new(NodeKind::Map(resolved_items), items.span),
+        ));
+    }
+    Node::new(NodeKind::Map(resolved_kinds), node.span)
+}
+
+fn check_resources(resources: &IndexMap<ResourceAddr, ResourceConfig>, cx: &mut Ctx) {
+    let registry = crate::resources::registry();
+    for (addr, rc) in resources {
+        if let Some(k) = registry.iter().find(|k| k.kind() == addr.kind) {
+            k.check(&addr.key, &rc.node, &mut cx.diags);
+        }
+    }
+    let instances: Vec<&ResourceConfig> = resources
+        .values()
+        .filter(|r| r.addr.kind == Kind::DatabaseInstances)
+        .collect();
+    if instances.len() > INSTANCE_LIMIT {
+        let mut d = Diag::warning(format!(
+            "this target defines {} database instances; a workspace allows at most {INSTANCE_LIMIT}",
+            instances.len()
+        ));
+        if let Some(first) = instances.get(INSTANCE_LIMIT) {
+            d = d.at(first.node.span, "the 11th instance");
+        }
+        cx.diags.push(
+            d.help("split the instances across workspaces or share instances between catalogs"),
+        );
+    }
+}
+
+/// Resource-level cycles (through references to outputs, which are not
+/// substituted at load): one error per cycle, listing every edge.
+fn check_resource_cycles(resources: &IndexMap<ResourceAddr, ResourceConfig>, cx: &mut Ctx) {
+    let index: HashMap<&ResourceAddr, usize> =
+        resources.keys().enumerate().map(|(i, a)| (a, i)).collect();
+    let edges: Vec<Vec<(usize, &ResourceRef)>> = resources
+        .values()
+        .map(|rc| {
+            rc.refs
+                .iter()
+                .filter_map(|r| index.get(&r.target).map(|&t| (t, r)))
+                .collect()
+        })
+        .collect();
+    // Iterative DFS with colours; each back edge closes a cycle on the stack.
+    let n = resources.len();
+    let mut colour = vec![0u8; n];
+    let mut reported: HashSet<Vec<usize>> = HashSet::new();
+    for start in 0..n {
+        if colour[start] != 0 {
+            continue;
+        }
+        let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
+        let mut via: Vec<Option<&ResourceRef>> = vec![None];
+        colour[start] = 1;
+        while let Some(top) = stack.last_mut() {
+            let node = top.0;
+            if let Some(&(to, r)) = edges[node].get(top.1) {
+                top.1 += 1;
+                match colour[to] {
+                    0 => {
+                        colour[to] = 1;
+                        stack.push((to, 0));
+                        via.push(Some(r));
+                    }
+                    1 => {
+                        let pos = stack.iter().position(|(s, _)| *s == to).unwrap_or(0);
+                        let members: Vec<usize> = stack[pos..].iter().map(|(s, _)| *s).collect();
+                        let mut key = members.clone();
+                        key.sort_unstable();
+                        if reported.insert(key) {
+                            let mut hops: Vec<&ResourceRef> =
+                                via[pos + 1..].iter().flatten().copied().collect();
+                            hops.push(r);
+                            cx.diags.push(cycle_diag(resources, &members, &hops));
+                        }
+                    }
+                    _ => {}
+                }
+            } else {
+                colour[node] = 2;
+                stack.pop();
+                via.pop();
+            }
+        }
+    }
+}
+
+fn cycle_diag(
+    resources: &IndexMap<ResourceAddr, ResourceConfig>,
+    members: &[usize],
+    hops: &[&ResourceRef],
+) -> Diag {
+    let addrs: Vec<String> = members
+        .iter()
+        .chain(members.first())
+        .filter_map(|i| resources.get_index(*i).map(|(a, _)| a.to_string()))
+        .collect();
+    let mut d = Diag::error(format!(
+        "cycle detected between resources: {}",
+        addrs.join(" → ")
+    ));
+    for (i, hop) in hops.iter().enumerate() {
+        let from = addrs.get(i).cloned().unwrap_or_default();
+        let label = format!("{from} refers to {} via {}", hop.target, hop.text);
+        d = if i == 0 {
+            d.at(hop.span, label)
+        } else {
+            d.related(hop.span, label)
+        };
+    }
+    d.help("resources cannot depend on each other in a loop; remove one of these references")
+}
+
+fn workspace_from(tree: &Node, user: Option<&CurrentUser>) -> Workspace {
+    let get = |k: &str| tree.pointer(&["workspace", k]).and_then(scalar_string);
+    let root_path = get("root_path").unwrap_or_default();
+    Workspace {
+        host: get("host").filter(|h| !h.is_empty()),
+        profile: get("profile").filter(|p| !p.is_empty()),
+        file_path: get("file_path").unwrap_or_else(|| format!("{root_path}/files")),
+        state_path: get("state_path").unwrap_or_else(|| format!("{root_path}/state")),
+        artifact_path: get("artifact_path").unwrap_or_else(|| format!("{root_path}/artifacts")),
+        resource_path: get("resource_path").unwrap_or_else(|| format!("{root_path}/resources")),
+        root_path,
+        current_user: user.cloned(),
+    }
+}
+
+/// Counts of diagnostics per severity (for summaries).
+pub fn counts(diags: &Diagnostics) -> (usize, usize, usize) {
+    (
+        diags.count(Severity::Error),
+        diags.count(Severity::Warning),
+        diags.count(Severity::Info),
+    )
+}
+
+/// Whether a mode is development (helper for callers).
+pub fn is_development(mode: Option<Mode>) -> bool {
+    mode == Some(Mode::Development)
+}

@@ -1,0 +1,650 @@
+//! Substitution of `${...}` references over the spanned tree.
+//!
+//! Lookups are lazy and memoised by canonical path (`var.x`, `bundle.name`,
+//! `resources.jobs.a.name`); a path met again while it is being resolved is a
+//! cycle, reported once with every edge's location.
+
+use std::collections::{HashMap, HashSet};
+
+use indexmap::IndexMap;
+
+use super::{join_path, parse_template, split_path, Piece, RefExpr, Seg};
+use crate::config::source::{Map, Node, NodeKind, ScalarStyle, Span};
+use crate::diag::{suggestion_help, suggestions, Diag, Diagnostics};
+use crate::resources::{Kind, ResourceAddr};
+
+/// The value a declared variable ended up with.
+#[derive(Debug, Clone)]
+pub enum VarSource {
+    /// A value (may itself contain references).
+    Value(Node),
+    /// A `lookup:` not resolved yet: uses stay as `${var.x}` text.
+    Pending,
+    /// No value from any source: an error, reported with its uses.
+    Missing,
+}
+
+/// A resource reference met while resolving.
+#[derive(Debug, Clone)]
+pub struct RefUse {
+    pub target: ResourceAddr,
+    /// Field path after the key (`name`, `data_synchronization_status.pipeline_id`).
+    pub field: String,
+    /// `${...}` as written (inner references substituted).
+    pub text: String,
+    /// The string that holds the reference.
+    pub span: Span,
+    pub resolved: bool,
+}
+
+/// What the resolver needs to know about the bundle.
+pub struct Context<'a> {
+    /// The merged tree before substitution (defaults already inserted).
+    pub tree: &'a Node,
+    pub vars: &'a IndexMap<String, VarSource>,
+    /// Whether `workspace.current_user` is known (else its uses stay as text).
+    pub user_known: bool,
+    /// Output fields per supported kind (`id`, `read_write_dns`, ...).
+    pub output_fields: &'a HashMap<Kind, Vec<&'static str>>,
+}
+
+enum Outcome {
+    Value(Node),
+    /// Leave the text as written, no error (deferred, pending or foreign).
+    Keep,
+    /// Leave the text; an error was reported.
+    Fail,
+}
+
+struct Memo {
+    node: Option<Node>,
+    refs: Vec<RefUse>,
+}
+
+pub struct Resolver<'a> {
+    ctx: Context<'a>,
+    memo: HashMap<String, Memo>,
+    /// Paths being resolved, with the span of the use that started each.
+    stack: Vec<(String, Span)>,
+    reported_cycles: HashSet<Vec<String>>,
+    /// Resource refs met since the caller last drained them.
+    collected: Vec<RefUse>,
+    pub diags: Diagnostics,
+    /// Uses of variables that have no value, by variable.
+    pub missing_uses: IndexMap<String, Vec<Span>>,
+    /// Uses of `workspace.current_user.*` left unresolved (no workspace).
+    pub unresolved_user: Vec<Span>,
+    /// Uses of variables whose lookup is pending.
+    pub pending_uses: IndexMap<String, Vec<Span>>,
+}
+
+impl<'a> Resolver<'a> {
+    pub fn new(ctx: Context<'a>) -> Self {
+        Resolver {
+            ctx,
+            memo: HashMap::new(),
+            stack: Vec::new(),
+            reported_cycles: HashSet::new(),
+            collected: Vec::new(),
+            diags: Diagnostics::default(),
+            missing_uses: IndexMap::new(),
+            unresolved_user: Vec::new(),
+            pending_uses: IndexMap::new(),
+        }
+    }
+
+    /// A copy of `node` with every string's references substituted. Resource
+    /// references met are collected (see [`Resolver::take_refs`]).
+    pub fn resolve_node(&mut self, node: &Node) -> Node {
+        self.resolve_tracked(node, &mut Vec::new(), &mut None)
+    }
+
+    /// Like [`Resolver::resolve_node`], also returning every resource
+    /// reference with the dotted path (`tasks[0].pipeline_task.pipeline_id`)
+    /// of the field holding it.
+    pub fn resolve_with_refs(&mut self, node: &Node) -> (Node, Vec<(String, RefUse)>) {
+        let mut sink = Some(Vec::new());
+        let saved = std::mem::take(&mut self.collected);
+        let out = self.resolve_tracked(node, &mut Vec::new(), &mut sink);
+        self.collected = saved;
+        (out, sink.unwrap_or_default())
+    }
+
+    /// The value of variable `name` (None when it has none or failed).
+    pub fn variable_value(&mut self, name: &str, span: Span) -> Option<Node> {
+        match self.ctx.vars.get(name)? {
+            VarSource::Value(v) => {
+                let v = v.clone();
+                self.memo_eval(format!("var.{name}"), span, true, |r| r.resolve_node(&v))
+            }
+            VarSource::Pending | VarSource::Missing => None,
+        }
+    }
+
+    pub fn take_refs(&mut self) -> Vec<RefUse> {
+        std::mem::take(&mut self.collected)
+    }
+
+    fn resolve_tracked(
+        &mut self,
+        node: &Node,
+        path: &mut Vec<Seg>,
+        sink: &mut Option<Vec<(String, RefUse)>>,
+    ) -> Node {
+        match &node.kind {
+            NodeKind::String(s, style) if super::has_ref(s) => {
+                let before = self.collected.len();
+                let out = self.interpolate(s, *style, node.span);
+                if let Some(sink) = sink.as_mut() {
+                    let at = join_path(path);
+                    sink.extend(self.collected.drain(before..).map(|r| (at.clone(), r)));
+                }
+                out
+            }
+            NodeKind::Seq(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    path.push(Seg::Index(i));
+                    out.push(self.resolve_tracked(item, path, sink));
+                    path.pop();
+                }
+                Node::new(NodeKind::Seq(out), node.span)
+            }
+            NodeKind::Map(m) => {
+                let mut out = Map {
+                    entries: Vec::with_capacity(m.entries.len()),
+                };
+                for (k, v) in &m.entries {
+                    path.push(Seg::Key(k.name.clone()));
+                    out.entries
+                        .push((k.clone(), self.resolve_tracked(v, path, sink)));
+                    path.pop();
+                }
+                Node::new(NodeKind::Map(out), node.span)
+            }
+            _ => node.clone(),
+        }
+    }
+
+    fn interpolate(&mut self, s: &str, style: ScalarStyle, span: Span) -> Node {
+        let pieces = parse_template(s);
+        if let [Piece::Ref(expr)] = pieces.as_slice() {
+            // A whole-string reference keeps the referenced value's type.
+            let (outcome, raw) = self.eval_ref(expr, span);
+            return match outcome {
+                Outcome::Value(mut v) => {
+                    v.span = span;
+                    v
+                }
+                Outcome::Keep | Outcome::Fail => Node::new(NodeKind::String(raw, style), span),
+            };
+        }
+        let mut out = String::with_capacity(s.len());
+        for piece in &pieces {
+            match piece {
+                Piece::Text(t) => out.push_str(t),
+                Piece::Ref(expr) => {
+                    let (outcome, raw) = self.eval_ref(expr, span);
+                    match outcome {
+                        Outcome::Value(v) => match self.scalar_text(&v, &raw, span) {
+                            Some(t) => out.push_str(&t),
+                            None => out.push_str(&raw),
+                        },
+                        Outcome::Keep | Outcome::Fail => out.push_str(&raw),
+                    }
+                }
+            }
+        }
+        Node::new(NodeKind::String(out, style), span)
+    }
+
+    fn scalar_text(&mut self, v: &Node, raw: &str, span: Span) -> Option<String> {
+        match &v.kind {
+            NodeKind::String(t, _) => Some(t.clone()),
+            NodeKind::Bool(b) => Some(b.to_string()),
+            NodeKind::Int(i) => Some(i.to_string()),
+            NodeKind::Float(f) => Some(f.to_string()),
+            NodeKind::Null => {
+                self.diags.push(
+                    Diag::error(format!("{raw} is null and cannot be part of a string"))
+                        .at(span, "used here")
+                        .help("give it a value, or use the reference as the whole value"),
+                );
+                None
+            }
+            NodeKind::Seq(_) | NodeKind::Map(_) => {
+                self.diags.push(
+                    Diag::error(format!(
+                        "{raw} is {} and cannot be part of a longer string",
+                        v.type_name()
+                    ))
+                    .at(span, "embedded here")
+                    .help("only a value that is exactly one reference can take a map or a list"),
+                );
+                None
+            }
+        }
+    }
+
+    /// Evaluate one reference. Returns the outcome and the text to leave in
+    /// place when it is not substituted (inner references resolved).
+    fn eval_ref(&mut self, expr: &RefExpr, span: Span) -> (Outcome, String) {
+        let path = match expr.plain_path() {
+            Some(p) => p.to_string(),
+            None => {
+                let mut path = String::new();
+                let mut complete = true;
+                for part in &expr.parts {
+                    match part {
+                        Piece::Text(t) => path.push_str(t),
+                        Piece::Ref(inner) => {
+                            let (o, raw) = self.eval_ref(inner, span);
+                            match o {
+                                Outcome::Value(v) => match self.scalar_text(&v, &raw, span) {
+                                    Some(t) => path.push_str(&t),
+                                    None => return (Outcome::Fail, expr.raw.clone()),
+                                },
+                                Outcome::Keep => {
+                                    complete = false;
+                                    path.push_str(&raw);
+                                }
+                                Outcome::Fail => return (Outcome::Fail, expr.raw.clone()),
+                            }
+                        }
+                    }
+                }
+                let raw = format!("${{{path}}}");
+                if !complete {
+                    return (Outcome::Keep, raw);
+                }
+                if split_path(&path).is_none() {
+                    self.diags.push(
+                        Diag::error(format!(
+                            "{} builds `{path}`, which is not a valid reference",
+                            expr.raw
+                        ))
+                        .at(span, "in this value"),
+                    );
+                    return (Outcome::Fail, expr.raw.clone());
+                }
+                path
+            }
+        };
+        let raw = format!("${{{path}}}");
+        let outcome = self.resolve_path(&path, &raw, span);
+        (outcome, raw)
+    }
+
+    fn resolve_path(&mut self, path: &str, raw: &str, span: Span) -> Outcome {
+        let Some(segs) = split_path(path) else {
+            return Outcome::Keep;
+        };
+        let head = match segs.first() {
+            Some(Seg::Key(k)) => k.as_str(),
+            _ => return Outcome::Keep,
+        };
+        match head {
+            "var" => self.var_ref(&segs, 1, raw, span),
+            "variables" if segs.get(2) == Some(&Seg::Key("value".into())) => {
+                self.var_ref(&segs, 1, raw, span)
+            }
+            "variables" | "bundle" | "workspace" => self.tree_ref(&segs, raw, span),
+            "resources" => self.resource_ref(&segs, raw, span),
+            // Other namespaces are not ours to resolve; leave them as written.
+            _ => Outcome::Keep,
+        }
+    }
+
+    fn var_ref(&mut self, segs: &[Seg], name_at: usize, raw: &str, span: Span) -> Outcome {
+        let Some(Seg::Key(name)) = segs.get(name_at) else {
+            self.not_found(raw, span, vec![]);
+            return Outcome::Fail;
+        };
+        // `variables.x.value.rest` and `var.x.rest` both index after the value.
+        let rest_at = if matches!(segs.first(), Some(Seg::Key(k)) if k == "variables") {
+            name_at + 2
+        } else {
+            name_at + 1
+        };
+        let rest = segs.get(rest_at..).unwrap_or(&[]);
+        match self.ctx.vars.get(name.as_str()) {
+            None => {
+                let names: Vec<&str> = self.ctx.vars.keys().map(String::as_str).collect();
+                let cands = suggestions(name, names)
+                    .into_iter()
+                    .map(|c| {
+                        let mut s = vec![Seg::Key("var".into()), Seg::Key(c.to_string())];
+                        s.extend(rest.iter().cloned());
+                        format!("${{{}}}", join_path(&s))
+                    })
+                    .collect();
+                self.not_found(raw, span, cands);
+                Outcome::Fail
+            }
+            Some(VarSource::Missing) => {
+                self.missing_uses
+                    .entry(name.clone())
+                    .or_default()
+                    .push(span);
+                Outcome::Fail
+            }
+            Some(VarSource::Pending) => {
+                self.pending_uses
+                    .entry(name.clone())
+                    .or_default()
+                    .push(span);
+                Outcome::Keep
+            }
+            Some(VarSource::Value(_)) => {
+                let Some(value) = self.variable_value(name, span) else {
+                    return Outcome::Fail;
+                };
+                match walk(&value, rest) {
+                    Ok(found) => Outcome::Value(found.clone()),
+                    Err(at) => {
+                        let mut prefix = vec![Seg::Key("var".into()), Seg::Key(name.clone())];
+                        prefix.extend(rest[..at].iter().cloned());
+                        let cands = child_suggestions(
+                            &value,
+                            &rest[..at],
+                            &rest[at],
+                            &prefix,
+                            &rest[at + 1..],
+                        );
+                        self.not_found(raw, span, cands);
+                        Outcome::Fail
+                    }
+                }
+            }
+        }
+    }
+
+    fn tree_ref(&mut self, segs: &[Seg], raw: &str, span: Span) -> Outcome {
+        match self.lookup_tree(segs, span, true) {
+            Ok(Some(v)) => Outcome::Value(v),
+            Ok(None) => Outcome::Fail,
+            Err(at) => {
+                let is_user = matches!(segs, [Seg::Key(a), Seg::Key(b), ..] if a == "workspace" && b == "current_user");
+                if is_user && !self.ctx.user_known {
+                    self.unresolved_user.push(span);
+                    return Outcome::Keep;
+                }
+                let tree = self.ctx.tree;
+                let cands =
+                    child_suggestions(tree, &segs[..at], &segs[at], &segs[..at], &segs[at + 1..]);
+                self.not_found(raw, span, cands);
+                Outcome::Fail
+            }
+        }
+    }
+
+    fn resource_ref(&mut self, segs: &[Seg], raw: &str, span: Span) -> Outcome {
+        let (Some(Seg::Key(kind_key)), Some(key)) = (segs.get(1), segs.get(2)) else {
+            return Outcome::Keep;
+        };
+        let Some(kind) = Kind::from_key(kind_key) else {
+            // Unsupported kinds are warned about once; their refs stay literal.
+            return Outcome::Keep;
+        };
+        let Seg::Key(key) = key else {
+            return Outcome::Keep;
+        };
+        let tree = self.ctx.tree;
+        let Some(resources) = tree
+            .pointer(&["resources", kind_key])
+            .and_then(Node::as_map)
+        else {
+            self.diags.push(
+                Diag::error(format!(
+                    "reference to an undefined resource: resources.{kind_key}.{key}"
+                ))
+                .at(span, "referenced here")
+                .help(format!(
+                    "the bundle defines no `{kind_key}` for this target"
+                )),
+            );
+            return Outcome::Fail;
+        };
+        let Some(config) = resources.get(key) else {
+            let cands: Vec<String> = suggestions(key, resources.keys())
+                .into_iter()
+                .map(|c| format!("resources.{kind_key}.{c}"))
+                .collect();
+            let mut d = Diag::error(format!(
+                "reference to an undefined resource: resources.{kind_key}.{key}"
+            ))
+            .at(span, "referenced here");
+            if let Some(h) = suggestion_help(&cands) {
+                d = d.help(h);
+            }
+            self.diags.push(d);
+            return Outcome::Fail;
+        };
+        let field = &segs[3..];
+        if field.is_empty() {
+            self.diags.push(
+                Diag::error(format!("{raw} names a resource but no field"))
+                    .at(span, "referenced here")
+                    .help(format!("reference a field, e.g. ${{resources.{kind_key}.{key}.name}} or ${{resources.{kind_key}.{key}.id}}")),
+            );
+            return Outcome::Fail;
+        }
+        let field_text = join_path(field);
+        let addr = ResourceAddr::new(kind, key.clone());
+        let use_ = |resolved| RefUse {
+            target: addr.clone(),
+            field: field_text.clone(),
+            text: raw.to_string(),
+            span,
+            resolved,
+        };
+        match self.lookup_tree(segs, span, false) {
+            Ok(Some(v)) => {
+                self.collected.push(use_(true));
+                Outcome::Value(v)
+            }
+            Ok(None) => Outcome::Fail,
+            Err(_) => {
+                let outputs = self
+                    .ctx
+                    .output_fields
+                    .get(&kind)
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[]);
+                if outputs.iter().any(|o| field_matches_output(&field_text, o)) {
+                    self.collected.push(use_(false));
+                    return Outcome::Keep;
+                }
+                // Suggest among the config fields at the failing level and the outputs.
+                let at = walk(config, field).err().unwrap_or(0);
+                let parent = walk(config, &field[..at]).ok();
+                let mut names: Vec<String> = parent
+                    .and_then(Node::as_map)
+                    .map(|m| {
+                        m.keys()
+                            .map(|k| {
+                                join_path(&[&field[..at], &[Seg::Key(k.to_string())]].concat())
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                names.extend(outputs.iter().map(|o| o.to_string()));
+                let cands: Vec<String> = suggestions(&field_text, names.iter().map(String::as_str))
+                    .into_iter()
+                    .map(|c| format!("${{resources.{kind_key}.{key}.{c}}}"))
+                    .collect();
+                let mut d = Diag::error(format!("{raw}: resources.{kind_key}.{key} has no field `{field_text}`"))
+                    .at(span, "referenced here")
+                    .add_help(format!(
+                        "a reference must name a field set in the resource's config or one known after deploy ({})",
+                        if outputs.is_empty() { "none for this kind".to_string() } else { outputs.join(", ") }
+                    ));
+                if let Some(h) = suggestion_help(&cands) {
+                    d = d.add_help(h);
+                }
+                self.diags.push(d);
+                Outcome::Fail
+            }
+        }
+    }
+
+    /// Find `segs` in the tree and return it resolved. `Err(i)` when segment
+    /// `i` does not exist. `Ok(None)` when resolving failed (cycle).
+    fn lookup_tree(
+        &mut self,
+        segs: &[Seg],
+        span: Span,
+        propagate: bool,
+    ) -> Result<Option<Node>, usize> {
+        let tree = self.ctx.tree;
+        let mut node = tree;
+        for (i, seg) in segs.iter().enumerate() {
+            if let NodeKind::String(s, _) = &node.kind {
+                if super::has_ref(s) {
+                    // An intermediate value that is itself a reference (e.g. a
+                    // complex variable): resolve it, then index into the result.
+                    let prefix = join_path(&segs[..i]);
+                    let raw = node.clone();
+                    let Some(resolved) =
+                        self.memo_eval(prefix, span, propagate, |r| r.resolve_node(&raw))
+                    else {
+                        return Ok(None);
+                    };
+                    return match walk(&resolved, &segs[i..]) {
+                        Ok(found) => Ok(Some(found.clone())),
+                        Err(at) => Err(i + at),
+                    };
+                }
+            }
+            node = step(node, seg).ok_or(i)?;
+        }
+        let key = join_path(segs);
+        let raw = node.clone();
+        Ok(self.memo_eval(key, span, propagate, |r| r.resolve_node(&raw)))
+    }
+
+    fn memo_eval(
+        &mut self,
+        key: String,
+        span: Span,
+        propagate: bool,
+        f: impl FnOnce(&mut Self) -> Node,
+    ) -> Option<Node> {
+        if let Some(m) = self.memo.get(&key) {
+            if propagate {
+                self.collected.extend(m.refs.iter().cloned());
+            }
+            return m.node.clone();
+        }
+        if let Some(pos) = self.stack.iter().position(|(k, _)| *k == key) {
+            self.report_cycle(pos, &key, span);
+            return None;
+        }
+        self.stack.push((key.clone(), span));
+        let saved = std::mem::take(&mut self.collected);
+        let node = f(self);
+        let refs = std::mem::replace(&mut self.collected, saved);
+        self.stack.pop();
+        if propagate {
+            self.collected.extend(refs.iter().cloned());
+        }
+        self.memo.insert(
+            key,
+            Memo {
+                node: Some(node.clone()),
+                refs,
+            },
+        );
+        Some(node)
+    }
+
+    fn report_cycle(&mut self, pos: usize, key: &str, span: Span) {
+        let mut members: Vec<String> = self.stack[pos..].iter().map(|(k, _)| k.clone()).collect();
+        let mut sorted = members.clone();
+        sorted.sort();
+        if !self.reported_cycles.insert(sorted) {
+            return;
+        }
+        members.push(key.to_string());
+        let chain = members.join(" → ");
+        let mut d = Diag::error(format!("cycle detected: {chain}"));
+        // Edge i goes members[i] → members[i+1], used at the span that started i+1.
+        let spans: Vec<Span> = self.stack[pos + 1..]
+            .iter()
+            .map(|(_, s)| *s)
+            .chain(std::iter::once(span))
+            .collect();
+        for (i, s) in spans.iter().enumerate() {
+            let label = format!("{} refers to {} here", members[i], members[i + 1]);
+            d = if i == 0 {
+                d.at(*s, label)
+            } else {
+                d.related(*s, label)
+            };
+        }
+        self.diags
+            .push(d.help("break the cycle: one of these values must not depend on the others"));
+    }
+
+    fn not_found(&mut self, raw: &str, span: Span, cands: Vec<String>) {
+        let mut d =
+            Diag::error(format!("reference does not exist: {raw}")).at(span, "referenced here");
+        if let Some(h) = suggestion_help(&cands) {
+            d = d.help(h);
+        }
+        self.diags.push(d);
+    }
+}
+
+/// Whether a referenced field path names a known output (or a part of one).
+fn field_matches_output(field: &str, output: &str) -> bool {
+    field == output
+        || field
+            .strip_prefix(output)
+            .is_some_and(|r| r.starts_with('.') || r.starts_with('['))
+        || output
+            .strip_prefix(field)
+            .is_some_and(|r| r.starts_with('.'))
+}
+
+fn step<'n>(node: &'n Node, seg: &Seg) -> Option<&'n Node> {
+    match (&node.kind, seg) {
+        (NodeKind::Map(m), Seg::Key(k)) => m.get(k),
+        (NodeKind::Seq(items), Seg::Index(i)) => items.get(*i),
+        _ => None,
+    }
+}
+
+/// Follow `segs` inside an already-resolved node; `Err(i)` = segment i missing.
+pub fn walk<'n>(node: &'n Node, segs: &[Seg]) -> Result<&'n Node, usize> {
+    let mut cur = node;
+    for (i, seg) in segs.iter().enumerate() {
+        cur = step(cur, seg).ok_or(i)?;
+    }
+    Ok(cur)
+}
+
+/// `${prefix.<close key>.rest}` for keys of the map at `within` close to `missing`.
+fn child_suggestions(
+    root: &Node,
+    within: &[Seg],
+    missing: &Seg,
+    prefix: &[Seg],
+    rest: &[Seg],
+) -> Vec<String> {
+    let Seg::Key(missing) = missing else {
+        return vec![];
+    };
+    let Some(map) = walk(root, within).ok().and_then(Node::as_map) else {
+        return vec![];
+    };
+    suggestions(missing, map.keys())
+        .into_iter()
+        .map(|c| {
+            let mut s = prefix.to_vec();
+            s.push(Seg::Key(c.to_string()));
+            s.extend(rest.iter().cloned());
+            format!("${{{}}}", join_path(&s))
+        })
+        .collect()
+}
