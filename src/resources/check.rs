@@ -311,3 +311,276 @@ impl<'a> Walker<'a, '_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::source::{parse_file, FileId, Node};
+    use crate::diag::{Diag, Severity};
+    use crate::resources::{kind_impl, Kind};
+
+    /// Check `resources.<kind>.<key>` of a YAML document; returns the
+    /// diagnostics and the text (for span assertions).
+    fn check(kind: Kind, key: &str, yaml: &str) -> Vec<Diag> {
+        let (root, parse_diags) = parse_file(FileId(0), yaml);
+        assert!(!parse_diags.has_errors(), "{:?}", parse_diags.items);
+        let node: &Node = root
+            .pointer(&["resources", kind.key(), key])
+            .expect("resource in fixture");
+        let mut diags = crate::diag::Diagnostics::default();
+        kind_impl(kind).check(key, node, &mut diags);
+        diags.items
+    }
+
+    fn spanned<'a>(yaml: &'a str, d: &Diag) -> &'a str {
+        let s = d.span.expect("diagnostic has a span");
+        &yaml[s.start..s.end]
+    }
+
+    const SEED_FULL: &str = r#"
+resources:
+  database_instances:
+    my_db:
+      name: my-instance
+      capacity: CU_1
+      retention_window_in_days: 14
+  database_catalogs:
+    my_cat:
+      database_instance_name: ${resources.database_instances.my_db.name}
+      name: my_catalog
+      database_name: my_database
+      create_database_if_not_exists: true
+  synced_database_tables:
+    features_sync:
+      name: ${resources.database_catalogs.my_cat.name}.${resources.database_catalogs.my_cat.database_name}.customer_features
+      database_instance_name: ${resources.database_instances.my_db.name}
+      logical_database_name: ${resources.database_catalogs.my_cat.database_name}
+      spec:
+        source_table_full_name: '${var.source_catalog}.${var.source_schema}.customer_features'
+        scheduling_policy: SNAPSHOT
+        primary_key_columns:
+          - customer_id
+        new_pipeline_spec:
+          storage_catalog: '${var.source_catalog}'
+          storage_schema: '${var.source_schema}'
+  jobs:
+    sync_schedule:
+      name: sync-pipeline-schedule
+      tasks:
+        - task_key: run-sync
+          pipeline_task:
+            pipeline_id: ${resources.synced_database_tables.features_sync.data_synchronization_status.pipeline_id}
+      schedule:
+        quartz_cron_expression: '0 0 * * * ?'
+        timezone_id: UTC
+  apps:
+    my_app:
+      name: my-lakebase-app
+      source_code_path: ./app
+      resources:
+        - name: my-db
+          database:
+            instance_name: ${resources.database_instances.my_db.name}
+            database_name: my_database
+            permission: CAN_CONNECT_AND_CREATE
+"#;
+
+    #[test]
+    fn seed_production_bundle_is_clean() {
+        for (kind, key) in [
+            (Kind::DatabaseInstances, "my_db"),
+            (Kind::DatabaseCatalogs, "my_cat"),
+            (Kind::SyncedDatabaseTables, "features_sync"),
+            (Kind::Jobs, "sync_schedule"),
+            (Kind::Apps, "my_app"),
+        ] {
+            let diags = check(kind, key, SEED_FULL);
+            assert!(diags.is_empty(), "{kind}.{key}: {diags:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_field_warns_at_key_with_suggestion() {
+        let yaml =
+            "resources:\n  database_instances:\n    a:\n      name: db\n      capcity: CU_1\n";
+        let diags = check(Kind::DatabaseInstances, "a", yaml);
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        assert_eq!(diags[0].severity, Severity::Warning);
+        assert_eq!(
+            diags[0].message,
+            "unknown field `capcity` in resources.database_instances.a"
+        );
+        assert_eq!(spanned(yaml, &diags[0]), "capcity");
+        assert_eq!(diags[0].help.as_deref(), Some("did you mean `capacity`?"));
+    }
+
+    #[test]
+    fn nested_unknown_field_in_task() {
+        let yaml = "resources:\n  jobs:\n    j:\n      tasks:\n        - task_key: t\n          notebok_task:\n            notebook_path: /n\n";
+        let diags = check(Kind::Jobs, "j", yaml);
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        assert_eq!(
+            diags[0].message,
+            "unknown field `notebok_task` in resources.jobs.j.tasks[0]"
+        );
+        assert_eq!(
+            diags[0].help.as_deref(),
+            Some("did you mean `notebook_task`?")
+        );
+    }
+
+    #[test]
+    fn bad_enum_lists_allowed_values() {
+        let yaml =
+            "resources:\n  database_instances:\n    a:\n      name: db\n      capacity: CU_3\n";
+        let diags = check(Kind::DatabaseInstances, "a", yaml);
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        assert_eq!(diags[0].severity, Severity::Error);
+        assert_eq!(
+            diags[0].message,
+            "invalid value `CU_3` for resources.database_instances.a.capacity"
+        );
+        assert_eq!(
+            diags[0].label.as_deref(),
+            Some("expected one of CU_1, CU_2, CU_4, CU_8")
+        );
+        assert_eq!(spanned(yaml, &diags[0]), "CU_3");
+        let lower = check(
+            Kind::DatabaseInstances,
+            "a",
+            "resources:\n  database_instances:\n    a:\n      name: db\n      capacity: cu_2\n",
+        );
+        assert_eq!(lower[0].help.as_deref(), Some("did you mean `CU_2`?"));
+    }
+
+    #[test]
+    fn wrong_type_is_an_error_at_the_value() {
+        let yaml = "resources:\n  database_instances:\n    a:\n      name: db\n      node_count: lots\n      stopped: [true]\n";
+        let diags = check(Kind::DatabaseInstances, "a", yaml);
+        assert_eq!(diags.len(), 2, "{diags:?}");
+        assert_eq!(diags[0].message, "resources.database_instances.a.node_count must be an integer, found a string (\"lots\")");
+        assert_eq!(spanned(yaml, &diags[0]), "lots");
+        assert_eq!(
+            diags[1].message,
+            "resources.database_instances.a.stopped must be a boolean, found a sequence"
+        );
+    }
+
+    #[test]
+    fn numeric_strings_and_references_are_accepted() {
+        let yaml = "resources:\n  database_instances:\n    a:\n      name: db\n      node_count: \"2\"\n      retention_window_in_days: ${var.days}\n      capacity: ${var.capacity}\n      stopped: 'false'\n";
+        assert!(check(Kind::DatabaseInstances, "a", yaml).is_empty());
+    }
+
+    #[test]
+    fn ranges_are_checked() {
+        let yaml = "resources:\n  database_instances:\n    a:\n      name: db\n      retention_window_in_days: 40\n      node_count: 0\n";
+        let diags = check(Kind::DatabaseInstances, "a", yaml);
+        assert_eq!(diags.len(), 2, "{diags:?}");
+        assert_eq!(diags[0].message, "resources.database_instances.a.retention_window_in_days must be between 2 and 35, found 40");
+        assert_eq!(spanned(yaml, &diags[0]), "40");
+        assert_eq!(
+            diags[1].message,
+            "resources.database_instances.a.node_count must be between 1 and 3, found 0"
+        );
+    }
+
+    #[test]
+    fn instance_name_rule() {
+        let yaml = "resources:\n  database_instances:\n    a:\n      name: 9_lives\n";
+        let diags = check(Kind::DatabaseInstances, "a", yaml);
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        assert!(
+            diags[0]
+                .message
+                .contains("not a valid instance name: it must start with a letter"),
+            "{}",
+            diags[0].message
+        );
+        assert_eq!(spanned(yaml, &diags[0]), "9_lives");
+        let templated =
+            "resources:\n  database_instances:\n    a:\n      name: db-${bundle.target}\n";
+        assert!(check(Kind::DatabaseInstances, "a", templated).is_empty());
+    }
+
+    #[test]
+    fn missing_required_field() {
+        let yaml =
+            "resources:\n  database_catalogs:\n    c:\n      name: cat\n      database_name: d\n";
+        let diags = check(Kind::DatabaseCatalogs, "c", yaml);
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        assert_eq!(
+            diags[0].message,
+            "resources.database_catalogs.c is missing required field `database_instance_name`"
+        );
+    }
+
+    #[test]
+    fn synced_table_rules() {
+        let yaml = "resources:\n  synced_database_tables:\n    t:\n      name: cat.table\n      spec:\n        source_table_full_name: a.b.c\n        primary_key_columns: []\n        scheduling_policy: SNAPSHOTS\n";
+        let diags = check(Kind::SyncedDatabaseTables, "t", yaml);
+        let messages: Vec<&str> = diags.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "resources.synced_database_tables.t.spec.primary_key_columns must not be empty",
+                "invalid value `SNAPSHOTS` for resources.synced_database_tables.t.spec.scheduling_policy",
+                "resources.synced_database_tables.t.name `cat.table` is not a three-part name",
+            ]
+        );
+        assert_eq!(diags[1].help.as_deref(), Some("did you mean `SNAPSHOT`?"));
+        assert_eq!(spanned(yaml, &diags[2]), "cat.table");
+    }
+
+    #[test]
+    fn job_task_cross_checks() {
+        let yaml = "resources:\n  jobs:\n    j:\n      job_clusters:\n        - job_cluster_key: main\n      tasks:\n        - task_key: a\n          job_cluster_key: mian\n          notebook_task: {notebook_path: /n}\n        - task_key: b\n          depends_on: [{task_key: aa}]\n          notebook_task: {notebook_path: /n}\n          spark_python_task: {python_file: f.py}\n        - task_key: a\n";
+        let diags = check(Kind::Jobs, "j", yaml);
+        let messages: Vec<&str> = diags.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "resources.jobs.j: task_key `a` is used by more than one task",
+                "resources.jobs.j.tasks[0].job_cluster_key `mian` is not defined in resources.jobs.j.job_clusters",
+                "resources.jobs.j.tasks[1] sets more than one task type (notebook_task, spark_python_task)",
+                "resources.jobs.j.tasks[1] depends on unknown task `aa`",
+            ]
+        );
+        assert_eq!(diags[0].related.len(), 1);
+        assert_eq!(diags[1].help.as_deref(), Some("did you mean `main`?"));
+    }
+
+    #[test]
+    fn permissions_need_one_principal_and_a_known_level() {
+        let yaml = "resources:\n  jobs:\n    j:\n      permissions:\n        - level: CAN_VEW\n          group_name: users\n        - level: CAN_VIEW\n";
+        let diags = check(Kind::Jobs, "j", yaml);
+        let messages: Vec<&str> = diags.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "invalid value `CAN_VEW` for resources.jobs.j.permissions[0].level",
+                "resources.jobs.j.permissions[1] names no principal"
+            ]
+        );
+        assert_eq!(diags[0].help.as_deref(), Some("did you mean `CAN_VIEW`?"));
+    }
+
+    #[test]
+    fn app_resources_need_exactly_one_type() {
+        let yaml = "resources:\n  apps:\n    a:\n      name: My_App\n      resources:\n        - name: r\n";
+        let diags = check(Kind::Apps, "a", yaml);
+        let messages: Vec<&str> = diags.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "resources.apps.a.name `My_App` is not a valid app name",
+                "resources.apps.a.resources[0] has no resource type"
+            ]
+        );
+    }
+
+    #[test]
+    fn null_values_count_as_absent() {
+        let yaml = "resources:\n  database_instances:\n    a:\n      name: db\n      capacity:\n";
+        assert!(check(Kind::DatabaseInstances, "a", yaml).is_empty());
+    }
+}

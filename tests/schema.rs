@@ -1,0 +1,346 @@
+//! The checked-in bundle schema matches the generated one, and the schema
+//! keeps its authoring guarantees: draft 2020-12, a description on every
+//! property, anchored ECMA-compatible patterns, `${...}` accepted wherever an
+//! integer, number or boolean is, strict objects for the supported kinds.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+const REGENERATE: &str = "cargo run -- schema > schemas/bundle.schema.json";
+
+fn checked_in() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/bundle.schema.json");
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; regenerate it with `{REGENERATE}`", path.display()))
+}
+
+fn schema() -> Value {
+    lakebundle::resources::schema::bundle_schema()
+}
+
+#[test]
+fn checked_in_schema_is_up_to_date() {
+    let generated = lakebundle::resources::schema::bundle_schema_text();
+    let file = checked_in();
+    if file != generated {
+        let diff = similar::TextDiff::from_lines(&file, &generated);
+        let excerpt: String = diff
+            .unified_diff()
+            .context_radius(2)
+            .to_string()
+            .lines()
+            .take(40)
+            .collect::<Vec<_>>()
+            .join("\n");
+        panic!("schemas/bundle.schema.json is stale; regenerate it with `{REGENERATE}`\n{excerpt}");
+    }
+}
+
+#[test]
+fn cli_prints_the_checked_in_schema() {
+    let out = Command::new(env!("CARGO_BIN_EXE_lakebundle"))
+        .arg("schema")
+        .output()
+        .expect("run lakebundle schema");
+    assert!(
+        out.status.success(),
+        "lakebundle schema failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        checked_in(),
+        "`lakebundle schema` differs from the checked-in file"
+    );
+}
+
+#[test]
+fn is_draft_2020_12() {
+    assert_eq!(
+        schema()["$schema"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
+}
+
+/// Visit every subschema with a JSON-pointer-ish path.
+fn walk<'a>(v: &'a Value, path: String, f: &mut dyn FnMut(&str, &'a Value)) {
+    f(&path, v);
+    match v {
+        Value::Object(map) => {
+            for (k, child) in map {
+                walk(child, format!("{path}/{k}"), f);
+            }
+        }
+        Value::Array(items) => {
+            for (i, child) in items.iter().enumerate() {
+                walk(child, format!("{path}/{i}"), f);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn every_property_has_a_description() {
+    let s = schema();
+    let mut missing = Vec::new();
+    let mut count = 0;
+    walk(&s, String::new(), &mut |path, v| {
+        if path.ends_with("/properties") {
+            if let Value::Object(props) = v {
+                for (name, prop) in props {
+                    count += 1;
+                    let desc = prop
+                        .get("description")
+                        .and_then(Value::as_str)
+                        .unwrap_or("");
+                    if desc.trim().is_empty() {
+                        missing.push(format!("{path}/{name}"));
+                    }
+                }
+            }
+        }
+    });
+    assert!(
+        count > 500,
+        "only {count} properties: the schema lost most of its fields"
+    );
+    assert!(
+        missing.is_empty(),
+        "properties without a description:\n{}",
+        missing.join("\n")
+    );
+}
+
+#[test]
+fn every_definition_has_a_description() {
+    let s = schema();
+    let defs = s["$defs"].as_object().expect("$defs");
+    let missing: Vec<&String> = defs
+        .iter()
+        .filter(|(_, d)| d.get("description").and_then(Value::as_str).is_none())
+        .map(|(k, _)| k)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "definitions without a description: {missing:?}"
+    );
+}
+
+#[test]
+fn patterns_are_anchored_and_portable() {
+    let s = schema();
+    let mut patterns = Vec::new();
+    walk(&s, String::new(), &mut |path, v| {
+        if path.ends_with("/pattern") {
+            if let Some(p) = v.as_str() {
+                patterns.push((path.to_string(), p.to_string()));
+            }
+        }
+    });
+    assert!(!patterns.is_empty());
+    for (path, p) in &patterns {
+        assert!(
+            p.starts_with('^') && p.ends_with('$'),
+            "{path}: pattern {p:?} is not anchored"
+        );
+        // Constructs that ECMAScript regexes lack or spell differently.
+        for bad in [
+            "\\p{", "\\P{", "(?<", "(?P", "(?i", "\\A", "\\z", "\\Z", "(?#",
+        ] {
+            assert!(
+                !p.contains(bad),
+                "{path}: pattern {p:?} uses {bad}, which is not ECMA-compatible"
+            );
+        }
+        regex::Regex::new(p).unwrap_or_else(|e| panic!("{path}: {e}"));
+    }
+}
+
+/// `node` checks patterns with the JavaScript engine editors use (skipped without node).
+#[test]
+fn patterns_compile_as_javascript_unicode_regexes() {
+    let s = schema();
+    let mut patterns = Vec::new();
+    walk(&s, String::new(), &mut |path, v| {
+        if path.ends_with("/pattern") {
+            if let Some(p) = v.as_str() {
+                patterns.push(p.to_string());
+            }
+        }
+    });
+    let script = format!(
+        "const ps = {}; for (const p of ps) {{ new RegExp(p, 'u'); }} \
+         const r = new RegExp(ps[0], 'u'); if (!r.test('${{var.a}}') || r.test('3')) process.exit(2);",
+        serde_json::to_string(&patterns).expect("json")
+    );
+    match Command::new("node").arg("-e").arg(&script).output() {
+        Err(_) => eprintln!("SKIP: `node` is not installed; JavaScript regex check not run"),
+        Ok(out) => assert!(
+            out.status.success(),
+            "a pattern is not a valid JS unicode regex: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    }
+}
+
+#[test]
+fn scalars_other_than_strings_also_accept_references() {
+    let s = schema();
+    let mut bare = Vec::new();
+    // Every value position (property, item, map value) of type integer,
+    // number or boolean must sit inside an anyOf offering the interpolation.
+    walk(&s, String::new(), &mut |path, v| {
+        let is_value_position = path.rsplit('/').nth(1) == Some("properties")
+            || path.ends_with("/items")
+            || path.ends_with("/additionalProperties");
+        if !is_value_position {
+            return;
+        }
+        if let Some(t) = v.get("type").and_then(Value::as_str) {
+            if matches!(t, "integer" | "number" | "boolean") {
+                bare.push(path.to_string());
+            }
+        }
+        if v.get("$ref").is_some() && v.get("anyOf").is_none() {
+            bare.push(format!("{path} ($ref without interpolation)"));
+        }
+    });
+    assert!(
+        bare.is_empty(),
+        "value positions not accepting ${{...}}:\n{}",
+        bare.join("\n")
+    );
+    let node_count = &s["$defs"]["DatabaseInstance"]["properties"]["node_count"];
+    assert_eq!(node_count["anyOf"][0]["type"], "integer");
+    assert_eq!(node_count["anyOf"][1]["$ref"], "#/$defs/interpolation");
+}
+
+#[test]
+fn supported_kinds_are_strict_and_enums_present() {
+    let s = schema();
+    for def in [
+        "DatabaseInstance",
+        "DatabaseCatalog",
+        "SyncedDatabaseTable",
+        "Job",
+        "App",
+        "Task",
+        "ClusterSpec",
+        "SyncedTableSpec",
+    ] {
+        assert_eq!(
+            s["$defs"][def]["additionalProperties"], false,
+            "{def} must reject unknown fields"
+        );
+    }
+    assert_eq!(
+        s["$defs"]["Capacity"]["enum"],
+        serde_json::json!(["CU_1", "CU_2", "CU_4", "CU_8"])
+    );
+    assert_eq!(
+        s["$defs"]["SchedulingPolicy"]["enum"],
+        serde_json::json!(["SNAPSHOT", "TRIGGERED", "CONTINUOUS"])
+    );
+    assert_eq!(
+        s["$defs"]["PauseStatus"]["enum"],
+        serde_json::json!(["UNPAUSED", "PAUSED"])
+    );
+    let resources = s["$defs"]["Resources"]["properties"]
+        .as_object()
+        .expect("resources");
+    for kind in [
+        "database_instances",
+        "database_catalogs",
+        "synced_database_tables",
+        "jobs",
+        "apps",
+        "pipelines",
+        "schemas",
+        "volumes",
+    ] {
+        assert!(resources.contains_key(kind), "resources.{kind} missing");
+    }
+    for task in [
+        "notebook_task",
+        "spark_python_task",
+        "python_wheel_task",
+        "spark_jar_task",
+        "spark_submit_task",
+        "pipeline_task",
+        "sql_task",
+        "dbt_task",
+        "run_job_task",
+        "condition_task",
+        "for_each_task",
+        "clean_rooms_notebook_task",
+        "dashboard_task",
+        "gen_ai_compute_task",
+        "power_bi_task",
+    ] {
+        assert!(
+            s["$defs"]["Task"]["properties"].get(task).is_some(),
+            "task type {task} missing"
+        );
+    }
+    let top = s["properties"].as_object().expect("top-level properties");
+    for key in [
+        "bundle",
+        "include",
+        "variables",
+        "targets",
+        "workspace",
+        "sync",
+        "permissions",
+        "presets",
+        "run_as",
+        "experimental",
+        "artifacts",
+        "resources",
+    ] {
+        assert!(top.contains_key(key), "top-level {key} missing");
+    }
+    let target = s["$defs"]["Target"]["properties"]
+        .as_object()
+        .expect("target");
+    for key in [
+        "default",
+        "mode",
+        "workspace",
+        "variables",
+        "resources",
+        "presets",
+        "permissions",
+        "run_as",
+        "sync",
+        "git",
+        "artifacts",
+    ] {
+        assert!(target.contains_key(key), "targets.<t>.{key} missing");
+    }
+    let variable = s["$defs"]["Variable"]["properties"]
+        .as_object()
+        .expect("variable");
+    for key in ["type", "default", "description", "lookup"] {
+        assert!(variable.contains_key(key), "variables.<v>.{key} missing");
+    }
+}
+
+#[test]
+fn target_overrides_do_not_require_identity_fields() {
+    let s = schema();
+    assert_eq!(
+        s["$defs"]["DatabaseInstance"]["required"],
+        serde_json::json!(["name"])
+    );
+    assert!(s["$defs"]["DatabaseInstanceOverride"]
+        .get("required")
+        .is_none());
+    let target_instances = &s["$defs"]["TargetResources"]["properties"]["database_instances"];
+    assert_eq!(
+        target_instances["anyOf"][0]["additionalProperties"]["anyOf"][0]["$ref"],
+        "#/$defs/DatabaseInstanceOverride"
+    );
+}
