@@ -411,9 +411,9 @@ async fn observe(
     want_permissions: bool,
 ) -> Result<Observed, EngineError> {
     let kind = kind_of(addr.kind)?;
-    let read_err = |source| EngineError::Read {
+    let read_err = |source: crate::api::ApiError| EngineError::Read {
         addr: addr.clone(),
-        source,
+        source: Box::new(source),
     };
     let raw = match kind.read(client, &rs.id).await {
         Ok(Some(raw)) => raw,

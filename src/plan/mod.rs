@@ -55,7 +55,7 @@ pub enum EngineError {
     Read {
         addr: ResourceAddr,
         #[source]
-        source: ApiError,
+        source: Box<ApiError>,
     },
     #[error("planning with refresh needs a workspace client")]
     #[diagnostic(

@@ -112,6 +112,9 @@ impl LocalStore {
         Ok(state)
     }
 
+    /// The logged entries. A torn last line (a crash mid-append) is cut off
+    /// the file, so later appends start on a clean line; a bad line anywhere
+    /// else is corruption.
     fn read_wal(&self) -> Result<Vec<WalEntry>, StateError> {
         let path = self.wal_path();
         let text = match fs::read_to_string(&path) {
@@ -119,13 +122,25 @@ impl LocalStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
             Err(e) => return Err(io_err("read", &path)(e)),
         };
-        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-        let mut out = Vec::with_capacity(lines.len());
+        let mut out = Vec::new();
+        let mut offset = 0;
+        let lines: Vec<&str> = text.split_inclusive('\n').collect();
         for (i, line) in lines.iter().enumerate() {
+            let start = offset;
+            offset += line.len();
+            if line.trim().is_empty() {
+                continue;
+            }
             match serde_json::from_str::<WalEntry>(line) {
                 Ok(e) => out.push(e),
-                // Only the last line can be torn by a crash; anything else is corruption.
-                Err(_) if i + 1 == lines.len() => {}
+                Err(_) if i + 1 == lines.len() => {
+                    let f = OpenOptions::new()
+                        .write(true)
+                        .open(&path)
+                        .map_err(io_err("open", &path))?;
+                    f.set_len(start as u64).map_err(io_err("truncate", &path))?;
+                    f.sync_data().map_err(io_err("sync", &path))?;
+                }
                 Err(e) => {
                     return Err(StateError::Parse {
                         path: format!("{}:{}", path.display(), i + 1),

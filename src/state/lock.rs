@@ -39,7 +39,7 @@ async fn read_lock(client: &Client, path: &str) -> Result<Option<LockInfo>, Stat
         .await
         .map_err(|source| StateError::Remote {
             path: path.to_string(),
-            source,
+            source: Box::new(source),
         })?;
     match bytes {
         None => Ok(None),
@@ -75,7 +75,12 @@ impl DeployLock {
             Ok(()) => {}
             // Someone holds it, or our create may have landed: the read-back decides.
             Err(e) if is_already_exists(&e) || e.is_outcome_unknown() => {}
-            Err(source) => return Err(StateError::Remote { path, source }),
+            Err(source) => {
+                return Err(StateError::Remote {
+                    path,
+                    source: Box::new(source),
+                })
+            }
         }
         match read_lock(client, &path).await {
             Ok(Some(held)) if held.id == info.id => Ok(DeployLock {
@@ -123,7 +128,7 @@ async fn release(client: &Client, path: &str, id: &str) -> Result<(), StateError
                 .await
                 .map_err(|source| StateError::Remote {
                     path: path.to_string(),
-                    source,
+                    source: Box::new(source),
                 })
         }
         Some(held) => Err(StateError::LockLost {

@@ -72,7 +72,7 @@ pub enum StateError {
     Remote {
         path: String,
         #[source]
-        source: ApiError,
+        source: Box<ApiError>,
     },
     #[error("the deployment lock is held by {user} since {acquired_at} (operation: {operation})")]
     #[diagnostic(

@@ -15,7 +15,7 @@ pub(crate) fn join(dir: &str, name: &str) -> String {
 fn remote_err(path: &str) -> impl FnOnce(ApiError) -> StateError + '_ {
     move |source| StateError::Remote {
         path: path.to_string(),
-        source,
+        source: Box::new(source),
     }
 }
 
