@@ -568,11 +568,61 @@ async fn create_synced(State(emu): Shared, raw: Bytes) -> ApiResult {
 }
 
 async fn get_synced(State(emu): Shared, Path(name): Path<String>) -> ApiResult {
-    ok(strip_internal(
-        emu.store
-            .get(SYNCED, &name)
-            .ok_or_else(|| synced_missing(&name))?,
-    ))
+    let rec = emu
+        .store
+        .get(SYNCED, &name)
+        .ok_or_else(|| synced_missing(&name))?;
+    let mut out = strip_internal(rec.clone());
+    // CONTINUOUS tables sync in the backend's own time: its latest outcome is the truth.
+    let provisioned = rec["unity_catalog_provisioning_state"] != json!("PROVISIONING");
+    if let (true, Some(spec)) = (provisioned, backend_spec(&rec, &emu)) {
+        if let Some(st) = emu.backend.synced_table_status(&spec).await? {
+            let status = &mut out["data_synchronization_status"];
+            let kind = if spec.scheduling_policy == "CONTINUOUS" {
+                "continuous_update_status"
+            } else {
+                "triggered_update_status"
+            };
+            status[kind]["triggered_update_progress"] = json!({
+                "sync_progress_completion": 1.0,
+                "synced_row_count": st.stats.rows_upserted,
+                "total_row_count": st.stats.total_rows,
+            });
+            if let Some(t) = &st.last_sync_time {
+                status["last_sync"]["sync_end_timestamp"] = json!(t);
+                status[kind]["timestamp"] = json!(t);
+            }
+            match &st.error {
+                Some(e) => {
+                    status["detailed_state"] = json!("SYNCED_TABLE_ONLINE_PIPELINE_FAILED");
+                    status["message"] = json!(format!("Latest sync failed: {e}"));
+                }
+                None => {
+                    status["message"] = json!(format!("Synced {} rows.", st.stats.total_rows));
+                }
+            }
+        }
+    }
+    ok(out)
+}
+
+/// On start, after instances are adopted: let the backend resume following the
+/// CONTINUOUS tables it already loaded.
+pub async fn resume_continuous(emu: &Emu) {
+    let specs: Vec<SyncedTableSpec> = emu
+        .store
+        .all(SYNCED)
+        .iter()
+        .filter(|(_, r)| r["unity_catalog_provisioning_state"] == json!("ACTIVE"))
+        .filter_map(|(_, r)| backend_spec(r, emu))
+        .filter(|s| s.scheduling_policy == "CONTINUOUS")
+        .collect();
+    if specs.is_empty() {
+        return;
+    }
+    if let Err(e) = emu.backend.resume_synced_tables(&specs).await {
+        tracing::warn!("cannot resume continuous synced tables: {e}");
+    }
 }
 
 async fn delete_synced(

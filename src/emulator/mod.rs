@@ -91,7 +91,10 @@ pub struct EmulatorConfig {
     /// run phases).
     pub transition_ms: u64,
     pub lake_dir: Option<PathBuf>,
+    /// Database instances are records only (no PostgreSQL server).
     pub no_postgres: bool,
+    /// Fall back to records only when PostgreSQL is not installed (instead of failing).
+    pub postgres_optional: bool,
 }
 
 impl std::fmt::Debug for EmulatorConfig {
@@ -115,6 +118,7 @@ impl std::fmt::Debug for EmulatorConfig {
             .field("transition_ms", &self.transition_ms)
             .field("lake_dir", &self.lake_dir)
             .field("no_postgres", &self.no_postgres)
+            .field("postgres_optional", &self.postgres_optional)
             .finish()
     }
 }
@@ -154,6 +158,7 @@ impl EmulatorConfig {
             transition_ms: 0,
             lake_dir: None,
             no_postgres: false,
+            postgres_optional: true,
         }
     }
 
@@ -190,16 +195,31 @@ impl EmulatorConfig {
             transition_ms: a.transition_ms,
             lake_dir: a.lake_dir.clone(),
             no_postgres: a.no_postgres,
+            postgres_optional: false,
         })
     }
 }
 
-/// The single place that picks the database backend behind instances.
-///
-/// PgFleet switch: until `postgres::PgFleet` lands, every configuration gets the
-/// records-only backend; when it does, return `PgFleet::new(data_dir.join("pg"))` here
-/// unless `cfg.no_postgres`.
+/// The single place that picks the database backend behind instances: real PostgreSQL
+/// servers (`postgres::PgFleet` over `<data-dir>/pg`) unless `--no-postgres`. When
+/// `postgres_optional` is set (the in-process `--local` workspace) and no PostgreSQL
+/// installation is usable, it falls back to records only and says so on stderr.
 pub fn make_backend(cfg: &EmulatorConfig) -> Result<Arc<dyn backend::DbBackend>, EmulatorError> {
+    if !cfg.no_postgres {
+        match postgres::PgFleet::new(cfg.data_dir.join("pg")) {
+            Ok(fleet) => return Ok(Arc::new(fleet)),
+            Err(e) if cfg.postgres_optional => {
+                eprintln!(
+                    "warning: no usable PostgreSQL ({e}); database instances of the local workspace are records only"
+                );
+            }
+            Err(e) => {
+                return Err(EmulatorError::Config(format!(
+                    "cannot run PostgreSQL servers for database instances: {e} (install PostgreSQL or pass --no-postgres)"
+                )))
+            }
+        }
+    }
     Ok(Arc::new(records::NoPostgres::new(&cfg.data_dir)?))
 }
 
@@ -287,6 +307,7 @@ pub async fn start(cfg: EmulatorConfig) -> Result<RunningEmulator, EmulatorError
         .unwrap_or_else(|| "dapi-emulator".into());
     let emu = Arc::new(Emu::new(cfg, store, backend, url.clone(), lock));
     emu.adopt_instances().await;
+    catalogs::resume_continuous(&emu).await;
     let app = server::router(emu.clone());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -365,8 +386,12 @@ pub fn down(data_dir: &Path) -> Result<Option<u32>, EmulatorError> {
     let Ok(_lock) = lock::DataDirLock::acquire(data_dir) else {
         return Ok(stopped);
     };
+    // Only a data dir that ever ran PostgreSQL servers has anything to stop.
+    if !data_dir.join("pg").exists() {
+        return Ok(stopped);
+    }
     let cfg = EmulatorConfig {
-        no_postgres: false,
+        postgres_optional: false,
         ..EmulatorConfig::local(data_dir.to_path_buf())
     };
     let backend = make_backend(&cfg)?;
