@@ -29,29 +29,24 @@ pub fn run(g: &GlobalArgs, a: &ValidateArgs) -> Exit {
         color: output::color_stderr(),
         ..RenderOptions::default()
     };
+    // Notes go into the success summary, not among the problems.
+    let mut shown = loaded.diags.clone();
+    shown.items.retain(|d| d.severity != Severity::Info);
     match g.output {
         OutputFormat::Json => {
             if failed {
                 print_json(&to_json(&loaded.sources, &loaded.diags));
             } else {
-                eprint!(
-                    "{}",
-                    render_with(&loaded.sources, &loaded.diags, render_opts)
-                );
+                eprint!("{}", render_with(&loaded.sources, &shown, render_opts));
                 if let Some(b) = &loaded.bundle {
                     print_json(&b.tree.to_json());
                 }
             }
         }
         OutputFormat::Text | OutputFormat::Markdown => {
-            // On success, notes go into the summary instead.
-            let mut shown = loaded.diags.clone();
-            if !failed {
-                shown.items.retain(|d| d.severity != Severity::Info);
-            }
             eprint!("{}", render_with(&loaded.sources, &shown, render_opts));
             match &loaded.bundle {
-                Some(b) if !failed => print!("{}", summary(b, &loaded)),
+                Some(b) if !failed => print_stdout(&summary(b, &loaded)),
                 _ => eprintln!("{}", totals(&loaded)),
             }
         }
@@ -65,9 +60,16 @@ pub fn run(g: &GlobalArgs, a: &ValidateArgs) -> Exit {
 
 fn print_json(v: &serde_json::Value) {
     match serde_json::to_string_pretty(v) {
-        Ok(s) => println!("{s}"),
+        Ok(s) => print_stdout(&format!("{s}\n")),
         Err(e) => eprintln!("error: cannot print JSON: {e}"),
     }
+}
+
+/// Write to stdout, ignoring a closed pipe (`validate -o json | head`).
+fn print_stdout(s: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(s.as_bytes()).and_then(|()| out.flush());
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {

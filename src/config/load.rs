@@ -299,7 +299,7 @@ fn load_inner(opts: &LoadOptions, cx: &mut Ctx) -> Option<Bundle> {
     let chosen = variables::choose_values(&tree, &inputs, &mut cx.diags);
 
     presets::apply(&mut tree, mode, user, &mut cx.diags);
-    insert_defaults(&mut tree, &target, user, cx);
+    insert_defaults(&mut tree, &target, user, &root_dir);
 
     // Substitution.
     let output_fields = output_fields();
@@ -356,6 +356,16 @@ fn load_inner(opts: &LoadOptions, cx: &mut Ctx) -> Option<Bundle> {
         ))
         .help("they are resolved by plan and deploy, which know the current user");
         if let Some(first) = spans.iter().find(|s| !s.is_synthetic()) {
+            d = d.at(*first, "first use");
+        }
+        cx.diags.push(d);
+    }
+    if !resolver.unresolved_git.is_empty() {
+        let mut d = Diag::info(format!(
+            "{} value(s) use `${{bundle.git...}}`, left unresolved: the bundle is not in a git checkout",
+            resolver.unresolved_git.len()
+        ));
+        if let Some(first) = resolver.unresolved_git.iter().find(|s| !s.is_synthetic()) {
             d = d.at(*first, "first use");
         }
         cx.diags.push(d);
@@ -674,7 +684,7 @@ fn set_default(map: &mut Map, key: &str, value: Node) {
 }
 
 /// `bundle.target`, workspace paths and the current user, before substitution.
-fn insert_defaults(tree: &mut Node, target: &str, user: Option<&CurrentUser>, _cx: &mut Ctx) {
+fn insert_defaults(tree: &mut Node, target: &str, user: Option<&CurrentUser>, root_dir: &Path) {
     let Some(root) = tree.as_map_mut() else {
         return;
     };
@@ -760,6 +770,24 @@ fn insert_defaults(tree: &mut Node, target: &str, user: Option<&CurrentUser>, _c
             );
         }
     }
+    if let Some(git) = git_info(root_dir) {
+        if let Some(bundle) = root.get_mut("bundle").and_then(Node::as_map_mut) {
+            if !matches!(bundle.get("git").map(|n| &n.kind), Some(NodeKind::Map(_))) {
+                bundle.insert(
+                    Key {
+                        name: "git".into(),
+                        span,
+                    },
+                    Node::new(NodeKind::Map(Map::default()), span),
+                );
+            }
+            if let Some(g) = bundle.get_mut("git").and_then(Node::as_map_mut) {
+                for (k, v) in git {
+                    set_default(g, k, synthetic_str(&v, span));
+                }
+            }
+        }
+    }
     if root.get("sync").is_none() {
         let mut sync = Map::default();
         sync.insert(
@@ -777,6 +805,55 @@ fn insert_defaults(tree: &mut Node, target: &str, user: Option<&CurrentUser>, _c
             Node::new(NodeKind::Map(sync), span),
         );
     }
+}
+
+/// `branch`, `commit` and `origin_url` of the git checkout holding `dir`,
+/// read from `.git` directly (no git binary needed).
+fn git_info(dir: &Path) -> Option<Vec<(&'static str, String)>> {
+    let git_dir = dir
+        .ancestors()
+        .map(|d| d.join(".git"))
+        .find(|g| g.is_dir())?;
+    let head = std::fs::read_to_string(git_dir.join("HEAD")).ok()?;
+    let head = head.trim();
+    let mut out = Vec::new();
+    let commit = match head.strip_prefix("ref: ") {
+        Some(r) => {
+            out.push(("branch", r.trim_start_matches("refs/heads/").to_string()));
+            std::fs::read_to_string(git_dir.join(r))
+                .ok()
+                .map(|c| c.trim().to_string())
+                .or_else(|| {
+                    let packed = std::fs::read_to_string(git_dir.join("packed-refs")).ok()?;
+                    packed
+                        .lines()
+                        .find(|l| l.ends_with(r))
+                        .and_then(|l| l.split_whitespace().next())
+                        .map(str::to_string)
+                })
+        }
+        None => Some(head.to_string()),
+    };
+    if let Some(c) = commit {
+        out.push(("commit", c));
+    }
+    if let Ok(config) = std::fs::read_to_string(git_dir.join("config")) {
+        let mut in_origin = false;
+        for line in config.lines().map(str::trim) {
+            if line.starts_with('[') {
+                in_origin = line == "[remote \"origin\"]";
+            } else if let Some(url) = line
+                .strip_prefix("url")
+                .map(str::trim)
+                .and_then(|l| l.strip_prefix('='))
+            {
+                if in_origin {
+                    out.push(("origin_url", url.trim().to_string()));
+                }
+            }
+        }
+    }
+    Some(out)
 }
 
 /// Referencable output fields per kind: from the resource registry, with a
@@ -941,6 +1018,8 @@ fn check_resource_cycles(resources: &IndexMap<ResourceAddr, ResourceConfig>, cx:
         .map(|rc| {
             rc.refs
                 .iter()
+                // Permissions are applied once both sides exist: no ordering.
+                .filter(|r| !r.at_path.starts_with("permissions"))
                 .filter_map(|r| index.get(&r.target).map(|&t| (t, r)))
                 .collect()
         })

@@ -285,30 +285,44 @@ pub const MAX_DEPTH: usize = 128;
 /// "billion laughs" documents from exhausting memory).
 const MIN_ALIAS_BUDGET: usize = 200_000;
 
-/// Maps saphyr's char-based marker indices to byte offsets.
-enum Offsets {
-    Ascii(usize),
-    Table(Vec<u32>),
+/// Maps saphyr's char-based marker indices to byte offsets of the original
+/// text (the parser may see a copy with indentation fixes, see `parse_file`).
+struct Offsets {
+    /// Byte offset per char index; None when the text is ASCII.
+    table: Option<Vec<u32>>,
+    len: usize,
+    /// Byte positions (in the parsed copy) where a space was inserted.
+    inserted: Vec<usize>,
 }
 
 impl Offsets {
-    fn new(text: &str) -> Offsets {
-        if text.is_ascii() {
-            return Offsets::Ascii(text.len());
+    fn new(text: &str, inserted: Vec<usize>) -> Offsets {
+        let table = (!text.is_ascii()).then(|| {
+            let mut t: Vec<u32> = text.char_indices().map(|(i, _)| i as u32).collect();
+            t.push(text.len() as u32);
+            t
+        });
+        Offsets {
+            table,
+            len: text.len(),
+            inserted,
         }
-        let mut table: Vec<u32> = text.char_indices().map(|(i, _)| i as u32).collect();
-        table.push(text.len() as u32);
-        Offsets::Table(table)
     }
-    fn byte(&self, char_index: usize) -> usize {
-        match self {
-            Offsets::Ascii(len) => char_index.min(*len),
-            Offsets::Table(t) => t
+    /// Byte offset in the parsed copy.
+    fn copy_byte(&self, char_index: usize) -> usize {
+        match &self.table {
+            None => char_index.min(self.len),
+            Some(t) => t
                 .get(char_index)
                 .copied()
                 .or_else(|| t.last().copied())
                 .unwrap_or(0) as usize,
         }
+    }
+    /// Byte offset in the original text.
+    fn byte(&self, char_index: usize) -> usize {
+        let b = self.copy_byte(char_index);
+        b - self.inserted.partition_point(|&p| p < b)
     }
 }
 
@@ -685,29 +699,85 @@ fn is_core_float(s: &[u8]) -> bool {
 /// comment-only file is an empty map. Only the first document is used.
 /// On a syntax error the returned node is an empty map and `diags` has the error.
 pub fn parse_file(file: FileId, text: &str) -> (Node, Diagnostics) {
-    let mut b = Builder {
-        file,
-        offsets: Offsets::new(text),
-        stack: Vec::new(),
-        anchors: HashMap::new(),
-        diags: Diagnostics::default(),
-        nodes: 0,
-        alias_budget: MIN_ALIAS_BUDGET.max(text.len()),
-        _text: text,
-    };
-    let root = run_parser(&mut b, text);
-    let empty = Node::new(NodeKind::Map(Map::default()), Span::new(file, 0, 0));
-    let node = match root {
-        Ok(Some(n)) if matches!(n.kind, NodeKind::Null) => {
-            Node::new(NodeKind::Map(Map::default()), n.span)
-        }
-        Ok(Some(n)) => n,
-        Ok(None) | Err(Abort) => empty,
-    };
-    (node, b.diags)
+    // saphyr rejects a flow collection whose closing bracket sits at the
+    // indentation of its key (`prod: {` ... `}` on its own line), which the
+    // official CLI accepts; such a bracket is indented one more space and
+    // parsing retried (spans still point into the original text).
+    let mut copy = std::borrow::Cow::Borrowed(text);
+    let mut inserted: Vec<usize> = Vec::new();
+    for _ in 0..MAX_INDENT_FIXES {
+        let mut b = Builder {
+            file,
+            offsets: Offsets::new(&copy, inserted.clone()),
+            stack: Vec::new(),
+            anchors: HashMap::new(),
+            diags: Diagnostics::default(),
+            nodes: 0,
+            alias_budget: MIN_ALIAS_BUDGET.max(text.len()),
+            _text: text,
+        };
+        let root = match run_parser(&mut b, &copy) {
+            Err(Stop::RetryIndentAt(line_start)) => {
+                let at = inserted.partition_point(|&p| p < line_start);
+                for p in &mut inserted[at..] {
+                    *p += 1;
+                }
+                inserted.insert(at, line_start);
+                copy.to_mut().insert(line_start, ' ');
+                continue;
+            }
+            Err(Stop::Abort) => None,
+            Ok(r) => r,
+        };
+        let node = match root {
+            Some(n) if matches!(n.kind, NodeKind::Null) => {
+                Node::new(NodeKind::Map(Map::default()), n.span)
+            }
+            Some(n) => n,
+            None => Node::new(NodeKind::Map(Map::default()), Span::new(file, 0, 0)),
+        };
+        return (node, b.diags);
+    }
+    let mut diags = Diagnostics::default();
+    diags.push(
+        Diag::error("invalid YAML: invalid indentation of flow collections")
+            .at(Span::new(file, 0, 0), "in this file"),
+    );
+    (
+        Node::new(NodeKind::Map(Map::default()), Span::new(file, 0, 0)),
+        diags,
+    )
 }
 
-fn run_parser(b: &mut Builder<'_>, text: &str) -> Result<Option<Node>, Abort> {
+/// How many closing brackets `parse_file` re-indents before giving up.
+const MAX_INDENT_FIXES: usize = 64;
+
+enum Stop {
+    Abort,
+    /// Insert a space at this byte of the parsed copy and parse again.
+    RetryIndentAt(usize),
+}
+
+impl From<Abort> for Stop {
+    fn from(_: Abort) -> Stop {
+        Stop::Abort
+    }
+}
+
+/// Where to re-indent when an "invalid indentation" error sits on a line
+/// holding only spaces and then a closing `}` or `]`.
+fn closing_bracket_line(copy: &str, at: usize) -> Option<usize> {
+    let line_start = copy[..at.min(copy.len())]
+        .rfind('\n')
+        .map(|i| i + 1)
+        .unwrap_or(0);
+    let rest = &copy[line_start..];
+    let trimmed = rest.trim_start_matches(' ');
+    let bracket = trimmed.starts_with('}') || trimmed.starts_with(']');
+    (bracket && line_start + (rest.len() - trimmed.len()) == at).then_some(line_start)
+}
+
+fn run_parser(b: &mut Builder<'_>, text: &str) -> Result<Option<Node>, Stop> {
     let mut parser = Parser::new_from_str(text);
     let mut root: Option<Node> = None;
     let mut documents = 0usize;
@@ -717,13 +787,20 @@ fn run_parser(b: &mut Builder<'_>, text: &str) -> Result<Option<Node>, Abort> {
         let (event, span) = match item {
             Ok(ev) => ev,
             Err(e) => {
+                if e.info() == "invalid indentation" {
+                    if let Some(line) =
+                        closing_bracket_line(text, b.offsets.copy_byte(e.marker().index()))
+                    {
+                        return Err(Stop::RetryIndentAt(line));
+                    }
+                }
                 let at = b.offsets.byte(e.marker().index());
                 b.diags.push(
                     Diag::error(format!("invalid YAML: {}", e.info()))
                         .at(Span::new(b.file, at, at), "here")
                         .help("check indentation and quoting around this place"),
                 );
-                return Err(Abort);
+                return Err(Stop::Abort);
             }
         };
         let (s, e) = (span.start.index(), span.end.index());
@@ -784,7 +861,7 @@ fn run_parser(b: &mut Builder<'_>, text: &str) -> Result<Option<Node>, Abort> {
                 let Some(anchored) = b.anchors.get(&id) else {
                     b.diags
                         .push(Diag::error("alias to an unknown anchor").at(sp, "unknown anchor"));
-                    return Err(Abort);
+                    return Err(Stop::Abort);
                 };
                 if anchored.size > b.alias_budget {
                     b.diags.push(
@@ -792,14 +869,14 @@ fn run_parser(b: &mut Builder<'_>, text: &str) -> Result<Option<Node>, Abort> {
                             .at(sp, "expansion limit reached here")
                             .help("the document repeats anchors exponentially; expand it by hand"),
                     );
-                    return Err(Abort);
+                    return Err(Stop::Abort);
                 }
                 if b.depth() + anchored.depth > MAX_DEPTH {
                     b.diags.push(
                         Diag::error(format!("YAML nesting is deeper than {MAX_DEPTH} levels"))
                             .at(sp, "this alias nests too deep"),
                     );
-                    return Err(Abort);
+                    return Err(Stop::Abort);
                 }
                 b.alias_budget -= anchored.size;
                 b.nodes += anchored.size;
@@ -1030,5 +1107,26 @@ mod tests {
             n.to_json(),
             serde_json::json!({"a": {"b": [1, "x", true, null]}})
         );
+    }
+}
+
+#[cfg(test)]
+mod lenient_tests {
+    use super::*;
+
+    #[test]
+    fn closing_bracket_at_key_indentation_is_accepted_with_original_spans() {
+        let text = "targets:\n  prod: {\n    # nothing\n  }\n  dev:\n    default: true\n";
+        let (n, d) = parse_file(FileId(0), text);
+        assert!(d.is_empty(), "{:?}", d.items);
+        assert_eq!(
+            n.to_json(),
+            serde_json::json!({"targets": {"prod": {}, "dev": {"default": true}}})
+        );
+        let dev = n
+            .pointer(&["targets", "dev", "default"])
+            .map(|x| x.span)
+            .unwrap_or_default();
+        assert_eq!(&text[dev.start..dev.end], "true");
     }
 }

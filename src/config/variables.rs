@@ -13,7 +13,8 @@ use crate::config::source::{resolve_plain, Key, Map, Node, NodeKind, ScalarStyle
 use crate::diag::{did_you_mean, Diag, Diagnostics};
 use crate::interp::resolve::VarSource;
 
-const DECL_KEYS: &[&str] = &["default", "description", "type", "lookup"];
+/// `value` sets the value directly (below `--var` only), as the CLI allows.
+const DECL_KEYS: &[&str] = &["default", "description", "type", "lookup", "value"];
 const LOOKUP_KINDS: &[&str] = &[
     "alert",
     "cluster_policy",
@@ -196,6 +197,11 @@ pub fn choose_values(tree: &Node, inp: &ValueInputs<'_>, diags: &mut Diagnostics
             } else {
                 (VarSource::Value(from_text(v, Span::synthetic())), "--var")
             }
+        } else if let Some(v) = decl
+            .get("value")
+            .filter(|v| !matches!(v.kind, NodeKind::Null))
+        {
+            (VarSource::Value(v.clone()), "value")
         } else if let Some(v) = inp.env.get(&format!("BUNDLE_VAR_{name}")) {
             if complex {
                 diags.push(complex_text_error(name, &format!("BUNDLE_VAR_{name}")));

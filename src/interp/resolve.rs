@@ -74,6 +74,8 @@ pub struct Resolver<'a> {
     pub missing_uses: IndexMap<String, Vec<Span>>,
     /// Uses of `workspace.current_user.*` left unresolved (no workspace).
     pub unresolved_user: Vec<Span>,
+    /// Uses of `bundle.git.*` with no git checkout to read them from.
+    pub unresolved_git: Vec<Span>,
     /// Uses of variables whose lookup is pending.
     pub pending_uses: IndexMap<String, Vec<Span>>,
 }
@@ -89,6 +91,7 @@ impl<'a> Resolver<'a> {
             diags: Diagnostics::default(),
             missing_uses: IndexMap::new(),
             unresolved_user: Vec::new(),
+            unresolved_git: Vec::new(),
             pending_uses: IndexMap::new(),
         }
     }
@@ -369,6 +372,12 @@ impl<'a> Resolver<'a> {
                     self.unresolved_user.push(span);
                     return Outcome::Keep;
                 }
+                // Git details come from the checkout; without one they stay as text.
+                let is_git = matches!(segs, [Seg::Key(a), Seg::Key(b), _, ..] if a == "bundle" && b == "git");
+                if is_git && at >= 1 {
+                    self.unresolved_git.push(span);
+                    return Outcome::Keep;
+                }
                 let tree = self.ctx.tree;
                 let cands =
                     child_suggestions(tree, &segs[..at], &segs[at], &segs[..at], &segs[at + 1..]);
@@ -473,15 +482,17 @@ impl<'a> Resolver<'a> {
                     .into_iter()
                     .map(|c| format!("${{resources.{kind_key}.{key}.{c}}}"))
                     .collect();
-                let mut d = Diag::error(format!("{raw}: resources.{kind_key}.{key} has no field `{field_text}`"))
-                    .at(span, "referenced here")
-                    .add_help(format!(
-                        "a reference must name a field set in the resource's config or one known after deploy ({})",
-                        if outputs.is_empty() { "none for this kind".to_string() } else { outputs.join(", ") }
-                    ));
-                if let Some(h) = suggestion_help(&cands) {
-                    d = d.add_help(h);
-                }
+                let d = Diag::error(format!(
+                    "{raw}: resources.{kind_key}.{key} has no field `{field_text}`"
+                ))
+                .at(span, "referenced here");
+                let d = match suggestion_help(&cands) {
+                    Some(h) => d.help(h),
+                    None => d.help(format!(
+                        "a reference names a field set in the resource's config, or one known after deploy: {}",
+                        if outputs.is_empty() { "(none for this kind)".to_string() } else { outputs.join(", ") }
+                    )),
+                };
                 self.diags.push(d);
                 Outcome::Fail
             }
