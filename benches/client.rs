@@ -49,7 +49,11 @@ fn main() {
         let url = serve().await;
         let client = Client::with_token(&url, Secret::new("dapi-bench"), ClientConfig::default())
             .expect("client");
-        let raw = reqwest::Client::new();
+        // Same transport settings as the client (loopback hosts bypass proxies).
+        let raw = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("reqwest");
         let path = "/api/2.0/database/instances/db1";
         // Warm up connections.
         for _ in 0..200 {

@@ -174,7 +174,12 @@ impl Client {
         resolved: ResolvedAuth,
         config: ClientConfig,
     ) -> Result<Client, AuthError> {
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if is_loopback_host(&resolved.host) {
+            // A local workspace is never reached through an HTTP proxy.
+            builder = builder.no_proxy();
+        }
+        let http = builder
             .user_agent(USER_AGENT)
             .timeout(config.request_timeout)
             .connect_timeout(config.connect_timeout)
@@ -545,6 +550,19 @@ pub(crate) fn decode<T: DeserializeOwned>(
 ) -> Result<T, ApiError> {
     serde_json::from_value(value)
         .map_err(|e| ApiError::transport(method, path, format!("unexpected response body: {e}")))
+}
+
+/// `http://127.x.x.x`, `localhost` or `[::1]`.
+fn is_loopback_host(host: &str) -> bool {
+    match reqwest::Url::parse(host)
+        .ok()
+        .and_then(|u| u.host().map(|h| h.to_owned()))
+    {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    }
 }
 
 /// Percent-escape one path segment (names may contain `.`; never `/`).

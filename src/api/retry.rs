@@ -92,7 +92,10 @@ impl Backoff {
     /// The wait before the next attempt, or `None` when it would exceed the
     /// budget. A server `Retry-After` wins over the computed backoff.
     pub(crate) fn next_delay(&mut self, retry_after: Option<Duration>) -> Option<Duration> {
-        let delay = retry_after.unwrap_or_else(|| jittered(self.base, self.max, self.attempts));
+        // `Retry-After: 0` would turn into a tight loop: back off normally then.
+        let delay = retry_after
+            .filter(|d| !d.is_zero())
+            .unwrap_or_else(|| jittered(self.base, self.max, self.attempts));
         self.attempts += 1;
         if self.started.elapsed() + delay > self.budget {
             return None;
@@ -184,5 +187,12 @@ mod tests {
             Some(Duration::from_millis(900))
         );
         assert_eq!(b.next_delay(Some(Duration::from_secs(2))), None);
+    }
+
+    #[test]
+    fn zero_retry_after_still_backs_off() {
+        let mut b = Backoff::new(&cfg(60_000));
+        let d = b.next_delay(Some(Duration::ZERO)).unwrap();
+        assert!(d >= Duration::from_millis(50), "{d:?}");
     }
 }

@@ -772,3 +772,13 @@ async fn secrets_never_appear_in_client_debug_or_errors() {
     assert!(!text.contains("dapi-test-token"), "{text}");
     assert!(matches!(e, ApiError::PermissionDenied { .. }));
 }
+
+#[test]
+fn loopback_hosts_bypass_proxies() {
+    assert!(is_loopback_host("http://127.0.0.1:8080"));
+    assert!(is_loopback_host("http://127.3.2.1:1"));
+    assert!(is_loopback_host("http://localhost:9"));
+    assert!(is_loopback_host("http://[::1]:9"));
+    assert!(!is_loopback_host("https://dbc-1.cloud.databricks.com"));
+    assert!(!is_loopback_host("http://10.0.0.1"));
+}
