@@ -469,7 +469,10 @@ impl Client {
                 }
                 Disposition::Fail => {
                     if let Ok(resp) = &outcome {
-                        return Err(ApiError::from_response(&m, path, resp.status, &resp.body));
+                        let err = ApiError::from_response(&m, path, resp.status, &resp.body);
+                        if !retry::is_transient_message(err.message()) {
+                            return Err(err);
+                        }
                     }
                 }
                 Disposition::OutcomeUnknown => {

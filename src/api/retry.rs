@@ -45,6 +45,23 @@ pub(crate) fn for_status(status: u16, idempotent: bool) -> Disposition {
     }
 }
 
+/// Error messages the SDKs treat as transient whatever the status (§2.3):
+/// each means the request was refused before doing anything.
+const TRANSIENT_MESSAGES: [&str; 8] = [
+    "ClusterNotReadyException",
+    "Unexpected error",
+    "Please try again later or try a faster operation.",
+    "RPC token bucket limit has been exceeded",
+    "does not have any associated worker environments",
+    "There is no worker environment with id",
+    "Unknown worker environment",
+    "UnknownWorkerEnvironmentException",
+];
+
+pub(crate) fn is_transient_message(message: &str) -> bool {
+    TRANSIENT_MESSAGES.iter().any(|m| message.contains(m))
+}
+
 /// Disposition of a transport error. A connect error means nothing was sent.
 pub(crate) fn for_transport(err: &reqwest::Error, idempotent: bool) -> Disposition {
     if err.is_connect() || idempotent {
@@ -137,6 +154,14 @@ mod tests {
         for s in [400, 401, 403, 404, 409, 500, 501] {
             assert_eq!(for_status(s, true), Disposition::Fail, "{s}");
         }
+    }
+
+    #[test]
+    fn transient_messages() {
+        assert!(is_transient_message(
+            "RPC token bucket limit has been exceeded, slow down"
+        ));
+        assert!(!is_transient_message("Job 1 does not exist."));
     }
 
     #[test]

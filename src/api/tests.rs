@@ -382,6 +382,21 @@ async fn run_now_carries_an_idempotency_token_and_retries() {
 }
 
 #[tokio::test]
+async fn transient_error_messages_are_retried() {
+    let srv = Server::start(|_, n| {
+        if n == 0 {
+            json_reply(400, json!({"error_code": "INVALID_STATE", "message": "RPC token bucket limit has been exceeded"}))
+        } else {
+            ok(json!({"job_id": 3}))
+        }
+    })
+    .await;
+    let c = pat(&srv.url, fast());
+    assert_eq!(c.jobs().create(&json!({"name": "j"})).await.unwrap(), 3);
+    assert_eq!(srv.seen().len(), 2);
+}
+
+#[tokio::test]
 async fn retry_budget_is_bounded() {
     let srv = Server::start(|_, _| {
         json_reply(
