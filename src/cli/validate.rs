@@ -35,7 +35,7 @@ pub fn run(g: &GlobalArgs, a: &ValidateArgs) -> Exit {
     match g.output {
         OutputFormat::Json => {
             if failed {
-                print_json(&to_json(&loaded.sources, &loaded.diags));
+                print_json(&to_json(&loaded.sources, &shown));
             } else {
                 eprint!("{}", render_with(&loaded.sources, &shown, render_opts));
                 if let Some(b) = &loaded.bundle {
