@@ -28,7 +28,7 @@ use crate::api::{ApiError, Client};
 use crate::config::model::Bundle;
 use crate::plan::build::{
     api_view, desired_permissions, fill_refs, find_refs, kind_of, make_destroy_plan,
-    permissions_acl, state_field,
+    managed_config, permissions_acl, state_field,
 };
 use crate::plan::diff::is_unknown;
 use crate::plan::{Action, EngineError, Plan, ResourceChange};
@@ -138,7 +138,7 @@ fn wait_description(kind: Kind) -> &'static str {
 
 /// One run of the executor over a plan.
 struct Executor<'a> {
-    configs: HashMap<&'a ResourceAddr, &'a Value>,
+    configs: HashMap<&'a ResourceAddr, Value>,
     changes: HashMap<&'a ResourceAddr, &'a ResourceChange>,
     store: &'a StateStore,
     client: &'a Client,
@@ -473,7 +473,7 @@ enum OpError {
 }
 
 async fn execute(
-    configs: HashMap<&ResourceAddr, &Value>,
+    configs: HashMap<&ResourceAddr, Value>,
     plan: &Plan,
     store: &StateStore,
     client: &Client,
@@ -550,7 +550,7 @@ pub async fn apply(
     let configs = bundle
         .resources
         .iter()
-        .map(|(a, rc)| (a, &rc.value))
+        .map(|(a, rc)| (a, managed_config(bundle, a, &rc.value)))
         .collect();
     execute(configs, plan, store, client, opts, events).await
 }

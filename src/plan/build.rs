@@ -19,7 +19,7 @@ use super::{Action, EngineError, FieldChange, Plan, ResourceChange, FORMAT_VERSI
 use crate::api::Client;
 use crate::config::model::{Bundle, ResourceConfig};
 use crate::graph::{kind_lookup, ResourceGraph};
-use crate::resources::{Kind, ResourceAddr, ResourceKind, UNSUPPORTED_KINDS};
+use crate::resources::{DeploymentInfo, Kind, ResourceAddr, ResourceKind, UNSUPPORTED_KINDS};
 use crate::state::{DeploymentState, ResourceState};
 
 /// Bundle fields the engine itself interprets; never sent to a resource API
@@ -494,7 +494,7 @@ pub async fn make_plan(
             continue;
         };
         let obs = observed.get(&addr).cloned().unwrap_or(Observed::NotRead);
-        let change = plan_resource(rc, state, &obs, &actions, graph.dependencies(&addr))?;
+        let change = plan_resource(bundle, rc, state, &obs, &actions, graph.dependencies(&addr))?;
         actions.insert(addr, change.action);
         changes.push(change);
     }
@@ -611,6 +611,7 @@ fn union_shape(a: &Value, b: Option<&Value>) -> Value {
 /// The config with deferred references filled where the target's value is
 /// already known and will not change in this plan.
 fn desired_config(
+    bundle: &Bundle,
     rc: &ResourceConfig,
     state: &DeploymentState,
     actions: &HashMap<ResourceAddr, Action>,
@@ -621,10 +622,31 @@ fn desired_config(
             _ => None,
         }
     };
-    fill_refs(&rc.value, &lookup)
+    fill_refs(&managed_config(bundle, &rc.addr, &rc.value), &lookup)
+}
+
+/// The config as lakebundle sends and diffs it: with the fields the kind
+/// manages itself (jobs: the deployment marker that lets lost creates be
+/// found again).
+pub fn managed_config(bundle: &Bundle, addr: &ResourceAddr, value: &Value) -> Value {
+    let metadata = format!(
+        "{}/metadata.json",
+        bundle.workspace.state_path.trim_end_matches('/')
+    );
+    match kind_lookup(addr.kind) {
+        Some(kind) => kind.with_deployment_marker(
+            value,
+            &DeploymentInfo {
+                addr,
+                metadata_file_path: &metadata,
+            },
+        ),
+        None => value.clone(),
+    }
 }
 
 fn plan_resource(
+    bundle: &Bundle,
     rc: &ResourceConfig,
     state: &DeploymentState,
     obs: &Observed,
@@ -634,7 +656,7 @@ fn plan_resource(
     let addr = &rc.addr;
     let kind = kind_of(addr.kind)?;
     let rules = kind.rules();
-    let desired_full = desired_config(rc, state, actions);
+    let desired_full = desired_config(bundle, rc, state, actions);
     let desired = api_view(&desired_full);
     let after_unknown = unknown_paths(&desired_full);
     let mut change = ResourceChange {
