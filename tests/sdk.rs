@@ -1,0 +1,231 @@
+//! The official Python SDK (`databricks-sdk`, pinned in tests/sdk/requirements.txt) against
+//! a fresh emulator per scenario. The venv lives at tests/sdk/.venv (created on first use,
+//! reused afterwards). Without python3 or PyPI access the tests print why and skip.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+
+use common::Emulator;
+
+const CLIENT_ID: &str = "4f0c7c3e-sdk-sp";
+const CLIENT_SECRET: &str = "sdk-m2m-secret";
+
+fn sdk_dir() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk"))
+}
+
+fn venv_python() -> PathBuf {
+    sdk_dir().join(".venv/bin/python")
+}
+
+fn sdk_importable(python: &Path) -> bool {
+    Command::new(python)
+        .args(["-c", "import databricks.sdk.service.database"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// The venv's python, creating the venv once per test process; `None` = skip.
+fn python() -> Option<PathBuf> {
+    static READY: OnceLock<Option<PathBuf>> = OnceLock::new();
+    static SETUP: Mutex<()> = Mutex::new(());
+    READY
+        .get_or_init(|| {
+            let _guard = SETUP.lock().unwrap_or_else(|e| e.into_inner());
+            let py = venv_python();
+            if sdk_importable(&py) {
+                return Some(py);
+            }
+            let venv = sdk_dir().join(".venv");
+            let made = Command::new("python3")
+                .arg("-m")
+                .arg("venv")
+                .arg(&venv)
+                .status();
+            if !made.is_ok_and(|s| s.success()) {
+                eprintln!(
+                    "SKIP: cannot create a Python venv with python3 -m venv at {}",
+                    venv.display()
+                );
+                return None;
+            }
+            let pip = Command::new(&py)
+                .args(["-m", "pip", "install", "-q", "-r"])
+                .arg(sdk_dir().join("requirements.txt"))
+                .output();
+            match pip {
+                Ok(o) if o.status.success() && sdk_importable(&py) => Some(py),
+                Ok(o) => {
+                    eprintln!(
+                        "SKIP: pip could not install databricks-sdk (no PyPI access?): {}",
+                        String::from_utf8_lossy(&o.stderr)
+                            .lines()
+                            .last()
+                            .unwrap_or_default()
+                    );
+                    None
+                }
+                Err(e) => {
+                    eprintln!("SKIP: cannot run pip: {e}");
+                    None
+                }
+            }
+        })
+        .clone()
+}
+
+fn postgres_installed() -> bool {
+    Command::new("sh")
+        .args([
+            "-c",
+            "command -v initdb || ls /usr/lib/postgresql/*/bin/initdb",
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Run one scenario script against `emu`; fails the test with the script's output.
+fn run_script(emu: &Emulator, script: &str, args: &[&str]) {
+    let Some(py) = python() else { return };
+    let home = emu.data_dir().join("sdk-home");
+    std::fs::create_dir_all(&home).expect("home dir");
+    let out = Command::new(py)
+        .arg(sdk_dir().join(script))
+        .args(args)
+        .current_dir(sdk_dir())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", &home)
+        .env("DATABRICKS_HOST", &emu.url)
+        .env("DATABRICKS_TOKEN", &emu.token)
+        .env("SDK_CLIENT_ID", CLIENT_ID)
+        .env("SDK_CLIENT_SECRET", CLIENT_SECRET)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .expect("run python");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{script}:\n{stdout}");
+    assert!(
+        out.status.success(),
+        "{script} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("PASS"), "{script} ran no scenario");
+}
+
+fn lake_dir() -> common::TempDir {
+    let lake = tempfile::tempdir().expect("lake dir");
+    for (dir, file, body) in [
+        (
+            "src/gold",
+            "customers.csv",
+            "customer_id,name\n1,ada\n2,bob\n",
+        ),
+        (
+            "analytics/gold",
+            "customer_features.csv",
+            "customer_id,score\n1,0.5\n2,0.7\n",
+        ),
+    ] {
+        std::fs::create_dir_all(lake.path().join(dir)).expect("mkdir");
+        std::fs::write(lake.path().join(dir).join(file), body).expect("write source");
+    }
+    lake
+}
+
+#[test]
+fn sdk_database_instances_and_credentials() {
+    if python().is_none() {
+        return;
+    }
+    // Real PostgreSQL servers when installed: the SDK's waiter then sees a real start-up.
+    let emu = if postgres_installed() {
+        Emulator::start_with(&["--instance-ready-ms", "100"])
+    } else {
+        Emulator::start_with(&["--no-postgres"])
+    };
+    run_script(&emu, "instances.py", &[]);
+}
+
+#[test]
+fn sdk_catalogs_and_synced_tables() {
+    if python().is_none() {
+        return;
+    }
+    let lake = lake_dir();
+    let lake_arg = lake.path().display().to_string();
+    let emu = Emulator::start_with(&["--no-postgres", "--lake-dir", &lake_arg]);
+    run_script(&emu, "catalogs_synced.py", &[]);
+}
+
+#[test]
+fn sdk_jobs() {
+    if python().is_none() {
+        return;
+    }
+    let emu = Emulator::start_with(&["--no-postgres"]);
+    run_script(&emu, "jobs.py", &[]);
+}
+
+#[test]
+fn sdk_apps() {
+    if python().is_none() {
+        return;
+    }
+    let emu = Emulator::start_with(&["--no-postgres"]);
+    run_script(&emu, "apps.py", &[]);
+}
+
+#[test]
+fn sdk_workspace_files_current_user_and_m2m_oauth() {
+    if python().is_none() {
+        return;
+    }
+    let emu = Emulator::start_with(&[
+        "--no-postgres",
+        "--client-id",
+        CLIENT_ID,
+        "--client-secret",
+        CLIENT_SECRET,
+    ]);
+    run_script(&emu, "workspace_auth.py", &[]);
+}
+
+#[test]
+fn sdk_retries_through_injected_429_and_503() {
+    if python().is_none() {
+        return;
+    }
+    let emu = Emulator::start_with(&["--no-postgres", "--fail-rate", "0.25", "--seed", "11"]);
+    run_script(&emu, "retries.py", &[]);
+}
+
+#[test]
+fn sdk_seed_snippets_run_unchanged() {
+    let seed = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/seed/lakebase-provisioned.md"
+    ));
+    if !seed.is_file() {
+        eprintln!("SKIP: {} is absent", seed.display());
+        return;
+    }
+    if python().is_none() {
+        return;
+    }
+    let lake = lake_dir();
+    let lake_arg = lake.path().display().to_string();
+    let emu = Emulator::start_with(&[
+        "--no-postgres",
+        "--lake-dir",
+        &lake_arg,
+        "--client-id",
+        CLIENT_ID,
+        "--client-secret",
+        CLIENT_SECRET,
+    ]);
+    run_script(&emu, "seed_snippets.py", &[&seed.display().to_string()]);
+}
