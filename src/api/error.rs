@@ -138,6 +138,15 @@ pub enum ApiError {
         path: String,
         message: String,
     },
+    /// The server answered 2xx with a body we cannot read (not JSON, wrong
+    /// shape, a pagination loop). Not retryable.
+    #[error("{method} {path}: invalid response: {message}")]
+    #[diagnostic(code(lakebundle::api::invalid_response))]
+    InvalidResponse {
+        method: String,
+        path: String,
+        message: String,
+    },
     /// Anything else (499 cancelled, unknown statuses, ...).
     #[error("{method} {path}: HTTP {status} {error_code}: {message}")]
     #[diagnostic(code(lakebundle::api::other))]
@@ -243,6 +252,11 @@ macro_rules! with_fields {
                 path: $p,
                 message: $msg,
             }
+            | ApiError::InvalidResponse {
+                method: $m,
+                path: $p,
+                message: $msg,
+            }
             | ApiError::Other {
                 method: $m,
                 path: $p,
@@ -309,6 +323,18 @@ impl ApiError {
 
     pub(crate) fn transport(method: &str, path: &str, message: impl Into<String>) -> ApiError {
         ApiError::Transport {
+            method: method.to_string(),
+            path: path.to_string(),
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn invalid_response(
+        method: &str,
+        path: &str,
+        message: impl Into<String>,
+    ) -> ApiError {
+        ApiError::InvalidResponse {
             method: method.to_string(),
             path: path.to_string(),
             message: message.into(),

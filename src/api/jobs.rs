@@ -45,7 +45,7 @@ impl JobsApi<'_> {
         while let Some(token) = take_page_token(&mut job) {
             pages += 1;
             if pages > 1000 {
-                return Err(ApiError::transport(
+                return Err(ApiError::invalid_response(
                     "GET",
                     &path,
                     "jobs/get returned more than 1000 pages",

@@ -317,7 +317,7 @@ impl Client {
             return Ok(Value::Object(Default::default()));
         }
         serde_json::from_slice(&resp.body).map_err(|e| {
-            ApiError::transport(
+            ApiError::invalid_response(
                 &method_s,
                 path,
                 format!("response is not valid JSON (HTTP {}): {e}", resp.status),
@@ -551,8 +551,9 @@ pub(crate) fn decode<T: DeserializeOwned>(
     path: &str,
     value: Value,
 ) -> Result<T, ApiError> {
-    serde_json::from_value(value)
-        .map_err(|e| ApiError::transport(method, path, format!("unexpected response body: {e}")))
+    serde_json::from_value(value).map_err(|e| {
+        ApiError::invalid_response(method, path, format!("unexpected response body: {e}"))
+    })
 }
 
 /// `http://127.x.x.x`, `localhost` or `[::1]`.
@@ -602,7 +603,7 @@ pub(crate) async fn list_all(
         match page.get("next_page_token").and_then(Value::as_str) {
             Some(t) if !t.is_empty() && has_more != Some(false) => {
                 if !seen.insert(t.to_string()) {
-                    return Err(ApiError::transport(
+                    return Err(ApiError::invalid_response(
                         "GET",
                         path,
                         format!("pagination loop: page token {t:?} repeated"),

@@ -797,3 +797,22 @@ fn loopback_hosts_bypass_proxies() {
     assert!(!is_loopback_host("https://dbc-1.cloud.databricks.com"));
     assert!(!is_loopback_host("http://10.0.0.1"));
 }
+
+#[tokio::test]
+async fn unreadable_success_body_is_invalid_response_not_retried() {
+    let srv = Server::start(|_, _| Reply {
+        status: 200,
+        headers: vec![],
+        body: b"<html>proxy page</html>".to_vec(),
+        delay: Duration::ZERO,
+    })
+    .await;
+    let c = pat(&srv.url, fast());
+    let e = c
+        .call(Method::GET, "/api/2.0/apps/a", &[], None)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ApiError::InvalidResponse { .. }), "{e}");
+    assert!(!e.is_retryable());
+    assert_eq!(srv.seen().len(), 1);
+}
