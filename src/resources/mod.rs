@@ -268,3 +268,6 @@ pub const UNSUPPORTED_KINDS: &[&str] = &[
     "postgres_roles",
     "postgres_synced_tables",
 ];
+
+#[cfg(test)]
+mod crud_tests;
