@@ -603,3 +603,149 @@ async fn list_all_jobs(client: &Client) -> Vec<Value> {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permissions_are_applied_diffed_and_drift_is_seen() {
+    let w = World::start(&[]);
+    let yaml = "bundle: {name: perms}\nresources:\n  jobs:\n    j:\n      name: guarded\n      permissions:\n        - {level: CAN_VIEW, group_name: analysts}\n        - {level: CAN_MANAGE_RUN, user_name: ops@example.com}\n";
+    let b = w.bundle(yaml);
+    assert_ok(&w.deploy(&b).await.1);
+    let j = addr(Kind::Jobs, "j");
+    let id = w.store(&b).await.snapshot().get(&j).unwrap().id.clone();
+    let acl = w.get(&format!("/api/2.0/permissions/jobs/{id}"), &[]).await;
+    let text = acl.to_string();
+    assert!(
+        text.contains("analysts") && text.contains("CAN_MANAGE_RUN"),
+        "{text}"
+    );
+    // The owner the server adds, and inherited admin grants, are not changes.
+    let plan = w.plan(&b).await;
+    assert!(!plan.has_changes(), "{:#?}", describe(&plan));
+
+    // Changed outside lakebundle: drift, planned back.
+    let body = json!({"access_control_list": [{"group_name": "analysts", "permission_level": "CAN_MANAGE"}]});
+    w.client
+        .call(
+            Method::PATCH,
+            &format!("/api/2.0/permissions/jobs/{id}"),
+            &[],
+            Some(&body),
+        )
+        .await
+        .unwrap();
+    let plan = w.plan(&b).await;
+    let c = plan.change(&j).unwrap();
+    assert_eq!(c.action, Action::Update);
+    assert_eq!(
+        c.drift.iter().map(|d| d.path.as_str()).collect::<Vec<_>>(),
+        vec!["permissions"]
+    );
+    assert_ok(&w.deploy(&b).await.1);
+    assert!(!w.plan(&b).await.has_changes());
+
+    // A changed level in config is an update of the permissions only.
+    let b2 = w.bundle(&yaml.replace("CAN_VIEW", "CAN_MANAGE"));
+    let (plan, report, _) = w.deploy(&b2).await;
+    assert_ok(&report);
+    let c = plan.change(&j).unwrap();
+    assert_eq!(
+        c.fields.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(),
+        vec!["permissions"]
+    );
+    assert!(!w.plan(&b2).await.has_changes());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_interrupted_by_a_crash_is_adopted_not_duplicated() {
+    let w = World::start(&[]);
+    let b = w.bundle("bundle: {name: crashy}\nresources:\n  jobs:\n    j:\n      name: crash-job\n      max_concurrent_runs: 1\n");
+    let j = addr(Kind::Jobs, "j");
+    {
+        // What a deploy killed right after its create call leaves: the intent in
+        // the local log, the job in the workspace, nothing recorded.
+        let store = w.store(&b).await;
+        store.intend(&j).unwrap();
+        let body = lakebundle::plan::build::managed_config(&b, &j, &b.resources[&j].value);
+        let kind = lakebundle::resources::kind_impl(Kind::Jobs);
+        kind.create(&w.client, &lakebundle::plan::build::api_view(&body))
+            .await
+            .unwrap();
+    }
+    let plan = w.plan(&b).await;
+    let c = plan.change(&j).unwrap();
+    assert_eq!(c.action, Action::Create);
+    assert!(
+        c.reason.as_deref().unwrap_or("").contains("interrupted"),
+        "{:?}",
+        c.reason
+    );
+    let (_, report, events) = w.deploy(&b).await;
+    assert_ok(&report);
+    assert!(events.iter().any(
+        |e| matches!(&e.kind, ApplyEventKind::Progress { message } if message.contains("adopted"))
+    ));
+    assert_eq!(
+        w.count("/api/2.2/jobs/list", "jobs").await,
+        1,
+        "no duplicate job"
+    );
+    let state = w.store(&b).await.snapshot();
+    assert!(state.pending.is_empty());
+    assert!(!w.plan(&b).await.has_changes());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancellation_finishes_in_flight_work_and_records_it() {
+    let w = World::start(&["--latency-ms", "30"]);
+    let mut yaml = String::from("bundle: {name: cancel}\nresources:\n  jobs:\n");
+    for i in 0..20 {
+        yaml.push_str(&format!("    j{i}: {{name: cancel-job-{i}}}\n"));
+    }
+    let b = w.bundle(&yaml);
+    let store = w.store(&b).await;
+    let plan = make_plan(
+        &b,
+        &store.snapshot(),
+        Some(&w.client),
+        &PlanOptions::default(),
+    )
+    .await
+    .unwrap();
+    let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let o = ApplyOptions {
+        parallelism: 2,
+        cancel: Some(cancel_rx),
+        ..opts()
+    };
+    let run = apply(&b, &plan, &store, &w.client, &o, tx);
+    let stopper = async {
+        // Ctrl-C once the first resource is done.
+        while let Some(e) = rx.recv().await {
+            if matches!(e.kind, ApplyEventKind::Succeeded { .. }) {
+                cancel_tx.send_replace(true);
+                break;
+            }
+        }
+    };
+    let (report, ()) = tokio::join!(run, stopper);
+    let report = report.unwrap();
+    assert!(report.interrupted);
+    assert!(
+        !report.succeeded.is_empty() && report.succeeded.len() < 20,
+        "{report:?}"
+    );
+    assert!(report.skipped.iter().all(|(_, why)| why == "interrupted"));
+    assert!(report.failed.is_empty());
+    // Everything that finished is in state, and exists remotely exactly once.
+    let state = w.store(&b).await.snapshot();
+    assert_eq!(state.resources.len(), report.succeeded.len());
+    assert_eq!(
+        w.count("/api/2.2/jobs/list", "jobs").await,
+        report.succeeded.len()
+    );
+    // A re-run resumes with the rest.
+    let (plan, report, _) = w.deploy(&b).await;
+    assert_ok(&report);
+    assert_eq!(plan.counts().0, 20 - state.resources.len());
+}

@@ -310,10 +310,13 @@ impl Executor<'_> {
             outputs,
             depends_on,
         };
-        self.store
-            .put(addr, record)
-            .await
-            .map_err(|e| OpError::Fatal(e.to_string()))?;
+        // A create already recorded exactly this: skip the second state write.
+        if self.store.get(addr).as_ref() != Some(&record) {
+            self.store
+                .put(addr, record)
+                .await
+                .map_err(|e| OpError::Fatal(e.to_string()))?;
+        }
         Ok(id)
     }
 
