@@ -184,7 +184,8 @@ pub async fn set_credential(
         .is_some();
     if !exists {
         let create = format!(
-            "CREATE ROLE {} LOGIN IN ROLE {}, {}",
+            // Attributes are not inherited from databricks_superuser: give them directly.
+            "CREATE ROLE {} LOGIN CREATEDB CREATEROLE IN ROLE {}, {}",
             ident(role),
             ident(IDENTITY_GROUP),
             ident(SUPERUSER_GROUP)

@@ -363,23 +363,74 @@ pub async fn start(bin: &PgBinaries, run_as: &RunAs, dirs: &ServerDirs) -> PgRes
     }
 }
 
+/// The postmaster's pid, from `postmaster.pid`.
+fn postmaster_pid(data: &Path) -> Option<i32> {
+    let text = std::fs::read_to_string(data.join("postmaster.pid")).ok()?;
+    text.lines().next()?.trim().parse().ok().filter(|p| *p > 0)
+}
+
+/// Whether a process still runs (exists and is not a zombie).
+fn process_alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the parenthesised command name.
+        Ok(stat) => {
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                != Some("Z")
+        }
+        Err(_) => false,
+    }
+}
+
+/// pg_ctl returns once the pid file is gone, which the postmaster removes
+/// while exiting: wait for the process itself so none outlives a stop.
+fn wait_gone_blocking(pid: Option<i32>) {
+    let Some(pid) = pid else { return };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while process_alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+async fn wait_gone(pid: Option<i32>) {
+    let Some(pid) = pid else { return };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while process_alive(pid) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn stop_command(
+    bin: &PgBinaries,
+    run_as: &RunAs,
+    data: &Path,
+    mode: &str,
+) -> std::process::Command {
+    let mut cmd = run_as.command(&bin.tool("pg_ctl"), data);
+    cmd.arg("stop")
+        .args(["-w", "-t", "30", "-s", "-m", mode, "-D"])
+        .arg(data);
+    cmd
+}
+
 /// Stop the server (fast shutdown; immediate when that does not finish).
 pub async fn stop(bin: &PgBinaries, run_as: &RunAs, data: &Path) -> PgResult<()> {
     if !is_running(bin, run_as, data).await {
         return Ok(());
     }
-    let mut cmd = run_as.command(&bin.tool("pg_ctl"), data);
-    cmd.arg("stop")
-        .args(["-w", "-t", "30", "-s", "-m", "fast", "-D"])
-        .arg(data);
-    if run(cmd, "pg_ctl stop").await.is_ok() {
-        return Ok(());
+    let pid = postmaster_pid(data);
+    if run(stop_command(bin, run_as, data, "fast"), "pg_ctl stop")
+        .await
+        .is_err()
+    {
+        run(
+            stop_command(bin, run_as, data, "immediate"),
+            "pg_ctl stop -m immediate",
+        )
+        .await?;
     }
-    let mut cmd = run_as.command(&bin.tool("pg_ctl"), data);
-    cmd.arg("stop")
-        .args(["-w", "-t", "30", "-s", "-m", "immediate", "-D"])
-        .arg(data);
-    run(cmd, "pg_ctl stop -m immediate").await.map(|_| ())
+    wait_gone(pid).await;
+    Ok(())
 }
 
 /// Blocking stop, for `Drop` and `emulator down`.
@@ -387,13 +438,12 @@ pub fn stop_blocking(bin: &PgBinaries, run_as: &RunAs, data: &Path) -> bool {
     if !data.join("postmaster.pid").is_file() {
         return false;
     }
+    let pid = postmaster_pid(data);
     for mode in ["fast", "immediate"] {
-        let mut cmd = run_as.command(&bin.tool("pg_ctl"), data);
-        cmd.arg("stop")
-            .args(["-w", "-t", "30", "-s", "-m", mode, "-D"])
-            .arg(data);
+        let mut cmd = stop_command(bin, run_as, data, mode);
         cmd.stdout(Stdio::null()).stderr(Stdio::null());
         if matches!(cmd.status(), Ok(s) if s.success()) {
+            wait_gone_blocking(pid);
             return true;
         }
     }
