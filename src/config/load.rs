@@ -645,14 +645,22 @@ fn read_overrides_file(root_dir: &Path, target: &str, cx: &mut Ctx) -> Option<No
         .join(target)
         .join("variable-overrides.json");
     let text = std::fs::read_to_string(root_dir.join(&rel)).ok()?;
+    let id = cx.sources.add(rel.clone(), text.clone());
     if let Err(e) = serde_json::from_str::<serde_json::Value>(&text) {
+        // serde_json counts lines and columns from 1; point at that byte.
+        let line_start: usize = text
+            .split_inclusive('\n')
+            .take(e.line().saturating_sub(1))
+            .map(str::len)
+            .sum();
+        let at = (line_start + e.column().saturating_sub(1)).min(text.len());
         cx.diags.push(
             Diag::error(format!("cannot parse {}: {e}", rel.display()))
+                .at(Span::new(id, at, at), "invalid JSON")
                 .help("the file must be a JSON object"),
         );
         return None;
     }
-    let id = cx.sources.add(rel.clone(), text.clone());
     let (node, d) = parse_file(id, &text);
     cx.diags.extend(d);
     if !matches!(node.kind, NodeKind::Map(_)) {
