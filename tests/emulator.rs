@@ -1201,3 +1201,68 @@ async fn oauth_m2m_client_credentials() {
         "token stored in clear"
     );
 }
+
+fn postgres_installed() -> bool {
+    std::process::Command::new("sh")
+        .args([
+            "-c",
+            "command -v initdb || ls /usr/lib/postgresql/*/bin/initdb",
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Postgres processes whose command line names this data dir.
+fn postgres_processes(dir: &std::path::Path) -> usize {
+    let out = std::process::Command::new("pgrep")
+        .arg("-f")
+        .arg(dir.join("pg").display().to_string())
+        .output()
+        .expect("pgrep");
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_postgres_server_outlives_kill9_and_down() {
+    if !postgres_installed() {
+        eprintln!("SKIP: no PostgreSQL installation (initdb) found");
+        return;
+    }
+    let mut emu = Emulator::start_with(&["--instance-ready-ms", "50"]);
+    let api = Api::new(&emu);
+    let (s, v) = api
+        .post(
+            "/api/2.0/database/instances",
+            json!({"name": "real", "capacity": "CU_1"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    api.wait_for("/api/2.0/database/instances/real", "/state", "AVAILABLE")
+        .await;
+    assert!(postgres_processes(emu.data_dir()) > 0, "a real server runs");
+    // A crashed emulator leaves its servers running; `down` must still stop them.
+    emu.kill9();
+    let out = std::process::Command::new(Emulator::bin())
+        .args(["emulator", "down", "--data-dir"])
+        .arg(emu.data_dir())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while postgres_processes(emu.data_dir()) > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "postgres survived `emulator down`"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // And a restarted emulator brings the instance back.
+    emu.restart();
+    let api = Api::new(&emu);
+    api.wait_for("/api/2.0/database/instances/real", "/state", "AVAILABLE")
+        .await;
+}
