@@ -301,6 +301,34 @@ async fn apps_round_trip() {
         .map(|c| c.remote);
     assert!(found.is_some());
 
+    let started = super::app::set_started(&client, &created.id, true, READY)
+        .await
+        .expect("start app");
+    assert_eq!(started["compute_status"]["state"], "ACTIVE");
+    let source = "/Workspace/Users/me/app";
+    let err = super::app::deploy_source(&client, &created.id, &cfg, Some(source), READY)
+        .await
+        .expect_err("deploying a folder that is not in the workspace fails");
+    assert!(err.to_string().contains("does not exist"), "{err}");
+    client
+        .call(
+            crate::api::Method::POST,
+            "/api/2.0/workspace/mkdirs",
+            &[],
+            Some(&json!({"path": source})),
+        )
+        .await
+        .expect("mkdirs");
+    let deployed = super::app::deploy_source(&client, &created.id, &cfg, Some(source), READY)
+        .await
+        .expect("deploy app");
+    assert_eq!(deployed["status"]["state"], "SUCCEEDED");
+    assert_eq!(deployed["command"], json!(["python", "app.py"]));
+    let stopped = super::app::set_started(&client, &created.id, false, READY)
+        .await
+        .expect("stop app");
+    assert_eq!(stopped["compute_status"]["state"], "STOPPED");
+
     apps.delete(&client, &created.id).await.expect("delete app");
     assert_gone(Kind::Apps, &client, &created.id).await;
     emu.shutdown().await.expect("shutdown");

@@ -412,5 +412,7 @@ schema_struct! {
         job_cluster_key: String,
         /// The cluster specification.
         new_cluster: ClusterSpec,
+        /// Serverless compute object the cluster is bound to (instead of `new_cluster`).
+        serverless_compute_id: String,
     }
 }
