@@ -1266,3 +1266,69 @@ async fn no_postgres_server_outlives_kill9_and_down() {
     api.wait_for("/api/2.0/database/instances/real", "/state", "AVAILABLE")
         .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_api_over_workspace_paths() {
+    let emu = fast();
+    let api = Api::new(&emu);
+    let file = "/api/2.0/fs/files/Workspace/Users/local-user%40example.com/new/dir/f.json";
+    let send = |m: Method, path: &str, body: Option<&'static [u8]>| {
+        let mut rb = api
+            .http
+            .request(m, format!("{}{path}", api.url))
+            .bearer_auth(&api.token);
+        if let Some(b) = body {
+            rb = rb.body(b);
+        }
+        async move { rb.send().await.unwrap() }
+    };
+    let r = send(Method::PUT, file, Some(b"{\"a\":1}")).await;
+    assert_eq!(r.status().as_u16(), 204, "upload creates parents");
+    let r = send(Method::PUT, file, Some(b"{}")).await;
+    assert_eq!(r.status().as_u16(), 409, "no overwrite by default");
+    let r = send(
+        Method::PUT,
+        &format!("{file}?overwrite=true"),
+        Some(b"{\"a\":2}"),
+    )
+    .await;
+    assert_eq!(r.status().as_u16(), 204);
+    let r = send(Method::GET, file, None).await;
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.bytes().await.unwrap().as_ref(), b"{\"a\":2}");
+    let r = send(Method::HEAD, file, None).await;
+    assert_eq!(
+        r.headers().get("content-length").unwrap().to_str().unwrap(),
+        "7"
+    );
+    // The same object through the workspace API.
+    let (_, st) = api
+        .get(&format!(
+            "/api/2.0/workspace/get-status?path={}",
+            urlenc("/Users/local-user@example.com/new/dir/f.json")
+        ))
+        .await;
+    assert_eq!(st["object_type"], "FILE");
+    let (s, l) = api
+        .get("/api/2.0/fs/directories/Workspace/Users/local-user%40example.com/new/dir")
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(l["contents"][0]["name"], "f.json");
+    assert_eq!(l["contents"][0]["file_size"], 7);
+    let r = send(
+        Method::DELETE,
+        "/api/2.0/fs/directories/Workspace/Users/local-user%40example.com/new/dir",
+        None,
+    )
+    .await;
+    assert_eq!(r.status().as_u16(), 400, "non-empty directory");
+    assert_eq!(
+        send(Method::DELETE, file, None).await.status().as_u16(),
+        204
+    );
+    assert_eq!(send(Method::GET, file, None).await.status().as_u16(), 404);
+    // Pipelines of synced tables are listed for lookups.
+    let (s, p) = api.get("/api/2.0/pipelines").await;
+    assert_eq!(s, 200);
+    assert!(p.get("statuses").is_none(), "no pipelines yet: {p}");
+}

@@ -61,6 +61,7 @@ pub fn routes() -> Router<Arc<Emu>> {
             "/api/2.0/database/instances/{name}/synced_tables",
             get(list_synced),
         )
+        .route("/api/2.0/pipelines", get(list_pipelines))
         .route("/api/2.0/pipelines/{id}", get(get_pipeline))
         .route(
             "/api/2.0/pipelines/{id}/updates",
@@ -723,6 +724,24 @@ fn update_view(u: &Value) -> Value {
     strip_internal(u.clone())
 }
 
+fn pipeline_name(id: &str) -> String {
+    format!("synced-table-pipeline-{id}")
+}
+
+/// `GET /api/2.0/pipelines`: every synced-table pipeline (`statuses` absent when none).
+async fn list_pipelines(State(emu): Shared) -> ApiResult {
+    let statuses: Vec<Value> = emu
+        .store
+        .all(PIPELINES)
+        .into_iter()
+        .map(|(id, _)| json!({"pipeline_id": id, "name": pipeline_name(&id), "state": "IDLE"}))
+        .collect();
+    if statuses.is_empty() {
+        return ok(json!({}));
+    }
+    ok(json!({"statuses": statuses}))
+}
+
 async fn get_pipeline(State(emu): Shared, Path(id): Path<String>) -> ApiResult {
     let p = emu
         .store
@@ -738,7 +757,7 @@ async fn get_pipeline(State(emu): Shared, Path(id): Path<String>) -> ApiResult {
     let running = updates.iter().any(|u| u["state"] == json!("RUNNING"));
     ok(json!({
         "pipeline_id": id,
-        "name": format!("synced-table-pipeline-{id}"),
+        "name": pipeline_name(&id),
         "state": if running { "RUNNING" } else { "IDLE" },
         "spec": {"id": id, "tables": p["tables"], "continuous": p["scheduling_policy"] == json!("CONTINUOUS")},
         "latest_updates": updates,

@@ -10,7 +10,7 @@
 //!
 //! Module map: `server` (router, auth + fault middleware, shared state), `store` (SQLite
 //! persistence), one file per service (`auth`, `instances`, `catalogs`, `jobs`, `apps`,
-//! `workspace`, `permissions`), `records` (the records-only backend), `lock` (data-dir
+//! `workspace`, `files`, `permissions`), `records` (the records-only backend), `lock` (data-dir
 //! ownership), `faults` (seeded fault injection).
 
 pub mod apps;
@@ -18,6 +18,7 @@ pub mod auth;
 pub mod backend;
 pub mod catalogs;
 pub mod faults;
+pub mod files;
 pub mod http;
 pub mod instances;
 pub mod jobs;

@@ -17,7 +17,7 @@ use super::faults::{Fault, Faults};
 use super::http::ApiErr;
 use super::lock::DataDirLock;
 use super::store::Store;
-use super::{apps, auth, catalogs, instances, jobs, permissions, workspace, EmulatorConfig};
+use super::{apps, auth, catalogs, files, instances, jobs, permissions, workspace, EmulatorConfig};
 
 /// Who is calling: a user (PAT) or a service principal (OAuth M2M token).
 #[derive(Debug, Clone)]
@@ -147,6 +147,7 @@ pub fn router(emu: Arc<Emu>) -> Router {
         .nest("/api/2.1/jobs", jobs_routes)
         .merge(apps::routes())
         .merge(workspace::routes())
+        .merge(files::routes())
         .merge(permissions::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

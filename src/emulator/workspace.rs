@@ -20,7 +20,7 @@ use super::http::{body, now_ms, ok, opt_bool, opt_str, qbool, query, req_str, Ap
 use super::server::{Emu, Shared};
 use super::store::Txn;
 
-const COLLECTION: &str = "workspace";
+pub(super) const COLLECTION: &str = "workspace";
 const MAX_IMPORT: usize = 10 * 1024 * 1024;
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
@@ -39,7 +39,7 @@ pub fn routes() -> Router<Arc<Emu>> {
 }
 
 /// `(canonical, as requested)`; rejects relative paths and `..`.
-fn canonical(path: &str) -> Result<String, ApiErr> {
+pub(super) fn canonical(path: &str) -> Result<String, ApiErr> {
     if !path.starts_with('/') {
         return Err(ApiErr::invalid(format!("Path ({path}) must be absolute")));
     }
@@ -57,7 +57,7 @@ fn canonical(path: &str) -> Result<String, ApiErr> {
     Ok(format!("/{}", parts.join("/")))
 }
 
-fn parent(canon: &str) -> Option<String> {
+pub(super) fn parent(canon: &str) -> Option<String> {
     if canon == "/" {
         return None;
     }
@@ -69,12 +69,12 @@ fn parent(canon: &str) -> Option<String> {
     })
 }
 
-fn implicit_dir(canon: &str) -> bool {
+pub(super) fn implicit_dir(canon: &str) -> bool {
     let parts: Vec<&str> = canon.split('/').filter(|p| !p.is_empty()).collect();
     matches!(parts.as_slice(), [] | ["Users"] | ["Shared"] | ["Users", _])
 }
 
-fn not_exists(path: &str) -> ApiErr {
+pub(super) fn not_exists(path: &str) -> ApiErr {
     ApiErr::not_found(format!("Path ({path}) doesn't exist."))
 }
 
@@ -84,7 +84,7 @@ fn get_obj(t: &Txn<'_>, canon: &str) -> Option<Value> {
     })
 }
 
-fn lookup(emu: &Emu, canon: &str) -> Option<Value> {
+pub(super) fn lookup(emu: &Emu, canon: &str) -> Option<Value> {
     emu.store.get(COLLECTION, canon).or_else(|| {
         implicit_dir(canon).then(|| json!({"object_type": "DIRECTORY", "object_id": 0}))
     })
@@ -113,7 +113,7 @@ fn object_info(shown: &str, obj: &Value) -> Value {
     info
 }
 
-fn mkdirs_in(t: &mut Txn<'_>, canon: &str, shown: &str) -> Result<(), ApiErr> {
+pub(super) fn mkdirs_in(t: &mut Txn<'_>, canon: &str, shown: &str) -> Result<(), ApiErr> {
     let mut prefix = String::new();
     let now = now_ms();
     for part in canon.split('/').filter(|p| !p.is_empty()) {
@@ -148,13 +148,13 @@ async fn mkdirs(State(emu): Shared, raw: Bytes) -> ApiResult {
 }
 
 /// What an import writes.
-struct Import {
-    shown: String,
-    canon: String,
-    content: Vec<u8>,
-    overwrite: bool,
+pub(super) struct Import {
+    pub shown: String,
+    pub canon: String,
+    pub content: Vec<u8>,
+    pub overwrite: bool,
     /// `Some(language)` makes a NOTEBOOK.
-    language: Option<String>,
+    pub language: Option<String>,
 }
 
 fn notebook_language(
@@ -189,7 +189,7 @@ fn notebook_language(
     None
 }
 
-fn write(emu: &Emu, imp: Import) -> ApiResult {
+pub(super) fn write(emu: &Emu, imp: Import) -> ApiResult {
     if imp.content.len() > MAX_IMPORT {
         return Err(ApiErr::new(
             StatusCode::BAD_REQUEST,
@@ -459,15 +459,42 @@ async fn list(State(emu): Shared, RawQuery(q): RawQuery) -> ApiResult {
             })?),
             None => None,
         };
-    let prefix = if canon == "/" {
-        "/".to_string()
-    } else {
-        format!("{canon}/")
-    };
     let shown_prefix = if shown.ends_with('/') {
         shown.clone()
     } else {
         format!("{shown}/")
+    };
+    let children = children(&emu, &canon);
+    let objects: Vec<Value> = children
+        .iter()
+        .filter(|(_, o)| {
+            after.is_none_or(|a| {
+                o["object_type"] != json!("NOTEBOOK") || o["modified_at"].as_i64().unwrap_or(0) > a
+            })
+        })
+        .map(|(name, o)| object_info(&format!("{shown_prefix}{name}"), o))
+        .collect();
+    if objects.is_empty() {
+        return ok(json!({}));
+    }
+    ok(json!({"objects": objects}))
+}
+
+async fn delete(State(emu): Shared, raw: Bytes) -> ApiResult {
+    let b = body(&raw)?;
+    let path = req_str(&b, "path")?.to_string();
+    let recursive = opt_bool(&b, "recursive")?.unwrap_or(false);
+    let canon = canonical(&path)?;
+    remove(&emu, &canon, &path, recursive)?;
+    ok(json!({}))
+}
+
+/// The direct children of directory `canon`, by name.
+pub(super) fn children(emu: &Emu, canon: &str) -> std::collections::BTreeMap<String, Value> {
+    let prefix = if canon == "/" {
+        "/".to_string()
+    } else {
+        format!("{canon}/")
     };
     let mut children: std::collections::BTreeMap<String, Value> = std::collections::BTreeMap::new();
     for (k, v) in emu.store.all(COLLECTION) {
@@ -498,34 +525,19 @@ async fn list(State(emu): Shared, RawQuery(q): RawQuery) -> ApiResult {
                 .or_insert(json!({"object_type": "DIRECTORY", "object_id": 0}));
         }
     }
-    let objects: Vec<Value> = children
-        .iter()
-        .filter(|(_, o)| {
-            after.is_none_or(|a| {
-                o["object_type"] != json!("NOTEBOOK") || o["modified_at"].as_i64().unwrap_or(0) > a
-            })
-        })
-        .map(|(name, o)| object_info(&format!("{shown_prefix}{name}"), o))
-        .collect();
-    if objects.is_empty() {
-        return ok(json!({}));
-    }
-    ok(json!({"objects": objects}))
+    children
 }
 
-async fn delete(State(emu): Shared, raw: Bytes) -> ApiResult {
-    let b = body(&raw)?;
-    let path = req_str(&b, "path")?.to_string();
-    let recursive = opt_bool(&b, "recursive")?.unwrap_or(false);
-    let canon = canonical(&path)?;
+/// Delete `canon` (shown as `path`), with everything below it when `recursive`.
+pub(super) fn remove(emu: &Emu, canon: &str, path: &str, recursive: bool) -> Result<(), ApiErr> {
     emu.store.txn(|t| {
-        if t.get(COLLECTION, &canon).is_none() {
-            if implicit_dir(&canon) {
+        if t.get(COLLECTION, canon).is_none() {
+            if implicit_dir(canon) {
                 return Err(ApiErr::permission_denied(format!(
                     "Path ({path}) is a system folder and cannot be deleted"
                 )));
             }
-            return Err(not_exists(&path));
+            return Err(not_exists(path));
         }
         let prefix = format!("{canon}/");
         let below: Vec<String> = t
@@ -543,10 +555,9 @@ async fn delete(State(emu): Shared, raw: Bytes) -> ApiResult {
         for k in below {
             t.delete(COLLECTION, &k);
         }
-        t.delete(COLLECTION, &canon);
+        t.delete(COLLECTION, canon);
         Ok::<_, ApiErr>(())
-    })?;
-    ok(json!({}))
+    })
 }
 
 #[cfg(test)]
