@@ -150,6 +150,9 @@ pub struct RunArgs {
 pub struct CredentialArgs {
     /// Resource key (or name) of a database instance
     pub key: String,
+    /// Database named in the printed connection string
+    #[arg(long, default_value = "databricks_postgres")]
+    pub database: String,
 }
 
 #[derive(Debug, Args)]
