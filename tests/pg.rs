@@ -169,6 +169,28 @@ async fn instance_runs_the_seed_sql_with_a_credential() {
         .expect("citext")
         .get(0);
     assert!(same);
+    // pgvector and PostGIS, when their packages are installed, as the seed writes them.
+    for (ext, probe) in [
+        (
+            "vector",
+            "SELECT ('[1,2]'::vector <-> '[1,3]'::vector)::text",
+        ),
+        ("postgis", "SELECT postgis_version()::text"),
+    ] {
+        if fx.fleet.extension_available(ext) {
+            c.batch_execute(&format!("CREATE EXTENSION IF NOT EXISTS {ext}"))
+                .await
+                .unwrap_or_else(|e| panic!("{ext}: {e:?}"));
+            let v: String = c
+                .query_one(probe, &[])
+                .await
+                .unwrap_or_else(|e| panic!("{ext}: {e:?}"))
+                .get(0);
+            eprintln!("{ext} available: {v}");
+        } else {
+            eprintln!("{ext} is not installed: skipped");
+        }
+    }
     let roles = scalar_i64(&c, "SELECT count(*) FROM databricks_list_roles() WHERE role_name IN ('bob@company.com', 'alice@company.com')").await;
     assert_eq!(roles, 2);
 
