@@ -133,6 +133,17 @@ async fn instance_runs_the_seed_sql_with_a_credential() {
     assert!(ep.pg_version.starts_with("PG_VERSION_"), "{ep:?}");
     assert_eq!(ep.read_only_dns, None);
 
+    // The server runs from the fleet's private install (system dirs are never written).
+    let pid: i32 = std::fs::read_to_string(fx.fleet.data_dir("inst-seed").join("postmaster.pid"))
+        .expect("pid file")
+        .lines()
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .expect("pid");
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).expect("exe");
+    assert!(exe.starts_with(fx.root().join("pginst")), "{exe:?}");
+    assert!(fx.fleet.server_bindir().starts_with(fx.root()));
+
     let token = "tok-0123456789abcdef";
     fx.fleet
         .set_credential("inst-seed", ALICE, token, &in_an_hour())

@@ -28,7 +28,10 @@
 //! per step). A capacity change restarts the server.
 //!
 //! **Files.** Under the fleet root (`<emulator data dir>/pg`):
-//! `admin.secret` (0600, the admin role's password), `tls/`, `_template/`
+//! `admin.secret` (0600, the admin role's password), `tls/`, `pginst/` (a
+//! private mirror of the installation: copies of `postgres` and `pg_ctl`,
+//! the share dir as symlinks plus `databricks_auth`; system directories
+//! are never written), `_template/`
 //! (a pristine cluster every new instance is copied from), and per instance
 //! uid: `data/` (PGDATA), `server.log`, `wal_archive/`, `base-N/` (base
 //! backups), `replica-N/` (HA nodes), `instance.json` (addresses, settings;
@@ -198,7 +201,7 @@ impl PgFleet {
     }
 
     fn open(root: PathBuf) -> PgResult<PgFleet> {
-        let bin = PgBinaries::discover()?;
+        let mut bin = PgBinaries::discover()?;
         let run_as = RunAs::detect()?;
         std::fs::create_dir_all(&root).map_err(PgError::io(&root))?;
         let root = std::fs::canonicalize(&root).map_err(PgError::io(&root))?;
@@ -213,11 +216,18 @@ impl PgFleet {
             }
         };
         let ssl = ensure_tls(&root.join("tls"));
-        let mut precreated = Vec::new();
-        if let Some(share) = &bin.sharedir {
-            if let Err(e) = roles::install_auth_extension(share) {
+        // databricks_auth goes into a private mirror of the installation,
+        // so system directories are never modified (and need not be writable).
+        if let Err(e) = bin.private_install(&root.join("pginst")) {
+            tracing::warn!("no private PostgreSQL install ({e}); using the system share dir");
+        }
+        if let Some(share) = bin.effective_sharedir() {
+            if let Err(e) = roles::install_auth_extension(&share) {
                 tracing::warn!("cannot install the databricks_auth extension: {e}");
             }
+        }
+        let mut precreated = Vec::new();
+        if let Some(share) = &bin.sharedir {
             for ext in roles::PRECREATED_EXTENSIONS {
                 if roles::needs_superuser(share, ext) == Some(true) {
                     precreated.push(ext.to_string());
@@ -262,11 +272,16 @@ impl PgFleet {
 
     /// Whether `CREATE EXTENSION name` can work on these servers.
     pub fn extension_available(&self, name: &str) -> bool {
-        self.inner.bin.sharedir.as_ref().is_some_and(|s| {
+        self.inner.bin.effective_sharedir().is_some_and(|s| {
             s.join("extension")
                 .join(format!("{name}.control"))
                 .is_file()
         })
+    }
+
+    /// Where `postgres`/`pg_ctl` run from (the private install under the root).
+    pub fn server_bindir(&self) -> PathBuf {
+        self.inner.bin.tool("postgres").with_file_name("")
     }
 
     /// Stop every server under `root` without a fleet (`emulator down` of

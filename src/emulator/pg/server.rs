@@ -35,9 +35,46 @@ pub struct PgBinaries {
     pub major: u32,
     /// `share/` of the installation (holds `extension/`), when found.
     pub sharedir: Option<PathBuf>,
+    /// Where `postgres` and `pg_ctl` run from when a private install
+    /// (see [`PgBinaries::private_install`]) is in use.
+    pub runtime_bindir: Option<PathBuf>,
+    /// The private install's share dir.
+    pub private_share: Option<PathBuf>,
 }
 
 const REQUIRED_TOOLS: [&str; 4] = ["initdb", "pg_ctl", "postgres", "pg_basebackup"];
+/// Tools that run from a private install when there is one.
+const RUNTIME_TOOLS: [&str; 2] = ["postgres", "pg_ctl"];
+
+fn pg_config(bindir: &Path, flag: &str) -> Option<PathBuf> {
+    let out = std::process::Command::new(bindir.join("pg_config"))
+        .arg(flag)
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+}
+
+fn common_prefix(paths: &[&Path]) -> PathBuf {
+    let mut prefix: Vec<std::path::Component> = paths[0].components().collect();
+    for p in &paths[1..] {
+        let n = prefix
+            .iter()
+            .zip(p.components())
+            .take_while(|(a, b)| **a == *b)
+            .count();
+        prefix.truncate(n);
+    }
+    prefix.iter().collect()
+}
+
+fn link_if_missing(target: &Path, link: &Path) -> PgResult<()> {
+    if std::fs::symlink_metadata(link).is_ok() {
+        return Ok(());
+    }
+    std::os::unix::fs::symlink(target, link).map_err(PgError::io(link))
+}
 
 impl PgBinaries {
     /// `$LAKEBUNDLE_PG_BINDIR`, else the directory `initdb` on PATH resolves
@@ -103,11 +140,83 @@ impl PgBinaries {
             version,
             major,
             sharedir,
+            runtime_bindir: None,
+            private_share: None,
         })
     }
 
     pub fn tool(&self, name: &str) -> PathBuf {
-        self.bindir.join(name)
+        match &self.runtime_bindir {
+            Some(dir) if RUNTIME_TOOLS.contains(&name) => dir.join(name),
+            _ => self.bindir.join(name),
+        }
+    }
+
+    /// The share dir servers actually read (`extension/` lives there).
+    pub fn effective_sharedir(&self) -> Option<PathBuf> {
+        match &self.runtime_bindir {
+            Some(_) => self.private_share.clone(),
+            None => self.sharedir.clone(),
+        }
+    }
+
+    /// Mirror the installation under `dir` so that extra extensions can be
+    /// added without touching system directories: PostgreSQL finds its
+    /// share and lib dirs relative to the running `postgres` binary, so a
+    /// copy of `postgres` and `pg_ctl` in the same relative layout, with
+    /// the share dir as a symlink farm and `lib` linked, is a full install
+    /// whose `extension/` we own. Returns the mirror's `extension/` dir.
+    pub fn private_install(&mut self, dir: &Path) -> PgResult<PathBuf> {
+        let share = self
+            .sharedir
+            .clone()
+            .ok_or_else(|| PgError::command("private install", "share dir not found"))?;
+        let pkglib = pg_config(&self.bindir, "--pkglibdir")
+            .unwrap_or_else(|| self.bindir.with_file_name("lib"));
+        let prefix = common_prefix(&[&self.bindir, &share, &pkglib]);
+        let rel = |p: &Path| p.strip_prefix(&prefix).map(Path::to_path_buf);
+        let (Ok(bin_rel), Ok(share_rel), Ok(lib_rel)) =
+            (rel(&self.bindir), rel(&share), rel(&pkglib))
+        else {
+            return Err(PgError::command(
+                "private install",
+                "cannot relate bin, share and lib dirs",
+            ));
+        };
+        let bin = dir.join(bin_rel);
+        let priv_share = dir.join(share_rel);
+        let ext = priv_share.join("extension");
+        std::fs::create_dir_all(&bin).map_err(PgError::io(&bin))?;
+        std::fs::create_dir_all(&ext).map_err(PgError::io(&ext))?;
+        for tool in RUNTIME_TOOLS {
+            let (from, to) = (self.bindir.join(tool), bin.join(tool));
+            // A real copy: PostgreSQL resolves symlinks to locate its install.
+            let same = std::fs::metadata(&from).ok().map(|m| m.len())
+                == std::fs::metadata(&to).ok().map(|m| m.len());
+            if !same {
+                let tmp = to.with_extension("tmp");
+                std::fs::copy(&from, &tmp).map_err(PgError::io(&tmp))?;
+                std::fs::rename(&tmp, &to).map_err(PgError::io(&to))?;
+            }
+        }
+        link_if_missing(&pkglib, &dir.join(lib_rel))?;
+        for (from_dir, to_dir, skip) in [
+            (&share, &priv_share, Some("extension")),
+            (&share.join("extension"), &ext, None),
+        ] {
+            for e in std::fs::read_dir(from_dir)
+                .map_err(PgError::io(from_dir))?
+                .flatten()
+            {
+                if skip.is_some_and(|s| e.file_name() == s) {
+                    continue;
+                }
+                link_if_missing(&e.path(), &to_dir.join(e.file_name()))?;
+            }
+        }
+        self.runtime_bindir = Some(bin);
+        self.private_share = Some(priv_share);
+        Ok(ext)
     }
 
     /// `PG_VERSION_15` style, as the API reports it.
