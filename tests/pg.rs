@@ -926,3 +926,45 @@ fn percent_encode(s: &str) -> String {
         })
         .collect()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psycopg2_runs_the_seed_connection_code_unchanged() {
+    let Some(fx) = Fixture::new() else { return };
+    let has_psycopg2 = std::process::Command::new("python3")
+        .args(["-c", "import psycopg2"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_psycopg2 {
+        eprintln!("SKIP: python3 with psycopg2 is not installed (pip install psycopg2-binary)");
+        return;
+    }
+    let ep = fx
+        .fleet
+        .create_instance(&spec("inst-py", "py"))
+        .await
+        .expect("create");
+    if ep.read_write_dns.contains(':') {
+        eprintln!("SKIP: no free 127.0.0.N:5432 address; host=<dns> needs the default port");
+        fx.fleet.shutdown().await.expect("shutdown");
+        return;
+    }
+    fx.fleet
+        .set_credential("inst-py", ALICE, "py-token", &in_an_hour())
+        .await
+        .expect("credential");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pg/seed_connect.py");
+    let out = std::process::Command::new("python3")
+        .args([script, &ep.read_write_dns, ALICE, "py-token"])
+        .output()
+        .expect("python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "psycopg2: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("PostgreSQL "), "{stdout}");
+    assert!(stdout.contains("rows after delete: 0"), "{stdout}");
+    fx.fleet.shutdown().await.expect("shutdown");
+    assert_no_servers(&fx.root());
+}
