@@ -299,3 +299,60 @@ async fn emulator_instances_are_real_servers_end_to_end() {
         servers_under(emu.data_dir())
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_emulator_readopts_its_running_servers() {
+    if !postgres_installed() {
+        return;
+    }
+    let mut emu = common::Emulator::start();
+    let (s, v) = call(
+        &emu,
+        reqwest::Method::POST,
+        "/api/2.0/database/instances",
+        Some(json!({"name": "kept", "capacity": "CU_1"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let before = wait_available(&emu, "kept").await;
+    emu.kill9();
+    // kill -9 cannot stop the server: it keeps running until adopted.
+    assert!(
+        !servers_under(emu.data_dir()).is_empty(),
+        "server survives the emulator"
+    );
+    emu.restart();
+    let after = wait_available(&emu, "kept").await;
+    assert_eq!(after["read_write_dns"], before["read_write_dns"]);
+    let (s, cred) = call(
+        &emu,
+        reqwest::Method::POST,
+        "/api/2.0/database/credentials",
+        Some(json!({"instance_names": ["kept"], "request_id": "r1"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{cred}");
+    let (_, me) = call(
+        &emu,
+        reqwest::Method::GET,
+        "/api/2.0/preview/scim/v2/Me",
+        None,
+    )
+    .await;
+    let dns = after["read_write_dns"].as_str().expect("dns");
+    let (host, port) = match dns.split_once(':') {
+        Some((h, p)) => (h.to_string(), p.parse().expect("port")),
+        None => (dns.to_string(), 5432),
+    };
+    let user = me["userName"].as_str().expect("userName");
+    let token = cred["token"].as_str().expect("token");
+    connect(&host, port, user, token, "databricks_postgres")
+        .await
+        .expect("login after the restart");
+    emu.stop();
+    assert!(
+        servers_under(emu.data_dir()).is_empty(),
+        "{:?}",
+        servers_under(emu.data_dir())
+    );
+}
