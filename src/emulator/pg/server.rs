@@ -214,6 +214,17 @@ impl PgBinaries {
                 link_if_missing(&e.path(), &to_dir.join(e.file_name()))?;
             }
         }
+        // A data dir on a noexec mount cannot run the copies: keep the system ones.
+        let runs = std::process::Command::new(bin.join("postgres"))
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !runs {
+            return Err(PgError::command(
+                "private install",
+                format!("{} cannot execute", bin.display()),
+            ));
+        }
         self.runtime_bindir = Some(bin);
         self.private_share = Some(priv_share);
         Ok(ext)
