@@ -331,6 +331,8 @@ fn snapshot_filters() -> Vec<(&'static str, &'static str)> {
         (r#"id = "\d+""#, r#"id = "[JOB_ID]""#),
         (r#""id": "\d+""#, r#""id": "[JOB_ID]""#),
         (r#""job_id": \d+"#, r#""job_id": [JOB_ID]"#),
+        // The state serial counts recorded operations, an implementation detail.
+        (r#""serial": \d+"#, r#""serial": [SERIAL]"#),
     ]
 }
 
@@ -360,4 +362,75 @@ fn plan_snapshots() {
         insta::assert_snapshot!("replace_markdown", plan(&["-o", "markdown", "plan"]));
         insta::assert_snapshot!("replace_json", plan(&["-o", "json", "plan"]));
     });
+}
+
+#[test]
+fn run_follows_a_job_and_refreshes_a_synced_table() {
+    let emu = emulator();
+    let b = TestBundle::production();
+    run(&emu, &b, &["deploy", "--auto-approve"]).expect(0);
+
+    let out = run(&emu, &b, &["run", "sync_schedule"]).expect(0);
+    assert!(
+        out.stdout.contains("TERMINATED SUCCESS"),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    let out = run(
+        &emu,
+        &b,
+        &["-o", "json", "run", "sync_schedule", "--no-wait"],
+    )
+    .expect(0);
+    let v: Value = serde_json::from_str(&out.stdout).expect("run JSON");
+    assert!(v["run_id"].as_i64().is_some(), "{v}");
+
+    let out = run(&emu, &b, &["run", "features_sync"]).expect(0);
+    assert!(
+        out.stdout.contains("COMPLETED"),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+
+    let out = run(&emu, &b, &["run", "sync_schedul"]).expect(1);
+    assert!(
+        out.stderr.contains("did you mean `sync_schedule`"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn summary_lists_ids_states_endpoints_and_urls() {
+    let emu = emulator();
+    let b = TestBundle::production();
+    run(&emu, &b, &["deploy", "--auto-approve"]).expect(0);
+    let out = run(&emu, &b, &["-o", "json", "summary"]).expect(0);
+    let v: Value = serde_json::from_str(&out.stdout).expect("summary JSON");
+    let res = v["resources"].as_array().cloned().unwrap_or_default();
+    assert_eq!(res.len(), 5, "{v}");
+    let inst = res
+        .iter()
+        .find(|r| r["address"] == INSTANCE)
+        .expect("instance row");
+    assert_eq!(inst["id"], "my-instance");
+    assert_eq!(inst["state"], "AVAILABLE");
+    assert!(
+        inst["endpoint"].as_str().is_some_and(|e| !e.is_empty()),
+        "{inst}"
+    );
+    assert!(
+        inst["url"]
+            .as_str()
+            .is_some_and(|u| u.ends_with("/compute/database-instances/my-instance")),
+        "{inst}"
+    );
+    assert!(res.iter().all(|r| r["deployed"] == true), "{v}");
+    let text = run(&emu, &b, &["summary"]).expect(0).stdout;
+    assert!(
+        text.contains("Database instances:") && text.contains("my_db:"),
+        "{text}"
+    );
 }

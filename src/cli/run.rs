@@ -249,10 +249,10 @@ async fn refresh_pipeline(
 
 async fn run_session(a: &RunArgs, session: &context::Session) -> Result<bool, String> {
     let addr = find_target(session, &a.key)?;
-    let store = session
-        .state()
-        .await
-        .map_err(|_| "cannot open the deployment state".to_string())?;
+    let Ok(store) = session.state().await else {
+        // Already reported by `state()`.
+        return Ok(false);
+    };
     let state = store.snapshot();
     let id = deployed_id(&state, &addr)?;
     match addr.kind {
