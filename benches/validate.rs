@@ -26,7 +26,7 @@ fn generate(dir: &Path) -> usize {
     for f in 0..FILES {
         let mut y = String::from("resources:\n  database_instances:\n");
         for i in 0..PER_KIND {
-            let _ = write!(y, "    inst_{f}_{i}:\n      name: inst-{f}-{i}-${{var.env}}\n      capacity: ${{var.capacity}}\n      retention_window_in_days: 7\n      custom_tags:\n        team: t{f}\n");
+            let _ = write!(y, "    inst_{f}_{i}:\n      name: inst-{f}-{i}-${{var.env}}\n      capacity: ${{var.capacity}}\n      retention_window_in_days: 7\n      custom_tags:\n        - key: team\n          value: t{f}\n");
         }
         y.push_str("  database_catalogs:\n");
         for i in 0..PER_KIND {
@@ -87,6 +87,10 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 fn main() {
     let tmp = tempfile::tempdir().expect("temp dir");
+    // VALIDATE_BENCH_DIR=<dir>: also write the bundle there, for profiling.
+    if let Some(keep) = std::env::var_os("VALIDATE_BENCH_DIR") {
+        generate(Path::new(&keep));
+    }
     let n = generate(tmp.path());
     println!(
         "validate bench: {n} resources in {FILES} included files ({:.1} MB of YAML)",
@@ -116,7 +120,8 @@ fn main() {
             if !ok {
                 eprintln!(
                     "{}",
-                    String::from_utf8_lossy(&out.stderr)
+                    // `-o json` prints the diagnostics on stdout.
+                    String::from_utf8_lossy(&out.stdout)
                         .chars()
                         .take(2000)
                         .collect::<String>()

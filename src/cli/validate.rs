@@ -51,6 +51,8 @@ pub fn run(g: &GlobalArgs, a: &ValidateArgs) -> Exit {
             }
         }
     }
+    // The process ends right after: freeing the whole tree would only cost time.
+    std::mem::forget(loaded);
     if failed {
         Exit::Error
     } else {

@@ -179,6 +179,7 @@ fn load_inner(opts: &LoadOptions, cx: &mut Ctx) -> Option<Bundle> {
             (display.clone(), res)
         })
         .collect();
+    let mut includes_merger = merge::Includes::new(&tree);
     for (display, res) in parsed {
         match res {
             Ok((text, mut node, d)) => {
@@ -203,7 +204,7 @@ fn load_inner(opts: &LoadOptions, cx: &mut Ctx) -> Option<Bundle> {
                     continue;
                 }
                 check_top_level(&node, cx);
-                merge::merge_included(&mut tree, node, &mut cx.diags);
+                includes_merger.merge(&mut tree, node, &mut cx.diags);
             }
             Err(e) => {
                 cx.sources.add(display.clone(), "");
@@ -380,7 +381,7 @@ fn load_inner(opts: &LoadOptions, cx: &mut Ctx) -> Option<Bundle> {
         );
     }
 
-    check_resources(&resources, cx);
+    check_resources(&mut resources, cx);
     check_resource_cycles(&resources, cx);
 
     let workspace = workspace_from(&resolved_tree, user);
@@ -911,6 +912,13 @@ fn fallback_outputs(kind: Kind) -> &'static [&'static str] {
     }
 }
 
+/// One parallel chunk: each resource resolved with its references (and the
+/// dotted path holding each), plus the forked resolver's findings.
+type ChunkResult<'a> = (Vec<(Node, Vec<(String, RefUse)>)>, Resolver<'a>);
+
+/// Resolve `resources`. Supported resources are independent of each other
+/// once references are looked up lazily, so they resolve in parallel chunks,
+/// each with a forked resolver; results keep declaration order.
 fn resolve_resources(
     resolver: &mut Resolver<'_>,
     node: &Node,
@@ -927,13 +935,10 @@ fn resolve_resources(
         }
         return node.clone();
     };
-    let mut resolved_kinds = Map::default();
-    for (kind_key, items) in &kinds.entries {
+    // Every supported resource, in order: (kind index in `kinds`, addr, config).
+    let mut work: Vec<(usize, ResourceAddr, &Key, &Node)> = Vec::new();
+    for (ki, (kind_key, items)) in kinds.entries.iter().enumerate() {
         let Some(kind) = Kind::from_key(&kind_key.name) else {
-            unsupported.push((kind_key.name.clone(), kind_key.span));
-            resolved_kinds
-                .entries
-                .push((kind_key.clone(), resolver.resolve_node(items)));
             continue;
         };
         let Some(items_map) = items.as_map() else {
@@ -948,7 +953,6 @@ fn resolve_resources(
             }
             continue;
         };
-        let mut resolved_items = Map::default();
         for (key, config) in &items_map.entries {
             let addr = ResourceAddr::new(kind, key.name.clone());
             if !matches!(config.kind, NodeKind::Map(_)) {
@@ -958,11 +962,37 @@ fn resolve_resources(
                 );
                 continue;
             }
-            let (resolved, refs) = resolver.resolve_with_refs(config);
+            work.push((ki, addr, key, config));
+        }
+    }
+    let chunk = work
+        .len()
+        .div_ceil(rayon::current_num_threads().max(1) * 4)
+        .max(64);
+    let forks: Vec<Resolver<'_>> = work.chunks(chunk).map(|_| resolver.fork()).collect();
+    let results: Vec<ChunkResult<'_>> = work
+        .par_chunks(chunk)
+        .zip(forks)
+        .map(|(items, mut fork)| {
+            let done = items
+                .iter()
+                .map(|(_, _, _, config)| fork.resolve_with_refs(config))
+                .collect();
+            (done, fork)
+        })
+        .collect();
+    let mut resolved_by_kind: HashMap<usize, Map> = HashMap::new();
+    let mut work_iter = work.iter();
+    for (done, fork) in results {
+        resolver.absorb(fork);
+        for (resolved, refs) in done {
+            let Some((ki, addr, key, _)) = work_iter.next() else {
+                break;
+            };
             let refs: Vec<ResourceRef> = refs
                 .into_iter()
-                .filter(|(_, r)| !(r.resolved && r.target == addr))
-                .map(|(at_path, r): (String, RefUse)| ResourceRef {
+                .filter(|(_, r)| !(r.resolved && r.target == *addr))
+                .map(|(at_path, r)| ResourceRef {
                     at_path,
                     target: r.target,
                     field: r.field,
@@ -971,32 +1001,62 @@ fn resolve_resources(
                     resolved: r.resolved,
                 })
                 .collect();
-            resolved_items.entries.push((key.clone(), resolved.clone()));
-            let value = resolved.to_json();
+            resolved_by_kind
+                .entry(*ki)
+                .or_default()
+                .entries
+                .push(((*key).clone(), resolved.clone()));
+            // `value` is filled in by `check_resources`, in parallel.
             out.insert(
                 addr.clone(),
                 ResourceConfig {
-                    addr,
+                    addr: addr.clone(),
                     node: resolved,
-                    value,
+                    value: serde_json::Value::Null,
                     refs,
                 },
             );
         }
+    }
+    let mut resolved_kinds = Map::default();
+    for (ki, (kind_key, items)) in kinds.entries.iter().enumerate() {
+        if Kind::from_key(&kind_key.name).is_none() {
+            unsupported.push((kind_key.name.clone(), kind_key.span));
+            resolved_kinds
+                .entries
+                .push((kind_key.clone(), resolver.resolve_node(items)));
+            continue;
+        }
+        if items.as_map().is_none() {
+            continue;
+        }
+        let items_out = resolved_by_kind.remove(&ki).unwrap_or_default();
         resolved_kinds.entries.push((
             kind_key.clone(),
-            Node::new(NodeKind::Map(resolved_items), items.span),
+            Node::new(NodeKind::Map(items_out), items.span),
         ));
     }
     Node::new(NodeKind::Map(resolved_kinds), node.span)
 }
 
-fn check_resources(resources: &IndexMap<ResourceAddr, ResourceConfig>, cx: &mut Ctx) {
+/// The JSON view of each resource and the kind's checks, in parallel (each
+/// resource is independent); diagnostics keep the resources' order.
+fn check_resources(resources: &mut IndexMap<ResourceAddr, ResourceConfig>, cx: &mut Ctx) {
     let registry = crate::resources::registry();
-    for (addr, rc) in resources {
-        if let Some(k) = registry.iter().find(|k| k.kind() == addr.kind) {
-            k.check(&addr.key, &rc.node, &mut cx.diags);
-        }
+    let mut all: Vec<&mut ResourceConfig> = resources.values_mut().collect();
+    let found: Vec<Diagnostics> = all
+        .par_iter_mut()
+        .map(|rc| {
+            rc.value = rc.node.to_json();
+            let mut diags = Diagnostics::default();
+            if let Some(k) = registry.iter().find(|k| k.kind() == rc.addr.kind) {
+                k.check(&rc.addr.key, &rc.node, &mut diags);
+            }
+            diags
+        })
+        .collect();
+    for d in found {
+        cx.diags.extend(d);
     }
     let instances: Vec<&ResourceConfig> = resources
         .values()

@@ -71,41 +71,110 @@ fn merge_maps(base: &mut Map, overlay: Map, diags: &mut Diagnostics) {
 
 /// Merge an included file's tree into the accumulated bundle tree. A resource
 /// key defined in both is an error naming both places (the second is dropped).
-pub fn merge_included(base: &mut Node, mut included: Node, diags: &mut Diagnostics) {
-    if let (Some(base_res), Some(inc_res)) = (
-        base.get("resources").and_then(Node::as_map),
-        included
-            .as_map_mut()
-            .and_then(|m| m.get_mut("resources"))
-            .and_then(Node::as_map_mut),
-    ) {
-        for (kind_key, kind_node) in inc_res.entries.iter_mut() {
-            let Some(existing) = base_res.get(&kind_key.name).and_then(Node::as_map) else {
-                continue;
-            };
-            let Some(incoming) = kind_node.as_map_mut() else {
-                continue;
-            };
-            let known: HashMap<&str, Span> = existing
-                .entries
-                .iter()
-                .map(|(k, _)| (k.name.as_str(), k.span))
-                .collect();
-            incoming.entries.retain(|(k, _)| match known.get(k.name.as_str()) {
-                Some(first) => {
-                    diags.push(
-                        Diag::error(format!("resource `resources.{}.{}` is defined more than once", kind_key.name, k.name))
-                            .at(k.span, "defined again here")
-                            .related(*first, "first defined here")
-                            .help("resource keys must be unique across all included files; rename one"),
-                    );
-                    false
+pub fn merge_included(base: &mut Node, included: Node, diags: &mut Diagnostics) {
+    Includes::new(base).merge(base, included, diags);
+}
+
+/// Merges included files one after another, remembering every resource key
+/// seen so far (bundles hold thousands; no rescans per file).
+pub struct Includes {
+    seen: HashMap<(String, String), Span>,
+}
+
+impl Includes {
+    /// Start from the root file's tree.
+    pub fn new(root: &Node) -> Includes {
+        let mut seen = HashMap::new();
+        if let Some(kinds) = root.get("resources").and_then(Node::as_map) {
+            for (kind, items) in &kinds.entries {
+                for (k, _) in items.as_map().map(|m| m.entries.as_slice()).unwrap_or(&[]) {
+                    seen.entry((kind.name.clone(), k.name.clone()))
+                        .or_insert(k.span);
                 }
-                None => true,
-            });
+            }
+        }
+        Includes { seen }
+    }
+
+    pub fn merge(&mut self, base: &mut Node, mut included: Node, diags: &mut Diagnostics) {
+        let incoming = included.as_map_mut().and_then(|m| m.remove("resources"));
+        if let Some(incoming) = incoming {
+            self.merge_resources(base, incoming, diags);
+        }
+        merge_into(base, included, diags);
+    }
+
+    fn merge_resources(&mut self, base: &mut Node, incoming: Node, diags: &mut Diagnostics) {
+        let span = incoming.span;
+        let NodeKind::Map(kinds) = incoming.kind else {
+            let mut wrapper = Map::default();
+            wrapper.insert(
+                Key {
+                    name: "resources".into(),
+                    span,
+                },
+                incoming,
+            );
+            merge_into(base, Node::new(NodeKind::Map(wrapper), span), diags);
+            return;
+        };
+        let Some(root) = base.as_map_mut() else {
+            return;
+        };
+        if !matches!(
+            root.get("resources").map(|n| &n.kind),
+            Some(NodeKind::Map(_))
+        ) {
+            root.insert(
+                Key {
+                    name: "resources".into(),
+                    span,
+                },
+                Node::new(NodeKind::Map(Map::default()), span),
+            );
+        }
+        let Some(base_kinds) = root.get_mut("resources").and_then(Node::as_map_mut) else {
+            return;
+        };
+        for (kind_key, kind_node) in kinds.entries {
+            let NodeKind::Map(items) = kind_node.kind else {
+                merge_entry(base_kinds, kind_key, kind_node, diags);
+                continue;
+            };
+            let mut fresh = Map::default();
+            for (k, v) in items.entries {
+                match self.seen.get(&(kind_key.name.clone(), k.name.clone())) {
+                    Some(first) => diags.push(
+                        Diag::error(format!(
+                            "resource `resources.{}.{}` is defined more than once",
+                            kind_key.name, k.name
+                        ))
+                        .at(k.span, "defined again here")
+                        .related(*first, "first defined here")
+                        .help("resource keys must be unique across all included files; rename one"),
+                    ),
+                    None => {
+                        self.seen
+                            .insert((kind_key.name.clone(), k.name.clone()), k.span);
+                        fresh.entries.push((k, v));
+                    }
+                }
+            }
+            match base_kinds.get_mut(&kind_key.name) {
+                // Keys are new, so appending is the merge.
+                Some(Node {
+                    kind: NodeKind::Map(existing),
+                    ..
+                }) => existing.entries.extend(fresh.entries),
+                Some(_) | None => merge_entry(
+                    base_kinds,
+                    kind_key,
+                    Node::new(NodeKind::Map(fresh), kind_node.span),
+                    diags,
+                ),
+            }
         }
     }
-    merge_into(base, included, diags);
 }
 
 /// Keyed lists: after merging, elements with the same key are merged into the

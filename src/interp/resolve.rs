@@ -38,6 +38,7 @@ pub struct RefUse {
 }
 
 /// What the resolver needs to know about the bundle.
+#[derive(Clone, Copy)]
 pub struct Context<'a> {
     /// The merged tree before substitution (defaults already inserted).
     pub tree: &'a Node,
@@ -56,6 +57,7 @@ enum Outcome {
     Fail,
 }
 
+#[derive(Clone)]
 struct Memo {
     node: Option<Node>,
     refs: Vec<RefUse>,
@@ -63,6 +65,8 @@ struct Memo {
 
 pub struct Resolver<'a> {
     ctx: Context<'a>,
+    /// `(kind, key)` → the resource's unresolved config.
+    res_index: HashMap<(&'a str, &'a str), &'a Node>,
     memo: HashMap<String, Memo>,
     /// Paths being resolved, with the span of the use that started each.
     stack: Vec<(String, Span)>,
@@ -82,8 +86,19 @@ pub struct Resolver<'a> {
 
 impl<'a> Resolver<'a> {
     pub fn new(ctx: Context<'a>) -> Self {
+        let mut res_index = HashMap::new();
+        if let Some(kinds) = ctx.tree.get("resources").and_then(Node::as_map) {
+            for (kind, items) in &kinds.entries {
+                for (key, node) in items.as_map().map(|m| m.entries.as_slice()).unwrap_or(&[]) {
+                    res_index
+                        .entry((kind.name.as_str(), key.name.as_str()))
+                        .or_insert(node);
+                }
+            }
+        }
         Resolver {
             ctx,
+            res_index,
             memo: HashMap::new(),
             stack: Vec::new(),
             reported_cycles: HashSet::new(),
@@ -94,6 +109,38 @@ impl<'a> Resolver<'a> {
             unresolved_git: Vec::new(),
             pending_uses: IndexMap::new(),
         }
+    }
+
+    /// A resolver for another thread: same bundle and cache, its own findings.
+    /// Hand it back with [`Resolver::absorb`].
+    pub fn fork(&self) -> Resolver<'a> {
+        Resolver {
+            ctx: self.ctx,
+            res_index: self.res_index.clone(),
+            memo: self.memo.clone(),
+            stack: Vec::new(),
+            reported_cycles: self.reported_cycles.clone(),
+            collected: Vec::new(),
+            diags: Diagnostics::default(),
+            missing_uses: IndexMap::new(),
+            unresolved_user: Vec::new(),
+            unresolved_git: Vec::new(),
+            pending_uses: IndexMap::new(),
+        }
+    }
+
+    /// Take over what a forked resolver found (in call order).
+    pub fn absorb(&mut self, other: Resolver<'a>) {
+        self.diags.extend(other.diags);
+        for (k, v) in other.missing_uses {
+            self.missing_uses.entry(k).or_default().extend(v);
+        }
+        for (k, v) in other.pending_uses {
+            self.pending_uses.entry(k).or_default().extend(v);
+        }
+        self.unresolved_user.extend(other.unresolved_user);
+        self.unresolved_git.extend(other.unresolved_git);
+        self.reported_cycles.extend(other.reported_cycles);
     }
 
     /// A copy of `node` with every string's references substituted. Resource
@@ -115,10 +162,10 @@ impl<'a> Resolver<'a> {
 
     /// The value of variable `name` (None when it has none or failed).
     pub fn variable_value(&mut self, name: &str, span: Span) -> Option<Node> {
-        match self.ctx.vars.get(name)? {
+        let vars = self.ctx.vars;
+        match vars.get(name)? {
             VarSource::Value(v) => {
-                let v = v.clone();
-                self.memo_eval(format!("var.{name}"), span, true, |r| r.resolve_node(&v))
+                self.memo_eval(format!("var.{name}"), span, true, |r| r.resolve_node(v))
             }
             VarSource::Pending | VarSource::Missing => None,
         }
@@ -128,10 +175,10 @@ impl<'a> Resolver<'a> {
         std::mem::take(&mut self.collected)
     }
 
-    fn resolve_tracked(
+    fn resolve_tracked<'n>(
         &mut self,
-        node: &Node,
-        path: &mut Vec<Seg>,
+        node: &'n Node,
+        path: &mut Vec<Part<'n>>,
         sink: &mut Option<Vec<(String, RefUse)>>,
     ) -> Node {
         match &node.kind {
@@ -139,15 +186,17 @@ impl<'a> Resolver<'a> {
                 let before = self.collected.len();
                 let out = self.interpolate(s, *style, node.span);
                 if let Some(sink) = sink.as_mut() {
-                    let at = join_path(path);
-                    sink.extend(self.collected.drain(before..).map(|r| (at.clone(), r)));
+                    if self.collected.len() > before {
+                        let at = join_parts(path);
+                        sink.extend(self.collected.drain(before..).map(|r| (at.clone(), r)));
+                    }
                 }
                 out
             }
             NodeKind::Seq(items) => {
                 let mut out = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
-                    path.push(Seg::Index(i));
+                    path.push(Part::Index(i));
                     out.push(self.resolve_tracked(item, path, sink));
                     path.pop();
                 }
@@ -158,7 +207,7 @@ impl<'a> Resolver<'a> {
                     entries: Vec::with_capacity(m.entries.len()),
                 };
                 for (k, v) in &m.entries {
-                    path.push(Seg::Key(k.name.clone()));
+                    path.push(Part::Key(&k.name));
                     out.entries
                         .push((k.clone(), self.resolve_tracked(v, path, sink)));
                     path.pop();
@@ -414,7 +463,11 @@ impl<'a> Resolver<'a> {
             );
             return Outcome::Fail;
         };
-        let Some(config) = resources.get(key) else {
+        let found = self
+            .res_index
+            .get(&(kind_key.as_str(), key.as_str()))
+            .copied();
+        let Some(config) = found else {
             let cands: Vec<String> = suggestions(key, resources.keys())
                 .into_iter()
                 .map(|c| format!("resources.{kind_key}.{c}"))
@@ -509,15 +562,26 @@ impl<'a> Resolver<'a> {
     ) -> Result<Option<Node>, usize> {
         let tree = self.ctx.tree;
         let mut node = tree;
-        for (i, seg) in segs.iter().enumerate() {
+        let mut first = 0;
+        // `resources.<kind>.<key>` through the index (kinds hold thousands).
+        if let [Seg::Key(r), Seg::Key(kind), Seg::Key(key), ..] = segs {
+            if r == "resources" {
+                node = *self
+                    .res_index
+                    .get(&(kind.as_str(), key.as_str()))
+                    .ok_or(2usize)?;
+                first = 3;
+            }
+        }
+        for (i, seg) in segs.iter().enumerate().skip(first) {
             if let NodeKind::String(s, _) = &node.kind {
                 if super::has_ref(s) {
                     // An intermediate value that is itself a reference (e.g. a
                     // complex variable): resolve it, then index into the result.
                     let prefix = join_path(&segs[..i]);
-                    let raw = node.clone();
+                    let raw = node;
                     let Some(resolved) =
-                        self.memo_eval(prefix, span, propagate, |r| r.resolve_node(&raw))
+                        self.memo_eval(prefix, span, propagate, |r| r.resolve_node(raw))
                     else {
                         return Ok(None);
                     };
@@ -530,8 +594,7 @@ impl<'a> Resolver<'a> {
             node = step(node, seg).ok_or(i)?;
         }
         let key = join_path(segs);
-        let raw = node.clone();
-        Ok(self.memo_eval(key, span, propagate, |r| r.resolve_node(&raw)))
+        Ok(self.memo_eval(key, span, propagate, |r| r.resolve_node(node)))
     }
 
     fn memo_eval(
@@ -605,6 +668,30 @@ impl<'a> Resolver<'a> {
         }
         self.diags.push(d);
     }
+}
+
+/// A step of the path being walked, borrowed from the tree.
+#[derive(Clone, Copy)]
+enum Part<'n> {
+    Key(&'n str),
+    Index(usize),
+}
+
+/// `tasks[0].pipeline_task.pipeline_id`
+fn join_parts(parts: &[Part<'_>]) -> String {
+    let mut out = String::new();
+    for p in parts {
+        match p {
+            Part::Key(k) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(k);
+            }
+            Part::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
 }
 
 /// Whether a referenced field path names a known output (or a part of one).
