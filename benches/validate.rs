@@ -40,7 +40,7 @@ fn generate(dir: &Path) -> usize {
         for i in 0..PER_KIND {
             let _ = write!(y, "    job_{f}_{i}:\n      name: job-{f}-{i}\n      schedule:\n        quartz_cron_expression: '0 0 * * * ?'\n        timezone_id: UTC\n      tasks:\n");
             for t in 0..5 {
-                let _ = write!(y, "        - task_key: t{t}\n");
+                let _ = writeln!(y, "        - task_key: t{t}");
                 if t == 0 {
                     let _ = write!(y, "          pipeline_task:\n            pipeline_id: ${{resources.synced_database_tables.sync_{f}_{i}.data_synchronization_status.pipeline_id}}\n");
                 } else {
