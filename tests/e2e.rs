@@ -434,3 +434,48 @@ fn summary_lists_ids_states_endpoints_and_urls() {
         "{text}"
     );
 }
+
+#[test]
+fn local_workspace_offline_graph_and_missing_host() {
+    let emu = emulator();
+    let b = TestBundle::production();
+    let without_host = |args: &[&str]| {
+        let mut cmd = e2e_support::command(&emu, &b, args);
+        cmd.env_remove("DATABRICKS_HOST")
+            .env_remove("DATABRICKS_TOKEN");
+        let out = cmd.output().expect("run lakebundle");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // No host and no --local: an error naming every way to configure one.
+    let (code, _, stderr) = without_host(&["plan"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    for way in ["DATABRICKS_HOST", "workspace.host", "-p", "--local"] {
+        assert!(stderr.contains(way), "mentions {way}: {stderr}");
+    }
+    // --local: the in-process workspace under $LAKEBUNDLE_HOME.
+    let (code, stdout, stderr) = without_host(&["--local", "plan", "--detailed-exitcode"]);
+    assert_eq!(code, Some(2), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("Plan: 5 to add, 0 to change, 0 to destroy."),
+        "{stdout}"
+    );
+    // graph needs no workspace at all.
+    let (code, stdout, stderr) = without_host(&["-o", "json", "graph"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let g: Value = serde_json::from_str(&stdout).expect("graph JSON");
+    assert_eq!(g["nodes"].as_array().map(Vec::len), Some(5), "{g}");
+    let edges = g["edges"].as_array().cloned().unwrap_or_default();
+    assert!(
+        edges
+            .iter()
+            .any(|e| e["from"] == "resources.jobs.sync_schedule"
+                && e["to"] == "resources.synced_database_tables.features_sync"),
+        "{g}"
+    );
+    let (_, dot, _) = without_host(&["graph", "--format", "dot"]);
+    assert!(dot.starts_with("digraph"), "{dot}");
+}

@@ -19,7 +19,7 @@ use crate::api::{AuthOptions, Client, ClientConfig, Method, Secret};
 use crate::config::model::{Bundle, CurrentUser, PendingLookup};
 use crate::config::source::SourceMap;
 use crate::config::{load, LoadOptions};
-use crate::diag::{Diag, Diagnostics};
+use crate::diag::{Diag, Diagnostics, Severity};
 use crate::emulator::{EmulatorConfig, RunningEmulator};
 use crate::plan::EngineError;
 use crate::state::StateStore;
@@ -103,7 +103,18 @@ fn load_options(
 fn load_bundle(g: &GlobalArgs, opts: &LoadOptions, print_warnings: bool) -> Result<Bundle, Exit> {
     let loaded = load(opts);
     if loaded.diags.has_errors() || print_warnings {
-        print_diags(g, &loaded.sources, &loaded.diags);
+        // Info notes (values pending a workspace) are for `validate`; the
+        // workspace commands resolve them.
+        let shown = Diagnostics {
+            items: loaded
+                .diags
+                .items
+                .iter()
+                .filter(|d| d.severity != Severity::Info)
+                .cloned()
+                .collect(),
+        };
+        print_diags(g, &loaded.sources, &shown);
     }
     match loaded.bundle {
         Some(b) if !loaded.diags.has_errors() => Ok(b),
