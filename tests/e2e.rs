@@ -479,3 +479,46 @@ fn local_workspace_offline_graph_and_missing_host() {
     let (_, dot, _) = without_host(&["graph", "--format", "dot"]);
     assert!(dot.starts_with("digraph"), "{dot}");
 }
+
+#[test]
+fn ctrl_c_stops_new_work_records_in_flight_and_releases_the_lock() {
+    let emu = Emulator::start_with(&["--no-postgres", "--instance-ready-ms", "3000"]);
+    let api = Api::new(&emu);
+    let b = TestBundle::production();
+    let ws = workspace_paths(&emu, &b);
+    let lock = format!("{}/deploy.lock", ws["state_path"].as_str().unwrap_or(""));
+    let child = spawn(&emu, &b, &["deploy", "--auto-approve"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while api
+        .get("/api/2.0/database/instances/my-instance", &[])
+        .is_none()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the deploy never created the instance"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = wait(child).expect(130);
+    assert!(out.stderr.contains("Interrupted"), "{}", out.stderr);
+    // The in-flight instance finished and was recorded; its dependents never started.
+    assert_eq!(
+        b.state_id(INSTANCE).as_deref(),
+        Some("my-instance"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        api.catalog("my_catalog").is_none(),
+        "no new work after Ctrl-C"
+    );
+    assert!(
+        api.get("/api/2.0/workspace/get-status", &[("path", lock)])
+            .is_none(),
+        "lock released"
+    );
+    run(&emu, &b, &["deploy", "--auto-approve"]).expect(0);
+    run(&emu, &b, &["plan", "--detailed-exitcode"]).expect(0);
+}
