@@ -85,6 +85,11 @@ impl ResourceGraph {
                     );
                     continue;
                 }
+                // Permissions are applied after their resource and do not
+                // order deployment (the loader's cycle check ignores them too).
+                if r.at_path == "permissions" || r.at_path.starts_with("permissions[") {
+                    continue;
+                }
                 g.add_edge(addr, &r.target, r.text.clone(), Some(r.span));
             }
         }
@@ -152,7 +157,14 @@ impl ResourceGraph {
         span: Option<Span>,
     ) {
         let (f, t) = (self.index[from], self.index[to]);
-        self.graph.add_edge(f, t, EdgeInfo { via, span });
+        // The same reference used in several fields is one dependency.
+        let duplicate = self
+            .graph
+            .edges_connecting(f, t)
+            .any(|e| e.weight().via == via);
+        if !duplicate {
+            self.graph.add_edge(f, t, EdgeInfo { via, span });
+        }
     }
 
     fn has_edge(&self, from: &ResourceAddr, to: &ResourceAddr) -> bool {

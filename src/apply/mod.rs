@@ -18,7 +18,7 @@
 pub mod files;
 pub mod schedule;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -144,6 +144,8 @@ struct Executor<'a> {
     client: &'a Client,
     opts: &'a ApplyOptions,
     events: UnboundedSender<ApplyEvent>,
+    /// Unchanged dependencies already confirmed ready in this run.
+    confirmed_ready: parking_lot::Mutex<HashSet<ResourceAddr>>,
 }
 
 fn api_msg(e: &ApiError) -> String {
@@ -257,6 +259,7 @@ impl Executor<'_> {
             .get(addr)
             .map(|c| c.depends_on.clone())
             .unwrap_or_default();
+        self.ensure_ready(&depends_on).await?;
         let existing = self.store.get(addr);
         let (id, remote) = match (&existing, op.action) {
             (Some(rs), Action::Update) => {
@@ -318,6 +321,30 @@ impl Executor<'_> {
                 .map_err(|e| OpError::Fatal(e.to_string()))?;
         }
         Ok(id)
+    }
+
+    /// A dependency this plan leaves alone may still be becoming ready: an
+    /// earlier deploy can have been stopped after its create but before its
+    /// wait finished. Wait for it (one read when it is ready) before building on it.
+    async fn ensure_ready(&self, deps: &[ResourceAddr]) -> Result<(), OpError> {
+        for dep in deps {
+            let unchanged = self
+                .changes
+                .get(dep)
+                .is_some_and(|c| c.action == Action::NoOp);
+            if !unchanged || self.confirmed_ready.lock().contains(dep) {
+                continue;
+            }
+            let Some(rs) = self.store.get(dep) else {
+                continue;
+            };
+            let kind = kind_of(dep.kind).map_err(|e| OpError::Failed(e.to_string()))?;
+            kind.wait_ready(self.client, &rs.id, self.opts.timeout_for(dep.kind))
+                .await
+                .map_err(|e| OpError::Failed(format!("{dep} is not ready: {}", api_msg(&e))))?;
+            self.confirmed_ready.lock().insert(dep.clone());
+        }
+        Ok(())
     }
 
     /// Create without ever duplicating: an unfinished earlier create, or a
@@ -500,6 +527,7 @@ async fn execute(
         client,
         opts,
         events,
+        confirmed_ready: Default::default(),
     };
     let exec_ref = &exec;
     let (outcomes, interrupted) =

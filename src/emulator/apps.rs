@@ -232,9 +232,13 @@ fn validate_name(name: &str) -> Result<(), ApiErr> {
     }
 }
 
+/// Whether `(collection, key)` exists. Handlers pass a view of the store they
+/// already hold (a transaction must not take the store lock a second time).
+type Exists<'a> = &'a dyn Fn(&str, &str) -> bool;
+
 /// Check and copy the settable fields of `src` (all of them, or those in `only`).
 fn apply_fields(
-    emu: &Emu,
+    exists: Exists<'_>,
     dst: &mut Map<String, Value>,
     src: &Map<String, Value>,
     only: Option<&[String]>,
@@ -245,7 +249,7 @@ fn apply_fields(
         }
         match src.get(f).filter(|v| !v.is_null()) {
             Some(v) => {
-                validate_field(emu, f, v)?;
+                validate_field(exists, f, v)?;
                 dst.insert(f.into(), v.clone());
             }
             None => {
@@ -256,7 +260,7 @@ fn apply_fields(
     Ok(())
 }
 
-fn validate_field(emu: &Emu, f: &str, v: &Value) -> Result<(), ApiErr> {
+fn validate_field(exists: Exists<'_>, f: &str, v: &Value) -> Result<(), ApiErr> {
     match f {
         "compute_size" => match v.as_str() {
             Some("MEDIUM" | "LARGE" | "XLARGE") => Ok(()),
@@ -289,7 +293,7 @@ fn validate_field(emu: &Emu, f: &str, v: &Value) -> Result<(), ApiErr> {
                         .pointer("/database/instance_name")
                         .and_then(Value::as_str)
                         .unwrap_or_default();
-                    if emu.store.get(super::instances::COLLECTION, inst).is_none() {
+                    if !exists(super::instances::COLLECTION, inst) {
                         return Err(ApiErr::invalid(format!(
                             "App resource '{name}': database instance '{inst}' does not exist"
                         )));
@@ -297,11 +301,7 @@ fn validate_field(emu: &Emu, f: &str, v: &Value) -> Result<(), ApiErr> {
                 }
                 if kinds[0] == "job" {
                     let id = r.pointer("/job/id").and_then(super::http::as_i64);
-                    if id.is_none_or(|id| {
-                        emu.store
-                            .get(super::jobs::JOBS, &super::jobs::key(id))
-                            .is_none()
-                    }) {
+                    if id.is_none_or(|id| !exists(super::jobs::JOBS, &super::jobs::key(id))) {
                         return Err(ApiErr::invalid(format!(
                             "App resource '{name}': job {} does not exist",
                             r["job"]["id"]
@@ -327,7 +327,7 @@ async fn create(
     let name = req_str(&b, "name")?.to_string();
     validate_name(&name)?;
     let mut fields = Map::new();
-    apply_fields(&emu, &mut fields, &b, None)?;
+    apply_fields(&|c, k| emu.store.get(c, k).is_some(), &mut fields, &b, None)?;
     let now = now_ms();
     let step = emu.cfg.transition_ms as i64;
     let rec = emu.store.txn(|t| {
@@ -446,7 +446,7 @@ async fn replace(
             .ok_or_else(|| missing(&name))?;
         not_deleting(&rec, now)?;
         if let Some(m) = rec.as_object_mut() {
-            apply_fields(&emu, m, &b, None)?;
+            apply_fields(&|c, k| t.get(c, k).is_some(), m, &b, None)?;
             m.insert("updater".into(), json!(caller.user_name));
             m.insert("update_time".into(), json!(rfc3339(now)));
         }
@@ -514,7 +514,7 @@ async fn masked_update(
             }
         }
         if let Some(m) = rec.as_object_mut() {
-            apply_fields(&emu, m, &app, Some(&fields))?;
+            apply_fields(&|c, k| t.get(c, k).is_some(), m, &app, Some(&fields))?;
             m.insert("updater".into(), json!(caller.user_name));
             m.insert("update_time".into(), json!(rfc3339(now)));
         }
