@@ -381,6 +381,12 @@ fn load_inner(opts: &LoadOptions, cx: &mut Ctx) -> Option<Bundle> {
         );
     }
 
+    // The unresolved tree is no longer needed: free it while the checks run
+    // (it is as large as the resolved one, and this lowers peak memory).
+    let bundle_span = pre.get("bundle").map(|b| b.span).unwrap_or(pre.span);
+    drop(resolver);
+    rayon::spawn(move || drop(pre));
+
     check_resources(&mut resources, cx);
     check_resource_cycles(&resources, cx);
 
@@ -395,10 +401,9 @@ fn load_inner(opts: &LoadOptions, cx: &mut Ctx) -> Option<Bundle> {
         .and_then(scalar_string)
         .unwrap_or_default();
     if name.is_empty() {
-        let span = pre.get("bundle").map(|b| b.span).unwrap_or(pre.span);
         cx.diags.push(
             Diag::error("bundle.name is required")
-                .at(span, "the bundle has no name")
+                .at(bundle_span, "the bundle has no name")
                 .help("add `bundle:\n  name: <name>`"),
         );
     }
@@ -985,10 +990,17 @@ fn resolve_resources(
     let mut work_iter = work.iter();
     for (done, fork) in results {
         resolver.absorb(fork);
-        for (resolved, refs) in done {
+        for (mut resolved, refs) in done {
             let Some((ki, addr, key, _)) = work_iter.next() else {
                 break;
             };
+            if addr.kind == Kind::DatabaseInstances {
+                crate::resources::database_instance::normalize_custom_tags(
+                    &addr.to_string(),
+                    &mut resolved,
+                    &mut cx.diags,
+                );
+            }
             let refs: Vec<ResourceRef> = refs
                 .into_iter()
                 .filter(|(_, r)| !(r.resolved && r.target == *addr))

@@ -31,7 +31,26 @@ pub fn check_schema<'a>(
     diags: &mut Diagnostics,
 ) {
     let mut walker = Walker { root, diags };
-    walker.walk(schema, node, addr);
+    walker.walk(schema, node, &Path::Root(addr));
+}
+
+/// Where a node sits, built as a borrowed chain and only rendered to text
+/// when a message needs it (most nodes produce none).
+#[derive(Clone, Copy)]
+enum Path<'p> {
+    Root(&'p str),
+    Key(&'p Path<'p>, &'p str),
+    Index(&'p Path<'p>, usize),
+}
+
+impl std::fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Path::Root(addr) => f.write_str(addr),
+            Path::Key(parent, key) => write!(f, "{parent}.{key}"),
+            Path::Index(parent, i) => write!(f, "{parent}[{i}]"),
+        }
+    }
 }
 
 struct Walker<'a, 'd> {
@@ -75,10 +94,6 @@ fn scalar_text(node: &Node) -> Option<String> {
     }
 }
 
-fn join_path(path: &str, field: &str) -> String {
-    format!("{path}.{field}")
-}
-
 impl<'a> Walker<'a, '_> {
     /// Follow `$ref`s to the schema that constrains.
     fn resolve(&self, mut schema: &'a Value) -> &'a Value {
@@ -102,11 +117,12 @@ impl<'a> Walker<'a, '_> {
         schema
             .get("$ref")
             .and_then(Value::as_str)
-            .is_some_and(|r| r.ends_with(&format!("/{INTERPOLATION_DEF}")))
+            .and_then(|r| r.strip_suffix(INTERPOLATION_DEF))
+            .is_some_and(|r| r.ends_with('/'))
     }
 
     /// Check one node; `path` names it in messages.
-    fn walk(&mut self, schema: &'a Value, node: &Node, path: &str) {
+    fn walk(&mut self, schema: &'a Value, node: &Node, path: &Path<'_>) {
         if matches!(node.kind, NodeKind::Null) || node_is_interpolated(node) {
             return;
         }
@@ -144,7 +160,7 @@ impl<'a> Walker<'a, '_> {
                 let props = obj.get("properties").and_then(Value::as_object);
                 let additional = obj.get("additionalProperties");
                 for (key, value) in &map.entries {
-                    let child_path = join_path(path, &key.name);
+                    let child_path = Path::Key(path, &key.name);
                     if let Some(sub) = props.and_then(|p| p.get(&key.name)) {
                         self.walk(sub, value, &child_path);
                     } else {
@@ -187,7 +203,7 @@ impl<'a> Walker<'a, '_> {
             NodeKind::Seq(items) => {
                 if let Some(item_schema) = obj.get("items") {
                     for (i, item) in items.iter().enumerate() {
-                        self.walk(item_schema, item, &format!("{path}[{i}]"));
+                        self.walk(item_schema, item, &Path::Index(path, i));
                     }
                 }
                 if let Some(min) = obj.get("minItems").and_then(Value::as_u64) {
@@ -208,7 +224,7 @@ impl<'a> Walker<'a, '_> {
 
     /// Several non-`${...}` alternatives: accept the first that fits cleanly,
     /// otherwise report the problems of the branch whose type matches.
-    fn walk_alternatives(&mut self, alts: &[&'a Value], node: &Node, path: &str) {
+    fn walk_alternatives(&mut self, alts: &[&'a Value], node: &Node, path: &Path<'_>) {
         let mut best: Option<Diagnostics> = None;
         for alt in alts {
             let mut scratch = Diagnostics::default();
@@ -236,7 +252,7 @@ impl<'a> Walker<'a, '_> {
     }
 
     /// Returns false when the node has the wrong shape (no deeper checks then).
-    fn check_type(&mut self, ty: &str, node: &Node, path: &str) -> bool {
+    fn check_type(&mut self, ty: &str, node: &Node, path: &Path<'_>) -> bool {
         let ok = match (&node.kind, ty) {
             (NodeKind::Map(_), "object") | (NodeKind::Seq(_), "array") => true,
             (NodeKind::Map(_) | NodeKind::Seq(_), _) | (_, "object" | "array") => false,
@@ -262,7 +278,7 @@ impl<'a> Walker<'a, '_> {
         ok
     }
 
-    fn check_enum(&mut self, allowed: &[Value], node: &Node, path: &str) {
+    fn check_enum(&mut self, allowed: &[Value], node: &Node, path: &Path<'_>) {
         let Some(text) = scalar_text(node) else {
             return;
         };
@@ -282,7 +298,7 @@ impl<'a> Walker<'a, '_> {
         self.diags.push(d);
     }
 
-    fn check_range(&mut self, obj: &serde_json::Map<String, Value>, node: &Node, path: &str) {
+    fn check_range(&mut self, obj: &serde_json::Map<String, Value>, node: &Node, path: &Path<'_>) {
         let min = obj.get("minimum").and_then(Value::as_f64);
         let max = obj.get("maximum").and_then(Value::as_f64);
         if min.is_none() && max.is_none() {

@@ -12,7 +12,7 @@ use super::common::{
 };
 use super::{Created, FieldRules, Kind, NameLink, ResourceKind};
 use crate::api::{ApiError, Client, Method};
-use crate::config::source::Node;
+use crate::config::source::{Node, ScalarStyle, Span};
 use crate::diag::{Diag, Diagnostics};
 
 schema_enum! {
@@ -67,7 +67,8 @@ schema_struct! {
         enable_pg_native_login: bool,
         /// Usage policy to attribute the instance's cost to.
         usage_policy_id: String,
-        /// Tags for the instance, as a list of `{key, value}` pairs.
+        /// Tags for the instance, as a list of `{key, value}` pairs (a `{key: value}` map is accepted and converted).
+        #[schemars(schema_with = "custom_tags_schema")]
         custom_tags: Vec<CustomTag>,
         /// Create the instance as a copy-on-write clone of another instance. Changing it replaces the instance.
         parent_instance_ref: DatabaseInstanceRef,
@@ -81,6 +82,74 @@ schema_struct! {
 }
 
 const BASE: &str = "/api/2.0/database/instances";
+
+/// `custom_tags`: the canonical list of `{key, value}`, or the `{key: value}`
+/// map the product docs show (so editors do not flag it; the loader converts it).
+fn custom_tags_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let list = generator.subschema_for::<Vec<CustomTag>>();
+    schemars::json_schema!({
+        "anyOf": [
+            list,
+            {
+                "type": "object",
+                "description": "Map form (`key: value`), converted to the canonical list form.",
+                "additionalProperties": {"type": "string"}
+            }
+        ]
+    })
+}
+
+/// Rewrite a map-valued `custom_tags` of the instance `node` into the list
+/// form the API takes, warning at the map that the list form is canonical.
+/// Other shapes are left for the schema check to report.
+pub fn normalize_custom_tags(addr: &str, node: &mut Node, diags: &mut Diagnostics) {
+    use crate::config::source::{Key, NodeKind};
+    let Some(tags) = node.as_map_mut().and_then(|m| m.get_mut("custom_tags")) else {
+        return;
+    };
+    let NodeKind::Map(map) = &mut tags.kind else {
+        return;
+    };
+    let entries = std::mem::take(&mut map.entries);
+    let pair = |name: &str, span, value: Node| {
+        (
+            Key {
+                name: name.to_string(),
+                span,
+            },
+            value,
+        )
+    };
+    let items = entries
+        .into_iter()
+        .map(|(key, value)| {
+            let key_node = Node::new(
+                NodeKind::String(key.name.clone(), ScalarStyle::Plain),
+                key.span,
+            );
+            let span = Span::new(
+                key.span.file,
+                key.span.start,
+                value.span.end.max(key.span.end),
+            );
+            let item = crate::config::source::Map {
+                entries: vec![
+                    pair("key", key.span, key_node),
+                    pair("value", value.span, value),
+                ],
+            };
+            Node::new(NodeKind::Map(item), span)
+        })
+        .collect();
+    tags.kind = NodeKind::Seq(items);
+    diags.push(
+        Diag::warning(format!(
+            "{addr}.custom_tags is a map; the list of `{{key, value}}` pairs is the canonical form"
+        ))
+        .at(tags.span, "map form, converted to a list")
+        .help("write `custom_tags:` as `- key: team` / `  value: data` entries, as the API and the official schema do"),
+    );
+}
 
 /// Fields lakebundle keeps to itself.
 const BUNDLE_ONLY: &[&str] = &["permissions", "lifecycle", "purge_on_delete"];
@@ -365,6 +434,47 @@ impl ResourceKind for DatabaseInstanceKind {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn custom_tags_map_becomes_list_with_warning() {
+        use crate::config::source::{parse_file, FileId};
+        let yaml = "name: db\ncustom_tags:\n  team: data\n  cost: 7\n";
+        let (mut node, d) = parse_file(FileId(0), yaml);
+        assert!(d.items.is_empty(), "{:?}", d.items);
+        let mut diags = Diagnostics::default();
+        normalize_custom_tags("resources.database_instances.a", &mut node, &mut diags);
+        assert_eq!(
+            node.get("custom_tags").map(Node::to_json),
+            Some(json!([{"key": "team", "value": "data"}, {"key": "cost", "value": 7}]))
+        );
+        assert_eq!(diags.items.len(), 1, "{:?}", diags.items);
+        let w = &diags.items[0];
+        assert_eq!(w.severity, crate::diag::Severity::Warning);
+        assert!(w.message.contains("canonical"), "{}", w.message);
+        let span = w.span.expect("warning has a span");
+        assert_eq!(&yaml[span.start..span.end], "team: data\n  cost: 7");
+        // The converted form passes the schema check (7 is accepted as a string).
+        let mut checked = Diagnostics::default();
+        DatabaseInstanceKind.check("a", &node, &mut checked);
+        assert!(checked.items.is_empty(), "{:?}", checked.items);
+        // The map form itself is accepted by the schema too.
+        let (raw, _) = parse_file(FileId(0), yaml);
+        let mut raw_diags = Diagnostics::default();
+        DatabaseInstanceKind.check("a", &raw, &mut raw_diags);
+        assert!(raw_diags.items.is_empty(), "{:?}", raw_diags.items);
+    }
+
+    #[test]
+    fn custom_tags_list_is_untouched() {
+        use crate::config::source::{parse_file, FileId};
+        let yaml = "name: db\ncustom_tags:\n  - key: team\n    value: data\n";
+        let (mut node, _) = parse_file(FileId(0), yaml);
+        let before = node.clone();
+        let mut diags = Diagnostics::default();
+        normalize_custom_tags("resources.database_instances.a", &mut node, &mut diags);
+        assert_eq!(node, before);
+        assert!(diags.items.is_empty());
+    }
 
     #[test]
     fn name_rule() {
