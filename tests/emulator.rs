@@ -17,8 +17,13 @@ struct Api {
 
 impl Api {
     fn new(emu: &Emulator) -> Api {
+        // A bounded timeout turns a server hang into a failure instead of a stuck test.
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client");
         Api {
-            http: reqwest::Client::new(),
+            http,
             url: emu.url.clone(),
             token: emu.token.clone(),
         }
@@ -888,6 +893,27 @@ async fn catalogs_and_synced_tables_with_lake_dir() {
     assert_eq!(s, 404);
     let (s, _) = api.delete("/api/2.0/database/catalogs/cat").await;
     assert_eq!(s, 200);
+    // A standard catalog names instance and database itself; the database must exist
+    // unless create_database_objects_if_missing.
+    let mut std_table = json!({"name": "std.public.t2", "database_instance_name": "db",
+        "logical_database_name": "nodb", "spec": {"source_table_full_name": "src.gold.customers",
+        "primary_key_columns": ["customer_id"], "scheduling_policy": "SNAPSHOT"}});
+    let (s, v) = api
+        .post("/api/2.0/database/synced_tables", std_table.clone())
+        .await;
+    assert_eq!(s, 400, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("nodb"));
+    std_table["spec"]["create_database_objects_if_missing"] = json!(true);
+    let (s, v) = api.post("/api/2.0/database/synced_tables", std_table).await;
+    assert_eq!(s, 200, "{v}");
+    let (_, t) = api
+        .get("/api/2.0/database/synced_tables/std.public.t2")
+        .await;
+    assert_eq!(t["effective_logical_database_name"], "nodb");
+    assert!(
+        t.get("logical_database_name").is_none(),
+        "in-only on GET: {t}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1331,4 +1357,56 @@ async fn files_api_over_workspace_paths() {
     let (s, p) = api.get("/api/2.0/pipelines").await;
     assert_eq!(s, 200);
     assert!(p.get("statuses").is_none(), "no pipelines yet: {p}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn app_updates_with_resources_validate_references() {
+    let emu = fast();
+    let api = Api::new(&emu);
+    api.post(
+        "/api/2.0/database/instances",
+        json!({"name": "appdb", "capacity": "CU_1"}),
+    )
+    .await;
+    let res = |inst: &str| {
+        json!([{"name": "db", "database": {"instance_name": inst, "database_name": "d",
+                "permission": "CAN_CONNECT_AND_CREATE"}}])
+    };
+    let (s, v) = api
+        .post(
+            "/api/2.0/apps?no_compute=true",
+            json!({"name": "ra", "resources": res("appdb")}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    // Both update paths check references inside their transaction.
+    let (s, v) = api
+        .post(
+            "/api/2.0/apps/ra/update",
+            json!({"app": {"name": "ra", "resources": res("ghost")}, "update_mask": "resources"}),
+        )
+        .await;
+    assert_eq!(s, 400, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("ghost"));
+    let (s, v) = api
+        .post(
+            "/api/2.0/apps/ra/update",
+            json!({"app": {"name": "ra", "resources": res("appdb")}, "update_mask": "resources"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = api
+        .patch(
+            "/api/2.0/apps/ra",
+            json!({"name": "ra", "resources": res("appdb")}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, _) = api
+        .patch(
+            "/api/2.0/apps/ra",
+            json!({"name": "ra", "resources": res("ghost")}),
+        )
+        .await;
+    assert_eq!(s, 400);
 }

@@ -503,7 +503,7 @@ async fn create_synced(State(emu): Shared, raw: Bytes) -> ApiResult {
         None => None,
     };
     let create_objects = opt_bool(&spec, "create_database_objects_if_missing")?.unwrap_or(false);
-    if source_path.is_some() && !emu.backend.database_exists(&uid, &database).await? {
+    if !emu.backend.database_exists(&uid, &database).await? {
         if !create_objects {
             return Err(ApiErr::invalid(format!(
                 "Database '{database}' does not exist in instance '{instance}'; set spec.create_database_objects_if_missing"

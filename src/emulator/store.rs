@@ -44,6 +44,36 @@ pub enum StoreError {
 
 type Collection = BTreeMap<String, Value>;
 
+thread_local! {
+    /// Set while this thread runs a `Store::txn` closure, which holds the store lock.
+    static IN_TXN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks the current thread as inside a transaction until dropped (also on unwind).
+struct TxnMark;
+
+impl TxnMark {
+    fn enter() -> TxnMark {
+        IN_TXN.with(|f| f.set(true));
+        TxnMark
+    }
+}
+
+impl Drop for TxnMark {
+    fn drop(&mut self) {
+        IN_TXN.with(|f| f.set(false));
+    }
+}
+
+/// A store read from inside a transaction would wait forever for the lock the
+/// transaction holds; fail loudly instead (a bug in a handler, never input-driven).
+fn assert_not_in_txn() {
+    assert!(
+        !IN_TXN.with(|f| f.get()),
+        "Store read inside Store::txn would deadlock: read through the Txn instead"
+    );
+}
+
 struct Inner {
     conn: Connection,
     data: HashMap<String, Collection>,
@@ -162,6 +192,7 @@ impl Store {
     }
 
     pub fn get(&self, collection: &str, key: &str) -> Option<Value> {
+        assert_not_in_txn();
         self.inner
             .lock()
             .data
@@ -179,6 +210,7 @@ impl Store {
         limit: usize,
         filter: impl Fn(&Value) -> bool,
     ) -> (Vec<(String, Value)>, bool) {
+        assert_not_in_txn();
         let inner = self.inner.lock();
         let Some(c) = inner.data.get(collection) else {
             return (Vec::new(), false);
@@ -204,6 +236,7 @@ impl Store {
 
     /// Every record of a collection (key order).
     pub fn all(&self, collection: &str) -> Vec<(String, Value)> {
+        assert_not_in_txn();
         let inner = self.inner.lock();
         inner
             .data
@@ -218,13 +251,17 @@ impl Store {
         &self,
         f: impl FnOnce(&mut Txn<'_>) -> Result<R, E>,
     ) -> Result<R, E> {
+        assert_not_in_txn();
         let mut guard = self.inner.lock();
         let inner = &mut *guard;
         let mut txn = Txn {
             data: &mut inner.data,
             undo: Vec::new(),
         };
-        let result = f(&mut txn);
+        let result = {
+            let _mark = TxnMark::enter();
+            f(&mut txn)
+        };
         let undo = std::mem::take(&mut txn.undo);
         match result {
             Ok(r) => {
@@ -340,6 +377,17 @@ mod tests {
         let (page, more) = s.page("a", Some("k1"), 10, |_| true);
         assert_eq!(page.len(), 1);
         assert!(!more);
+        let reentrant = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _ = s.txn(|_| Ok::<_, StoreError>(s.get("a", "k1")));
+        }));
+        assert!(
+            reentrant.is_err(),
+            "a store read inside txn is refused, not deadlocked"
+        );
+        assert!(
+            s.get("a", "k1").is_some(),
+            "the lock and the mark are released after the panic"
+        );
         let id = s
             .txn(|t| Ok::<_, StoreError>((t.next_id("c", 5), t.next_id("c", 5))))
             .unwrap();
