@@ -8,7 +8,7 @@ use std::path::Path;
 use lakebundle::config::model::Bundle;
 use lakebundle::config::{load, LoadOptions};
 use lakebundle::graph::ResourceGraph;
-use lakebundle::plan::build::{fill_refs, state_field};
+use lakebundle::plan::build::{fill_refs, managed_config, state_field};
 use lakebundle::plan::{
     check_plan_fresh, config_hash, make_destroy_plan, make_plan, Action, EngineError, Plan,
     PlanOptions,
@@ -115,7 +115,8 @@ fn deployed_state(b: &Bundle) -> DeploymentState {
     let mut state = DeploymentState::new();
     for a in graph.topo_order() {
         let rc = &b.resources[&a];
-        let applied = fill_refs(&rc.value, &|t, f| {
+        // As the executor records it: with the fields lakebundle manages itself.
+        let applied = fill_refs(&managed_config(b, &a, &rc.value), &|t, f| {
             state.get(t).and_then(|rs| state_field(rs, f))
         });
         let name = applied

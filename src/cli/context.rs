@@ -38,9 +38,7 @@ impl Session {
     /// Stop the local workspace, if one was started.
     pub async fn close(self) {
         if let Some(emu) = self.local {
-            if let Err(e) = emu.shutdown().await {
-                output::warning(format!("stopping the local workspace: {e}"));
-            }
+            emu.detach().await;
         }
     }
 
@@ -229,7 +227,7 @@ pub async fn open(g: &GlobalArgs) -> Result<Session, Exit> {
         }),
         Err(exit) => {
             if let Some(emu) = local {
-                let _ = emu.shutdown().await;
+                emu.detach().await;
             }
             Err(exit)
         }

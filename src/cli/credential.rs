@@ -188,7 +188,7 @@ impl Target {
                     Ok(_) => output::error("scim/v2/Me returned no userName"),
                 }
                 if let Some(emu) = local {
-                    let _ = emu.shutdown().await;
+                    emu.detach().await;
                 }
                 return Err(Exit::Error);
             }
@@ -208,9 +208,7 @@ impl Target {
             s.close().await;
         }
         if let Some(emu) = self.local {
-            if let Err(e) = emu.shutdown().await {
-                output::warning(format!("stopping the local workspace: {e}"));
-            }
+            emu.detach().await;
         }
     }
 

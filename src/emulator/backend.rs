@@ -122,6 +122,10 @@ pub trait DbBackend: Send + Sync + 'static {
         -> Result<Vec<(String, Endpoints)>, BackendError>;
     /// Stop every server (emulator shutdown / `emulator down`).
     async fn shutdown(&self) -> Result<(), BackendError>;
+    /// The emulator process is leaving while its servers keep running (the
+    /// `--local` workspace): stop background work, and do not stop servers
+    /// when dropped. The next start adopts them.
+    fn detach(&self) {}
     /// Latest sync outcome of a synced table (None: unknown to the backend).
     async fn synced_table_status(
         &self,

@@ -19,7 +19,7 @@ use super::http::{
     body, decode_token, encode_token, internal, internal_mut, now_ms, ok, opt_str, page_size,
     qbool, query, random_hex, req_str, rfc3339, strip_internal, ApiErr, ApiResult,
 };
-use super::server::{Caller, Emu, Shared};
+use super::server::{Caller, Emu, IssuedCredential, Shared};
 
 pub const COLLECTION: &str = "instances";
 const MAX_INSTANCES: usize = 10;
@@ -693,6 +693,9 @@ async fn delete(State(emu): Shared, Path(name): Path<String>, RawQuery(q): RawQu
     ok(json!({}))
 }
 
+/// Lifetime of a database credential (the real service: about an hour).
+const CREDENTIAL_TTL_MS: i64 = 3600 * 1000;
+
 async fn credential(
     State(emu): Shared,
     Extension(caller): Extension<Caller>,
@@ -742,9 +745,8 @@ async fn credential(
             "Missing required field: instance_names (or claims)",
         ));
     }
-    let token = format!("eyJkYiI6ImVtdSJ9.{}", random_hex(32));
-    let expires = rfc3339(now_ms() + 3600 * 1000);
     let now = now_ms();
+    let mut uids = Vec::with_capacity(names.len());
     for n in &names {
         let rec = emu.store.get(COLLECTION, n).ok_or_else(|| missing(n))?;
         let state = state_of(&rec, now);
@@ -753,10 +755,34 @@ async fn credential(
                 "Database instance '{n}' is not available (state {state}); credentials can be generated once it is AVAILABLE"
             )));
         }
-        let uid = rec["uid"].as_str().unwrap_or_default();
-        emu.backend
-            .set_credential(uid, &caller.user_name, &token, &expires)
-            .await?;
+        uids.push(rec["uid"].as_str().unwrap_or_default().to_string());
     }
+    // Reuse the caller's token while more than a quarter of its hour is left,
+    // so earlier tokens keep working (see `Emu::credentials`).
+    let reused = emu
+        .credentials
+        .lock()
+        .get(&caller.user_name)
+        .filter(|c| c.expires_ms - now > CREDENTIAL_TTL_MS / 4)
+        .cloned();
+    let mut issued = reused.unwrap_or_else(|| IssuedCredential {
+        token: format!("eyJkYiI6ImVtdSJ9.{}", random_hex(32)),
+        expires_ms: now + CREDENTIAL_TTL_MS,
+        uids: Default::default(),
+    });
+    let expires = rfc3339(issued.expires_ms);
+    for uid in uids {
+        if issued.uids.contains(&uid) {
+            continue;
+        }
+        emu.backend
+            .set_credential(&uid, &caller.user_name, &issued.token, &expires)
+            .await?;
+        issued.uids.insert(uid);
+    }
+    let token = issued.token.clone();
+    emu.credentials
+        .lock()
+        .insert(caller.user_name.clone(), issued);
     ok(json!({"token": token, "expiration_time": expires}))
 }

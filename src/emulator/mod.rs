@@ -258,6 +258,21 @@ impl RunningEmulator {
         self.stop().await
     }
 
+    /// Stop serving HTTP and release the data dir, but leave the database
+    /// servers running: after `lakebundle --local deploy` the instances stay
+    /// connectable, as real ones do. The next start adopts them;
+    /// `lakebundle emulator down` stops them.
+    pub async fn detach(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+        self.emu.backend.detach();
+        self.emu.release_lock();
+    }
+
     async fn stop(&mut self) -> Result<(), EmulatorError> {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());

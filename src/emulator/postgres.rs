@@ -1087,6 +1087,11 @@ impl DbBackend for PgFleet {
         Ok(self.inner.shutdown_all().await?)
     }
 
+    fn detach(&self) {
+        self.inner.shut_down.store(true, Ordering::SeqCst);
+        self.inner.abort_watchers();
+    }
+
     async fn synced_table_status(
         &self,
         spec: &SyncedTableSpec,

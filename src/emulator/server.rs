@@ -38,6 +38,19 @@ pub struct Emu {
     lock: Mutex<Option<DataDirLock>>,
     /// Serialises backend operations per instance uid (create, resize, stop, delete).
     instance_ops: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// The database credential last issued to each caller. A Postgres role has
+    /// one password, so a new token would lock out every earlier one; while a
+    /// token has most of its life left it is handed out again. In memory only:
+    /// tokens are secrets and are never written to the store.
+    pub credentials: Mutex<HashMap<String, IssuedCredential>>,
+}
+
+/// A database credential and the instances (uids) whose role has it as password.
+#[derive(Clone)]
+pub struct IssuedCredential {
+    pub token: String,
+    pub expires_ms: i64,
+    pub uids: std::collections::HashSet<String>,
 }
 
 impl Emu {
@@ -58,6 +71,7 @@ impl Emu {
             faults,
             lock: Mutex::new(Some(lock)),
             instance_ops: Mutex::new(HashMap::new()),
+            credentials: Mutex::new(HashMap::new()),
         }
     }
 
