@@ -143,19 +143,18 @@ impl Includes {
             };
             let mut fresh = Map::default();
             for (k, v) in items.entries {
-                match self.seen.get(&(kind_key.name.clone(), k.name.clone())) {
-                    Some(first) => diags.push(
+                match self.seen.entry((kind_key.name.clone(), k.name.clone())) {
+                    std::collections::hash_map::Entry::Occupied(first) => diags.push(
                         Diag::error(format!(
                             "resource `resources.{}.{}` is defined more than once",
                             kind_key.name, k.name
                         ))
                         .at(k.span, "defined again here")
-                        .related(*first, "first defined here")
+                        .related(*first.get(), "first defined here")
                         .help("resource keys must be unique across all included files; rename one"),
                     ),
-                    None => {
-                        self.seen
-                            .insert((kind_key.name.clone(), k.name.clone()), k.span);
+                    std::collections::hash_map::Entry::Vacant(slot) => {
+                        slot.insert(k.span);
                         fresh.entries.push((k, v));
                     }
                 }

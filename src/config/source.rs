@@ -404,13 +404,15 @@ impl<'a> Builder<'a> {
                 ..
             } => match pending.take() {
                 None => {
-                    // This node is a key.
-                    let key = match &node.kind {
-                        NodeKind::String(s, _) => Some(s.clone()),
+                    // This node is a key; its text is moved, not copied.
+                    let span = node.span;
+                    let type_name = node.type_name();
+                    let key = match node.kind {
+                        NodeKind::String(s, _) => Some(s),
                         NodeKind::Null => Some(String::new()),
                         NodeKind::Bool(_) | NodeKind::Int(_) | NodeKind::Float(_) => Some(
                             self._text
-                                .get(node.span.start..node.span.end)
+                                .get(span.start..span.end)
                                 .unwrap_or_default()
                                 .to_string(),
                         ),
@@ -425,14 +427,14 @@ impl<'a> Builder<'a> {
                                 } else {
                                     name
                                 },
-                                span: node.span,
+                                span,
                             };
                             *pending = Some(Some(key));
                         }
                         None => {
                             self.diags.push(
-                                Diag::error(format!("a mapping key must be a string, not {}", node.type_name()))
-                                    .at(node.span, "this key is not a string")
+                                Diag::error(format!("a mapping key must be a string, not {type_name}"))
+                                    .at(span, "this key is not a string")
                                     .help("quote the text if it was meant literally (e.g. a `{{ placeholder }}`)"),
                             );
                             *pending = Some(None);
