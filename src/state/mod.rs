@@ -5,7 +5,8 @@
 //! `.lakebundle/<target>/`. Every successful remote operation is recorded at
 //! once through [`StateStore::put`] / [`StateStore::remove`]: a fsync'd line in
 //! the local write-ahead log, an atomic rename of the local `resources.json`,
-//! then an overwrite of the workspace copy.
+//! then an overwrite of the workspace copy (not waited for while another
+//! upload is in flight; flushed by [`StateStore::sync_remote`] at the end).
 //!
 //! Public API:
 //! - [`DeploymentState`], [`ResourceState`] (the `resources.json` model)
@@ -362,11 +363,23 @@ impl StateStore {
         self.local.compact_wal(snap_serial)
     }
 
+    /// Overwrite the workspace copy. While another change is uploading, this
+    /// one does not wait for it: the local log already holds it durably, the
+    /// next upload carries it (uploads send the whole latest state), and
+    /// [`StateStore::sync_remote`] flushes at the end of every apply. So the
+    /// workspace copy trails the local one by at most the uploads in flight,
+    /// and a deploy's operations are not serialised behind state uploads.
     async fn save_remote(&self, serial: u64) -> Result<(), StateError> {
+        let Ok(mut uploaded) = self.uploaded.try_lock() else {
+            return Ok(());
+        };
+        self.upload_locked(&mut uploaded, serial).await
+    }
+
+    async fn upload_locked(&self, uploaded: &mut u64, serial: u64) -> Result<(), StateError> {
         let Some(remote) = &self.remote else {
             return Ok(());
         };
-        let mut uploaded = self.uploaded.lock().await;
         if *uploaded >= serial {
             return Ok(());
         }
@@ -379,11 +392,13 @@ impl StateStore {
         Ok(())
     }
 
-    /// Upload the current state if the workspace copy is behind (e.g. after a
-    /// crash between the local save and the upload).
+    /// Upload the current state if the workspace copy is behind: waits for an
+    /// upload in flight, then sends what it did not cover (the end of every
+    /// apply, and after a crash between the local save and the upload).
     pub async fn sync_remote(&self) -> Result<(), StateError> {
+        let mut uploaded = self.uploaded.lock().await;
         let serial = self.lock_state().serial;
-        self.save_remote(serial).await
+        self.upload_locked(&mut uploaded, serial).await
     }
 
     /// Remove the state everywhere (after a destroy) and start a fresh lineage.
