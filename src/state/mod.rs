@@ -37,6 +37,10 @@ pub use local::{LocalStore, WalEntry, WalOp};
 pub use lock::{DeployLock, LockInfo, LOCK_FILE};
 pub use remote::{RemoteStore, STATE_FILE};
 
+/// Changes between two rewrites of the local `resources.json` (the log
+/// carries the ones in between).
+const SNAPSHOT_EVERY: u64 = 32;
+
 /// Version of the `resources.json` format written by this build.
 pub const STATE_FORMAT_VERSION: u32 = 1;
 
@@ -342,8 +346,21 @@ impl StateStore {
             self.local.append_wal(&entry)?;
             st.serial
         };
-        self.save_local(serial)?;
+        self.save_local_if_due(serial)?;
         self.save_remote(serial).await
+    }
+
+    /// The fsync'd log line already makes the change durable (a reload
+    /// replays the log over `resources.json`); rewriting the whole snapshot
+    /// and compacting the log after every change would make a large deploy
+    /// quadratic in I/O, so that happens every [`SNAPSHOT_EVERY`] changes and
+    /// on every flush.
+    fn save_local_if_due(&self, serial: u64) -> Result<(), StateError> {
+        let last = self.written.lock().unwrap_or_else(|p| p.into_inner()).local;
+        if serial.saturating_sub(last) >= SNAPSHOT_EVERY {
+            self.save_local(serial)?;
+        }
+        Ok(())
     }
 
     fn save_local(&self, serial: u64) -> Result<(), StateError> {
@@ -398,6 +415,7 @@ impl StateStore {
     pub async fn sync_remote(&self) -> Result<(), StateError> {
         let mut uploaded = self.uploaded.lock().await;
         let serial = self.lock_state().serial;
+        self.save_local(serial)?;
         self.upload_locked(&mut uploaded, serial).await
     }
 
