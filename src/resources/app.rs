@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 
 use super::common::{
-    self, collect_outputs, literal_str, none_if_missing, ok_if_missing, poll_until, schema_enum,
-    schema_struct, state_at, without_keys, AppPermission, LifecycleWithStarted, Poll,
+    self, collect_outputs, literal_str, schema_enum, schema_struct, state_at, without_keys,
+    AppPermission, LifecycleWithStarted, Poll,
 };
 use super::{Created, FieldRules, Kind, NameLink, ResourceKind};
 use crate::api::{ApiError, Client, Method};
@@ -492,16 +492,15 @@ pub async fn deploy_source(
         ));
     };
     let dep_path = format!("{path}/{dep_id}");
-    poll_until(&dep_path, timeout, || async {
-        let dep = client.call(Method::GET, &dep_path, &[], None).await?;
-        Ok(match state_at(&dep, "status.state") {
+    common::poll_get(client, &dep_path, timeout, |dep| {
+        match state_at(&dep, "status.state") {
             "SUCCEEDED" => Poll::Ready(dep),
             "FAILED" | "CANCELLED" => Poll::Failed(format!(
                 "deployment of app {name} failed: {}",
                 state_at(&dep, "status.message")
             )),
             other => Poll::Pending(other.to_string()),
-        })
+        }
     })
     .await
 }
@@ -524,16 +523,15 @@ pub async fn set_started(
         )
         .await?;
     let want = if started { "ACTIVE" } else { "STOPPED" };
-    poll_until(&path, timeout, || async {
-        let app = client.call(Method::GET, &path, &[], None).await?;
-        Ok(match state_at(&app, "compute_status.state") {
+    common::poll_get(client, &path, timeout, |app| {
+        match state_at(&app, "compute_status.state") {
             s if s == want => Poll::Ready(app),
             "ERROR" => Poll::Failed(format!(
                 "app {name} compute failed: {}",
                 state_at(&app, "compute_status.message")
             )),
             other => Poll::Pending(other.to_string()),
-        })
+        }
     })
     .await
 }
@@ -553,13 +551,7 @@ impl ResourceKind for AppKind {
         OUTPUT_FIELDS
     }
     fn check(&self, key: &str, node: &Node, diags: &mut Diagnostics) {
-        let addr = format!("resources.{}.{key}", self.kind());
-        super::check::check_def(
-            <App as schemars::JsonSchema>::schema_name().as_ref(),
-            &addr,
-            node,
-            diags,
-        );
+        let addr = common::check_schema::<App>(self.kind(), key, node, diags);
         if let Some(name_node) = node.get("name") {
             if let Some(name) = name_node.as_str().filter(|s| !common::has_interpolation(s)) {
                 let valid = !name.is_empty()
@@ -638,17 +630,11 @@ impl ResourceKind for AppKind {
         let remote = client
             .call(Method::POST, BASE, &query, Some(&api_body(config)))
             .await?;
-        let id = remote
-            .get("name")
-            .and_then(Value::as_str)
-            .or_else(|| literal_str(config, "name"))
-            .unwrap_or_default()
-            .to_string();
-        Ok(Created { id, remote })
+        Ok(common::created_by_name(config, remote))
     }
     /// An app being deleted counts as gone.
     async fn read(&self, client: &Client, id: &str) -> Result<Option<Value>, ApiError> {
-        let found = none_if_missing(client.call(Method::GET, &path_for(id), &[], None).await)?;
+        let found = common::get_if_exists(client, &path_for(id)).await?;
         Ok(found.filter(|app| state_at(app, "compute_status.state") != "DELETING"))
     }
     /// Masked async update (`POST /apps/{name}/update`), then wait for it.
@@ -676,22 +662,24 @@ impl ResourceKind for AppKind {
                 Some(&json!({"app": app, "update_mask": mask.join(",")})),
             )
             .await?;
-        poll_until(&path, Duration::from_secs(20 * 60), || async {
-            let status = client.call(Method::GET, &path, &[], None).await?;
-            Ok(match state_at(&status, "status.state") {
+        common::poll_get(
+            client,
+            &path,
+            Duration::from_secs(20 * 60),
+            |status| match state_at(&status, "status.state") {
                 "SUCCEEDED" => Poll::Ready(status),
                 "FAILED" => Poll::Failed(format!(
                     "update of app {id} failed: {}",
                     state_at(&status, "status.message")
                 )),
                 other => Poll::Pending(other.to_string()),
-            })
-        })
+            },
+        )
         .await?;
         Ok(id.to_string())
     }
     async fn delete(&self, client: &Client, id: &str) -> Result<(), ApiError> {
-        ok_if_missing(client.call(Method::DELETE, &path_for(id), &[], None).await)
+        common::delete_if_exists(client, &path_for(id), &[]).await
     }
     /// Ready when compute is ACTIVE or STOPPED (a `no_compute` app stops at STOPPED).
     async fn wait_ready(
@@ -701,9 +689,8 @@ impl ResourceKind for AppKind {
         timeout: Duration,
     ) -> Result<Value, ApiError> {
         let path = path_for(id);
-        poll_until(&path, timeout, || async {
-            let app = client.call(Method::GET, &path, &[], None).await?;
-            Ok(match state_at(&app, "compute_status.state") {
+        common::poll_get(client, &path, timeout, |app| {
+            match state_at(&app, "compute_status.state") {
                 "ACTIVE" | "STOPPED" => Poll::Ready(app),
                 "ERROR" => Poll::Failed(format!(
                     "app {id} compute failed: {}",
@@ -711,7 +698,7 @@ impl ResourceKind for AppKind {
                 )),
                 "DELETING" => Poll::Failed(format!("app {id} is being deleted")),
                 other => Poll::Pending(other.to_string()),
-            })
+            }
         })
         .await
     }
@@ -720,13 +707,7 @@ impl ResourceKind for AppKind {
         client: &Client,
         config: &Value,
     ) -> Result<Option<Created>, ApiError> {
-        let Some(name) = literal_str(config, "name") else {
-            return Ok(None);
-        };
-        Ok(self.read(client, name).await?.map(|remote| Created {
-            id: name.to_string(),
-            remote,
-        }))
+        common::find_by_name(self, client, config).await
     }
     /// YAML shape: the input fields GET returns (deploy-time fields are not
     /// observable on the app object).

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::api::ApiError;
+use super::{Created, Kind, ResourceKind};
+use crate::api::{ApiError, Client, Method};
 use crate::config::source::{Node, NodeKind};
 use crate::diag::{Diag, Diagnostics};
 
@@ -489,6 +490,78 @@ where
 /// The string at `path` in a remote object, or `""`.
 pub fn state_at<'a>(remote: &'a Value, path: &str) -> &'a str {
     get_path(remote, path).and_then(Value::as_str).unwrap_or("")
+}
+
+/// Schema-checks a resource node against its config type and returns the
+/// node's address (`resources.<kind>.<key>`) for the kind's own checks.
+pub fn check_schema<T: schemars::JsonSchema>(
+    kind: Kind,
+    key: &str,
+    node: &Node,
+    diags: &mut Diagnostics,
+) -> String {
+    let addr = format!("resources.{kind}.{key}");
+    super::check::check_def(T::schema_name().as_ref(), &addr, node, diags);
+    addr
+}
+
+/// `GET path`; `None` when the object does not exist.
+pub async fn get_if_exists(client: &Client, path: &str) -> Result<Option<Value>, ApiError> {
+    none_if_missing(client.call(Method::GET, path, &[], None).await)
+}
+
+/// `DELETE path`; an object already gone counts as deleted.
+pub async fn delete_if_exists(
+    client: &Client,
+    path: &str,
+    query: &[(&str, String)],
+) -> Result<(), ApiError> {
+    ok_if_missing(client.call(Method::DELETE, path, query, None).await)
+}
+
+/// A created object of a kind identified by name: the `name` the service
+/// returned, else the config's literal `name`.
+pub fn created_by_name(config: &Value, remote: Value) -> Created {
+    let id = remote
+        .get("name")
+        .and_then(Value::as_str)
+        .or_else(|| literal_str(config, "name"))
+        .unwrap_or_default()
+        .to_string();
+    Created { id, remote }
+}
+
+/// `find_existing` for kinds identified by name: read the config's literal
+/// `name` (nothing to find while it is still a `${...}` reference).
+pub async fn find_by_name<K: ResourceKind + ?Sized>(
+    kind: &K,
+    client: &Client,
+    config: &Value,
+) -> Result<Option<Created>, ApiError> {
+    let Some(name) = literal_str(config, "name") else {
+        return Ok(None);
+    };
+    Ok(kind.read(client, name).await?.map(|remote| Created {
+        id: name.to_string(),
+        remote,
+    }))
+}
+
+/// [`poll_until`] over `GET path`, `classify` judging each response.
+pub async fn poll_get<F>(
+    client: &Client,
+    path: &str,
+    timeout: Duration,
+    classify: F,
+) -> Result<Value, ApiError>
+where
+    F: Fn(Value) -> Poll,
+{
+    poll_until(path, timeout, || async {
+        let remote = client.call(Method::GET, path, &[], None).await?;
+        Ok(classify(remote))
+    })
+    .await
 }
 
 #[cfg(test)]

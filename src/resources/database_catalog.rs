@@ -7,10 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::common::{
-    self, collect_outputs, literal_str, none_if_missing, ok_if_missing, schema_struct,
-    without_keys, Lifecycle,
-};
+use super::common::{self, collect_outputs, literal_str, schema_struct, without_keys, Lifecycle};
 use super::{Created, FieldRules, Kind, NameLink, ResourceKind};
 use crate::api::{ApiError, Client, Method};
 use crate::config::source::Node;
@@ -83,13 +80,7 @@ impl ResourceKind for DatabaseCatalogKind {
         OUTPUT_FIELDS
     }
     fn check(&self, key: &str, node: &Node, diags: &mut Diagnostics) {
-        let addr = format!("resources.{}.{key}", self.kind());
-        super::check::check_def(
-            <DatabaseCatalog as schemars::JsonSchema>::schema_name().as_ref(),
-            &addr,
-            node,
-            diags,
-        );
+        common::check_schema::<DatabaseCatalog>(self.kind(), key, node, diags);
     }
     fn name_links(&self, config: &Value) -> Vec<NameLink> {
         literal_str(config, "database_instance_name")
@@ -108,16 +99,10 @@ impl ResourceKind for DatabaseCatalogKind {
     async fn create(&self, client: &Client, config: &Value) -> Result<Created, ApiError> {
         let body = without_keys(config, BUNDLE_ONLY);
         let remote = client.call(Method::POST, BASE, &[], Some(&body)).await?;
-        let id = remote
-            .get("name")
-            .and_then(Value::as_str)
-            .or_else(|| literal_str(config, "name"))
-            .unwrap_or_default()
-            .to_string();
-        Ok(Created { id, remote })
+        Ok(common::created_by_name(config, remote))
     }
     async fn read(&self, client: &Client, id: &str) -> Result<Option<Value>, ApiError> {
-        none_if_missing(client.call(Method::GET, &path_for(id), &[], None).await)
+        common::get_if_exists(client, &path_for(id)).await
     }
     async fn update(
         &self,
@@ -129,7 +114,7 @@ impl ResourceKind for DatabaseCatalogKind {
         Err(no_update(&path_for(id), "a database catalog"))
     }
     async fn delete(&self, client: &Client, id: &str) -> Result<(), ApiError> {
-        ok_if_missing(client.call(Method::DELETE, &path_for(id), &[], None).await)
+        common::delete_if_exists(client, &path_for(id), &[]).await
     }
     /// Catalog creation is synchronous: ready once it can be read.
     async fn wait_ready(
@@ -145,13 +130,7 @@ impl ResourceKind for DatabaseCatalogKind {
         client: &Client,
         config: &Value,
     ) -> Result<Option<Created>, ApiError> {
-        let Some(name) = literal_str(config, "name") else {
-            return Ok(None);
-        };
-        Ok(self.read(client, name).await?.map(|remote| Created {
-            id: name.to_string(),
-            remote,
-        }))
+        common::find_by_name(self, client, config).await
     }
     /// YAML shape: the three identifying fields (`create_database_if_not_exists`
     /// is never returned; the engine compares it with the last applied value).

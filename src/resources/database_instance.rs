@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 
 use super::common::{
-    self, collect_outputs, literal_str, none_if_missing, ok_if_missing, poll_until, schema_enum,
-    schema_struct, state_at, without_keys, Lifecycle, Permission, Poll,
+    self, collect_outputs, literal_str, schema_enum, schema_struct, state_at, without_keys,
+    Lifecycle, Permission, Poll,
 };
 use super::{Created, FieldRules, Kind, NameLink, ResourceKind};
 use crate::api::{ApiError, Client, Method};
@@ -280,13 +280,7 @@ impl ResourceKind for DatabaseInstanceKind {
         OUTPUT_FIELDS
     }
     fn check(&self, key: &str, node: &Node, diags: &mut Diagnostics) {
-        let addr = format!("resources.{}.{key}", self.kind());
-        super::check::check_def(
-            <DatabaseInstance as schemars::JsonSchema>::schema_name().as_ref(),
-            &addr,
-            node,
-            diags,
-        );
+        let addr = common::check_schema::<DatabaseInstance>(self.kind(), key, node, diags);
         if let Some(name_node) = node.get("name") {
             if let Some(name) = name_node.as_str().filter(|s| !common::has_interpolation(s)) {
                 if let Some(problem) = instance_name_problem(name) {
@@ -320,16 +314,10 @@ impl ResourceKind for DatabaseInstanceKind {
     async fn create(&self, client: &Client, config: &Value) -> Result<Created, ApiError> {
         let body = api_body(config);
         let remote = client.call(Method::POST, BASE, &[], Some(&body)).await?;
-        let id = remote
-            .get("name")
-            .and_then(Value::as_str)
-            .or_else(|| literal_str(config, "name"))
-            .unwrap_or_default()
-            .to_string();
-        Ok(Created { id, remote })
+        Ok(common::created_by_name(config, remote))
     }
     async fn read(&self, client: &Client, id: &str) -> Result<Option<Value>, ApiError> {
-        none_if_missing(client.call(Method::GET, &path_for(id), &[], None).await)
+        common::get_if_exists(client, &path_for(id)).await
     }
     async fn update(
         &self,
@@ -357,16 +345,7 @@ impl ResourceKind for DatabaseInstanceKind {
         Ok(id.to_string())
     }
     async fn delete(&self, client: &Client, id: &str) -> Result<(), ApiError> {
-        ok_if_missing(
-            client
-                .call(
-                    Method::DELETE,
-                    &path_for(id),
-                    &[("purge", "true".into())],
-                    None,
-                )
-                .await,
-        )
+        common::delete_if_exists(client, &path_for(id), &[("purge", "true".into())]).await
     }
     async fn wait_ready(
         &self,
@@ -375,9 +354,8 @@ impl ResourceKind for DatabaseInstanceKind {
         timeout: Duration,
     ) -> Result<Value, ApiError> {
         let path = path_for(id);
-        poll_until(&path, timeout, || async {
-            let remote = client.call(Method::GET, &path, &[], None).await?;
-            Ok(match state_at(&remote, "state") {
+        common::poll_get(client, &path, timeout, |remote| {
+            match state_at(&remote, "state") {
                 // A stopped instance is as ready as it will get.
                 "AVAILABLE" | "STOPPED" => Poll::Ready(remote),
                 "DELETING" => Poll::Failed(format!("instance {id} is being deleted")),
@@ -386,7 +364,7 @@ impl ResourceKind for DatabaseInstanceKind {
                 } else {
                     other.to_string()
                 }),
-            })
+            }
         })
         .await
     }
@@ -395,13 +373,7 @@ impl ResourceKind for DatabaseInstanceKind {
         client: &Client,
         config: &Value,
     ) -> Result<Option<Created>, ApiError> {
-        let Some(name) = literal_str(config, "name") else {
-            return Ok(None);
-        };
-        Ok(self.read(client, name).await?.map(|remote| Created {
-            id: name.to_string(),
-            remote,
-        }))
+        common::find_by_name(self, client, config).await
     }
     /// YAML shape of a remote instance: input fields as returned, each
     /// write-only field filled from its `effective_*` twin; outputs dropped.

@@ -201,13 +201,7 @@ impl ResourceKind for JobKind {
         OUTPUT_FIELDS
     }
     fn check(&self, key: &str, node: &Node, diags: &mut Diagnostics) {
-        let addr = format!("resources.{}.{key}", self.kind());
-        super::check::check_def(
-            <Job as schemars::JsonSchema>::schema_name().as_ref(),
-            &addr,
-            node,
-            diags,
-        );
+        let addr = common::check_schema::<Job>(self.kind(), key, node, diags);
         check_tasks(&addr, node, diags);
         common::check_permissions(&addr, node, diags);
     }

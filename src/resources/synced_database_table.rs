@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 
 use super::common::{
-    self, collect_outputs, has_interpolation, literal_str, none_if_missing, ok_if_missing,
-    poll_until, schema_enum, schema_struct, state_at, without_keys, Lifecycle, Poll,
+    self, collect_outputs, has_interpolation, literal_str, schema_enum, schema_struct, state_at,
+    without_keys, Lifecycle, Poll,
 };
 use super::{Created, FieldRules, Kind, NameLink, ResourceKind};
 use crate::api::{ApiError, Client, Method};
@@ -170,13 +170,7 @@ impl ResourceKind for SyncedDatabaseTableKind {
         OUTPUT_FIELDS
     }
     fn check(&self, key: &str, node: &Node, diags: &mut Diagnostics) {
-        let addr = format!("resources.{}.{key}", self.kind());
-        super::check::check_def(
-            <SyncedDatabaseTable as schemars::JsonSchema>::schema_name().as_ref(),
-            &addr,
-            node,
-            diags,
-        );
+        let addr = common::check_schema::<SyncedDatabaseTable>(self.kind(), key, node, diags);
         if let Some(name_node) = node.get("name") {
             if let Some(name) = name_node.as_str().filter(|s| !has_interpolation(s)) {
                 if !is_three_part(name) {
@@ -251,16 +245,10 @@ impl ResourceKind for SyncedDatabaseTableKind {
     async fn create(&self, client: &Client, config: &Value) -> Result<Created, ApiError> {
         let body = without_keys(config, BUNDLE_ONLY);
         let remote = client.call(Method::POST, BASE, &[], Some(&body)).await?;
-        let id = remote
-            .get("name")
-            .and_then(Value::as_str)
-            .or_else(|| literal_str(config, "name"))
-            .unwrap_or_default()
-            .to_string();
-        Ok(Created { id, remote })
+        Ok(common::created_by_name(config, remote))
     }
     async fn read(&self, client: &Client, id: &str) -> Result<Option<Value>, ApiError> {
-        none_if_missing(client.call(Method::GET, &path_for(id), &[], None).await)
+        common::get_if_exists(client, &path_for(id)).await
     }
     async fn update(
         &self,
@@ -276,7 +264,7 @@ impl ResourceKind for SyncedDatabaseTableKind {
     }
     /// Deletes the Unity Catalog table; the PostgreSQL table is kept (no `purge_data`), as the CLI does.
     async fn delete(&self, client: &Client, id: &str) -> Result<(), ApiError> {
-        ok_if_missing(client.call(Method::DELETE, &path_for(id), &[], None).await)
+        common::delete_if_exists(client, &path_for(id), &[]).await
     }
     /// Ready when Unity Catalog provisioning is ACTIVE (or the data is online).
     async fn wait_ready(
@@ -286,24 +274,21 @@ impl ResourceKind for SyncedDatabaseTableKind {
         timeout: Duration,
     ) -> Result<Value, ApiError> {
         let path = path_for(id);
-        poll_until(&path, timeout, || async {
-            let remote = client.call(Method::GET, &path, &[], None).await?;
+        common::poll_get(client, &path, timeout, |remote| {
             let uc = state_at(&remote, "unity_catalog_provisioning_state");
             let detailed = state_at(&remote, "data_synchronization_status.detailed_state");
-            Ok(
-                if uc == "ACTIVE" || detailed.starts_with("SYNCED_TABLE_ONLINE") {
-                    Poll::Ready(remote)
-                } else if uc == "FAILED" || detailed == "SYNCED_TABLE_OFFLINE_FAILED" {
-                    let msg = state_at(&remote, "data_synchronization_status.message");
-                    Poll::Failed(format!("synced table {id} failed to provision: {msg}"))
+            if uc == "ACTIVE" || detailed.starts_with("SYNCED_TABLE_ONLINE") {
+                Poll::Ready(remote)
+            } else if uc == "FAILED" || detailed == "SYNCED_TABLE_OFFLINE_FAILED" {
+                let msg = state_at(&remote, "data_synchronization_status.message");
+                Poll::Failed(format!("synced table {id} failed to provision: {msg}"))
+            } else {
+                Poll::Pending(if uc.is_empty() {
+                    "provisioning".into()
                 } else {
-                    Poll::Pending(if uc.is_empty() {
-                        "provisioning".into()
-                    } else {
-                        uc.to_string()
-                    })
-                },
-            )
+                    uc.to_string()
+                })
+            }
         })
         .await
     }
@@ -312,13 +297,7 @@ impl ResourceKind for SyncedDatabaseTableKind {
         client: &Client,
         config: &Value,
     ) -> Result<Option<Created>, ApiError> {
-        let Some(name) = literal_str(config, "name") else {
-            return Ok(None);
-        };
-        Ok(self.read(client, name).await?.map(|remote| Created {
-            id: name.to_string(),
-            remote,
-        }))
+        common::find_by_name(self, client, config).await
     }
     /// YAML shape: `name`, the instance/database from their `effective_*`
     /// twins, and the spec fields GET returns.
