@@ -53,6 +53,24 @@ impl Session {
     }
 }
 
+/// Runs one command's `body` against an open session on its own runtime,
+/// closing the session (and any local workspace) afterwards.
+pub fn with_session(g: &GlobalArgs, body: impl AsyncFnOnce(&Session) -> Exit) -> Exit {
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(exit) => return exit,
+    };
+    rt.block_on(async {
+        let session = match open(g).await {
+            Ok(s) => s,
+            Err(exit) => return exit,
+        };
+        let exit = body(&session).await;
+        session.close().await;
+        exit
+    })
+}
+
 /// A multi-threaded runtime for one command.
 pub fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
     tokio::runtime::Builder::new_multi_thread()

@@ -79,6 +79,26 @@ pub(super) async fn release_lock(lock: DeployLock) {
     }
 }
 
+/// [`context::with_session`] holding the deployment lock for `operation`
+/// around `body`.
+pub(super) fn with_lock(
+    g: &GlobalArgs,
+    operation: &str,
+    force: bool,
+    body: impl AsyncFnOnce(&context::Session) -> Exit,
+) -> Exit {
+    context::with_session(g, async |session| {
+        match acquire_lock(session, operation, force).await {
+            Ok(lock) => {
+                let exit = body(session).await;
+                release_lock(lock).await;
+                exit
+            }
+            Err(exit) => exit,
+        }
+    })
+}
+
 /// Run an executor future, feeding its events to progress output, turning
 /// Ctrl-C into cancellation (a second Ctrl-C abandons in-flight work).
 pub(super) async fn drive<F, Fut>(
@@ -333,24 +353,7 @@ async fn deploy_locked(g: &GlobalArgs, a: &DeployArgs, session: &context::Sessio
 }
 
 pub fn run(g: &GlobalArgs, a: &DeployArgs) -> Exit {
-    let rt = match context::runtime() {
-        Ok(rt) => rt,
-        Err(exit) => return exit,
-    };
-    rt.block_on(async {
-        let session = match context::open(g).await {
-            Ok(s) => s,
-            Err(exit) => return exit,
-        };
-        let exit = match acquire_lock(&session, "deploy", a.force_lock).await {
-            Ok(lock) => {
-                let exit = deploy_locked(g, a, &session).await;
-                release_lock(lock).await;
-                exit
-            }
-            Err(exit) => exit,
-        };
-        session.close().await;
-        exit
+    with_lock(g, "deploy", a.force_lock, async |session| {
+        deploy_locked(g, a, session).await
     })
 }

@@ -6,7 +6,7 @@
 use serde_json::json;
 
 use super::args::{DestroyArgs, GlobalArgs, OutputFormat};
-use super::deploy::{acquire_lock, approve, drive, release_lock, report_exit, report_json};
+use super::deploy::{approve, drive, report_exit, report_json, with_lock};
 use super::{context, output, Exit};
 use crate::api::Method;
 use crate::apply::destroy;
@@ -119,24 +119,7 @@ async fn destroy_locked(g: &GlobalArgs, a: &DestroyArgs, session: &context::Sess
 }
 
 pub fn run(g: &GlobalArgs, a: &DestroyArgs) -> Exit {
-    let rt = match context::runtime() {
-        Ok(rt) => rt,
-        Err(exit) => return exit,
-    };
-    rt.block_on(async {
-        let session = match context::open(g).await {
-            Ok(s) => s,
-            Err(exit) => return exit,
-        };
-        let exit = match acquire_lock(&session, "destroy", a.force_lock).await {
-            Ok(lock) => {
-                let exit = destroy_locked(g, a, &session).await;
-                release_lock(lock).await;
-                exit
-            }
-            Err(exit) => exit,
-        };
-        session.close().await;
-        exit
+    with_lock(g, "destroy", a.force_lock, async |session| {
+        destroy_locked(g, a, session).await
     })
 }

@@ -30,19 +30,7 @@ pub fn print_plan(format: OutputFormat, plan: &Plan) {
 }
 
 pub fn run(g: &GlobalArgs, a: &PlanArgs) -> Exit {
-    let rt = match context::runtime() {
-        Ok(rt) => rt,
-        Err(exit) => return exit,
-    };
-    rt.block_on(async {
-        let session = match context::open(g).await {
-            Ok(s) => s,
-            Err(exit) => return exit,
-        };
-        let exit = plan_session(g, a, &session).await;
-        session.close().await;
-        exit
-    })
+    context::with_session(g, async |session| plan_session(g, a, session).await)
 }
 
 async fn plan_session(g: &GlobalArgs, a: &PlanArgs, session: &context::Session) -> Exit {

@@ -268,24 +268,12 @@ async fn run_session(a: &RunArgs, session: &context::Session) -> Result<bool, St
 }
 
 pub fn run(g: &GlobalArgs, a: &RunArgs) -> Exit {
-    let rt = match context::runtime() {
-        Ok(rt) => rt,
-        Err(exit) => return exit,
-    };
-    rt.block_on(async {
-        let session = match context::open(g).await {
-            Ok(s) => s,
-            Err(exit) => return exit,
-        };
-        let exit = match run_session(a, &session).await {
-            Ok(true) => Exit::Success,
-            Ok(false) => Exit::Error,
-            Err(message) => {
-                output::error(message);
-                Exit::Error
-            }
-        };
-        session.close().await;
-        exit
+    context::with_session(g, async |session| match run_session(a, session).await {
+        Ok(true) => Exit::Success,
+        Ok(false) => Exit::Error,
+        Err(message) => {
+            output::error(message);
+            Exit::Error
+        }
     })
 }

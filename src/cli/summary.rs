@@ -219,28 +219,16 @@ fn render_json(session: &context::Session, entries: &[Entry]) -> Value {
 }
 
 pub fn run(g: &GlobalArgs) -> Exit {
-    let rt = match context::runtime() {
-        Ok(rt) => rt,
-        Err(exit) => return exit,
-    };
-    rt.block_on(async {
-        let session = match context::open(g).await {
-            Ok(s) => s,
-            Err(exit) => return exit,
-        };
-        let exit = match session.state().await {
-            Ok(store) => {
-                let entries = collect(&session, &store.snapshot(), 10).await;
-                match g.output {
-                    OutputFormat::Json => output::print_json(&render_json(&session, &entries)),
-                    _ => print!("{}", render_text(&session, &entries)),
-                }
-                Exit::Success
+    context::with_session(g, async |session| match session.state().await {
+        Ok(store) => {
+            let entries = collect(session, &store.snapshot(), 10).await;
+            match g.output {
+                OutputFormat::Json => output::print_json(&render_json(session, &entries)),
+                _ => print!("{}", render_text(session, &entries)),
             }
-            Err(exit) => exit,
-        };
-        session.close().await;
-        exit
+            Exit::Success
+        }
+        Err(exit) => exit,
     })
 }
 
