@@ -3,10 +3,14 @@
 //! (`--refresh=false`): actions, replacement propagation, unknown values,
 //! prevent_destroy, unsupported kinds, saved-plan freshness.
 
+mod engine_support;
+
 use std::path::Path;
+use std::sync::LazyLock;
+
+use engine_support::{load_bundle, seed_resources};
 
 use lakebundle::config::model::Bundle;
-use lakebundle::config::{load, LoadOptions};
 use lakebundle::graph::ResourceGraph;
 use lakebundle::plan::build::{fill_refs, managed_config, state_field};
 use lakebundle::plan::{
@@ -18,7 +22,13 @@ use lakebundle::state::{DeploymentState, ResourceState};
 use serde_json::{json, Value};
 
 /// The seed's full production bundle (lakebase-provisioned.md §8).
-const SEED: &str = r#"
+static SEED: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{SEED_HEAD}{}\n{SEED_TARGETS}",
+        seed_resources("${var.source_catalog}", "${var.source_schema}")
+    )
+});
+const SEED_HEAD: &str = r#"
 bundle:
   name: lakebase-app
 
@@ -28,46 +38,8 @@ variables:
   source_schema:
     description: "Source UC schema"
 
-resources:
-  database_instances:
-    my_db:
-      name: my-instance
-      capacity: CU_1
-      retention_window_in_days: 14
-
-  database_catalogs:
-    my_cat:
-      database_instance_name: ${resources.database_instances.my_db.name}
-      name: my_catalog
-      database_name: my_database
-      create_database_if_not_exists: true
-
-  synced_database_tables:
-    features_sync:
-      name: ${resources.database_catalogs.my_cat.name}.${resources.database_catalogs.my_cat.database_name}.customer_features
-      database_instance_name: ${resources.database_instances.my_db.name}
-      logical_database_name: ${resources.database_catalogs.my_cat.database_name}
-      spec:
-        source_table_full_name: '${var.source_catalog}.${var.source_schema}.customer_features'
-        scheduling_policy: SNAPSHOT
-        primary_key_columns:
-          - customer_id
-        new_pipeline_spec:
-          storage_catalog: '${var.source_catalog}'
-          storage_schema: '${var.source_schema}'
-
-  jobs:
-    sync_schedule:
-      name: sync-pipeline-schedule
-      tasks:
-        - task_key: run-sync
-          pipeline_task:
-            pipeline_id: ${resources.synced_database_tables.features_sync.data_synchronization_status.pipeline_id}
-      schedule:
-        quartz_cron_expression: '0 0 * * * ?'
-        timezone_id: UTC
-
-targets:
+"#;
+const SEED_TARGETS: &str = r#"targets:
   prod:
     default: true
     variables:
@@ -76,14 +48,7 @@ targets:
 "#;
 
 fn load_yaml(dir: &Path, yaml: &str) -> Result<Bundle, String> {
-    std::fs::write(dir.join("databricks.yml"), yaml).unwrap();
-    let loaded = load(&LoadOptions {
-        dir: Some(dir.to_path_buf()),
-        ..LoadOptions::default()
-    });
-    loaded
-        .bundle
-        .ok_or_else(|| lakebundle::diag::render(&loaded.sources, &loaded.diags))
+    load_bundle(dir, yaml, None)
 }
 
 fn bundle(yaml: &str) -> Bundle {
@@ -167,7 +132,7 @@ fn action_of(plan: &Plan, a: &ResourceAddr) -> Action {
 
 #[test]
 fn seed_graph_has_explicit_edges_and_dependency_order() {
-    let b = bundle(SEED);
+    let b = bundle(&SEED);
     let g = ResourceGraph::build(&b).unwrap();
     assert_eq!(g.topo_order(), vec![instance(), catalog(), synced(), job()]);
     assert_eq!(g.dependencies(&synced()), vec![instance(), catalog()]);
@@ -283,7 +248,7 @@ resources:
 
 #[tokio::test]
 async fn first_plan_creates_everything_with_unknown_outputs() {
-    let b = bundle(SEED);
+    let b = bundle(&SEED);
     let plan = plan_offline(&b, &DeploymentState::new()).await.unwrap();
     assert_eq!(plan.lineage, None);
     assert_eq!(plan.counts(), (4, 0, 0));
@@ -304,7 +269,7 @@ async fn first_plan_creates_everything_with_unknown_outputs() {
 
 #[tokio::test]
 async fn deployed_state_plans_no_changes_and_fills_refs_from_outputs() {
-    let b = bundle(SEED);
+    let b = bundle(&SEED);
     let state = deployed_state(&b);
     let plan = plan_offline(&b, &state).await.unwrap();
     let summary: Vec<_> = plan
@@ -325,7 +290,7 @@ async fn deployed_state_plans_no_changes_and_fills_refs_from_outputs() {
 
 #[tokio::test]
 async fn capacity_change_is_an_update_in_place() {
-    let b = bundle(SEED);
+    let b = bundle(&SEED);
     let state = deployed_state(&b);
     let changed = bundle(&SEED.replace("capacity: CU_1", "capacity: CU_2"));
     let plan = plan_offline(&changed, &state).await.unwrap();
@@ -345,7 +310,7 @@ async fn capacity_change_is_an_update_in_place() {
 
 #[tokio::test]
 async fn instance_rename_replaces_it_and_dependents_follow() {
-    let b = bundle(SEED);
+    let b = bundle(&SEED);
     let state = deployed_state(&b);
     let renamed = bundle(&SEED.replace("name: my-instance", "name: my-instance-2"));
     let plan = plan_offline(&renamed, &state).await.unwrap();
@@ -366,7 +331,7 @@ async fn instance_rename_replaces_it_and_dependents_follow() {
 
 #[tokio::test]
 async fn removed_resource_is_deleted_unless_prevent_destroy() {
-    let b = bundle(SEED);
+    let b = bundle(&SEED);
     let mut state = deployed_state(&b);
     let trimmed = format!(
         "{}{}",
@@ -394,7 +359,7 @@ async fn removed_resource_is_deleted_unless_prevent_destroy() {
 
 #[tokio::test]
 async fn prevent_destroy_in_config_blocks_replacement() {
-    let b = bundle(SEED);
+    let b = bundle(&SEED);
     let state = deployed_state(&b);
     let guarded = SEED
         .replace("name: my-instance", "name: my-instance-2")
@@ -423,7 +388,7 @@ async fn unsupported_resource_kinds_are_refused() {
 
 #[tokio::test]
 async fn saved_plan_round_trips_and_goes_stale() {
-    let b = bundle(SEED);
+    let b = bundle(&SEED);
     let mut state = deployed_state(&b);
     let plan = plan_offline(&bundle(&SEED.replace("CU_1", "CU_2")), &state)
         .await

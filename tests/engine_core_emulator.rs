@@ -3,15 +3,17 @@
 //! drift, failure fan-out, and convergence under injected faults.
 
 mod common;
+mod engine_support;
 
 use std::path::Path;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use common::Emulator;
+use engine_support::{load_bundle, seed_resources};
 use lakebundle::api::{Client, ClientConfig, Method, Secret};
 use lakebundle::apply::{apply, destroy, ApplyEvent, ApplyEventKind, ApplyOptions, ApplyReport};
 use lakebundle::config::model::{Bundle, CurrentUser};
-use lakebundle::config::{load, LoadOptions};
 use lakebundle::plan::{make_plan, Action, Plan, PlanOptions};
 use lakebundle::resources::{Kind, ResourceAddr};
 use lakebundle::state::{DeployLock, StateError, StateStore};
@@ -21,48 +23,12 @@ use tokio::sync::mpsc;
 const USER: &str = "tester@example.com";
 
 /// Instance, catalog, synced table and job of the seed bundle, wired by references.
-const STACK: &str = r#"
-bundle:
-  name: engine-stack
-
-resources:
-  database_instances:
-    my_db:
-      name: my-instance
-      capacity: CU_1
-      retention_window_in_days: 14
-
-  database_catalogs:
-    my_cat:
-      database_instance_name: ${resources.database_instances.my_db.name}
-      name: my_catalog
-      database_name: my_database
-      create_database_if_not_exists: true
-
-  synced_database_tables:
-    features_sync:
-      name: ${resources.database_catalogs.my_cat.name}.${resources.database_catalogs.my_cat.database_name}.customer_features
-      database_instance_name: ${resources.database_instances.my_db.name}
-      logical_database_name: ${resources.database_catalogs.my_cat.database_name}
-      spec:
-        source_table_full_name: src_catalog.src_schema.customer_features
-        scheduling_policy: SNAPSHOT
-        primary_key_columns: [customer_id]
-        new_pipeline_spec:
-          storage_catalog: src_catalog
-          storage_schema: src_schema
-
-  jobs:
-    sync_schedule:
-      name: sync-pipeline-schedule
-      tasks:
-        - task_key: run-sync
-          pipeline_task:
-            pipeline_id: ${resources.synced_database_tables.features_sync.data_synchronization_status.pipeline_id}
-      schedule:
-        quartz_cron_expression: '0 0 * * * ?'
-        timezone_id: UTC
-"#;
+static STACK: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "bundle:\n  name: engine-stack\n{}",
+        seed_resources("src_catalog", "src_schema")
+    )
+});
 
 struct World {
     emu: Emulator,
@@ -161,21 +127,11 @@ impl World {
 }
 
 fn load_in(dir: &Path, yaml: &str) -> Bundle {
-    std::fs::write(dir.join("databricks.yml"), yaml).unwrap();
-    let loaded = load(&LoadOptions {
-        dir: Some(dir.to_path_buf()),
-        current_user: Some(CurrentUser {
-            user_name: USER.into(),
-            short_name: "tester".into(),
-        }),
-        ..LoadOptions::default()
-    });
-    loaded.bundle.unwrap_or_else(|| {
-        panic!(
-            "bundle does not load:\n{}",
-            lakebundle::diag::render(&loaded.sources, &loaded.diags)
-        )
-    })
+    let user = CurrentUser {
+        user_name: USER.into(),
+        short_name: "tester".into(),
+    };
+    load_bundle(dir, yaml, Some(user)).unwrap_or_else(|e| panic!("bundle does not load:\n{e}"))
 }
 
 fn opts() -> ApplyOptions {
@@ -218,7 +174,7 @@ fn assert_ok(report: &ApplyReport) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deploy_noop_update_replace_destroy() {
     let w = World::start(&[]);
-    let b = w.bundle(STACK);
+    let b = w.bundle(&STACK);
 
     let (plan, report, events) = w.deploy(&b).await;
     assert_eq!(plan.counts(), (4, 0, 0));
