@@ -71,7 +71,11 @@ impl World {
     }
 
     async fn plan(&self, b: &Bundle) -> Plan {
-        let store = self.store(b).await;
+        self.plan_with(b, &self.store(b).await).await
+    }
+
+    /// A refreshing plan against `store`'s state.
+    async fn plan_with(&self, b: &Bundle, store: &StateStore) -> Plan {
         make_plan(
             b,
             &store.snapshot(),
@@ -88,17 +92,7 @@ impl World {
     /// Plan and apply, as `deploy` does; returns the plan, the report and the events.
     async fn deploy(&self, b: &Bundle) -> (Plan, ApplyReport, Vec<ApplyEvent>) {
         let store = self.store(b).await;
-        let plan = make_plan(
-            b,
-            &store.snapshot(),
-            Some(&self.client),
-            &PlanOptions {
-                refresh: true,
-                parallelism: 8,
-            },
-        )
-        .await
-        .unwrap_or_else(|e| panic!("plan failed: {e}"));
+        let plan = self.plan_with(b, &store).await;
         let (tx, mut rx) = mpsc::unbounded_channel();
         let report = apply(b, &plan, &store, &self.client, &opts(), tx)
             .await
