@@ -337,17 +337,27 @@ async fn deploy_locked(g: &GlobalArgs, a: &DeployArgs, session: &context::Sessio
             return Exit::Error;
         }
     };
+    finish(g, &plan, &report, interrupted, "Deploy complete", "changed")
+}
+
+/// The end of `deploy` / `destroy`: the plan and result as JSON, failures,
+/// the exit status and, on success in text mode, `{done}: N resource(s) {verb}.`
+pub(super) fn finish(
+    g: &GlobalArgs,
+    plan: &Plan,
+    report: &ApplyReport,
+    interrupted: bool,
+    done: &str,
+    verb: &str,
+) -> Exit {
     if g.output == OutputFormat::Json {
         output::print_json(
-            &json!({"plan": crate::plan::render::render_json(&plan), "result": report_json(&report)}),
+            &json!({"plan": crate::plan::render::render_json(plan), "result": report_json(report)}),
         );
     }
-    let exit = report_exit(&report, interrupted);
+    let exit = report_exit(report, interrupted);
     if exit == Exit::Success && g.output != OutputFormat::Json {
-        println!(
-            "Deploy complete: {} resource(s) changed.",
-            report.succeeded.len()
-        );
+        println!("{done}: {} resource(s) {verb}.", report.succeeded.len());
     }
     exit
 }

@@ -6,7 +6,7 @@
 use serde_json::json;
 
 use super::args::{DestroyArgs, GlobalArgs, OutputFormat};
-use super::deploy::{approve, drive, report_exit, report_json, with_lock};
+use super::deploy::{approve, drive, finish, report_json, with_lock};
 use super::{context, output, Exit};
 use crate::api::Method;
 use crate::apply::destroy;
@@ -105,17 +105,14 @@ async fn destroy_locked(g: &GlobalArgs, a: &DestroyArgs, session: &context::Sess
     if report.ok() && !interrupted {
         remove_files(session).await;
     }
-    if g.output == OutputFormat::Json {
-        output::print_json(&json!({"plan": render_json(&plan), "result": report_json(&report)}));
-    }
-    let exit = report_exit(&report, interrupted);
-    if exit == Exit::Success && g.output != OutputFormat::Json {
-        println!(
-            "Destroy complete: {} resource(s) deleted.",
-            report.succeeded.len()
-        );
-    }
-    exit
+    finish(
+        g,
+        &plan,
+        &report,
+        interrupted,
+        "Destroy complete",
+        "deleted",
+    )
 }
 
 pub fn run(g: &GlobalArgs, a: &DestroyArgs) -> Exit {
