@@ -449,21 +449,24 @@ impl Fleet {
             }
         }
         self.run_as.chown_tree(&data)?;
-        let addr = server::allocate_addr(&[]);
-        let conf = ServerConf {
-            addr,
-            capacity: "CU_1".into(),
-            archive: None,
-            hot_standby: true,
-            ssl: self.ssl,
-            recovery: None,
-            standby_of: None,
-            preload: self.preload.clone(),
-        };
-        server::write_conf(&self.run_as, &data, &conf, false)?;
         let dirs = ServerDirs::new(data.clone(), dir.join("server.log"));
+        let mut addr = server::allocate_addr(&[]);
         let result = async {
-            server::start(&self.bin, &self.run_as, &dirs).await?;
+            addr = self
+                .start_moving_on_bind_failure(&dirs, addr, vec![], |a| {
+                    let conf = ServerConf {
+                        addr: a,
+                        capacity: "CU_1".into(),
+                        archive: None,
+                        hot_standby: true,
+                        ssl: self.ssl,
+                        recovery: None,
+                        standby_of: None,
+                        preload: self.preload.clone(),
+                    };
+                    server::write_conf(&self.run_as, &data, &conf, false)
+                })
+                .await?;
             server::wait_ready(addr, &self.admin_password, true, READY_TIMEOUT, &dirs.log).await?;
             let c = server::connect(addr, "postgres", &self.admin_password)
                 .await
@@ -497,6 +500,32 @@ impl Fleet {
         Ok(data)
     }
 
+    /// Write the config for `addr` and start the server; when the address was
+    /// taken meanwhile (another emulator on this machine picked the same free
+    /// one), move to another. Returns the address it runs on.
+    async fn start_moving_on_bind_failure(
+        &self,
+        dirs: &ServerDirs,
+        mut addr: SocketAddrV4,
+        mut avoid: Vec<SocketAddrV4>,
+        mut configure: impl FnMut(SocketAddrV4) -> PgResult<()>,
+    ) -> PgResult<SocketAddrV4> {
+        let mut attempts = 0;
+        loop {
+            configure(addr)?;
+            match server::start(&self.bin, &self.run_as, dirs).await {
+                Ok(()) => return Ok(addr),
+                Err(e) if server::is_bind_failure(&e) && attempts < 5 => {
+                    attempts += 1;
+                    server::release_addr(addr);
+                    avoid.push(addr);
+                    addr = server::allocate_addr(&avoid);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// Start an instance's primary (fresh config, its address or a new one),
     /// wait until it takes writes, then its replicas.
     async fn start_instance(
@@ -509,28 +538,19 @@ impl Fleet {
             // Replicas follow the primary's address: restart them after it.
             self.stop_replicas(meta).await?;
             let avoid: Vec<SocketAddrV4> = meta.replicas.iter().map(|r| r.addr).collect();
-            let mut addr = server::reuse_or_allocate(meta.addr, &avoid);
-            let mut avoid = avoid;
-            let mut attempts = 0;
-            loop {
-                meta.addr = addr;
-                server::write_conf(
-                    &self.run_as,
-                    &dirs.data,
-                    &self.primary_conf(meta, recovery.clone()),
-                    meta.native_login,
-                )?;
-                match server::start(&self.bin, &self.run_as, &dirs).await {
-                    Ok(()) => break,
-                    Err(e) if server::is_bind_failure(&e) && attempts < 5 => {
-                        attempts += 1;
-                        server::release_addr(addr);
-                        avoid.push(addr);
-                        addr = server::allocate_addr(&avoid);
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
+            let addr = server::reuse_or_allocate(meta.addr, &avoid);
+            let started = self
+                .start_moving_on_bind_failure(&dirs, addr, avoid, |a| {
+                    meta.addr = a;
+                    server::write_conf(
+                        &self.run_as,
+                        &dirs.data,
+                        &self.primary_conf(meta, recovery.clone()),
+                        meta.native_login,
+                    )
+                })
+                .await?;
+            meta.addr = started;
             server::wait_ready(
                 meta.addr,
                 &self.admin_password,
