@@ -625,70 +625,38 @@ mod tests {
             r#"{"error_code":"RESOURCE_ALREADY_EXISTS","message":"exists"}"#
         )
         .is_already_exists());
-        assert!(matches!(
-            map(
-                "/api/2.0/apps",
-                400,
-                r#"{"error_code":"INVALID_PARAMETER_VALUE","message":"bad name"}"#
-            ),
-            ApiError::InvalidParameter { .. }
-        ));
-        assert!(matches!(
-            map("/x", 400, r#"{"error_code":"INVALID_STATE","message":"m"}"#),
-            ApiError::InvalidState { .. }
-        ));
-        assert!(matches!(
-            map(
-                "/x",
-                403,
-                r#"{"error_code":"PERMISSION_DENIED","message":"m"}"#
-            ),
-            ApiError::PermissionDenied { .. }
-        ));
-        assert!(matches!(
-            map(
-                "/x",
-                401,
-                r#"{"error_code":"UNAUTHENTICATED","message":"m"}"#
-            ),
-            ApiError::Unauthenticated { .. }
-        ));
-        assert!(matches!(
-            map(
-                "/x",
-                501,
-                r#"{"error_code":"NOT_IMPLEMENTED","message":"m"}"#
-            ),
-            ApiError::NotImplemented { .. }
-        ));
-        assert!(matches!(
-            map(
-                "/x",
-                500,
-                r#"{"error_code":"INTERNAL_ERROR","message":"m"}"#
-            ),
-            ApiError::Internal { .. }
-        ));
-        assert!(matches!(
-            map(
-                "/x",
-                429,
-                r#"{"error_code":"REQUEST_LIMIT_EXCEEDED","message":"m"}"#
-            ),
-            ApiError::RateLimited { .. }
-        ));
-        assert!(matches!(
-            map(
-                "/x",
-                503,
-                r#"{"error_code":"TEMPORARILY_UNAVAILABLE","message":"m"}"#
-            ),
-            ApiError::Unavailable { .. }
-        ));
-        assert!(matches!(
-            map("/x", 409, r#"{"error_code":"ABORTED","message":"m"}"#),
-            ApiError::Conflict { .. }
-        ));
+        let cases: &[(u16, &str, fn(&ApiError) -> bool)] = &[
+            (400, "INVALID_PARAMETER_VALUE", |e| {
+                matches!(e, ApiError::InvalidParameter { .. })
+            }),
+            (400, "INVALID_STATE", |e| {
+                matches!(e, ApiError::InvalidState { .. })
+            }),
+            (403, "PERMISSION_DENIED", |e| {
+                matches!(e, ApiError::PermissionDenied { .. })
+            }),
+            (401, "UNAUTHENTICATED", |e| {
+                matches!(e, ApiError::Unauthenticated { .. })
+            }),
+            (501, "NOT_IMPLEMENTED", |e| {
+                matches!(e, ApiError::NotImplemented { .. })
+            }),
+            (500, "INTERNAL_ERROR", |e| {
+                matches!(e, ApiError::Internal { .. })
+            }),
+            (429, "REQUEST_LIMIT_EXCEEDED", |e| {
+                matches!(e, ApiError::RateLimited { .. })
+            }),
+            (503, "TEMPORARILY_UNAVAILABLE", |e| {
+                matches!(e, ApiError::Unavailable { .. })
+            }),
+            (409, "ABORTED", |e| matches!(e, ApiError::Conflict { .. })),
+        ];
+        for (status, code, is_expected) in cases {
+            let body = format!(r#"{{"error_code":"{code}","message":"m"}}"#);
+            let e = map("/x", *status, &body);
+            assert!(is_expected(&e), "{status} {code} mapped to {e:?}");
+        }
     }
 
     #[test]
