@@ -625,7 +625,9 @@ mod tests {
             r#"{"error_code":"RESOURCE_ALREADY_EXISTS","message":"exists"}"#
         )
         .is_already_exists());
-        let cases: &[(u16, &str, fn(&ApiError) -> bool)] = &[
+        // (HTTP status, error_code, expected variant)
+        type Case = (u16, &'static str, fn(&ApiError) -> bool);
+        let cases: &[Case] = &[
             (400, "INVALID_PARAMETER_VALUE", |e| {
                 matches!(e, ApiError::InvalidParameter { .. })
             }),
