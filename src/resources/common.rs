@@ -531,6 +531,20 @@ pub fn created_by_name(config: &Value, remote: Value) -> Created {
     Created { id, remote }
 }
 
+/// `create` for kinds identified by name: POST `body` to the collection and
+/// take the id from the created object.
+pub async fn create_by_name(
+    client: &Client,
+    collection: &str,
+    config: &Value,
+    body: &Value,
+) -> Result<Created, ApiError> {
+    let remote = client
+        .call(Method::POST, collection, &[], Some(body))
+        .await?;
+    Ok(created_by_name(config, remote))
+}
+
 /// `find_existing` for kinds identified by name: read the config's literal
 /// `name` (nothing to find while it is still a `${...}` reference).
 pub async fn find_by_name<K: ResourceKind + ?Sized>(

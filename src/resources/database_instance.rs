@@ -312,9 +312,7 @@ impl ResourceKind for DatabaseInstanceKind {
     }
 
     async fn create(&self, client: &Client, config: &Value) -> Result<Created, ApiError> {
-        let body = api_body(config);
-        let remote = client.call(Method::POST, BASE, &[], Some(&body)).await?;
-        Ok(common::created_by_name(config, remote))
+        common::create_by_name(client, BASE, config, &api_body(config)).await
     }
     async fn read(&self, client: &Client, id: &str) -> Result<Option<Value>, ApiError> {
         common::get_if_exists(client, &path_for(id)).await

@@ -12,7 +12,7 @@ use super::common::{
     without_keys, Lifecycle, Poll,
 };
 use super::{Created, FieldRules, Kind, NameLink, ResourceKind};
-use crate::api::{ApiError, Client, Method};
+use crate::api::{ApiError, Client};
 use crate::config::source::Node;
 use crate::diag::{Diag, Diagnostics};
 
@@ -243,9 +243,7 @@ impl ResourceKind for SyncedDatabaseTableKind {
     }
 
     async fn create(&self, client: &Client, config: &Value) -> Result<Created, ApiError> {
-        let body = without_keys(config, BUNDLE_ONLY);
-        let remote = client.call(Method::POST, BASE, &[], Some(&body)).await?;
-        Ok(common::created_by_name(config, remote))
+        common::create_by_name(client, BASE, config, &without_keys(config, BUNDLE_ONLY)).await
     }
     async fn read(&self, client: &Client, id: &str) -> Result<Option<Value>, ApiError> {
         common::get_if_exists(client, &path_for(id)).await
