@@ -3,7 +3,9 @@
 //! 5. with injected 429/503s and lost responses, deploy converges without a
 //!    duplicate resource;
 //! 6. `kill -9` of the deploy at 10 seeded random moments: each next deploy
-//!    converges, the state parses, and nothing is orphaned.
+//!    converges, the state parses, and nothing is orphaned;
+//! 7. a 60-resource bundle with synced files converges in ONE deploy under
+//!    injected faults (file sync retries its idempotent calls).
 
 mod common;
 mod e2e_support;
@@ -164,4 +166,105 @@ fn kill_dash_nine_at_random_moments_never_orphans() {
             remote_inventory(&api)
         );
     }
+}
+
+/// A bundle of `jobs` jobs running synced files (Python files spread over
+/// several directories, and a notebook every tenth job) and `instances`
+/// database instances.
+fn synced_files_bundle(jobs: usize, instances: usize) -> TestBundle {
+    let b = TestBundle::production();
+    let write = |rel: &str, text: &str| {
+        let path = b.root.join(rel);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write bundle file");
+    };
+    let mut yaml = String::from("bundle:\n  name: many-files\n\nresources:\n  jobs:\n");
+    for i in 0..jobs {
+        let dir = format!("src/pkg{}/sub{}", i % 5, i % 3);
+        write(&format!("{dir}/job_{i}.py"), &format!("print({i})\n"));
+        yaml.push_str(&format!(
+            "    job_{i}:\n      name: files-job-{i}\n      tasks:\n        - task_key: main\n          spark_python_task:\n            python_file: ./{dir}/job_{i}.py\n"
+        ));
+        if i % 10 == 0 {
+            write(
+                &format!("notebooks/nb_{i}.py"),
+                &format!("# Databricks notebook source\nprint({i})\n"),
+            );
+            yaml.push_str(&format!(
+                "        - task_key: report\n          depends_on:\n            - task_key: main\n          notebook_task:\n            notebook_path: ./notebooks/nb_{i}.py\n"
+            ));
+        }
+    }
+    yaml.push_str("  database_instances:\n");
+    for i in 0..instances {
+        yaml.push_str(&format!(
+            "    db_{i}:\n      name: files-db-{i}\n      capacity: CU_1\n"
+        ));
+    }
+    yaml.push_str("\ntargets:\n  prod:\n    default: true\n");
+    write("databricks.yml", &yaml);
+    b
+}
+
+#[test]
+fn sixty_resources_with_synced_files_converge_in_one_deploy_under_faults() {
+    let emu = Emulator::start_with(&[
+        "--no-postgres",
+        "--instance-ready-ms",
+        "100",
+        "--fail-rate",
+        "0.2",
+        "--lost-response-rate",
+        "0.1",
+        "--seed",
+        "14",
+    ]);
+    let api = Api::new(&emu);
+    let (jobs, instances) = (50, 10);
+    let b = synced_files_bundle(jobs, instances);
+    // ONE deploy: every transient fault is retried or resolved by adoption.
+    let out = run(&emu, &b, &["deploy", "--auto-approve"]).expect(0);
+    assert!(out.stderr.contains("Files: "), "{}", out.stderr);
+
+    // Exactly one of each: no lost create became a duplicate.
+    let job_names = names(&api.jobs());
+    let want_jobs: BTreeSet<String> = (0..jobs).map(|i| format!("files-job-{i}")).collect();
+    assert_eq!(job_names.len(), jobs, "one job each: {job_names:?}");
+    assert_eq!(job_names.into_iter().collect::<BTreeSet<_>>(), want_jobs);
+    let inst_names = names(&api.instances());
+    assert_eq!(
+        inst_names.len(),
+        instances,
+        "one instance each: {inst_names:?}"
+    );
+    assert_eq!(
+        remote_inventory(&api),
+        state_inventory(&b.state()),
+        "state matches the workspace"
+    );
+
+    // Every job's files arrived where its tasks point.
+    for j in api.jobs() {
+        let job = api
+            .get("/api/2.2/jobs/get", &[("job_id", j["job_id"].to_string())])
+            .expect("job exists");
+        for task in job["settings"]["tasks"].as_array().expect("tasks") {
+            let path = task["spark_python_task"]["python_file"]
+                .as_str()
+                .or_else(|| task["notebook_task"]["notebook_path"].as_str())
+                .expect("a synced path");
+            let status = api.get(
+                "/api/2.0/workspace/get-status",
+                &[("path", path.to_string())],
+            );
+            assert!(status.is_some(), "{path} was uploaded");
+        }
+    }
+
+    let out = run(&emu, &b, &["plan", "--detailed-exitcode"]);
+    assert_eq!(
+        out.code, 0,
+        "converged: no changes\n{}\n{}",
+        out.stdout, out.stderr
+    );
 }

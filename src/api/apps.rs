@@ -58,7 +58,7 @@ impl AppsApi<'_> {
     ) -> Result<Value, ApiError> {
         let body = json!({"app": app, "update_mask": update_mask});
         self.client
-            .call_idempotent(
+            .call(
                 Method::POST,
                 &format!("{}/update", app_path(name)),
                 &[],
@@ -103,9 +103,7 @@ impl AppsApi<'_> {
         deployment_id: &str,
     ) -> Result<AppDeployment, ApiError> {
         let path = format!("{}/deployments/{}", app_path(name), seg(deployment_id));
-        self.client
-            .call_typed(Method::GET, &path, &[], None, true)
-            .await
+        self.client.call_typed(Method::GET, &path, &[], None).await
     }
 
     pub async fn list_deployments(&self, name: &str) -> Result<Vec<Value>, ApiError> {
@@ -116,7 +114,7 @@ impl AppsApi<'_> {
     /// `POST /apps/{name}/start` (safe to re-send).
     pub async fn start(&self, name: &str) -> Result<Value, ApiError> {
         self.client
-            .call_idempotent(
+            .call(
                 Method::POST,
                 &format!("{}/start", app_path(name)),
                 &[],
@@ -128,7 +126,7 @@ impl AppsApi<'_> {
     /// `POST /apps/{name}/stop` (safe to re-send).
     pub async fn stop(&self, name: &str) -> Result<Value, ApiError> {
         self.client
-            .call_idempotent(
+            .call(
                 Method::POST,
                 &format!("{}/stop", app_path(name)),
                 &[],

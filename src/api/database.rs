@@ -106,7 +106,7 @@ impl DatabaseApi<'_> {
         });
         let v = self
             .client
-            .call_idempotent(Method::POST, CREDENTIALS, &[], Some(&body))
+            .call(Method::POST, CREDENTIALS, &[], Some(&body))
             .await?;
         decode("POST", CREDENTIALS, v)
     }

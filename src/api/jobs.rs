@@ -88,7 +88,7 @@ impl JobsApi<'_> {
             query.push(("page_token", t.to_string()));
         }
         self.client
-            .call_typed(Method::GET, &p("list"), &query, None, true)
+            .call_typed(Method::GET, &p("list"), &query, None)
             .await
     }
 
@@ -97,7 +97,7 @@ impl JobsApi<'_> {
     pub async fn reset(&self, job_id: i64, new_settings: &Value) -> Result<(), ApiError> {
         let body = json!({"job_id": job_id, "new_settings": new_settings});
         self.client
-            .call_idempotent(Method::POST, &p("reset"), &[], Some(&body))
+            .call(Method::POST, &p("reset"), &[], Some(&body))
             .await
             .map(drop)
     }
@@ -119,7 +119,7 @@ impl JobsApi<'_> {
             body.insert("fields_to_remove".into(), json!(fields_to_remove));
         }
         self.client
-            .call_idempotent(Method::POST, &p("update"), &[], Some(&Value::Object(body)))
+            .call(Method::POST, &p("update"), &[], Some(&Value::Object(body)))
             .await
             .map(drop)
     }
@@ -128,7 +128,7 @@ impl JobsApi<'_> {
     pub async fn delete(&self, job_id: i64) -> Result<(), ApiError> {
         let body = json!({"job_id": job_id});
         self.client
-            .call_idempotent(Method::POST, &p("delete"), &[], Some(&body))
+            .call(Method::POST, &p("delete"), &[], Some(&body))
             .await
             .map(drop)
     }
@@ -152,7 +152,7 @@ impl JobsApi<'_> {
         let path = p("run-now");
         let v = self
             .client
-            .call_idempotent(Method::POST, &path, &[], Some(&Value::Object(body)))
+            .call(Method::POST, &path, &[], Some(&Value::Object(body)))
             .await?;
         decode("POST", &path, v)
     }
@@ -165,7 +165,6 @@ impl JobsApi<'_> {
                 &p("runs/get"),
                 &[("run_id", run_id.to_string())],
                 None,
-                true,
             )
             .await
     }
@@ -174,7 +173,7 @@ impl JobsApi<'_> {
     pub async fn cancel_run(&self, run_id: i64) -> Result<(), ApiError> {
         let body = json!({"run_id": run_id});
         self.client
-            .call_idempotent(Method::POST, &p("runs/cancel"), &[], Some(&body))
+            .call(Method::POST, &p("runs/cancel"), &[], Some(&body))
             .await
             .map(drop)
     }

@@ -33,7 +33,7 @@ pub use error::ApiError;
 pub use reqwest::Method;
 
 use auth::M2mTokenSource;
-use retry::{Backoff, Disposition};
+use retry::{Backoff, Disposition, Repeat};
 
 /// The `User-Agent` of every request.
 pub const USER_AGENT: &str = concat!("lakebundle/", env!("CARGO_PKG_VERSION"));
@@ -243,8 +243,10 @@ impl Client {
     }
 
     /// One REST call with auth and retries. `path` starts with `/api/`.
-    /// Returns the JSON body (`{}` for an empty body). POST is treated as
-    /// non-idempotent: a lost response yields [`ApiError::OutcomeUnknown`].
+    /// Returns the JSON body (`{}` for an empty body). Whether a failed
+    /// attempt is re-sent follows from what the request does (see
+    /// `retry::classify`): a create whose response was lost yields
+    /// [`ApiError::OutcomeUnknown`]; reads, upserts and deletes are retried.
     pub async fn call(
         &self,
         method: Method,
@@ -252,66 +254,11 @@ impl Client {
         query: &[(&str, String)],
         body: Option<&Value>,
     ) -> Result<Value, ApiError> {
-        let idempotent = retry::is_idempotent_method(&method);
-        self.call_json(method, path, query, body, idempotent).await
-    }
-
-    /// Like [`Client::call`] for a POST known to be safe to repeat (reads
-    /// and upserts such as credentials or `workspace/import` with overwrite):
-    /// lost responses are retried instead of reported as outcome-unknown.
-    pub async fn call_idempotent(
-        &self,
-        method: Method,
-        path: &str,
-        query: &[(&str, String)],
-        body: Option<&Value>,
-    ) -> Result<Value, ApiError> {
-        self.call_json(method, path, query, body, true).await
-    }
-
-    /// [`Client::call`] decoding the response into `T`.
-    pub async fn call_typed<T: DeserializeOwned>(
-        &self,
-        method: Method,
-        path: &str,
-        query: &[(&str, String)],
-        body: Option<&Value>,
-        idempotent: bool,
-    ) -> Result<T, ApiError> {
         let method_s = method.to_string();
-        let value = self
-            .call_json(method, path, query, body, idempotent)
-            .await?;
-        decode(&method_s, path, value)
-    }
-
-    /// A call with a raw body and/or a raw response (file upload, export).
-    /// `idempotent` says whether a lost response may be re-sent.
-    pub async fn call_raw(
-        &self,
-        method: Method,
-        path: &str,
-        query: &[(&str, String)],
-        body: Option<RawBody<'_>>,
-        idempotent: bool,
-    ) -> Result<RawResponse, ApiError> {
-        let body = body.map_or(Body::None, Body::Raw);
-        self.execute(method, path, query, body, idempotent, "*/*")
-            .await
-    }
-
-    async fn call_json(
-        &self,
-        method: Method,
-        path: &str,
-        query: &[(&str, String)],
-        body: Option<&Value>,
-        idempotent: bool,
-    ) -> Result<Value, ApiError> {
-        let method_s = method.to_string();
+        let repeat = retry::classify(&method, path, query, body);
         let body = body.map_or(Body::None, Body::Json);
         let resp = self
-            .execute(method, path, query, body, idempotent, "application/json")
+            .execute(method, path, query, body, repeat, "application/json")
             .await?;
         if resp.body.iter().all(u8::is_ascii_whitespace) {
             return Ok(Value::Object(Default::default()));
@@ -323,6 +270,33 @@ impl Client {
                 format!("response is not valid JSON (HTTP {}): {e}", resp.status),
             )
         })
+    }
+
+    /// [`Client::call`] decoding the response into `T`.
+    pub async fn call_typed<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<T, ApiError> {
+        let method_s = method.to_string();
+        let value = self.call(method, path, query, body).await?;
+        decode(&method_s, path, value)
+    }
+
+    /// A call with a raw body and/or a raw response (file upload, export),
+    /// retried by the same rules as [`Client::call`].
+    pub async fn call_raw(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<RawBody<'_>>,
+    ) -> Result<RawResponse, ApiError> {
+        let repeat = retry::classify(&method, path, query, None);
+        let body = body.map_or(Body::None, Body::Raw);
+        self.execute(method, path, query, body, repeat, "*/*").await
     }
 
     fn url(
@@ -366,13 +340,15 @@ impl Client {
         path: &str,
         query: &[(&str, String)],
         body: Body<'_>,
-        idempotent: bool,
+        repeat: Repeat,
         accept: &'static str,
     ) -> Result<RawResponse, ApiError> {
         let m = method.to_string();
         let url = self.url(&m, path, query)?;
         let mut backoff = Backoff::new(&self.inner.config);
         let mut reauthenticated = false;
+        // Some earlier attempt may have done the work (its reply was lost).
+        let mut maybe_applied = false;
         loop {
             let authorization = match self.auth_header().await {
                 Ok(v) => v,
@@ -431,18 +407,37 @@ impl Client {
                                 reauthenticated = true;
                                 continue;
                             }
+                            if status == 404 || status == 400 {
+                                let err = ApiError::from_response(&m, path, status, &body);
+                                if retry::resent_delete_done(
+                                    repeat,
+                                    maybe_applied,
+                                    err.is_not_found(),
+                                    &error_code(&body),
+                                ) {
+                                    tracing::debug!(target: "lakebundle::api", method = %m, path, attempt, "re-sent delete found the object gone: done");
+                                    return Ok(RawResponse {
+                                        status,
+                                        body: Vec::new(),
+                                    });
+                                }
+                            }
+                            maybe_applied |= retry::may_have_applied(Some(status), false);
                             (
-                                retry::for_status(status, idempotent),
+                                retry::for_status(status, repeat),
                                 retry_after,
                                 Ok(RawResponse { status, body }),
                             )
                         }
                         // The headers arrived but the body was cut: the work may be done.
                         Err(e) => (
-                            if idempotent {
-                                Disposition::Retry
-                            } else {
-                                Disposition::OutcomeUnknown
+                            {
+                                maybe_applied = true;
+                                if repeat.resendable() {
+                                    Disposition::Retry
+                                } else {
+                                    Disposition::OutcomeUnknown
+                                }
                             },
                             None,
                             Err(format!(
@@ -454,8 +449,9 @@ impl Client {
                 }
                 Err(e) => {
                     tracing::debug!(target: "lakebundle::api", method = %m, path, attempt, error = %describe_reqwest_error(&e), "transport error");
+                    maybe_applied |= retry::may_have_applied(None, e.is_connect());
                     (
-                        retry::for_transport(&e, idempotent),
+                        retry::for_transport(&e, repeat),
                         None,
                         Err(describe_reqwest_error(&e)),
                     )
@@ -487,7 +483,7 @@ impl Client {
                     return Err(ApiError::outcome_unknown(
                         &m,
                         path,
-                        format!("{what}; not re-sent because {m} is not idempotent"),
+                        format!("{what}; not re-sent because a second {m} {path} could create a duplicate"),
                     ));
                 }
                 Disposition::Retry => {}
@@ -529,6 +525,18 @@ impl Client {
     pub fn permissions(&self) -> permissions::PermissionsApi<'_> {
         permissions::PermissionsApi { client: self }
     }
+}
+
+/// The `error_code` of an error body (empty when there is none).
+fn error_code(body: &[u8]) -> String {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.get("error_code")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .unwrap_or_default()
 }
 
 fn gave_up(message: String, backoff: &Backoff) -> String {

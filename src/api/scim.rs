@@ -9,6 +9,6 @@ impl Client {
     /// The calling identity (`userName` is the email, or the application id
     /// of a service principal).
     pub async fn me(&self) -> Result<User, ApiError> {
-        self.call_typed(Method::GET, ME, &[], None, true).await
+        self.call_typed(Method::GET, ME, &[], None).await
     }
 }

@@ -347,6 +347,101 @@ async fn idempotent_post_is_retried_after_503() {
     assert!(ids[0].is_string());
 }
 
+/// The first attempt is applied but its reply is lost (503), the second
+/// is answered by `then`.
+fn lost_then(then: Reply) -> impl Fn(&Seen, usize) -> Reply + Send + Sync + 'static {
+    let then = Arc::new(Mutex::new(Some(then)));
+    move |_, n| {
+        if n == 0 {
+            json_reply(
+                503,
+                json!({"error_code": "TEMPORARILY_UNAVAILABLE", "message": "lost"}),
+            )
+        } else {
+            then.lock().unwrap().take().unwrap_or_else(|| ok(json!({})))
+        }
+    }
+}
+
+#[tokio::test]
+async fn sync_calls_are_resent_after_a_lost_response() {
+    // mkdirs, import with overwrite, jobs/reset: each lost reply is re-sent.
+    for (path, body) in [
+        ("/api/2.0/workspace/mkdirs", json!({"path": "/W/f"})),
+        (
+            "/api/2.0/workspace/import",
+            json!({"path": "/W/f/a.py", "content": "", "format": "AUTO", "overwrite": true}),
+        ),
+        (
+            "/api/2.2/jobs/reset",
+            json!({"job_id": 1, "new_settings": {"name": "j"}}),
+        ),
+    ] {
+        let srv = Server::start(lost_then(ok(json!({})))).await;
+        let c = pat(&srv.url, fast());
+        c.call(Method::POST, path, &[], Some(&body))
+            .await
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert_eq!(srv.count(path), 2, "{path} re-sent once");
+    }
+}
+
+#[tokio::test]
+async fn resent_delete_that_finds_nothing_is_done() {
+    let missing = json_reply(
+        404,
+        json!({"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "Path (/W/f/a.py) doesn't exist."}),
+    );
+    let srv = Server::start(lost_then(missing)).await;
+    let c = pat(&srv.url, fast());
+    c.workspace().delete("/W/f/a.py", false).await.unwrap();
+    assert_eq!(srv.count("/api/2.0/workspace/delete"), 2);
+
+    // Jobs answer a missing job with the legacy 400; same meaning.
+    let missing_job = json_reply(
+        400,
+        json!({"error_code": "INVALID_PARAMETER_VALUE", "message": "Job 7 does not exist."}),
+    );
+    let srv = Server::start(lost_then(missing_job)).await;
+    let c = pat(&srv.url, fast());
+    c.jobs().delete(7).await.unwrap();
+
+    // A first attempt that finds nothing is still reported: the caller decides.
+    let srv = Server::start(|_, _| {
+        json_reply(
+            404,
+            json!({"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "gone"}),
+        )
+    })
+    .await;
+    let c = pat(&srv.url, fast());
+    let e = c.workspace().delete("/W/x", false).await.unwrap_err();
+    assert!(e.is_not_found(), "{e}");
+
+    // A wrong endpoint after a lost reply is an error, not "deleted".
+    let wrong = json_reply(
+        404,
+        json!({"error_code": "ENDPOINT_NOT_FOUND", "message": "No API found"}),
+    );
+    let srv = Server::start(lost_then(wrong)).await;
+    let c = pat(&srv.url, fast());
+    assert!(c.workspace().delete("/W/x", false).await.is_err());
+}
+
+#[tokio::test]
+async fn import_without_overwrite_stays_outcome_unknown() {
+    // The deploy lock is created this way: it must never be re-sent blindly.
+    let srv = Server::start(lost_then(ok(json!({})))).await;
+    let c = pat(&srv.url, fast());
+    let e = c
+        .workspace()
+        .import_file("/W/state/deploy.lock", b"{}", false)
+        .await
+        .unwrap_err();
+    assert!(e.is_outcome_unknown(), "{e}");
+    assert_eq!(srv.seen().len(), 1);
+}
+
 #[tokio::test]
 async fn run_now_carries_an_idempotency_token_and_retries() {
     let srv = Server::start(|_, n| {

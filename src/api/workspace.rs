@@ -38,7 +38,7 @@ impl WorkspaceApi<'_> {
     pub async fn mkdirs(&self, path: &str) -> Result<(), ApiError> {
         let body = json!({"path": path});
         self.client
-            .call_idempotent(Method::POST, "/api/2.0/workspace/mkdirs", &[], Some(&body))
+            .call(Method::POST, "/api/2.0/workspace/mkdirs", &[], Some(&body))
             .await
             .map(drop)
     }
@@ -62,7 +62,6 @@ impl WorkspaceApi<'_> {
                 &import_file_path(path),
                 &[("overwrite", bool_str(overwrite))],
                 Some(body),
-                overwrite,
             )
             .await
             .map(drop)
@@ -104,18 +103,11 @@ impl WorkspaceApi<'_> {
             "format": format,
             "overwrite": overwrite,
         });
-        let path_ = "/api/2.0/workspace/import";
-        if overwrite {
-            self.client
-                .call_idempotent(Method::POST, path_, &[], Some(&body))
-                .await
-                .map(drop)
-        } else {
-            self.client
-                .call(Method::POST, path_, &[], Some(&body))
-                .await
-                .map(drop)
-        }
+        // With overwrite a lost response is re-sent; without, it is a create.
+        self.client
+            .call(Method::POST, "/api/2.0/workspace/import", &[], Some(&body))
+            .await
+            .map(drop)
     }
 
     /// Read a file's raw bytes (`export?direct_download=true`).
@@ -125,7 +117,7 @@ impl WorkspaceApi<'_> {
             ("direct_download", "true".to_string()),
         ];
         self.client
-            .call_raw(Method::GET, "/api/2.0/workspace/export", &query, None, true)
+            .call_raw(Method::GET, "/api/2.0/workspace/export", &query, None)
             .await
             .map(|r| r.body)
     }
@@ -134,13 +126,7 @@ impl WorkspaceApi<'_> {
     pub async fn get_status(&self, path: &str) -> Result<ObjectInfo, ApiError> {
         let query = [("path", path.to_string())];
         self.client
-            .call_typed(
-                Method::GET,
-                "/api/2.0/workspace/get-status",
-                &query,
-                None,
-                true,
-            )
+            .call_typed(Method::GET, "/api/2.0/workspace/get-status", &query, None)
             .await
     }
 
@@ -149,12 +135,12 @@ impl WorkspaceApi<'_> {
         super::database::none_if_missing(self.get_status(path).await)
     }
 
-    /// Delete a path (`recursive` for non-empty directories). Re-sending is
-    /// safe; a repeat reports NotFound.
+    /// Delete a path (`recursive` for non-empty directories). Re-sent after a
+    /// lost response; a re-sent delete that finds nothing counts as done.
     pub async fn delete(&self, path: &str, recursive: bool) -> Result<(), ApiError> {
         let body = json!({"path": path, "recursive": recursive});
         self.client
-            .call_idempotent(Method::POST, "/api/2.0/workspace/delete", &[], Some(&body))
+            .call(Method::POST, "/api/2.0/workspace/delete", &[], Some(&body))
             .await
             .map(drop)
     }
