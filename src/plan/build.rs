@@ -19,6 +19,7 @@ use super::{Action, EngineError, FieldChange, Plan, ResourceChange, FORMAT_VERSI
 use crate::api::Client;
 use crate::config::model::{Bundle, ResourceConfig};
 use crate::graph::{kind_lookup, ResourceGraph};
+use crate::resources::common::destroy_protection;
 use crate::resources::{DeploymentInfo, Kind, ResourceAddr, ResourceKind, UNSUPPORTED_KINDS};
 use crate::state::{DeploymentState, ResourceState};
 
@@ -73,11 +74,30 @@ pub fn api_view(value: &Value) -> Value {
     }
 }
 
-/// True when the config asks that this resource never be destroyed.
-pub fn prevent_destroy(config: &Value) -> bool {
-    get_path(config, "lifecycle.prevent_destroy")
-        .and_then(Value::as_bool)
-        .unwrap_or(false)
+/// The one destroy guard, used by plan, apply (deletes and replacements) and
+/// destroy: refuse to `action` a resource protected by `lifecycle.prevent_destroy`
+/// or `lifecycle.deny_user_destroy`. The bundle's configuration decides when
+/// the resource is in it (setting the flag to false lifts the protection);
+/// otherwise the last applied configuration does, so removing a protected
+/// resource from the bundle does not lift its protection with it.
+pub fn check_destroy_allowed(
+    addr: &ResourceAddr,
+    action: &str,
+    config: Option<&Value>,
+    applied: Option<&Value>,
+) -> Result<(), EngineError> {
+    let protection = match config {
+        Some(c) => destroy_protection(c),
+        None => applied.and_then(destroy_protection),
+    };
+    match protection {
+        Some(setting) => Err(EngineError::PreventDestroy {
+            addr: addr.clone(),
+            action: action.into(),
+            setting,
+        }),
+        None => Ok(()),
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -524,14 +544,11 @@ pub fn make_destroy_plan(bundle: &Bundle, state: &DeploymentState) -> Result<Pla
     let mut changes = Vec::new();
     for (addr, rs) in &state.resources {
         kind_of(addr.kind)?;
-        let c = delete_change(addr, rs, false);
-        if prevent_destroy(&rs.applied) {
-            return Err(EngineError::PreventDestroy {
-                addr: addr.clone(),
-                action: "destroy".into(),
-            });
-        }
-        changes.push(c);
+        // The bundle's current config counts too: a protection just added
+        // to the YAML holds before it was ever applied.
+        let config = bundle.resources.get(addr).map(|rc| &rc.value);
+        check_destroy_allowed(addr, "destroy", config, Some(&rs.applied))?;
+        changes.push(delete_change(addr, rs, false));
     }
     Ok(Plan {
         format_version: FORMAT_VERSION.to_string(),
@@ -549,25 +566,24 @@ fn check_prevent_destroy(
     bundle: &Bundle,
     state: &DeploymentState,
 ) -> Result<(), EngineError> {
-    let verb = match c.action {
-        Action::Delete => "delete",
-        Action::Replace => "replace",
-        _ => return Ok(()),
+    let Some(action) = destroying_action(c.action) else {
+        return Ok(());
     };
-    let in_config = bundle
-        .resources
-        .get(&c.addr)
-        .is_some_and(|rc| prevent_destroy(&rc.value));
-    let in_state = state
-        .get(&c.addr)
-        .is_some_and(|rs| prevent_destroy(&rs.applied));
-    if in_config || in_state {
-        return Err(EngineError::PreventDestroy {
-            addr: c.addr.clone(),
-            action: verb.into(),
-        });
+    check_destroy_allowed(
+        &c.addr,
+        action,
+        bundle.resources.get(&c.addr).map(|rc| &rc.value),
+        state.get(&c.addr).map(|rs| &rs.applied),
+    )
+}
+
+/// The verb of an action that destroys the remote object, if it does.
+pub fn destroying_action(action: Action) -> Option<&'static str> {
+    match action {
+        Action::Delete => Some("delete"),
+        Action::Replace => Some("replace"),
+        _ => None,
     }
-    Ok(())
 }
 
 fn delete_change(addr: &ResourceAddr, rs: &ResourceState, gone: bool) -> ResourceChange {

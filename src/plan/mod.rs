@@ -44,12 +44,17 @@ pub enum EngineError {
     #[error("resource type {kind} is not available in this build")]
     #[diagnostic(code(lakebundle::engine::kind_missing))]
     KindMissing { kind: Kind },
-    #[error("{addr} has lifecycle.prevent_destroy set, but this plan would {action} it")]
+    #[error("{addr} has lifecycle.{setting} set, but this plan would {action} it")]
     #[diagnostic(
         code(lakebundle::engine::prevent_destroy),
-        help("remove `lifecycle.prevent_destroy` first if destroying it is intended")
+        help("remove `lifecycle.{setting}` first if destroying it is intended")
     )]
-    PreventDestroy { addr: ResourceAddr, action: String },
+    PreventDestroy {
+        addr: ResourceAddr,
+        action: String,
+        /// The lifecycle setting that forbids it (`prevent_destroy` or `deny_user_destroy`).
+        setting: &'static str,
+    },
     #[error("cannot read {addr}: {source}")]
     #[diagnostic(code(lakebundle::engine::read))]
     Read {

@@ -226,12 +226,16 @@ schema_struct! {
     }
 }
 
-/// Whether a config's `lifecycle` forbids destroying it.
-pub fn prevent_destroy(config: &Value) -> bool {
-    let lc = config.get("lifecycle");
-    ["prevent_destroy", "deny_user_destroy"]
-        .iter()
-        .any(|k| lc.and_then(|l| l.get(*k)).and_then(Value::as_bool) == Some(true))
+/// The `lifecycle` settings that forbid destroying a resource, in the order
+/// they are reported (both spellings mean the same).
+pub const DESTROY_PROTECTION: [&str; 2] = ["prevent_destroy", "deny_user_destroy"];
+
+/// Which `lifecycle` setting of a config forbids destroying it, if any.
+pub fn destroy_protection(config: &Value) -> Option<&'static str> {
+    let lc = config.get("lifecycle")?;
+    DESTROY_PROTECTION
+        .into_iter()
+        .find(|k| lc.get(*k).and_then(Value::as_bool) == Some(true))
 }
 
 /// Declares a permission entry type for one level enum.
@@ -649,13 +653,20 @@ mod tests {
     }
 
     #[test]
-    fn prevent_destroy_reads_both_spellings() {
-        assert!(prevent_destroy(
-            &serde_json::json!({"lifecycle": {"prevent_destroy": true}})
-        ));
-        assert!(prevent_destroy(
-            &serde_json::json!({"lifecycle": {"deny_user_destroy": true}})
-        ));
-        assert!(!prevent_destroy(&serde_json::json!({})));
+    fn destroy_protection_reads_both_spellings() {
+        use serde_json::json;
+        assert_eq!(
+            destroy_protection(&json!({"lifecycle": {"prevent_destroy": true}})),
+            Some("prevent_destroy")
+        );
+        assert_eq!(
+            destroy_protection(&json!({"lifecycle": {"deny_user_destroy": true}})),
+            Some("deny_user_destroy")
+        );
+        assert_eq!(
+            destroy_protection(&json!({"lifecycle": {"prevent_destroy": false}})),
+            None
+        );
+        assert_eq!(destroy_protection(&json!({})), None);
     }
 }
