@@ -27,8 +27,8 @@ use tokio::sync::{mpsc::UnboundedSender, watch};
 use crate::api::{ApiError, Client};
 use crate::config::model::Bundle;
 use crate::plan::build::{
-    api_view, desired_permissions, fill_refs, find_refs, kind_of, make_destroy_plan,
-    managed_config, permissions_acl, state_field,
+    api_view, check_destroy_allowed, desired_permissions, destroying_action, fill_refs, find_refs,
+    kind_of, make_destroy_plan, managed_config, permissions_acl, state_field, DeferredRef,
 };
 use crate::plan::diff::is_unknown;
 use crate::plan::{Action, EngineError, Plan, ResourceChange};
@@ -138,6 +138,8 @@ fn wait_description(kind: Kind) -> &'static str {
 
 /// One run of the executor over a plan.
 struct Executor<'a> {
+    /// Where references were written (spans), for error messages.
+    bundle: &'a Bundle,
     configs: HashMap<&'a ResourceAddr, Value>,
     changes: HashMap<&'a ResourceAddr, &'a ResourceChange>,
     store: &'a StateStore,
@@ -175,17 +177,52 @@ impl Executor<'_> {
         };
         let filled = fill_refs(config, &lookup);
         if is_unknown(&filled) {
-            let missing: Vec<String> = collect_strings(&filled)
+            let mut missing: Vec<DeferredRef> = collect_strings(&filled)
                 .iter()
                 .flat_map(|s| find_refs(s))
-                .map(|r| r.text)
                 .collect();
-            return Err(format!(
-                "cannot resolve {}: the referenced resource has no such value",
-                missing.join(", ")
-            ));
+            missing.dedup();
+            let lines: Vec<String> = missing.iter().map(|r| self.unresolved(addr, r)).collect();
+            return Err(lines.join("\n"));
         }
         Ok(filled)
+    }
+
+    /// Why a deferred reference has no value, naming the reference, the field
+    /// that uses it and where it is written.
+    fn unresolved(&self, addr: &ResourceAddr, r: &DeferredRef) -> String {
+        let written = self
+            .bundle
+            .resources
+            .get(addr)
+            .and_then(|rc| rc.refs.iter().find(|x| x.text == r.text));
+        let field = written
+            .map(|w| format!("{addr}.{}", w.at_path))
+            .unwrap_or_else(|| addr.to_string());
+        let at = written
+            .and_then(|w| {
+                let path = self.bundle.sources.path(w.span.file)?;
+                let (line, col) = self.bundle.sources.line_col(w.span)?;
+                let shown = path.strip_prefix(&self.bundle.root).unwrap_or(path);
+                Some(format!(" ({}:{line}:{col})", shown.display()))
+            })
+            .unwrap_or_default();
+        let why = match self.store.get(&r.target) {
+            None => format!("{} has not been deployed", r.target),
+            Some(rs) => {
+                let known: Vec<String> = match &rs.outputs {
+                    Value::Object(m) => m.keys().cloned().collect(),
+                    _ => vec!["id".into()],
+                };
+                format!(
+                    "{} has no value `{}` (it has: {})",
+                    r.target,
+                    r.field,
+                    known.join(", ")
+                )
+            }
+        };
+        format!("cannot resolve {} used in {field}{at}: {why}", r.text)
     }
 
     async fn run_op(&self, op: &Op) -> Result<(), Failure> {
@@ -231,6 +268,16 @@ impl Executor<'_> {
             // Nothing recorded (an earlier run already deleted it).
             return Ok(String::new());
         };
+        // The same guard as planning: a saved plan never gets around it.
+        if let Some(verb) = destroying_action(op.action) {
+            check_destroy_allowed(
+                &op.addr,
+                verb,
+                self.configs.get(&op.addr),
+                Some(&rs.applied),
+            )
+            .map_err(|e| OpError::Failed(e.to_string()))?;
+        }
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -503,6 +550,7 @@ enum OpError {
 }
 
 async fn execute(
+    bundle: &Bundle,
     configs: HashMap<&ResourceAddr, Value>,
     plan: &Plan,
     store: &StateStore,
@@ -521,6 +569,7 @@ async fn execute(
         .collect();
     let graph = OpGraph::from_plan(plan, &old_deps);
     let exec = Executor {
+        bundle,
         configs,
         changes: plan.changes.iter().map(|c| (&c.addr, c)).collect(),
         store,
@@ -568,6 +617,15 @@ async fn execute(
     Ok(report)
 }
 
+/// Each resource's configuration as it is sent (with the kind's own fields).
+fn configs_of(bundle: &Bundle) -> HashMap<&ResourceAddr, Value> {
+    bundle
+        .resources
+        .iter()
+        .map(|(a, rc)| (a, managed_config(bundle, a, &rc.value)))
+        .collect()
+}
+
 /// Apply `plan` to the workspace. `plan` must have been made from `bundle`
 /// and the store's current state (check saved plans with `check_plan_fresh`).
 pub async fn apply(
@@ -578,12 +636,16 @@ pub async fn apply(
     opts: &ApplyOptions,
     events: UnboundedSender<ApplyEvent>,
 ) -> Result<ApplyReport, EngineError> {
-    let configs = bundle
-        .resources
-        .iter()
-        .map(|(a, rc)| (a, managed_config(bundle, a, &rc.value)))
-        .collect();
-    execute(configs, plan, store, client, opts, events).await
+    execute(
+        bundle,
+        configs_of(bundle),
+        plan,
+        store,
+        client,
+        opts,
+        events,
+    )
+    .await
 }
 
 /// Delete every resource in state (dependents first; instances purged by
@@ -596,7 +658,17 @@ pub async fn destroy(
     events: UnboundedSender<ApplyEvent>,
 ) -> Result<ApplyReport, EngineError> {
     let plan = make_destroy_plan(bundle, &store.snapshot())?;
-    let report = execute(HashMap::new(), &plan, store, client, opts, events).await?;
+    // The configs are read only by the destroy guard here (nothing is created).
+    let report = execute(
+        bundle,
+        configs_of(bundle),
+        &plan,
+        store,
+        client,
+        opts,
+        events,
+    )
+    .await?;
     if report.ok() {
         store.clear().await?;
     }
