@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{DeploymentState, ResourceState, StateError};
+use super::{private, DeploymentState, ResourceState, StateError};
 use crate::resources::ResourceAddr;
 
 const SNAPSHOT: &str = "resources.json";
@@ -81,8 +81,19 @@ impl LocalStore {
         self.dir.join(WAL)
     }
 
+    /// Create the cache directory, owner-only (0700), and tighten one left
+    /// by an older version; its `.lakebundle` parent too.
     fn ensure_dir(&self) -> Result<(), StateError> {
-        fs::create_dir_all(&self.dir).map_err(io_err("create directory", &self.dir))
+        private::create_dir_all(&self.dir).map_err(io_err("create directory", &self.dir))?;
+        private::restrict_dir(&self.dir).map_err(io_err("restrict", &self.dir))?;
+        if let Some(parent) = self
+            .dir
+            .parent()
+            .filter(|p| p.file_name().is_some_and(|n| n == ".lakebundle"))
+        {
+            private::restrict_dir(parent).map_err(io_err("restrict", parent))?;
+        }
+        Ok(())
     }
 
     /// The snapshot with every logged change after it replayed; `None` when
@@ -158,10 +169,7 @@ impl LocalStore {
         let path = self.wal_path();
         let mut line = serde_json::to_vec(entry).unwrap_or_default();
         line.push(b'\n');
-        let mut f = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
+        let mut f = private::open(&path, OpenOptions::new().create(true).append(true))
             .map_err(io_err("open", &path))?;
         f.write_all(&line).map_err(io_err("write", &path))?;
         f.sync_data().map_err(io_err("sync", &path))
@@ -179,7 +187,7 @@ impl LocalStore {
         let path = self.snapshot_path();
         let tmp = self.dir.join(format!("{SNAPSHOT}.tmp"));
         {
-            let mut f = File::create(&tmp).map_err(io_err("create", &tmp))?;
+            let mut f = private::create(&tmp).map_err(io_err("create", &tmp))?;
             f.write_all(bytes).map_err(io_err("write", &tmp))?;
             f.sync_all().map_err(io_err("sync", &tmp))?;
         }
@@ -201,14 +209,14 @@ impl LocalStore {
             .filter(|e| e.serial > serial)
             .collect();
         if keep.is_empty() {
-            return match File::create(&path) {
+            return match private::create(&path) {
                 Ok(_) => Ok(()),
                 Err(e) => Err(io_err("truncate", &path)(e)),
             };
         }
         let tmp = self.dir.join(format!("{WAL}.tmp"));
         {
-            let mut f = File::create(&tmp).map_err(io_err("create", &tmp))?;
+            let mut f = private::create(&tmp).map_err(io_err("create", &tmp))?;
             for e in &keep {
                 let mut line = serde_json::to_vec(e).unwrap_or_default();
                 line.push(b'\n');

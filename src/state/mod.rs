@@ -21,6 +21,7 @@
 
 mod local;
 mod lock;
+pub mod private;
 mod remote;
 
 use std::collections::{BTreeMap, BTreeSet};
