@@ -19,14 +19,15 @@ use base64::Engine as _;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use globset::{GlobSet, GlobSetBuilder};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::api::{ApiError, Client, Method};
 use crate::config::model::Bundle;
 use crate::config::source::{Node, NodeKind, ScalarStyle, Span};
 use crate::diag::{Diag, Diagnostics};
-use crate::resources::Kind;
+use crate::resources::{Kind, ResourceAddr};
+use crate::state::private;
 
 /// Directories never synced: VCS metadata and tool caches.
 const ALWAYS_SKIPPED: &[&str] = &[".git", ".databricks", ".lakebundle"];
@@ -144,64 +145,189 @@ fn rel_string(root: &Path, path: &Path) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join("/"))
 }
 
-fn walk(start: &Path, honour_ignores: bool) -> Result<Vec<PathBuf>, FilesError> {
-    let mut builder = ignore::WalkBuilder::new(start);
-    builder
-        .hidden(false)
-        .parents(honour_ignores)
-        .git_ignore(honour_ignores)
-        .git_exclude(honour_ignores)
-        .git_global(false)
-        .ignore(false)
-        .require_git(false)
-        .follow_links(false)
-        .filter_entry(|e| {
-            let name = e.file_name().to_string_lossy();
-            !(e.depth() > 0 && ALWAYS_SKIPPED.contains(&name.as_ref()))
-        });
-    let mut out = Vec::new();
-    for entry in builder.build() {
-        let entry = entry.map_err(|e| FilesError::Walk(e.to_string()))?;
-        if entry.file_type().is_some_and(|t| t.is_file()) {
-            out.push(entry.into_path());
+/// A symlink the sync does not follow, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedLink {
+    /// Relative path of the link (`/`-separated).
+    pub rel: String,
+    pub reason: String,
+}
+
+/// What one walk of the bundle finds.
+#[derive(Debug, Clone, Default)]
+pub struct FileSet {
+    /// Relative path (`/`-separated) → the path to read it from (through a
+    /// followed symlink when it is one).
+    pub files: BTreeMap<String, PathBuf>,
+    /// Symlinks left out (they point outside the bundle root, nowhere, or
+    /// into a loop).
+    pub skipped: Vec<SkippedLink>,
+}
+
+/// One walk over the bundle's files.
+struct Walker<'a> {
+    canonical_root: &'a Path,
+    honour_ignores: bool,
+}
+
+impl Walker<'_> {
+    /// Files under `dir` as (relative path, path to read). Symlinks that
+    /// resolve inside the bundle root are followed (a file link uploads the
+    /// target's content at the link's path; a directory link is walked);
+    /// others are recorded in `skipped`. `seen` holds the directories on
+    /// the way down, so a link back up is a loop, not endless.
+    fn walk(
+        &self,
+        dir: &Path,
+        prefix: &str,
+        seen: &mut Vec<PathBuf>,
+        out: &mut FileSet,
+    ) -> Result<(), FilesError> {
+        let mut builder = ignore::WalkBuilder::new(dir);
+        builder
+            .hidden(false)
+            .parents(self.honour_ignores)
+            .git_ignore(self.honour_ignores)
+            .git_exclude(self.honour_ignores)
+            .git_global(false)
+            .ignore(false)
+            .require_git(false)
+            .follow_links(false)
+            .filter_entry(|e| {
+                let name = e.file_name().to_string_lossy();
+                !(e.depth() > 0 && ALWAYS_SKIPPED.contains(&name.as_ref()))
+            });
+        for entry in builder.build() {
+            let entry = entry.map_err(|e| FilesError::Walk(e.to_string()))?;
+            let Some(sub) = rel_string(dir, entry.path()) else {
+                continue;
+            };
+            let rel = if prefix.is_empty() {
+                sub
+            } else {
+                format!("{prefix}/{sub}")
+            };
+            if entry.path_is_symlink() {
+                self.link(entry.path(), rel, seen, out)?;
+            } else if entry.file_type().is_some_and(|t| t.is_file()) {
+                out.files.insert(rel, entry.into_path());
+            }
+        }
+        Ok(())
+    }
+
+    fn link(
+        &self,
+        link: &Path,
+        rel: String,
+        seen: &mut Vec<PathBuf>,
+        out: &mut FileSet,
+    ) -> Result<(), FilesError> {
+        let skip = |out: &mut FileSet, reason: String| {
+            out.skipped.push(SkippedLink {
+                rel: rel.clone(),
+                reason,
+            })
+        };
+        let target = match std::fs::canonicalize(link) {
+            Ok(t) => t,
+            Err(_) => {
+                let to = std::fs::read_link(link)
+                    .map(|t| t.display().to_string())
+                    .unwrap_or_default();
+                skip(out, format!("it points to {to:?}, which does not exist"));
+                return Ok(());
+            }
+        };
+        if !target.starts_with(self.canonical_root) {
+            skip(
+                out,
+                format!("it points outside the bundle root, to {}", target.display()),
+            );
+            return Ok(());
+        }
+        if target.is_file() {
+            out.files.insert(rel, link.to_path_buf());
+        } else if target.is_dir() {
+            if seen.iter().any(|d| d.starts_with(&target)) {
+                skip(out, format!("it loops back to {}", target.display()));
+                return Ok(());
+            }
+            seen.push(target.clone());
+            self.walk(&target, &rel, seen, out)?;
+            seen.pop();
+        }
+        Ok(())
+    }
+}
+
+/// Every file to sync and every symlink left out.
+pub fn collect(root: &Path, rules: &SyncRules) -> Result<FileSet, FilesError> {
+    let include = glob_set(&rules.include)?;
+    let exclude = glob_set(&rules.exclude)?;
+    let canonical_root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    let starts: Vec<String> = if rules.paths.is_empty() {
+        vec![String::new()]
+    } else {
+        rules
+            .paths
+            .iter()
+            .filter_map(|p| {
+                let n = normalise(Path::new(p.trim_start_matches("./")));
+                // A path outside the root syncs nothing (warned by `check_files`).
+                if n.is_absolute() || n.components().any(|c| c == Component::ParentDir) {
+                    return None;
+                }
+                Some(rel_string(Path::new(""), &n).unwrap_or_default())
+            })
+            .collect()
+    };
+    let mut out = FileSet::default();
+    for start in &starts {
+        let dir = if start.is_empty() {
+            root.to_path_buf()
+        } else {
+            root.join(start)
+        };
+        let mut seen = vec![canonical_root.clone()];
+        for honour_ignores in [true, false] {
+            // `sync.include` brings back files that .gitignore hides (build output).
+            if !honour_ignores && rules.include.is_empty() {
+                continue;
+            }
+            let mut found = FileSet::default();
+            let w = Walker {
+                canonical_root: &canonical_root,
+                honour_ignores,
+            };
+            if dir.is_symlink() {
+                w.link(&dir, start.clone(), &mut seen, &mut found)?;
+            } else {
+                w.walk(&dir, start, &mut seen, &mut found)?;
+            }
+            for (rel, path) in found.files {
+                let keep = !exclude.is_match(&rel) && (honour_ignores || include.is_match(&rel));
+                if keep {
+                    out.files.insert(rel, path);
+                }
+            }
+            for s in found.skipped {
+                let wanted = honour_ignores || include.is_match(&s.rel);
+                if wanted && !exclude.is_match(&s.rel) && !out.skipped.contains(&s) {
+                    out.skipped.push(s);
+                }
+            }
         }
     }
     Ok(out)
 }
 
-/// Every file to sync: relative path (`/`-separated) → absolute path.
+/// Every file to sync: relative path (`/`-separated) → path to read.
 pub fn collect_files(
     root: &Path,
     rules: &SyncRules,
 ) -> Result<BTreeMap<String, PathBuf>, FilesError> {
-    let include = glob_set(&rules.include)?;
-    let exclude = glob_set(&rules.exclude)?;
-    let starts: Vec<PathBuf> = if rules.paths.is_empty() {
-        vec![root.to_path_buf()]
-    } else {
-        rules.paths.iter().map(|p| root.join(p)).collect()
-    };
-    let mut files = BTreeMap::new();
-    for start in &starts {
-        for path in walk(start, true)? {
-            if let Some(rel) = rel_string(root, &path) {
-                if !exclude.is_match(&rel) {
-                    files.insert(rel, path);
-                }
-            }
-        }
-        // `sync.include` brings back files that .gitignore hides (build output).
-        if !rules.include.is_empty() {
-            for path in walk(start, false)? {
-                if let Some(rel) = rel_string(root, &path) {
-                    if include.is_match(&rel) && !exclude.is_match(&rel) {
-                        files.insert(rel, path);
-                    }
-                }
-            }
-        }
-    }
-    Ok(files)
+    collect(root, rules).map(|set| set.files)
 }
 
 /// Whether a file imports as a workspace notebook (and so loses its extension).
@@ -273,13 +399,19 @@ fn read_local_manifest(path: &Path) -> Option<Manifest> {
     serde_json::from_slice(&bytes).ok()
 }
 
-/// Atomic write: a temp file in the same directory, then rename.
+/// Atomic write: a temp file in the same directory, then rename. The file is
+/// owner-only (0600) and a directory created for it 0700: plans and
+/// manifests name resources and workspace paths.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FilesError> {
+    use std::io::Write as _;
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|source| FilesError::Write {
-        path: dir.to_path_buf(),
-        source,
-    })?;
+    let write_err = |p: &Path| {
+        let p = p.to_path_buf();
+        move |source| FilesError::Write { path: p, source }
+    };
+    if !dir.as_os_str().is_empty() {
+        private::create_dir_all(dir).map_err(write_err(dir))?;
+    }
     let tmp = dir.join(format!(
         ".{}.tmp-{}",
         path.file_name()
@@ -287,14 +419,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FilesError> {
             .unwrap_or_default(),
         std::process::id()
     ));
-    std::fs::write(&tmp, bytes).map_err(|source| FilesError::Write {
-        path: tmp.clone(),
-        source,
-    })?;
-    std::fs::rename(&tmp, path).map_err(|source| FilesError::Write {
-        path: path.to_path_buf(),
-        source,
-    })
+    private::create(&tmp)
+        .and_then(|mut f| f.write_all(bytes))
+        .map_err(write_err(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(write_err(path))
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -381,55 +509,35 @@ pub struct SyncReport {
     pub unchanged: usize,
 }
 
+// The workspace calls below are all safe to repeat (mkdir -p, import with
+// overwrite, delete), so the client retries their transient failures and lost
+// responses itself (see `api::retry::classify`).
+
+fn api_err(path: &str) -> impl FnOnce(ApiError) -> FilesError + '_ {
+    move |source| FilesError::Api {
+        path: path.to_string(),
+        source: Box::new(source),
+    }
+}
+
 async fn mkdirs(client: &Client, path: &str) -> Result<(), FilesError> {
-    client
-        .call(
-            Method::POST,
-            "/api/2.0/workspace/mkdirs",
-            &[],
-            Some(&json!({ "path": path })),
-        )
-        .await
-        .map(|_| ())
-        .map_err(|source| FilesError::Api {
-            path: path.to_string(),
-            source: Box::new(source),
-        })
+    client.workspace().mkdirs(path).await.map_err(api_err(path))
 }
 
 async fn import(client: &Client, path: &str, bytes: &[u8]) -> Result<(), FilesError> {
-    let body = json!({
-        "path": path,
-        "content": base64::engine::general_purpose::STANDARD.encode(bytes),
-        "format": "AUTO",
-        "overwrite": true,
-    });
     client
-        .call(Method::POST, "/api/2.0/workspace/import", &[], Some(&body))
+        .workspace()
+        .import(path, bytes, "AUTO", true)
         .await
-        .map(|_| ())
-        .map_err(|source| FilesError::Api {
-            path: path.to_string(),
-            source: Box::new(source),
-        })
+        .map_err(api_err(path))
 }
 
 async fn delete_remote(client: &Client, path: &str) -> Result<(), FilesError> {
-    match client
-        .call(
-            Method::POST,
-            "/api/2.0/workspace/delete",
-            &[],
-            Some(&json!({ "path": path, "recursive": false })),
-        )
-        .await
-    {
-        Ok(_) => Ok(()),
+    match client.workspace().delete(path, false).await {
+        Ok(()) => Ok(()),
+        // Already gone (deleted by hand, or by an earlier interrupted sync).
         Err(e) if e.is_not_found() => Ok(()),
-        Err(source) => Err(FilesError::Api {
-            path: path.to_string(),
-            source: Box::new(source),
-        }),
+        Err(e) => Err(api_err(path)(e)),
     }
 }
 
@@ -633,9 +741,53 @@ struct Rewriter<'a> {
     file_path: String,
     sources: &'a crate::config::source::SourceMap,
     diags: Diagnostics,
+    /// What the sync will upload (None when the walk itself failed).
+    synced: Option<&'a FileSet>,
+    rules: &'a SyncRules,
 }
 
 impl Rewriter<'_> {
+    /// Why the sync will not upload `rel` (a directory: anything under it),
+    /// or None when it will.
+    fn not_synced(&self, rel: &str, kind: PathKind) -> Option<String> {
+        let set = self.synced?;
+        let under = |k: &str| rel.is_empty() || k == rel || k.starts_with(&format!("{rel}/"));
+        let uploaded = match kind {
+            PathKind::Dir => set.files.keys().any(|k| under(k)),
+            _ => set.files.contains_key(rel),
+        };
+        if uploaded {
+            return None;
+        }
+        if let Some(link) = set
+            .skipped
+            .iter()
+            .find(|l| l.rel == rel || rel.starts_with(&format!("{}/", l.rel)))
+        {
+            return Some(if link.rel == rel {
+                format!("it is a symlink and {}", link.reason)
+            } else {
+                format!("{} is a symlink and {}", link.rel, link.reason)
+            });
+        }
+        if glob_set(&self.rules.exclude).is_ok_and(|g| g.is_match(rel)) {
+            return Some("it matches `sync.exclude`".into());
+        }
+        if !self.rules.paths.is_empty()
+            && !self.rules.paths.iter().any(|p| {
+                let p = p.trim_start_matches("./").trim_end_matches('/');
+                p.is_empty() || p == "." || rel == p || rel.starts_with(&format!("{p}/"))
+            })
+        {
+            return Some("it is outside `sync.paths`".into());
+        }
+        Some(if kind == PathKind::Dir {
+            "nothing under it is synced (ignored by .gitignore, or empty)".into()
+        } else {
+            "it is ignored by .gitignore".into()
+        })
+    }
+
     /// Directory a relative path in this node is relative to: the YAML file
     /// that wrote it (as the CLI does), else the bundle root.
     fn base_dir(&self, span: Span) -> PathBuf {
@@ -688,6 +840,24 @@ impl Rewriter<'_> {
                 Diag::error(format!("{field}: {what} {value:?} does not exist"))
                     .at(node.span, format!("no {what} at {}", local.display()))
                     .help("paths are relative to the YAML file that contains them"),
+            );
+            return;
+        }
+        if let Some(why) = self.not_synced(&rel, kind) {
+            let what = if kind == PathKind::Dir {
+                "directory"
+            } else {
+                "file"
+            };
+            self.diags.push(
+                Diag::error(format!(
+                    "{field}: {what} {value:?} is not uploaded by the sync: {why}"
+                ))
+                .at(node.span, "the resource needs it in the workspace")
+                .help(
+                    "replace a symlink pointing outside the bundle with the file itself, \
+                     or bring the path back with `sync.include`",
+                ),
             );
             return;
         }
@@ -801,15 +971,40 @@ fn task_source_is_git(task: &Node, pattern: &[Seg]) -> bool {
         .is_some_and(|s| s.eq_ignore_ascii_case("GIT"))
 }
 
-/// Rewrite local relative paths in jobs and apps to their workspace paths
-/// under `${workspace.file_path}`. Call after load, before planning. Errors
-/// (a missing file, a path outside the bundle) point at the YAML.
-pub fn rewrite_paths(bundle: &mut Bundle) -> Diagnostics {
+/// Walk the bundle's files, check the sync settings and every local path a
+/// resource names; with `rewrite`, also compute the rewritten resource nodes.
+fn inspect(bundle: &Bundle, rewrite: bool) -> (Diagnostics, Vec<(ResourceAddr, Node)>) {
+    let rules = SyncRules::from_value(&bundle.sync);
+    let mut diags = check_sync_settings(bundle);
+    let set = match collect(&bundle.root, &rules) {
+        Ok(set) => Some(set),
+        Err(e) => {
+            // Pattern errors are reported on their entries by the settings check.
+            if !matches!(e, FilesError::Pattern { .. }) {
+                diags.push(Diag::error(e.to_string()));
+            }
+            None
+        }
+    };
+    for link in set.iter().flat_map(|s| &s.skipped) {
+        diags.push(
+            Diag::warning(format!(
+                "{} is not synced: it is a symlink and {}",
+                link.rel, link.reason
+            ))
+            .help(
+                "symlinks are followed only when they resolve inside the bundle root; \
+                 copy the file in, or exclude the link with `sync.exclude`",
+            ),
+        );
+    }
     let mut rw = Rewriter {
         bundle_root: bundle.root.clone(),
         file_path: bundle.workspace.file_path.clone(),
         sources: &bundle.sources,
-        diags: Diagnostics::default(),
+        diags,
+        synced: set.as_ref(),
+        rules: &rules,
     };
     let mut updated = Vec::new();
     for (addr, rc) in bundle.resources.iter() {
@@ -819,11 +1014,101 @@ pub fn rewrite_paths(bundle: &mut Bundle) -> Diagnostics {
             Kind::Apps => rw.app(&mut node),
             _ => continue,
         }
-        if node != rc.node {
+        if rewrite && node != rc.node {
             updated.push((addr.clone(), node));
         }
     }
-    let diags = rw.diags;
+    (rw.diags, updated)
+}
+
+/// `sync.include` / `sync.exclude` / `sync.paths` entries that cannot do what
+/// they seem to: an absolute path or one outside the bundle root matches
+/// nothing (warning, at the entry); an invalid pattern is an error.
+fn check_sync_settings(bundle: &Bundle) -> Diagnostics {
+    let mut diags = Diagnostics::default();
+    let Some(sync) = bundle.tree.get("sync") else {
+        return diags;
+    };
+    for key in ["include", "exclude", "paths"] {
+        for entry in sync.get(key).and_then(Node::as_seq).unwrap_or_default() {
+            let Some(p) = entry.as_str() else { continue };
+            let setting = format!("sync.{key}");
+            if let Some(why) = outside_root(&bundle.root, p) {
+                let effect = if key == "exclude" {
+                    "excludes nothing"
+                } else {
+                    "syncs nothing"
+                };
+                diags.push(
+                    Diag::warning(format!("{setting} entry {p:?} {why}, so it {effect}"))
+                        .at(entry.span, "outside the bundle root")
+                        .help(
+                            "sync paths and patterns are relative to the bundle root \
+                             (a leading `/` anchors at the root); move the files under it",
+                        ),
+                );
+            } else if key != "paths" {
+                if let Err(e) = glob_set(&[p.to_string()]) {
+                    diags.push(
+                        Diag::error(format!("{setting} entry {p:?} is not a valid pattern"))
+                            .at(entry.span, e.to_string()),
+                    );
+                }
+            }
+        }
+    }
+    diags
+}
+
+/// Why a sync path or pattern lies outside the bundle root, if it does.
+fn outside_root(root: &Path, p: &str) -> Option<String> {
+    let path = Path::new(p);
+    if let Ok(rest) = path.strip_prefix(root) {
+        // The root spelled out: fine when it stays inside.
+        return outside_root(root, &rest.to_string_lossy());
+    }
+    if p.starts_with('/') {
+        // A leading `/` anchors at the bundle root, like .gitignore; it is an
+        // absolute path when its first segment exists at `/` but not in the root.
+        let first = p.trim_start_matches('/').split('/').next().unwrap_or("");
+        let is_glob = first.contains(['*', '?', '[']);
+        if !first.is_empty()
+            && !is_glob
+            && !root.join(first).exists()
+            && Path::new("/").join(first).exists()
+        {
+            return Some("is an absolute path".into());
+        }
+        return None;
+    }
+    let mut depth: i32 = 0;
+    for c in path.components() {
+        match c {
+            Component::ParentDir => depth -= 1,
+            Component::Normal(_) => depth += 1,
+            _ => {}
+        }
+        if depth < 0 {
+            return Some("points outside the bundle root".into());
+        }
+    }
+    None
+}
+
+/// Problems with the bundle's files, found without a workspace (`validate`):
+/// sync settings that match nothing, symlinks the sync leaves out, and files
+/// or directories a resource names that are missing or will not be uploaded
+/// (errors, at the YAML that names them).
+pub fn check_files(bundle: &Bundle) -> Diagnostics {
+    inspect(bundle, false).0
+}
+
+/// Rewrite local relative paths in jobs and apps to their workspace paths
+/// under `${workspace.file_path}`. Call after load, before planning. Errors
+/// (a missing file, a path outside the bundle, a file the sync will not
+/// upload) point at the YAML; the diagnostics are those of [`check_files`].
+pub fn rewrite_paths(bundle: &mut Bundle) -> Diagnostics {
+    let (diags, updated) = inspect(bundle, true);
     for (addr, node) in updated {
         if let Some(rc) = bundle.resources.get_mut(&addr) {
             rc.value = node.to_json();

@@ -23,7 +23,11 @@ pub fn run(g: &GlobalArgs, a: &ValidateArgs) -> Exit {
         env: std::env::vars().collect(),
         ..LoadOptions::default()
     };
-    let loaded = load(&opts);
+    let mut loaded = load(&opts);
+    // Files the sync leaves out or a resource needs but will not get (engine check).
+    if let Some(files) = loaded.bundle.as_ref().map(crate::apply::files::check_files) {
+        loaded.diags.extend(files);
+    }
     let failed = loaded.diags.has_errors() || loaded.bundle.is_none();
     let render_opts = RenderOptions {
         color: output::color_stderr(),
