@@ -238,8 +238,9 @@ impl ResourceKind for JobKind {
             error_code: "BAD_RESPONSE".into(),
             message: "the create response has no job_id".into(),
         })?;
-        let remote = self.read(client, &id).await?.unwrap_or(resp);
-        Ok(Created { id, remote })
+        // No read-back here: the engine's `wait_ready` reads the job once and
+        // takes the outputs from that read (reading here too doubled jobs/get).
+        Ok(Created { id, remote: resp })
     }
     /// `jobs/get`, following `next_page_token` to collect every task,
     /// cluster, environment and parameter.

@@ -1,5 +1,6 @@
 //! Shared setup of the engine-core tests (`engine_core`, `engine_core_emulator`):
 //! the seed bundle's resource stack and the bundle loader.
+#![allow(dead_code)]
 
 use std::path::Path;
 
