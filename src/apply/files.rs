@@ -249,7 +249,12 @@ impl Walker<'_> {
         if target.is_file() {
             out.files.insert(rel, link.to_path_buf());
         } else if target.is_dir() {
-            if seen.iter().any(|d| d.starts_with(&target)) {
+            // A link to one of its own ancestors (or to a directory being
+            // walked through another link) would walk forever.
+            let parent = link.parent().and_then(|p| std::fs::canonicalize(p).ok());
+            let loops = parent.is_some_and(|p| p.starts_with(&target))
+                || seen.iter().any(|d| d.starts_with(&target));
+            if loops {
                 skip(out, format!("it loops back to {}", target.display()));
                 return Ok(());
             }
@@ -1157,6 +1162,55 @@ mod tests {
             keys(&files),
             vec![".gitignore", "databricks.yml", "dist/pkg.whl", "src/a.py"]
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_inside_are_followed_others_reported() {
+        use std::os::unix::fs::symlink;
+        let outside = tempfile::tempdir().expect("tempdir");
+        write(outside.path(), "x.py", "x");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        write(root, "lib/real.py", "real");
+        symlink("lib/real.py", root.join("file_link.py")).expect("link");
+        symlink("lib", root.join("dir_link")).expect("link");
+        symlink(outside.path().join("x.py"), root.join("escape.py")).expect("link");
+        symlink("nowhere.py", root.join("dangling.py")).expect("link");
+        symlink("..", root.join("lib/up")).expect("link");
+        let set = collect(root, &SyncRules::default()).expect("collect");
+        assert_eq!(
+            keys(&set.files),
+            vec!["dir_link/real.py", "file_link.py", "lib/real.py"]
+        );
+        let skipped: Vec<(&str, bool)> = set
+            .skipped
+            .iter()
+            .map(|s| (s.rel.as_str(), s.reason.contains("outside")))
+            .collect();
+        assert!(skipped.contains(&("escape.py", true)), "{skipped:?}");
+        assert!(
+            skipped.iter().any(|(r, _)| *r == "dangling.py"),
+            "{skipped:?}"
+        );
+        assert!(skipped.iter().any(|(r, _)| *r == "lib/up"), "{skipped:?}");
+    }
+
+    #[test]
+    fn sync_entries_outside_the_root() {
+        let root = Path::new("/nonexistent-bundle-root");
+        assert_eq!(
+            outside_root(root, "/tmp/lib.py").as_deref(),
+            Some("is an absolute path")
+        );
+        // A leading `/` naming something of the root anchors, like .gitignore.
+        assert_eq!(outside_root(root, "/dist/*.whl"), None);
+        assert_eq!(
+            outside_root(root, "../shared").as_deref(),
+            Some("points outside the bundle root")
+        );
+        assert_eq!(outside_root(root, "a/../b"), None);
+        assert_eq!(outside_root(root, "/nonexistent-bundle-root/src"), None);
     }
 
     #[test]
