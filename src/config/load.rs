@@ -15,7 +15,7 @@ use crate::config::source::{
     parse_file, FileId, Key, Map, Node, NodeKind, ScalarStyle, SourceMap, Span,
 };
 use crate::config::variables;
-use crate::diag::{did_you_mean, Diag, Diagnostics, Severity};
+use crate::diag::{did_you_mean, suggestion_help, suggestions, Diag, Diagnostics, Severity};
 use crate::interp::resolve::{Context, RefUse, Resolver, VarSource};
 use crate::resources::{Kind, ResourceAddr};
 
@@ -305,11 +305,13 @@ fn load_inner(opts: &LoadOptions, cx: &mut Ctx) -> Option<Bundle> {
     // Substitution.
     let output_fields = output_fields();
     let pre = tree;
+    let texts: Vec<std::sync::Arc<str>> = cx.sources.files.iter().map(|f| f.text.clone()).collect();
     let ctx = Context {
         tree: &pre,
         vars: &chosen.values,
         user_known: user.is_some(),
         output_fields: &output_fields,
+        texts: &texts,
     };
     let mut resolver = Resolver::new(ctx);
     let mut resolved = Map::default();
@@ -372,13 +374,32 @@ fn load_inner(opts: &LoadOptions, cx: &mut Ctx) -> Option<Bundle> {
         cx.diags.push(d);
     }
     for (kind, span) in &unsupported {
-        cx.diags.push(
-            Diag::warning(format!(
-                "resources.{kind} is not supported by lakebundle yet"
-            ))
-            .at(*span, "not deployed by lakebundle")
-            .help("validate goes on without it; plan and deploy refuse bundles that use it"),
-        );
+        if crate::resources::is_known_kind_key(kind) {
+            cx.diags.push(
+                Diag::warning(format!(
+                    "resources.{kind} is not supported by lakebundle yet"
+                ))
+                .at(*span, "not deployed by lakebundle")
+                .help("validate goes on without it; plan and deploy refuse bundles that use it"),
+            );
+            continue;
+        }
+        // Like the official CLI: an unknown field of `resources` is a warning.
+        let close: Vec<String> = suggestions(kind, crate::resources::all_kind_keys())
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        let d = Diag::warning(format!("unknown resource kind `{kind}` under `resources`"))
+            .at(*span, "unknown field");
+        cx.diags.push(match suggestion_help(&close) {
+            Some(h) => d.help(h),
+            None => d.help(format!(
+                "resource kinds are: {}",
+                crate::resources::all_kind_keys()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        });
     }
 
     // The unresolved tree is no longer needed: free it while the checks run
