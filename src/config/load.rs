@@ -574,6 +574,9 @@ fn resolve_includes(
         }
     };
     let mut seen: HashSet<PathBuf> = HashSet::from([root_display.to_path_buf()]);
+    let root_full = root_dir.join(root_display);
+    let mut seen_files: HashSet<PathBuf> =
+        HashSet::from([std::fs::canonicalize(&root_full).unwrap_or(root_full)]);
     let mut out = Vec::new();
     for entry in entries {
         let Some(pattern) = entry.as_str() else {
@@ -590,22 +593,22 @@ fn resolve_includes(
             continue;
         }
         let is_glob = pattern.contains(['*', '?', '[']);
-        let full_pattern = root_dir.join(pattern);
-        let opts = glob::MatchOptions {
-            case_sensitive: true,
-            require_literal_separator: true,
-            require_literal_leading_dot: false,
-        };
-        let mut matches: Vec<PathBuf> = match glob::glob_with(&full_pattern.to_string_lossy(), opts)
-        {
-            Ok(paths) => paths
-                .filter_map(Result::ok)
-                .filter(|p| p.is_file())
-                .collect(),
-            Err(e) => {
+        let mut matches: Vec<PathBuf> = match expand_include(root_dir, pattern) {
+            Ok(found) => found,
+            Err(IncludeError::Pattern(e)) => {
                 cx.diags.push(
                     Diag::error(format!("invalid include pattern: {e}"))
                         .at(entry.span, "this pattern"),
+                );
+                continue;
+            }
+            Err(IncludeError::TooMany) => {
+                cx.diags.push(
+                    Diag::error(format!(
+                        "include `{pattern}` walks more than {MAX_INCLUDE_DIRS} directories"
+                    ))
+                    .at(entry.span, "this pattern")
+                    .help("narrow the pattern to the directories that hold bundle configuration"),
                 );
                 continue;
             }
@@ -624,7 +627,11 @@ fn resolve_includes(
             .collect();
         rel.sort();
         for (display, full) in rel {
-            if !seen.insert(normalize(&display)) {
+            // The same file reached by another spelling or through a symlink
+            // (the root file included by a glob, `../bundle/databricks.yml`)
+            // is read once.
+            let canonical = std::fs::canonicalize(&full).unwrap_or_else(|_| full.clone());
+            if !seen.insert(normalize(&display)) || !seen_files.insert(canonical) {
                 continue;
             }
             let ext = display.extension().and_then(|e| e.to_str()).unwrap_or("");
@@ -640,6 +647,76 @@ fn resolve_includes(
         }
     }
     out
+}
+
+/// Most directories one `include` pattern may walk (`**` over a huge tree).
+const MAX_INCLUDE_DIRS: usize = 20_000;
+
+enum IncludeError {
+    Pattern(glob::PatternError),
+    TooMany,
+}
+
+/// The files matching an `include` pattern (relative to `root_dir`). Walks
+/// from the pattern's literal prefix with an explicit stack; `**` follows
+/// symlinked directories, but each directory is visited once (by its
+/// canonical path), so a symlink loop cannot make the walk endless.
+fn expand_include(root_dir: &Path, pattern: &str) -> Result<Vec<PathBuf>, IncludeError> {
+    let root: PathBuf = root_dir.components().collect();
+    let rel: Vec<Component> = Path::new(pattern).components().collect();
+    let full: PathBuf = root.join(rel.iter().collect::<PathBuf>());
+    // The root directory's own name is literal even if it holds `[` or `*`.
+    let text = format!(
+        "{}/{}",
+        glob::Pattern::escape(&root.to_string_lossy()).trim_end_matches('/'),
+        rel.iter().collect::<PathBuf>().to_string_lossy()
+    );
+    let pat = glob::Pattern::new(&text).map_err(IncludeError::Pattern)?;
+    let opts = glob::MatchOptions {
+        case_sensitive: true,
+        require_literal_separator: true,
+        require_literal_leading_dot: false,
+    };
+    let is_meta = |c: &Component| c.as_os_str().to_string_lossy().contains(['*', '?', '[']);
+    let rel_literal = rel.iter().take_while(|c| !is_meta(c)).count();
+    if rel_literal == rel.len() {
+        return Ok(if full.is_file() { vec![full] } else { vec![] });
+    }
+    let base: PathBuf = root.join(rel[..rel_literal].iter().collect::<PathBuf>());
+    let rest = &rel[rel_literal..];
+    let globstar = rest.iter().any(|c| c.as_os_str() == "**");
+    let mut out = Vec::new();
+    let mut visited: HashSet<PathBuf> = HashSet::new();
+    let mut stack: Vec<(PathBuf, usize)> = vec![(base, 0)];
+    while let Some((dir, depth)) = stack.pop() {
+        let canonical = std::fs::canonicalize(&dir).unwrap_or_else(|_| dir.clone());
+        if !visited.insert(canonical) {
+            continue;
+        }
+        if visited.len() > MAX_INCLUDE_DIRS {
+            return Err(IncludeError::TooMany);
+        }
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            // Follows symlinks, like the glob the CLI documents.
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
+            if meta.is_file() {
+                if depth + 1 == rest.len() || globstar {
+                    if pat.matches_path_with(&path, opts) {
+                        out.push(path);
+                    }
+                }
+            } else if meta.is_dir() && (globstar || depth + 1 < rest.len()) {
+                stack.push((path, depth + 1));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// `root/a/../b.yml` → `b.yml`; outside the root keeps `../`.
