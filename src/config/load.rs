@@ -706,10 +706,8 @@ fn expand_include(root_dir: &Path, pattern: &str) -> Result<Vec<PathBuf>, Includ
                 continue;
             };
             if meta.is_file() {
-                if depth + 1 == rest.len() || globstar {
-                    if pat.matches_path_with(&path, opts) {
-                        out.push(path);
-                    }
+                if (depth + 1 == rest.len() || globstar) && pat.matches_path_with(&path, opts) {
+                    out.push(path);
                 }
             } else if meta.is_dir() && (globstar || depth + 1 < rest.len()) {
                 stack.push((path, depth + 1));
