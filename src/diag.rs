@@ -662,6 +662,44 @@ mod tests {
     }
 
     #[test]
+    fn long_lines_are_clipped_around_labels_keeping_line_and_column() {
+        let mut sm = SourceMap::default();
+        let long = format!(
+            "{{\"a\": \"{}\", \"bad\": 1, \"é\": \"{}\"}}",
+            "x".repeat(70_000),
+            "ü".repeat(40_000)
+        );
+        let text = format!("first: 1\n{long}\nlast: 2\n");
+        let f = sm.add("big.json".into(), text.clone());
+        let at = text.find("\"bad\"").unwrap_or(0);
+        let col = at - text.find('{').unwrap_or(0) + 1;
+        let mut ds = Diagnostics::default();
+        ds.push(
+            Diag::warning("unknown field `bad`")
+                .at(Span::new(f, at, at + 5), "here")
+                .related(Span::new(f, 0, 5), "and here")
+                .related(Span::new(f, text.len() - 8, text.len() - 4), "last"),
+        );
+        let out = render(&sm, &ds);
+        assert!(out.contains(&format!("big.json:2:{col}")), "{out}");
+        assert!(out.contains("\"bad\": 1"), "{out}");
+        assert!(out.contains('…'), "{out}");
+        assert!(out.len() < 4_000, "{} bytes", out.len());
+        // A label inside multibyte text far along the line.
+        let at = text.rfind('ü').unwrap_or(0);
+        let mut ds = Diagnostics::default();
+        ds.push(Diag::error("x").at(Span::new(f, at, at + 2), "ü"));
+        let out = render(&sm, &ds);
+        let byte_col = at - text.find('{').unwrap_or(0) + 1;
+        assert!(out.contains(&format!("big.json:2:{byte_col}")), "{out}");
+        // Short files render as they are.
+        let (sm, a, _) = sources();
+        let mut ds = Diagnostics::default();
+        ds.push(Diag::error("x").at(Span::new(a, 10, 14), "y"));
+        assert!(!render(&sm, &ds).contains('…'));
+    }
+
+    #[test]
     fn suggestions_rank_and_filter() {
         let s = suggestions("hst", ["host", "hosts", "zzzzzz"]);
         assert_eq!(s, vec!["host", "hosts"]);

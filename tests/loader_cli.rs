@@ -455,7 +455,10 @@ fn unknown_resource_kinds_get_did_you_mean() {
     let kind_ref = find("unknown resource kind `database_instance`");
     assert_eq!(kind_ref["severity"], "error");
     // Line 12, at the `$` of the reference inside the quoted string.
-    assert_eq!((kind_ref["line"].as_u64(), kind_ref["column"].as_u64()), (Some(12), Some(18)));
+    assert_eq!(
+        (kind_ref["line"].as_u64(), kind_ref["column"].as_u64()),
+        (Some(12), Some(18))
+    );
     assert_eq!(kind_ref["help"], "did you mean `database_instances`?");
     let kind_key = find("unknown resource kind `database_instnces`");
     assert_eq!(kind_key["severity"], "warning");
@@ -486,9 +489,15 @@ fn undeclared_variable_says_so_and_how_to_declare_it() {
         d[0]["message"],
         "reference does not exist: ${var.catalgo} (no variable `catalgo` is declared)"
     );
-    assert_eq!((d[0]["line"].as_u64(), d[0]["column"].as_u64()), (Some(9), Some(18)));
+    assert_eq!(
+        (d[0]["line"].as_u64(), d[0]["column"].as_u64()),
+        (Some(9), Some(18))
+    );
     assert_eq!(d[0]["help"], "did you mean `${var.catalog}`?");
-    assert_eq!((d[1]["line"].as_u64(), d[1]["column"].as_u64()), (Some(9), Some(33)));
+    assert_eq!(
+        (d[1]["line"].as_u64(), d[1]["column"].as_u64()),
+        (Some(9), Some(33))
+    );
     assert!(
         d[1]["help"]
             .as_str()

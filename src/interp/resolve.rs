@@ -82,8 +82,8 @@ struct Budget {
 
 /// A cycle met by [`Resolver::prewarm`]: the index of the back edge's target,
 /// the members from it (each with the span of the use that reached it), and
-/// the closing key and span.
-type SeenCycle = (usize, Vec<(String, Span)>, String, Span);
+/// the span of the use closing the loop.
+type SeenCycle = (usize, Vec<(String, Span)>, Span);
 
 /// See [`Resolver::locate`].
 struct Located<'a> {
@@ -810,7 +810,7 @@ impl<'a> Resolver<'a> {
         if !self.memo.contains_key(&key) {
             if let Some(pos) = self.stack.iter().position(|(k, _)| *k == key) {
                 let chain: Vec<(String, Span)> = self.stack[pos..].to_vec();
-                self.report_cycle(&chain, &key, span);
+                self.report_cycle(&chain, span);
                 return None;
             }
             self.prewarm(&key, node, span);
@@ -922,7 +922,7 @@ impl<'a> Resolver<'a> {
                                     .iter()
                                     .map(|f| (f.key.clone(), f.span))
                                     .collect();
-                                cycles.push((di, chain, dkey.clone(), dspan));
+                                cycles.push((di, chain, dspan));
                             }
                         }
                     }
@@ -974,9 +974,9 @@ impl<'a> Resolver<'a> {
                 continue;
             }
             match cycles.iter().find(|(di, ..)| *di >= done.index) {
-                Some((_, chain, k, sp)) => {
-                    let (chain, k, sp) = (chain.clone(), k.clone(), *sp);
-                    self.report_cycle(&chain, &k, sp);
+                Some((_, chain, sp)) => {
+                    let (chain, sp) = (chain.clone(), *sp);
+                    self.report_cycle(&chain, sp);
                 }
                 None => self.diags.push(
                     Diag::error(format!(
@@ -1001,16 +1001,32 @@ impl<'a> Resolver<'a> {
     }
 
     /// Report a cycle: `chain` holds each member with the span of the use
-    /// that reached it; `key` (used at `span`) closes the loop.
-    fn report_cycle(&mut self, chain: &[(String, Span)], key: &str, span: Span) {
-        let mut members: Vec<String> = chain.iter().map(|(k, _)| k.clone()).collect();
-        let mut sorted = members.clone();
+    /// that reached it; the first member, used again at `span`, closes the
+    /// loop. The cycle is
+    /// shown from its smallest member, so forks resolving in parallel that
+    /// meet it from different ends report the same diagnostic (deduplicated).
+    fn report_cycle(&mut self, chain: &[(String, Span)], span: Span) {
+        let mut sorted: Vec<String> = chain.iter().map(|(k, _)| k.clone()).collect();
         sorted.sort();
         if !self.reported_cycles.insert(sorted) {
             return;
         }
-        members.push(key.to_string());
-        let n = members.len() - 1;
+        // Edge i goes chain[i] → chain[i+1], used at the span that reached i+1.
+        let n = chain.len();
+        let edges: Vec<(&str, Span)> = (0..n)
+            .map(|i| {
+                let at = chain.get(i + 1).map(|(_, s)| *s).unwrap_or(span);
+                (chain[i].0.as_str(), at)
+            })
+            .collect();
+        let first = (0..n).min_by_key(|&i| edges[i].0).unwrap_or(0);
+        let edges: Vec<(&str, Span)> = edges[first..]
+            .iter()
+            .chain(&edges[..first])
+            .copied()
+            .collect();
+        let mut members: Vec<&str> = edges.iter().map(|(k, _)| *k).collect();
+        members.push(edges[0].0);
         // A hostile bundle can build a cycle of thousands: show its ends.
         let chain_text = if n > MAX_CYCLE_SHOWN {
             format!(
@@ -1022,13 +1038,7 @@ impl<'a> Resolver<'a> {
             members.join(" → ")
         };
         let mut d = Diag::error(format!("cycle detected: {chain_text}"));
-        // Edge i goes members[i] → members[i+1], used at the span that started i+1.
-        let spans: Vec<Span> = chain[1..]
-            .iter()
-            .map(|(_, s)| *s)
-            .chain(std::iter::once(span))
-            .collect();
-        for (i, s) in spans.iter().enumerate().take(MAX_CYCLE_SHOWN) {
+        for (i, (_, s)) in edges.iter().enumerate().take(MAX_CYCLE_SHOWN) {
             let label = format!("{} refers to {} here", members[i], members[i + 1]);
             d = if i == 0 {
                 d.at(*s, label)
