@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, SourceSpan};
 
 use crate::config::source::{FileId, SourceMap, Span};
 
@@ -272,7 +272,7 @@ struct Report {
     severity: Severity,
     message: String,
     help: Option<String>,
-    source: Option<NamedSource<Arc<str>>>,
+    source: Option<Snippet>,
     labels: Vec<LabeledSpan>,
     related: Vec<Report>,
 }
@@ -289,29 +289,36 @@ impl Report {
             }
         }
         let primary_file = spans.first().map(|(s, _, _)| s.file);
+        let in_file = |file: FileId| -> Vec<Span> {
+            spans
+                .iter()
+                .filter(|(s, _, _)| s.file == file)
+                .map(|(s, _, _)| *s)
+                .collect()
+        };
         let mut report = Report {
             severity: d.severity,
             message: d.message.clone(),
             help: d.help.clone(),
-            source: primary_file.and_then(|f| named_source(sources, f)),
+            source: primary_file.and_then(|f| Snippet::new(sources, f, &in_file(f))),
             labels: vec![],
             related: vec![],
         };
         let mut other_files: Vec<FileId> = Vec::new();
         for (span, label, primary) in &spans {
             if Some(span.file) == primary_file {
-                report
-                    .labels
-                    .push(labeled(sources, *span, label.clone(), *primary));
+                let l = labeled(report.source.as_ref(), *span, label.clone(), *primary);
+                report.labels.push(l);
             } else if !other_files.contains(&span.file) {
                 other_files.push(span.file);
             }
         }
         for file in other_files {
+            let source = Snippet::new(sources, file, &in_file(file));
             let labels: Vec<LabeledSpan> = spans
                 .iter()
                 .filter(|(s, _, _)| s.file == file)
-                .map(|(s, l, _)| labeled(sources, *s, l.clone(), false))
+                .map(|(s, l, _)| labeled(source.as_ref(), *s, l.clone(), false))
                 .collect();
             let first_label = spans
                 .iter()
@@ -321,7 +328,7 @@ impl Report {
                 severity: Severity::Info,
                 message: first_label.unwrap_or_else(|| "related location".to_string()),
                 help: None,
-                source: named_source(sources, file),
+                source,
                 labels,
                 related: vec![],
             });
@@ -330,18 +337,231 @@ impl Report {
     }
 }
 
-fn named_source(sources: &SourceMap, file: FileId) -> Option<NamedSource<Arc<str>>> {
-    let f = sources.get(file)?;
-    Some(NamedSource::new(
-        f.path.display().to_string(),
-        f.text.clone(),
-    ))
+/// Lines longer than this (in bytes) are shown as a window around the
+/// labels: a snippet of a minified JSON include would otherwise be one line of
+/// megabytes (and miette cannot draw labels past column 65,535).
+const LONG_LINE: usize = 400;
+/// Bytes kept before the first label of a long line, and in all.
+const WINDOW_BEFORE: usize = 60;
+const WINDOW_LEN: usize = 240;
+
+/// The text miette renders for one file: the file itself, or a copy whose
+/// long lines are clipped around the labels. Reported line and column stay
+/// those of the original file.
+#[derive(Debug)]
+struct Snippet {
+    name: String,
+    text: Arc<str>,
+    /// Clipped lines in order; empty when `text` is the file as is.
+    clips: Vec<Clip>,
+    /// The original text (for columns).
+    original: Arc<str>,
 }
 
-fn labeled(sources: &SourceMap, span: Span, label: Option<String>, primary: bool) -> LabeledSpan {
-    let len = sources.get(span.file).map(|f| f.text.len()).unwrap_or(0);
-    let start = span.start.min(len);
-    let end = span.end.clamp(start, len);
+/// One clipped line: `[start, end)` in the original (newline excluded),
+/// the kept window `[win_start, win_end)`, and where line and window begin
+/// and end in the clipped copy.
+#[derive(Debug, Clone, Copy)]
+struct Clip {
+    start: usize,
+    end: usize,
+    win_start: usize,
+    win_end: usize,
+    c_start: usize,
+    c_win_start: usize,
+    c_win_end: usize,
+    c_end: usize,
+}
+
+impl Snippet {
+    fn new(sources: &SourceMap, file: FileId, spans: &[Span]) -> Option<Snippet> {
+        let f = sources.get(file)?;
+        let text = f.text.clone();
+        let name = f.path.display().to_string();
+        let mut anchors: Vec<usize> = spans
+            .iter()
+            .flat_map(|s| [s.start.min(text.len()), s.end.min(text.len())])
+            .collect();
+        anchors.sort_unstable();
+        anchors.dedup();
+        if !touches_long_line(&text, &anchors) {
+            return Some(Snippet {
+                name,
+                text: text.clone(),
+                clips: vec![],
+                original: text,
+            });
+        }
+        let mut out = String::with_capacity(text.len().min(1 << 20));
+        let mut clips = Vec::new();
+        let mut start = 0usize;
+        for line in text.split_inclusive('\n') {
+            let content = line.strip_suffix('\n').unwrap_or(line);
+            let end = start + content.len();
+            if content.len() <= LONG_LINE {
+                out.push_str(line);
+            } else {
+                let first = anchors
+                    .iter()
+                    .copied()
+                    .find(|&a| a >= start && a <= end)
+                    .unwrap_or(start);
+                let win_start = floor_char(&text, first.saturating_sub(WINDOW_BEFORE).max(start));
+                let win_end = floor_char(&text, (win_start + WINDOW_LEN).min(end));
+                let c_start = out.len();
+                if win_start > start {
+                    out.push('…');
+                }
+                let c_win_start = out.len();
+                out.push_str(&text[win_start..win_end]);
+                let c_win_end = out.len();
+                if win_end < end {
+                    out.push('…');
+                }
+                let c_end = out.len();
+                out.push_str(&line[content.len()..]);
+                clips.push(Clip {
+                    start,
+                    end,
+                    win_start,
+                    win_end,
+                    c_start,
+                    c_win_start,
+                    c_win_end,
+                    c_end,
+                });
+            }
+            start += line.len();
+        }
+        Some(Snippet {
+            name,
+            text: out.into(),
+            clips,
+            original: text,
+        })
+    }
+
+    /// An offset of the original file in the rendered text.
+    fn to_shown(&self, offset: usize) -> usize {
+        let i = self.clips.partition_point(|c| c.start <= offset);
+        let Some(c) = i.checked_sub(1).and_then(|i| self.clips.get(i)) else {
+            return offset.min(self.text.len());
+        };
+        let shown = if offset > c.end {
+            c.c_end + (offset - c.end)
+        } else if offset < c.win_start {
+            c.c_win_start
+        } else if offset > c.win_end {
+            c.c_win_end
+        } else {
+            c.c_win_start + (offset - c.win_start)
+        };
+        shown.min(self.text.len())
+    }
+
+    /// An offset of the rendered text in the original file.
+    fn to_original(&self, shown: usize) -> usize {
+        let i = self.clips.partition_point(|c| c.c_start <= shown);
+        let Some(c) = i.checked_sub(1).and_then(|i| self.clips.get(i)) else {
+            return shown;
+        };
+        if shown > c.c_end {
+            c.end + (shown - c.c_end)
+        } else if shown <= c.c_win_start {
+            c.win_start
+        } else if shown >= c.c_win_end {
+            c.win_end
+        } else {
+            c.win_start + (shown - c.c_win_start)
+        }
+    }
+}
+
+/// Whether a line holding an anchor, or a context line next to one, is long.
+fn touches_long_line(text: &str, anchors: &[usize]) -> bool {
+    let bytes = text.as_bytes();
+    let line_at = |at: usize| -> (usize, usize) {
+        let at = at.min(bytes.len());
+        let start = bytes[..at]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map(|i| i + 1)
+            .unwrap_or(0);
+        let end = bytes[at..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map(|i| at + i)
+            .unwrap_or(bytes.len());
+        (start, end)
+    };
+    anchors.iter().any(|&a| {
+        let (start, end) = line_at(a);
+        let prev = start.checked_sub(1).map(line_at);
+        let next = (end < bytes.len()).then(|| line_at(end + 1));
+        [Some((start, end)), prev, next]
+            .into_iter()
+            .flatten()
+            .any(|(s, e)| e - s > LONG_LINE)
+    })
+}
+
+fn floor_char(text: &str, mut at: usize) -> usize {
+    at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
+impl miette::SourceCode for Snippet {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
+        let inner = self
+            .text
+            .read_span(span, context_lines_before, context_lines_after)?;
+        // miette counts columns in bytes from the line start; count them in
+        // the original line so `file:line:col` does not move.
+        let column = if self.clips.is_empty() || context_lines_before > 0 {
+            inner.column()
+        } else {
+            let at = self
+                .to_original(inner.span().offset())
+                .min(self.original.len());
+            let line_start = self.original.as_bytes()[..at]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map(|i| i + 1)
+                .unwrap_or(0);
+            at - line_start
+        };
+        Ok(Box::new(miette::MietteSpanContents::new_named(
+            self.name.clone(),
+            inner.data(),
+            *inner.span(),
+            inner.line(),
+            column,
+            inner.line_count(),
+        )))
+    }
+}
+
+fn labeled(
+    source: Option<&Snippet>,
+    span: Span,
+    label: Option<String>,
+    primary: bool,
+) -> LabeledSpan {
+    let (start, end) = match source {
+        Some(src) => {
+            let start = src.to_shown(span.start);
+            (start, src.to_shown(span.end).max(start))
+        }
+        None => (0, 0),
+    };
     let ss = SourceSpan::new(start.into(), end - start);
     if primary {
         LabeledSpan::new_primary_with_span(label, ss)
@@ -439,6 +659,44 @@ mod tests {
         // Column counts chars: "  name: d" then "é".
         assert_eq!(d0["column"], 10);
         assert!(v["diagnostics"][1]["file"].is_null());
+    }
+
+    #[test]
+    fn long_lines_are_clipped_around_labels_keeping_line_and_column() {
+        let mut sm = SourceMap::default();
+        let long = format!(
+            "{{\"a\": \"{}\", \"bad\": 1, \"é\": \"{}\"}}",
+            "x".repeat(70_000),
+            "ü".repeat(40_000)
+        );
+        let text = format!("first: 1\n{long}\nlast: 2\n");
+        let f = sm.add("big.json".into(), text.clone());
+        let at = text.find("\"bad\"").unwrap_or(0);
+        let col = at - text.find('{').unwrap_or(0) + 1;
+        let mut ds = Diagnostics::default();
+        ds.push(
+            Diag::warning("unknown field `bad`")
+                .at(Span::new(f, at, at + 5), "here")
+                .related(Span::new(f, 0, 5), "and here")
+                .related(Span::new(f, text.len() - 8, text.len() - 4), "last"),
+        );
+        let out = render(&sm, &ds);
+        assert!(out.contains(&format!("big.json:2:{col}")), "{out}");
+        assert!(out.contains("\"bad\": 1"), "{out}");
+        assert!(out.contains('…'), "{out}");
+        assert!(out.len() < 4_000, "{} bytes", out.len());
+        // A label inside multibyte text far along the line.
+        let at = text.rfind('ü').unwrap_or(0);
+        let mut ds = Diagnostics::default();
+        ds.push(Diag::error("x").at(Span::new(f, at, at + 2), "ü"));
+        let out = render(&sm, &ds);
+        let byte_col = at - text.find('{').unwrap_or(0) + 1;
+        assert!(out.contains(&format!("big.json:2:{byte_col}")), "{out}");
+        // Short files render as they are.
+        let (sm, a, _) = sources();
+        let mut ds = Diagnostics::default();
+        ds.push(Diag::error("x").at(Span::new(a, 10, 14), "y"));
+        assert!(!render(&sm, &ds).contains('…'));
     }
 
     #[test]

@@ -384,7 +384,9 @@ fn reference_typos_suggest_close_names() {
     let (m, h) = typo_help("bundle:\n  name: t\nvariables:\n  region:\n    default: eu\nresources:\n  jobs:\n    j:\n      name: ${var.regon}\n");
     assert_eq!(
         m,
-        vec!["reference does not exist: ${var.regon}".to_string()]
+        vec![
+            "reference does not exist: ${var.regon} (no variable `regon` is declared)".to_string()
+        ]
     );
     assert_eq!(h, vec!["did you mean `${var.region}`?".to_string()]);
 

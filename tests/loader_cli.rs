@@ -424,3 +424,86 @@ fn embedding_a_map_in_a_string_is_an_error() {
         r.stdout
     );
 }
+
+#[test]
+fn unknown_resource_kinds_get_did_you_mean() {
+    // A typo'd kind in a reference inside a longer string, a typo'd kind key
+    // under `resources`, and a key that exists under another kind.
+    let b = Bundle::new(&[(
+        "databricks.yml",
+        &format!(
+            "{BASE}resources:\n  database_instnces:\n    other: {{}}\n  database_instances:\n    my_db:\n      name: my-instance\n      capacity: CU_1\n  database_catalogs:\n    cat:\n      name: \"cat-${{resources.database_instance.my_db.name}}\"\n      database_instance_name: ${{resources.database_catalogs.my_db.name}}\n      database_name: db\n"
+        ),
+    )]);
+    let r = b.run(&["validate"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        !r.stderr.contains("not supported by lakebundle"),
+        "a typo is not an unsupported kind: {}",
+        r.stderr
+    );
+    snapshot("unknown_kind", &r.stderr);
+    let v = b.run(&["validate", "-o", "json"]).json();
+    let diags = v["diagnostics"].as_array().cloned().unwrap_or_default();
+    let find = |needle: &str| {
+        diags
+            .iter()
+            .find(|d| d["message"].as_str().unwrap_or("").contains(needle))
+            .cloned()
+            .unwrap_or_else(|| panic!("{needle}: {diags:?}"))
+    };
+    let kind_ref = find("unknown resource kind `database_instance`");
+    assert_eq!(kind_ref["severity"], "error");
+    // Line 12, at the `$` of the reference inside the quoted string.
+    assert_eq!(
+        (kind_ref["line"].as_u64(), kind_ref["column"].as_u64()),
+        (Some(12), Some(18))
+    );
+    assert_eq!(kind_ref["help"], "did you mean `database_instances`?");
+    let kind_key = find("unknown resource kind `database_instnces`");
+    assert_eq!(kind_key["severity"], "warning");
+    assert_eq!(kind_key["help"], "did you mean `database_instances`?");
+    let other_kind = find("no resource `my_db` of kind `database_catalogs`");
+    assert_eq!(
+        other_kind["help"],
+        "did you mean `${resources.database_instances.my_db.name}`?"
+    );
+    // A kind lakebundle knows but does not deploy keeps its warning, and
+    // references to it stay as written (see legacy_environments_...).
+}
+
+#[test]
+fn undeclared_variable_says_so_and_how_to_declare_it() {
+    let b = Bundle::new(&[(
+        "databricks.yml",
+        &format!(
+            "{BASE}variables:\n  catalog:\n    default: main\nresources:\n  jobs:\n    j:\n      name: \"etl ${{var.catalgo}} ${{var.warehouse_id}}\"\n"
+        ),
+    )]);
+    let r = b.run(&["validate"]);
+    assert_eq!(r.code, 1);
+    snapshot("undeclared_variable", &r.stderr);
+    let v = b.run(&["validate", "-o", "json"]).json();
+    let d = &v["diagnostics"];
+    assert_eq!(
+        d[0]["message"],
+        "reference does not exist: ${var.catalgo} (no variable `catalgo` is declared)"
+    );
+    assert_eq!(
+        (d[0]["line"].as_u64(), d[0]["column"].as_u64()),
+        (Some(9), Some(18))
+    );
+    assert_eq!(d[0]["help"], "did you mean `${var.catalog}`?");
+    assert_eq!(
+        (d[1]["line"].as_u64(), d[1]["column"].as_u64()),
+        (Some(9), Some(33))
+    );
+    assert!(
+        d[1]["help"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("declare it under `variables:`"),
+        "{}",
+        d[1]
+    );
+}

@@ -15,7 +15,7 @@ use crate::config::source::{
     parse_file, FileId, Key, Map, Node, NodeKind, ScalarStyle, SourceMap, Span,
 };
 use crate::config::variables;
-use crate::diag::{did_you_mean, Diag, Diagnostics, Severity};
+use crate::diag::{did_you_mean, suggestion_help, suggestions, Diag, Diagnostics, Severity};
 use crate::interp::resolve::{Context, RefUse, Resolver, VarSource};
 use crate::resources::{Kind, ResourceAddr};
 
@@ -305,11 +305,13 @@ fn load_inner(opts: &LoadOptions, cx: &mut Ctx) -> Option<Bundle> {
     // Substitution.
     let output_fields = output_fields();
     let pre = tree;
+    let texts: Vec<std::sync::Arc<str>> = cx.sources.files.iter().map(|f| f.text.clone()).collect();
     let ctx = Context {
         tree: &pre,
         vars: &chosen.values,
         user_known: user.is_some(),
         output_fields: &output_fields,
+        texts: &texts,
     };
     let mut resolver = Resolver::new(ctx);
     let mut resolved = Map::default();
@@ -372,13 +374,32 @@ fn load_inner(opts: &LoadOptions, cx: &mut Ctx) -> Option<Bundle> {
         cx.diags.push(d);
     }
     for (kind, span) in &unsupported {
-        cx.diags.push(
-            Diag::warning(format!(
-                "resources.{kind} is not supported by lakebundle yet"
-            ))
-            .at(*span, "not deployed by lakebundle")
-            .help("validate goes on without it; plan and deploy refuse bundles that use it"),
-        );
+        if crate::resources::is_known_kind_key(kind) {
+            cx.diags.push(
+                Diag::warning(format!(
+                    "resources.{kind} is not supported by lakebundle yet"
+                ))
+                .at(*span, "not deployed by lakebundle")
+                .help("validate goes on without it; plan and deploy refuse bundles that use it"),
+            );
+            continue;
+        }
+        // Like the official CLI: an unknown field of `resources` is a warning.
+        let close: Vec<String> = suggestions(kind, crate::resources::all_kind_keys())
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        let d = Diag::warning(format!("unknown resource kind `{kind}` under `resources`"))
+            .at(*span, "unknown field");
+        cx.diags.push(match suggestion_help(&close) {
+            Some(h) => d.help(h),
+            None => d.help(format!(
+                "resource kinds are: {}",
+                crate::resources::all_kind_keys()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        });
     }
 
     // The unresolved tree is no longer needed: free it while the checks run
@@ -553,6 +574,9 @@ fn resolve_includes(
         }
     };
     let mut seen: HashSet<PathBuf> = HashSet::from([root_display.to_path_buf()]);
+    let root_full = root_dir.join(root_display);
+    let mut seen_files: HashSet<PathBuf> =
+        HashSet::from([std::fs::canonicalize(&root_full).unwrap_or(root_full)]);
     let mut out = Vec::new();
     for entry in entries {
         let Some(pattern) = entry.as_str() else {
@@ -569,22 +593,22 @@ fn resolve_includes(
             continue;
         }
         let is_glob = pattern.contains(['*', '?', '[']);
-        let full_pattern = root_dir.join(pattern);
-        let opts = glob::MatchOptions {
-            case_sensitive: true,
-            require_literal_separator: true,
-            require_literal_leading_dot: false,
-        };
-        let mut matches: Vec<PathBuf> = match glob::glob_with(&full_pattern.to_string_lossy(), opts)
-        {
-            Ok(paths) => paths
-                .filter_map(Result::ok)
-                .filter(|p| p.is_file())
-                .collect(),
-            Err(e) => {
+        let mut matches: Vec<PathBuf> = match expand_include(root_dir, pattern) {
+            Ok(found) => found,
+            Err(IncludeError::Pattern(e)) => {
                 cx.diags.push(
                     Diag::error(format!("invalid include pattern: {e}"))
                         .at(entry.span, "this pattern"),
+                );
+                continue;
+            }
+            Err(IncludeError::TooMany) => {
+                cx.diags.push(
+                    Diag::error(format!(
+                        "include `{pattern}` walks more than {MAX_INCLUDE_DIRS} directories"
+                    ))
+                    .at(entry.span, "this pattern")
+                    .help("narrow the pattern to the directories that hold bundle configuration"),
                 );
                 continue;
             }
@@ -603,7 +627,11 @@ fn resolve_includes(
             .collect();
         rel.sort();
         for (display, full) in rel {
-            if !seen.insert(normalize(&display)) {
+            // The same file reached by another spelling or through a symlink
+            // (the root file included by a glob, `../bundle/databricks.yml`)
+            // is read once.
+            let canonical = std::fs::canonicalize(&full).unwrap_or_else(|_| full.clone());
+            if !seen.insert(normalize(&display)) || !seen_files.insert(canonical) {
                 continue;
             }
             let ext = display.extension().and_then(|e| e.to_str()).unwrap_or("");
@@ -619,6 +647,74 @@ fn resolve_includes(
         }
     }
     out
+}
+
+/// Most directories one `include` pattern may walk (`**` over a huge tree).
+const MAX_INCLUDE_DIRS: usize = 20_000;
+
+enum IncludeError {
+    Pattern(glob::PatternError),
+    TooMany,
+}
+
+/// The files matching an `include` pattern (relative to `root_dir`). Walks
+/// from the pattern's literal prefix with an explicit stack; `**` follows
+/// symlinked directories, but each directory is visited once (by its
+/// canonical path), so a symlink loop cannot make the walk endless.
+fn expand_include(root_dir: &Path, pattern: &str) -> Result<Vec<PathBuf>, IncludeError> {
+    let root: PathBuf = root_dir.components().collect();
+    let rel: Vec<Component> = Path::new(pattern).components().collect();
+    let full: PathBuf = root.join(rel.iter().collect::<PathBuf>());
+    // The root directory's own name is literal even if it holds `[` or `*`.
+    let text = format!(
+        "{}/{}",
+        glob::Pattern::escape(&root.to_string_lossy()).trim_end_matches('/'),
+        rel.iter().collect::<PathBuf>().to_string_lossy()
+    );
+    let pat = glob::Pattern::new(&text).map_err(IncludeError::Pattern)?;
+    let opts = glob::MatchOptions {
+        case_sensitive: true,
+        require_literal_separator: true,
+        require_literal_leading_dot: false,
+    };
+    let is_meta = |c: &Component| c.as_os_str().to_string_lossy().contains(['*', '?', '[']);
+    let rel_literal = rel.iter().take_while(|c| !is_meta(c)).count();
+    if rel_literal == rel.len() {
+        return Ok(if full.is_file() { vec![full] } else { vec![] });
+    }
+    let base: PathBuf = root.join(rel[..rel_literal].iter().collect::<PathBuf>());
+    let rest = &rel[rel_literal..];
+    let globstar = rest.iter().any(|c| c.as_os_str() == "**");
+    let mut out = Vec::new();
+    let mut visited: HashSet<PathBuf> = HashSet::new();
+    let mut stack: Vec<(PathBuf, usize)> = vec![(base, 0)];
+    while let Some((dir, depth)) = stack.pop() {
+        let canonical = std::fs::canonicalize(&dir).unwrap_or_else(|_| dir.clone());
+        if !visited.insert(canonical) {
+            continue;
+        }
+        if visited.len() > MAX_INCLUDE_DIRS {
+            return Err(IncludeError::TooMany);
+        }
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            // Follows symlinks, like the glob the CLI documents.
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
+            if meta.is_file() {
+                if (depth + 1 == rest.len() || globstar) && pat.matches_path_with(&path, opts) {
+                    out.push(path);
+                }
+            } else if meta.is_dir() && (globstar || depth + 1 < rest.len()) {
+                stack.push((path, depth + 1));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// `root/a/../b.yml` → `b.yml`; outside the root keeps `../`.

@@ -5,6 +5,8 @@
 //! cycle, reported once with every edge's location.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use indexmap::IndexMap;
 
@@ -47,6 +49,47 @@ pub struct Context<'a> {
     pub user_known: bool,
     /// Output fields per supported kind (`id`, `read_write_dns`, ...).
     pub output_fields: &'a HashMap<Kind, Vec<&'static str>>,
+    /// Source texts by file id, to point a diagnostic at the reference
+    /// itself inside a longer string (empty: point at the string).
+    pub texts: &'a [Arc<str>],
+}
+
+/// What substitution may add to the bundle in all (string bytes, plus a
+/// per-node weight for copied maps and lists), like the alias budget of the
+/// YAML parser: values that each repeat the previous one twice grow
+/// exponentially, and would otherwise exhaust memory.
+pub const MAX_EXPANSION: usize = 64 << 20;
+/// Weight of one copied node beyond its text.
+const NODE_WEIGHT: usize = 16;
+/// Weight of one resource reference carried along with a copied value.
+const REF_USE_WEIGHT: usize = 64;
+/// Deepest recursion through references. Chains of any length resolve
+/// bottom-up without recursing (see `Resolver::prewarm`); only references
+/// whose path is itself computed (`${var.${...}}`) and cycles recurse.
+pub const MAX_REF_DEPTH: usize = 100;
+/// Longest cycle resolved by recursion (and reported with every edge); longer
+/// ones are reported without recursing.
+const MAX_RECURSIVE_CYCLE: usize = 64;
+/// Cycle members and edges shown in one diagnostic.
+const MAX_CYCLE_SHOWN: usize = 12;
+
+/// The expansion budget, shared by a resolver and its forks.
+#[derive(Debug)]
+struct Budget {
+    remaining: AtomicUsize,
+    reported: AtomicBool,
+}
+
+/// A cycle met by [`Resolver::prewarm`]: the index of the back edge's target,
+/// the members from it (each with the span of the use that reached it), and
+/// the span of the use closing the loop.
+type SeenCycle = (usize, Vec<(String, Span)>, Span);
+
+/// See [`Resolver::locate`].
+struct Located<'a> {
+    key: String,
+    node: &'a Node,
+    rest: usize,
 }
 
 enum Outcome {
@@ -82,6 +125,8 @@ pub struct Resolver<'a> {
     pub unresolved_git: Vec<Span>,
     /// Uses of variables whose lookup is pending.
     pub pending_uses: IndexMap<String, Vec<Span>>,
+    budget: Arc<Budget>,
+    depth_reported: bool,
 }
 
 impl<'a> Resolver<'a> {
@@ -108,6 +153,11 @@ impl<'a> Resolver<'a> {
             unresolved_user: Vec::new(),
             unresolved_git: Vec::new(),
             pending_uses: IndexMap::new(),
+            budget: Arc::new(Budget {
+                remaining: AtomicUsize::new(MAX_EXPANSION),
+                reported: AtomicBool::new(false),
+            }),
+            depth_reported: false,
         }
     }
 
@@ -126,6 +176,8 @@ impl<'a> Resolver<'a> {
             unresolved_user: Vec::new(),
             unresolved_git: Vec::new(),
             pending_uses: IndexMap::new(),
+            budget: self.budget.clone(),
+            depth_reported: self.depth_reported,
         }
     }
 
@@ -141,6 +193,7 @@ impl<'a> Resolver<'a> {
         self.unresolved_user.extend(other.unresolved_user);
         self.unresolved_git.extend(other.unresolved_git);
         self.reported_cycles.extend(other.reported_cycles);
+        self.depth_reported |= other.depth_reported;
     }
 
     /// A copy of `node` with every string's references substituted. Resource
@@ -164,9 +217,7 @@ impl<'a> Resolver<'a> {
     pub fn variable_value(&mut self, name: &str, span: Span) -> Option<Node> {
         let vars = self.ctx.vars;
         match vars.get(name)? {
-            VarSource::Value(v) => {
-                self.memo_eval(format!("var.{name}"), span, true, |r| r.resolve_node(v))
-            }
+            VarSource::Value(v) => self.memo_eval(format!("var.{name}"), span, true, v),
             VarSource::Pending | VarSource::Missing => None,
         }
     }
@@ -224,11 +275,11 @@ impl<'a> Resolver<'a> {
             // A whole-string reference keeps the referenced value's type.
             let (outcome, raw) = self.eval_ref(expr, span);
             return match outcome {
-                Outcome::Value(mut v) => {
+                Outcome::Value(mut v) if self.charge(weight(&v), span) => {
                     v.span = span;
                     v
                 }
-                Outcome::Keep | Outcome::Fail => Node::new(NodeKind::String(raw, style), span),
+                _ => Node::new(NodeKind::String(raw, style), span),
             };
         }
         let mut out = String::with_capacity(s.len());
@@ -239,8 +290,8 @@ impl<'a> Resolver<'a> {
                     let (outcome, raw) = self.eval_ref(expr, span);
                     match outcome {
                         Outcome::Value(v) => match self.scalar_text(&v, &raw, span) {
-                            Some(t) => out.push_str(&t),
-                            None => out.push_str(&raw),
+                            Some(t) if self.charge(t.len(), span) => out.push_str(&t),
+                            _ => out.push_str(&raw),
                         },
                         Outcome::Keep | Outcome::Fail => out.push_str(&raw),
                     }
@@ -369,8 +420,18 @@ impl<'a> Resolver<'a> {
                         s.extend(rest.iter().cloned());
                         format!("${{{}}}", join_path(&s))
                     })
-                    .collect();
-                self.not_found(raw, span, cands);
+                    .collect::<Vec<String>>();
+                let at = self.ref_span(span, raw);
+                let d = Diag::error(format!(
+                    "reference does not exist: {raw} (no variable `{name}` is declared)"
+                ))
+                .at(at, format!("`{name}` is not declared"));
+                self.diags.push(match suggestion_help(&cands) {
+                    Some(h) => d.help(h),
+                    None => d.help(format!(
+                        "declare it under `variables:`, e.g. `variables: {{{name}: {{default: <value>}}}}`"
+                    )),
+                });
                 Outcome::Fail
             }
             Some(VarSource::Missing) => {
@@ -437,56 +498,50 @@ impl<'a> Resolver<'a> {
     }
 
     fn resource_ref(&mut self, segs: &[Seg], raw: &str, span: Span) -> Outcome {
-        let (Some(Seg::Key(kind_key)), Some(key)) = (segs.get(1), segs.get(2)) else {
+        let Some(Seg::Key(kind_key)) = segs.get(1) else {
             return Outcome::Keep;
         };
         let Some(kind) = Kind::from_key(kind_key) else {
-            // Unsupported kinds are warned about once; their refs stay literal.
-            return Outcome::Keep;
-        };
-        let Seg::Key(key) = key else {
-            return Outcome::Keep;
-        };
-        let tree = self.ctx.tree;
-        let Some(resources) = tree
-            .pointer(&["resources", kind_key])
-            .and_then(Node::as_map)
-        else {
-            self.diags.push(
-                Diag::error(format!(
-                    "reference to an undefined resource: resources.{kind_key}.{key}"
-                ))
-                .at(span, "referenced here")
-                .help(format!(
-                    "the bundle defines no `{kind_key}` for this target"
+            if crate::resources::is_known_kind_key(kind_key) {
+                // Unsupported kinds are warned about once; their refs stay literal.
+                return Outcome::Keep;
+            }
+            let kinds: Vec<String> = suggestions(kind_key, crate::resources::all_kind_keys())
+                .into_iter()
+                .map(str::to_string)
+                .collect();
+            let at = self.ref_span(span, raw);
+            let d = Diag::error(format!(
+                "reference does not exist: {raw} (unknown resource kind `{kind_key}`)"
+            ))
+            .at(at, "unknown resource kind");
+            self.diags.push(match suggestion_help(&kinds) {
+                Some(h) => d.help(h),
+                None => d.help(format!(
+                    "resource kinds are: {}",
+                    crate::resources::all_kind_keys()
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )),
-            );
+            });
             return Outcome::Fail;
+        };
+        let Some(Seg::Key(key)) = segs.get(2) else {
+            return Outcome::Keep;
         };
         let found = self
             .res_index
             .get(&(kind_key.as_str(), key.as_str()))
             .copied();
         let Some(config) = found else {
-            let cands: Vec<String> = suggestions(key, resources.keys())
-                .into_iter()
-                .map(|c| format!("resources.{kind_key}.{c}"))
-                .collect();
-            let mut d = Diag::error(format!(
-                "reference to an undefined resource: resources.{kind_key}.{key}"
-            ))
-            .at(span, "referenced here");
-            if let Some(h) = suggestion_help(&cands) {
-                d = d.help(h);
-            }
-            self.diags.push(d);
+            self.undefined_resource(segs, kind_key, key, raw, span);
             return Outcome::Fail;
         };
         let field = &segs[3..];
         if field.is_empty() {
             self.diags.push(
                 Diag::error(format!("{raw} names a resource but no field"))
-                    .at(span, "referenced here")
+                    .at(self.ref_span(span, raw), "referenced here")
                     .help(format!("reference a field, e.g. ${{resources.{kind_key}.{key}.name}} or ${{resources.{kind_key}.{key}.id}}")),
             );
             return Outcome::Fail;
@@ -538,7 +593,7 @@ impl<'a> Resolver<'a> {
                 let d = Diag::error(format!(
                     "{raw}: resources.{kind_key}.{key} has no field `{field_text}`"
                 ))
-                .at(span, "referenced here");
+                .at(self.ref_span(span, raw), "referenced here");
                 let d = match suggestion_help(&cands) {
                     Some(h) => d.help(h),
                     None => d.help(format!(
@@ -552,6 +607,69 @@ impl<'a> Resolver<'a> {
         }
     }
 
+    /// `${resources.<kind>.<key>...}` where the kind has no such key: suggest
+    /// close keys of the kind, or the same key under another kind.
+    fn undefined_resource(
+        &mut self,
+        segs: &[Seg],
+        kind_key: &str,
+        key: &str,
+        raw: &str,
+        span: Span,
+    ) {
+        let rest = segs.get(3..).unwrap_or(&[]);
+        let with = |kind: &str, key: &str| {
+            let mut s = vec![
+                Seg::Key("resources".into()),
+                Seg::Key(kind.to_string()),
+                Seg::Key(key.to_string()),
+            ];
+            s.extend(rest.iter().cloned());
+            format!("${{{}}}", join_path(&s))
+        };
+        let tree = self.ctx.tree;
+        let keys: Vec<&str> = tree
+            .pointer(&["resources", kind_key])
+            .and_then(Node::as_map)
+            .map(|m| m.keys().collect())
+            .unwrap_or_default();
+        let mut cands: Vec<String> = suggestions(key, keys.iter().copied())
+            .into_iter()
+            .map(|c| with(kind_key, c))
+            .collect();
+        if cands.is_empty() {
+            let mut other: Vec<&str> = self
+                .res_index
+                .keys()
+                .filter(|(k, r)| *r == key && *k != kind_key)
+                .map(|(k, _)| *k)
+                .collect();
+            other.sort_unstable();
+            cands = other.into_iter().map(|k| with(k, key)).collect();
+        }
+        let at = self.ref_span(span, raw);
+        let d = Diag::error(format!(
+            "reference does not exist: {raw} (no resource `{key}` of kind `{kind_key}`)"
+        ))
+        .at(at, "referenced here");
+        let help = suggestion_help(&cands).unwrap_or_else(|| {
+            if keys.is_empty() {
+                format!("the bundle defines no `{kind_key}` for this target")
+            } else {
+                format!(
+                    "the `{kind_key}` of this target are: {}",
+                    keys.iter()
+                        .take(10)
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                        + if keys.len() > 10 { ", …" } else { "" }
+                )
+            }
+        });
+        self.diags.push(d.help(help));
+    }
+
     /// Find `segs` in the tree and return it resolved. `Err(i)` when segment
     /// `i` does not exist. `Ok(None)` when resolving failed (cycle).
     fn lookup_tree(
@@ -560,6 +678,26 @@ impl<'a> Resolver<'a> {
         span: Span,
         propagate: bool,
     ) -> Result<Option<Node>, usize> {
+        let found = self.locate(segs)?;
+        let Some(resolved) = self.memo_eval(found.key, span, propagate, found.node) else {
+            return Ok(None);
+        };
+        if found.rest == segs.len() {
+            return Ok(Some(resolved));
+        }
+        // An intermediate value that is itself a reference (e.g. a complex
+        // variable): index into its resolved value.
+        match walk(&resolved, &segs[found.rest..]) {
+            Ok(n) => Ok(Some(n.clone())),
+            Err(at) => Err(found.rest + at),
+        }
+    }
+
+    /// Where a tree path leads before substitution: the memo key and node to
+    /// resolve, and the segment index from which to index into the result.
+    /// `Err(i)` when segment `i` does not exist. Shared by [`Self::lookup_tree`]
+    /// and the dependency walk of [`Self::prewarm`], so both agree on keys.
+    fn locate(&self, segs: &[Seg]) -> Result<Located<'a>, usize> {
         let tree = self.ctx.tree;
         let mut node = tree;
         let mut first = 0;
@@ -576,25 +714,90 @@ impl<'a> Resolver<'a> {
         for (i, seg) in segs.iter().enumerate().skip(first) {
             if let NodeKind::String(s, _) = &node.kind {
                 if super::has_ref(s) {
-                    // An intermediate value that is itself a reference (e.g. a
-                    // complex variable): resolve it, then index into the result.
-                    let prefix = join_path(&segs[..i]);
-                    let raw = node;
-                    let Some(resolved) =
-                        self.memo_eval(prefix, span, propagate, |r| r.resolve_node(raw))
-                    else {
-                        return Ok(None);
-                    };
-                    return match walk(&resolved, &segs[i..]) {
-                        Ok(found) => Ok(Some(found.clone())),
-                        Err(at) => Err(i + at),
-                    };
+                    return Ok(Located {
+                        key: join_path(&segs[..i]),
+                        node,
+                        rest: i,
+                    });
                 }
             }
             node = step(node, seg).ok_or(i)?;
         }
-        let key = join_path(segs);
-        Ok(self.memo_eval(key, span, propagate, |r| r.resolve_node(node)))
+        Ok(Located {
+            key: join_path(segs),
+            node,
+            rest: segs.len(),
+        })
+    }
+
+    /// The memo key and node a reference path resolves through, when that is
+    /// known before resolving (no nested `${...}` in the path).
+    fn dep_target(&self, path: &str) -> Option<(String, &'a Node)> {
+        let segs = split_path(path)?;
+        let head = match segs.first() {
+            Some(Seg::Key(k)) => k.as_str(),
+            _ => return None,
+        };
+        let var_name = match head {
+            "var" => segs.get(1),
+            "variables" if segs.get(2) == Some(&Seg::Key("value".into())) => segs.get(1),
+            "variables" | "bundle" | "workspace" => None,
+            "resources" => {
+                // Only what `resource_ref` hands to `lookup_tree`.
+                let ok = segs.len() >= 4
+                    && matches!(&segs[1], Seg::Key(k) if Kind::from_key(k).is_some());
+                if !ok {
+                    return None;
+                }
+                None
+            }
+            _ => return None,
+        };
+        if let Some(name) = var_name {
+            let Seg::Key(name) = name else { return None };
+            let vars = self.ctx.vars;
+            return match vars.get(name.as_str())? {
+                VarSource::Value(v) => Some((format!("var.{name}"), v)),
+                VarSource::Pending | VarSource::Missing => None,
+            };
+        }
+        let found = self.locate(&segs).ok()?;
+        Some((found.key, found.node))
+    }
+
+    /// Every reference in `node` whose target is known before resolving:
+    /// (memo key, node to resolve, span of the string holding the reference),
+    /// in the order the resolver meets them.
+    fn static_deps(&self, node: &'a Node) -> Vec<(String, &'a Node, Span)> {
+        let mut out: Vec<(String, &'a Node, Span)> = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut todo: Vec<&'a Node> = vec![node];
+        while let Some(n) = todo.pop() {
+            match &n.kind {
+                NodeKind::String(s, _) if super::has_ref(s) => {
+                    let mut pieces: Vec<Piece> = parse_template(s);
+                    pieces.reverse();
+                    while let Some(p) = pieces.pop() {
+                        let Piece::Ref(expr) = p else { continue };
+                        match expr.plain_path() {
+                            Some(path) => {
+                                if let Some((key, target)) = self.dep_target(path) {
+                                    if seen.insert(key.clone()) {
+                                        out.push((key, target, n.span));
+                                    }
+                                }
+                            }
+                            // Nested: the inner references come first.
+                            None => pieces.extend(expr.parts.into_iter().rev()),
+                        }
+                    }
+                }
+                NodeKind::Seq(items) => todo.extend(items.iter().rev()),
+                NodeKind::Map(m) => todo.extend(m.entries.iter().rev().map(|(_, v)| v)),
+                _ => {}
+            }
+        }
+        out
     }
 
     fn memo_eval(
@@ -602,53 +805,240 @@ impl<'a> Resolver<'a> {
         key: String,
         span: Span,
         propagate: bool,
-        f: impl FnOnce(&mut Self) -> Node,
+        node: &'a Node,
     ) -> Option<Node> {
-        if let Some(m) = self.memo.get(&key) {
-            if propagate {
-                self.collected.extend(m.refs.iter().cloned());
+        if !self.memo.contains_key(&key) {
+            if let Some(pos) = self.stack.iter().position(|(k, _)| *k == key) {
+                let chain: Vec<(String, Span)> = self.stack[pos..].to_vec();
+                self.report_cycle(&chain, span);
+                return None;
             }
-            return m.node.clone();
+            self.prewarm(&key, node, span);
+            if !self.memo.contains_key(&key) {
+                self.eval_uncached(key.clone(), span, node);
+            }
         }
-        if let Some(pos) = self.stack.iter().position(|(k, _)| *k == key) {
-            self.report_cycle(pos, &key, span);
-            return None;
+        let m = self.memo.get(&key)?;
+        if propagate && !m.refs.is_empty() {
+            let cost = m.refs.len() * REF_USE_WEIGHT;
+            if self.charge(cost, span) {
+                if let Some(m) = self.memo.get(&key) {
+                    self.collected.extend(m.refs.iter().cloned());
+                }
+            }
+        }
+        self.memo.get(&key).and_then(|m| m.node.clone())
+    }
+
+    /// Resolve `node` as the value of `key` and memoise it (with the resource
+    /// references met), recursing only into what is not memoised yet.
+    fn eval_uncached(&mut self, key: String, span: Span, node: &'a Node) {
+        if self.stack.len() >= MAX_REF_DEPTH {
+            if !self.depth_reported {
+                self.depth_reported = true;
+                self.diags.push(
+                    Diag::error(format!(
+                        "references nest more than {MAX_REF_DEPTH} levels deep (at `{key}`)"
+                    ))
+                    .at(span, "too deeply nested here")
+                    .help("a value refers to a value that refers to another, and so on; shorten the chain"),
+                );
+            }
+            self.memo.insert(
+                key,
+                Memo {
+                    node: None,
+                    refs: vec![],
+                },
+            );
+            return;
         }
         self.stack.push((key.clone(), span));
         let saved = std::mem::take(&mut self.collected);
-        let node = f(self);
+        let out = self.resolve_node(node);
         let refs = std::mem::replace(&mut self.collected, saved);
         self.stack.pop();
-        if propagate {
-            self.collected.extend(refs.iter().cloned());
-        }
         self.memo.insert(
             key,
             Memo {
-                node: Some(node.clone()),
+                node: Some(out),
                 refs,
             },
         );
-        Some(node)
     }
 
-    fn report_cycle(&mut self, pos: usize, key: &str, span: Span) {
-        let mut members: Vec<String> = self.stack[pos..].iter().map(|(k, _)| k.clone()).collect();
-        let mut sorted = members.clone();
+    /// Resolve the static dependencies of `key` bottom-up with an explicit
+    /// stack (Tarjan's strongly connected components), so a chain of
+    /// thousands of references never recurses deeply: each value is resolved
+    /// once everything it refers to is memoised. A cycle is left to the
+    /// ordinary recursion (which reports it with every edge), unless it is
+    /// too long to recurse through: then it is reported here.
+    fn prewarm(&mut self, key: &str, node: &'a Node, span: Span) {
+        struct Frame<'n> {
+            key: String,
+            node: &'n Node,
+            span: Span,
+            deps: Vec<(String, &'n Node, Span)>,
+            next: usize,
+            index: usize,
+            low: usize,
+        }
+        // Index 0 marks "depends on a value the caller is resolving right
+        // now": such frames are left to the ordinary recursion.
+        const TAINT: usize = 0;
+        let mut index_of: HashMap<String, usize> = HashMap::new();
+        let mut on_tarjan: HashSet<String> = HashSet::new();
+        let mut tarjan: Vec<(String, Span)> = Vec::new();
+        let mut next_index = 1usize;
+        // Simple cycles seen (the frames from the back edge's target, then
+        // the closing key and span), for reporting a long cycle.
+        let mut cycles: Vec<SeenCycle> = Vec::new();
+        let deps = self.static_deps(node);
+        index_of.insert(key.to_string(), next_index);
+        on_tarjan.insert(key.to_string());
+        tarjan.push((key.to_string(), span));
+        let mut frames: Vec<Frame<'a>> = vec![Frame {
+            key: key.to_string(),
+            node,
+            span,
+            deps,
+            next: 0,
+            index: next_index,
+            low: next_index,
+        }];
+        next_index += 1;
+        while let Some(top) = frames.last_mut() {
+            if let Some((dkey, dnode, dspan)) = top.deps.get(top.next).cloned() {
+                top.next += 1;
+                if self.memo.contains_key(&dkey) {
+                    continue;
+                }
+                if let Some(&di) = index_of.get(&dkey) {
+                    if on_tarjan.contains(&dkey) {
+                        top.low = top.low.min(di);
+                        if cycles.len() < 4 {
+                            if let Some(pos) = frames.iter().position(|f| f.key == dkey) {
+                                let chain = frames[pos..]
+                                    .iter()
+                                    .map(|f| (f.key.clone(), f.span))
+                                    .collect();
+                                cycles.push((di, chain, dspan));
+                            }
+                        }
+                    }
+                    continue;
+                }
+                if self.stack.iter().any(|(k, _)| *k == dkey) {
+                    top.low = TAINT;
+                    continue;
+                }
+                let deps = self.static_deps(dnode);
+                index_of.insert(dkey.clone(), next_index);
+                on_tarjan.insert(dkey.clone());
+                tarjan.push((dkey.clone(), dspan));
+                frames.push(Frame {
+                    key: dkey,
+                    node: dnode,
+                    span: dspan,
+                    deps,
+                    next: 0,
+                    index: next_index,
+                    low: next_index,
+                });
+                next_index += 1;
+                continue;
+            }
+            let Some(done) = frames.pop() else { break };
+            if let Some(parent) = frames.last_mut() {
+                parent.low = parent.low.min(done.low);
+            }
+            if done.low != done.index {
+                continue;
+            }
+            // `done` is the root of a strongly connected component.
+            let mut members: Vec<String> = Vec::new();
+            while let Some((k, _)) = tarjan.pop() {
+                on_tarjan.remove(&k);
+                let is_root = k == done.key;
+                members.push(k);
+                if is_root {
+                    break;
+                }
+            }
+            if members.len() <= MAX_RECURSIVE_CYCLE {
+                if members.len() > 1 || !self.memo.contains_key(&done.key) {
+                    // Alone: resolved with everything below memoised. A short
+                    // cycle: the recursion from its first member reports it.
+                    self.eval_uncached(done.key, done.span, done.node);
+                }
+                continue;
+            }
+            match cycles.iter().find(|(di, ..)| *di >= done.index) {
+                Some((_, chain, sp)) => {
+                    let (chain, sp) = (chain.clone(), *sp);
+                    self.report_cycle(&chain, sp);
+                }
+                None => self.diags.push(
+                    Diag::error(format!(
+                        "cycle detected: {} values refer to each other, starting at `{}`",
+                        members.len(),
+                        done.key
+                    ))
+                    .at(done.span, "referenced here")
+                    .help("break the cycle: one of these values must not depend on the others"),
+                ),
+            }
+            for k in members {
+                self.memo.insert(
+                    k,
+                    Memo {
+                        node: None,
+                        refs: vec![],
+                    },
+                );
+            }
+        }
+    }
+
+    /// Report a cycle: `chain` holds each member with the span of the use
+    /// that reached it; the first member, used again at `span`, closes the
+    /// loop. The cycle is
+    /// shown from its smallest member, so forks resolving in parallel that
+    /// meet it from different ends report the same diagnostic (deduplicated).
+    fn report_cycle(&mut self, chain: &[(String, Span)], span: Span) {
+        let mut sorted: Vec<String> = chain.iter().map(|(k, _)| k.clone()).collect();
         sorted.sort();
         if !self.reported_cycles.insert(sorted) {
             return;
         }
-        members.push(key.to_string());
-        let chain = members.join(" → ");
-        let mut d = Diag::error(format!("cycle detected: {chain}"));
-        // Edge i goes members[i] → members[i+1], used at the span that started i+1.
-        let spans: Vec<Span> = self.stack[pos + 1..]
-            .iter()
-            .map(|(_, s)| *s)
-            .chain(std::iter::once(span))
+        // Edge i goes chain[i] → chain[i+1], used at the span that reached i+1.
+        let n = chain.len();
+        let edges: Vec<(&str, Span)> = (0..n)
+            .map(|i| {
+                let at = chain.get(i + 1).map(|(_, s)| *s).unwrap_or(span);
+                (chain[i].0.as_str(), at)
+            })
             .collect();
-        for (i, s) in spans.iter().enumerate() {
+        let first = (0..n).min_by_key(|&i| edges[i].0).unwrap_or(0);
+        let edges: Vec<(&str, Span)> = edges[first..]
+            .iter()
+            .chain(&edges[..first])
+            .copied()
+            .collect();
+        let mut members: Vec<&str> = edges.iter().map(|(k, _)| *k).collect();
+        members.push(edges[0].0);
+        // A hostile bundle can build a cycle of thousands: show its ends.
+        let chain_text = if n > MAX_CYCLE_SHOWN {
+            format!(
+                "{} → … → {} ({n} values)",
+                members[..MAX_CYCLE_SHOWN / 2].join(" → "),
+                members[n - MAX_CYCLE_SHOWN / 2..].join(" → ")
+            )
+        } else {
+            members.join(" → ")
+        };
+        let mut d = Diag::error(format!("cycle detected: {chain_text}"));
+        for (i, (_, s)) in edges.iter().enumerate().take(MAX_CYCLE_SHOWN) {
             let label = format!("{} refers to {} here", members[i], members[i + 1]);
             d = if i == 0 {
                 d.at(*s, label)
@@ -660,14 +1050,88 @@ impl<'a> Resolver<'a> {
             .push(d.help("break the cycle: one of these values must not depend on the others"));
     }
 
+    /// Take `cost` from the expansion budget shared by every fork. False (and
+    /// one error for the whole load) when it is exhausted.
+    fn charge(&mut self, cost: usize, span: Span) -> bool {
+        let mut left = self.budget.remaining.load(Ordering::Relaxed);
+        loop {
+            if cost > left {
+                if !self.budget.reported.swap(true, Ordering::Relaxed) {
+                    let what = match self.stack.last() {
+                        Some((k, _)) => format!("`{k}`"),
+                        None => "this value".to_string(),
+                    };
+                    self.diags.push(
+                        Diag::error(format!(
+                            "references expand the bundle beyond {} MiB while resolving {what}",
+                            MAX_EXPANSION >> 20
+                        ))
+                        .at(span, "expansion limit reached here")
+                        .help("values repeat references to values that repeat references, which grows exponentially; write the values out or remove the repetition"),
+                    );
+                }
+                return false;
+            }
+            match self.budget.remaining.compare_exchange_weak(
+                left,
+                left - cost,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(now) => left = now,
+            }
+        }
+    }
+
+    /// The span of `raw` as written inside the string at `span` (the string's
+    /// span when it is not found verbatim, e.g. after escapes or nesting).
+    fn ref_span(&self, span: Span, raw: &str) -> Span {
+        if span.is_synthetic() {
+            return span;
+        }
+        let found = self
+            .ctx
+            .texts
+            .get(span.file.0 as usize)
+            .and_then(|t| t.get(span.start..span.end))
+            .and_then(|slice| slice.find(raw));
+        match found {
+            Some(i) => Span::new(span.file, span.start + i, span.start + i + raw.len()),
+            None => span,
+        }
+    }
+
     fn not_found(&mut self, raw: &str, span: Span, cands: Vec<String>) {
+        let at = self.ref_span(span, raw);
         let mut d =
-            Diag::error(format!("reference does not exist: {raw}")).at(span, "referenced here");
+            Diag::error(format!("reference does not exist: {raw}")).at(at, "referenced here");
         if let Some(h) = suggestion_help(&cands) {
             d = d.help(h);
         }
         self.diags.push(d);
     }
+}
+
+/// What copying `node` costs against the expansion budget.
+fn weight(node: &Node) -> usize {
+    let mut total = 0usize;
+    let mut todo = vec![node];
+    while let Some(n) = todo.pop() {
+        total = total.saturating_add(NODE_WEIGHT);
+        match &n.kind {
+            NodeKind::String(s, _) => total = total.saturating_add(s.len()),
+            NodeKind::Seq(items) => todo.extend(items.iter()),
+            NodeKind::Map(m) => {
+                for (k, v) in &m.entries {
+                    total = total.saturating_add(k.name.len());
+                    todo.push(v);
+                }
+            }
+            _ => {}
+        }
+    }
+    total
 }
 
 /// A step of the path being walked, borrowed from the tree.

@@ -269,5 +269,19 @@ pub const UNSUPPORTED_KINDS: &[&str] = &[
     "postgres_synced_tables",
 ];
 
+/// Every resource kind key of the official bundle schema: the supported ones
+/// first, then [`UNSUPPORTED_KINDS`] (for "did you mean" on a typo'd kind).
+pub fn all_kind_keys() -> impl Iterator<Item = &'static str> {
+    Kind::ALL
+        .into_iter()
+        .map(Kind::key)
+        .chain(UNSUPPORTED_KINDS.iter().copied())
+}
+
+/// Whether `key` names a resource kind of the official schema (supported or not).
+pub fn is_known_kind_key(key: &str) -> bool {
+    all_kind_keys().any(|k| k == key)
+}
+
 #[cfg(test)]
 mod crud_tests;
