@@ -394,9 +394,53 @@ async fn instance_limit_and_pagination() {
     assert_eq!(s, 400);
 }
 
+/// Issue 8.9: by default every int64 id is realistic (about 10^15, like the service's) and
+/// below 2^53, so a JavaScript client that parses it as a number keeps every digit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_ids_fit_a_javascript_number() {
+    let emu = fast();
+    let api = Api::new(&emu);
+    let js_exact = |id: i64| id < (1i64 << 53) && (id as f64) as i64 == id;
+    let mut ids = Vec::new();
+    for name in ["a", "b"] {
+        let (s, v) = api
+            .post("/api/2.2/jobs/create", json!({"name": name, "tasks": [{"task_key": "t", "notebook_task": {"notebook_path": "/n"}}]}))
+            .await;
+        assert_eq!(s, 200, "{v}");
+        let job_id = v["job_id"].as_i64().expect("job_id");
+        let (s, r) = api
+            .post("/api/2.2/jobs/run-now", json!({"job_id": job_id}))
+            .await;
+        assert_eq!(s, 200, "{r}");
+        ids.push(("job_id", job_id));
+        ids.push(("run_id", r["run_id"].as_i64().expect("run_id")));
+    }
+    let (s, _) = api
+        .post("/api/2.0/workspace/mkdirs", json!({"path": "/Users/x/dir"}))
+        .await;
+    assert_eq!(s, 200);
+    let (_, st) = api
+        .get("/api/2.0/workspace/get-status?path=/Users/x/dir")
+        .await;
+    ids.push(("object_id", st["object_id"].as_i64().expect("object_id")));
+    for (what, id) in &ids {
+        assert!(
+            js_exact(*id),
+            "{what} {id} does not fit a JavaScript number"
+        );
+        assert!(
+            *id >= 100_000_000_000_000,
+            "{what} {id} is not service-like (~10^15)"
+        );
+    }
+    // Still distinct and increasing per kind.
+    assert!(ids[2].1 > ids[0].1 && ids[3].1 > ids[1].1, "{ids:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_crud_runs_and_int64_ids() {
-    let emu = fast();
+    // Ids above 2^53 (`--large-ids`): our own client must carry them as int64.
+    let emu = Emulator::start_with(&["--no-postgres", "--large-ids"]);
     let api = Api::new(&emu);
     let tasks: Vec<Value> = (0..130)
         .map(|i| json!({"task_key": format!("t{i}"), "notebook_task": {"notebook_path": "/n"}}))
@@ -472,6 +516,7 @@ async fn jobs_crud_runs_and_int64_ids() {
         .await;
     assert_eq!(s, 200, "{r}");
     let run_id = r["run_id"].as_i64().unwrap();
+    assert!(run_id > (1i64 << 53), "run ids exceed 2^53: {run_id}");
     let (_, again) = api
         .post(
             "/api/2.2/jobs/run-now",
@@ -1226,6 +1271,137 @@ async fn oauth_m2m_client_credentials() {
         !hay.windows(access.len()).any(|w| w == access.as_bytes()),
         "token stored in clear"
     );
+}
+
+/// Issue 14.1: with no OAuth client configured, `/oidc/v1/token` must not mint a token for
+/// any id and secret (that token used to list instances and get a database credential even
+/// when `--token` restricted bearer tokens).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn m2m_refuses_every_client_when_none_is_configured() {
+    let emu = Emulator::start_with(&["--no-postgres", "--token", "only-this-pat"]);
+    let api = Api::new(&emu);
+    let token_url = format!("{}/oidc/v1/token", api.url);
+    for (id, secret) in [("anything", "at-all"), ("sp-app-id", "s3cret")] {
+        for basic in [true, false] {
+            let mut rb = api.http.post(&token_url);
+            let mut form = vec![("grant_type", "client_credentials"), ("scope", "all-apis")];
+            if basic {
+                rb = rb.basic_auth(id, Some(secret));
+            } else {
+                form.extend([("client_id", id), ("client_secret", secret)]);
+            }
+            let resp = rb.form(&form).send().await.expect("token request");
+            let status = resp.status().as_u16();
+            let body: Value = resp.json().await.expect("oauth error body");
+            assert_eq!(status, 401, "{id}: {body}");
+            assert_eq!(body["error"], "invalid_client", "{body}");
+            assert!(body.get("access_token").is_none(), "{body}");
+        }
+    }
+    // The PAT still works and nothing else does.
+    let (s, _) = api.get("/api/2.0/database/instances").await;
+    assert_eq!(s, 200);
+    let (s, _, _) = api
+        .call_full(
+            Method::GET,
+            "/api/2.0/database/instances",
+            None,
+            Some("eyJlbXUiOiJtMm0ifQ.guess"),
+        )
+        .await;
+    assert_eq!(s, 403);
+}
+
+/// A configured client is the only one accepted; a client id or secret alone is refused at
+/// start, since it would accept anything for the other half.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn m2m_accepts_only_the_configured_client() {
+    let emu = Emulator::start_with(&[
+        "--no-postgres",
+        "--client-id",
+        "sp-app-id",
+        "--client-secret",
+        "s3cret",
+    ]);
+    let api = Api::new(&emu);
+    let token_url = format!("{}/oidc/v1/token", api.url);
+    for (id, secret, want) in [
+        ("other-client", "s3cret", 401),
+        ("sp-app-id", "s3cret-but-longer", 401),
+        ("sp-app-id", "s3cret", 200),
+    ] {
+        let resp = api
+            .http
+            .post(&token_url)
+            .basic_auth(id, Some(secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .expect("token request");
+        assert_eq!(resp.status().as_u16(), want, "{id}/{secret}");
+    }
+    for half in [["--client-id", "sp-app-id"], ["--client-secret", "s3cret"]] {
+        let dir = tempfile::tempdir().expect("dir");
+        let out = std::process::Command::new(Emulator::bin())
+            .args([
+                "emulator",
+                "serve",
+                "--port",
+                "0",
+                "--no-postgres",
+                "--data-dir",
+            ])
+            .arg(dir.path())
+            .args(half)
+            .env_remove("LAKEBUNDLE_EMULATOR_CLIENT_SECRET")
+            .output()
+            .expect("run serve");
+        assert!(!out.status.success(), "{half:?} alone must be refused");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--client-id and --client-secret"), "{err}");
+        assert!(!err.contains("s3cret"), "the secret leaked: {err}");
+    }
+}
+
+fn mode_of(p: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// Issue 14.10: the store (with its -wal/-shm), the credential key and the data dir are the
+/// owner's only, also for a data dir an earlier version left readable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_and_its_secrets_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("dir");
+    let ws = dir.path().join("ws");
+    std::fs::create_dir_all(&ws).expect("mkdir");
+    std::fs::set_permissions(&ws, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::write(ws.join("workspace.db"), b"").expect("empty store");
+    std::fs::set_permissions(
+        ws.join("workspace.db"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .expect("chmod");
+    let ws_arg = ws.display().to_string();
+    let emu = Emulator::start_with(&["--no-postgres", "--data-dir", &ws_arg]);
+    let api = Api::new(&emu);
+    let (s, _) = api.post("/api/2.2/jobs/create", json!({"name": "j"})).await;
+    assert_eq!(s, 200);
+    assert_eq!(mode_of(&ws), 0o700, "data dir");
+    for f in [
+        "workspace.db",
+        "workspace.db-wal",
+        "workspace.db-shm",
+        "credential.key",
+        "emulator.lock",
+    ] {
+        assert_eq!(mode_of(&ws.join(f)), 0o600, "{f}");
+    }
 }
 
 fn postgres_installed() -> bool {

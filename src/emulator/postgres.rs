@@ -205,6 +205,8 @@ impl PgFleet {
         let run_as = RunAs::detect()?;
         std::fs::create_dir_all(&root).map_err(PgError::io(&root))?;
         let root = std::fs::canonicalize(&root).map_err(PgError::io(&root))?;
+        // Owner-only; a server user (when root) gets the traverse bit below, never read.
+        server::set_mode(&root, 0o700)?;
         run_as.ensure_traversable(&root)?;
         let secret = root.join("admin.secret");
         let admin_password = match std::fs::read_to_string(&secret) {
@@ -307,6 +309,9 @@ impl Drop for PgFleet {
 fn ensure_tls(dir: &Path) -> bool {
     let (crt, key) = (dir.join("server.crt"), dir.join("server.key"));
     if crt.is_file() && key.is_file() {
+        // Data dirs made by earlier versions: tighten in place.
+        let _ = server::set_mode(dir, 0o700);
+        let _ = server::set_mode(&key, 0o600);
         return true;
     }
     if std::fs::create_dir_all(dir).is_err() {
@@ -330,7 +335,11 @@ fn ensure_tls(dir: &Path) -> bool {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status();
-    let ok = matches!(out, Ok(s) if s.success()) && crt.is_file() && key.is_file();
+    let ok = matches!(out, Ok(s) if s.success())
+        && crt.is_file()
+        && key.is_file()
+        && server::set_mode(dir, 0o700).is_ok()
+        && server::set_mode(&key, 0o600).is_ok();
     if !ok {
         tracing::warn!("openssl is not available: instances run without SSL (use sslmode=prefer)");
     }

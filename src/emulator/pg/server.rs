@@ -583,6 +583,11 @@ pub fn log_tail(log: &Path, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
+/// chmod.
+pub fn set_mode(path: &Path, mode: u32) -> PgResult<()> {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(PgError::io(path))
+}
+
 /// Write a file only its owner can read.
 pub fn write_private(path: &Path, contents: &str) -> PgResult<()> {
     use std::io::Write;
