@@ -92,6 +92,10 @@ pub struct EmulatorConfig {
     /// Duration of the other asynchronous transitions (app start/stop/delete, deployments,
     /// run phases).
     pub transition_ms: u64,
+    /// `--lake-dir`: where synced tables' sources are read, strictly (a missing source
+    /// fails the create with NOT_FOUND, as the service does for a missing Delta table).
+    /// None: `<data-dir>/lake`, leniently (the create is accepted and the table reports
+    /// the missing source in its status). See [`EmulatorConfig::lake`].
     pub lake_dir: Option<PathBuf>,
     /// Database instances are records only (no PostgreSQL server).
     pub no_postgres: bool,
@@ -166,6 +170,14 @@ impl EmulatorConfig {
             no_postgres: false,
             postgres_optional: true,
             large_ids: false,
+        }
+    }
+
+    /// The lake directory and whether it was given explicitly (strict).
+    pub fn lake(&self) -> (PathBuf, bool) {
+        match &self.lake_dir {
+            Some(d) => (d.clone(), true),
+            None => (self.data_dir.join("lake"), false),
         }
     }
 
@@ -405,6 +417,10 @@ pub async fn start(cfg: EmulatorConfig) -> Result<RunningEmulator, EmulatorError
     let store = store::Store::open(&db)?;
     store.set_large_ids(cfg.large_ids);
     let credential_key = load_or_create_key(&cfg.data_dir.join(CREDENTIAL_KEY_FILE))?;
+    if cfg.lake_dir.is_none() {
+        // The default lake exists, so users see where source tables go.
+        private_dir(&cfg.lake().0)?;
+    }
     let backend = make_backend(&cfg)?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", cfg.port))
         .await
