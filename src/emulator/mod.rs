@@ -497,13 +497,33 @@ pub fn serve_cli(cfg: EmulatorConfig) -> Result<(), EmulatorError> {
     })
 }
 
+/// What `lakebundle emulator down` stopped.
+#[derive(Debug, Clone, Default)]
+pub struct DownReport {
+    /// The emulator process that held the data dir, and the URL it served.
+    pub emulator: Option<(u32, Option<String>)>,
+    /// PostgreSQL servers that ran before and no longer do.
+    pub servers: Vec<postgres::RunningServer>,
+}
+
+impl DownReport {
+    pub fn stopped_anything(&self) -> bool {
+        self.emulator.is_some() || !self.servers.is_empty()
+    }
+}
+
 /// `lakebundle emulator down`: stop the server holding `data_dir` (SIGTERM, then SIGKILL
 /// after a grace period) and make sure no database server of it survives.
-/// Returns the pid that was stopped, if any.
-pub fn down(data_dir: &Path) -> Result<Option<u32>, EmulatorError> {
-    let mut stopped = None;
+pub fn down(data_dir: &Path) -> Result<DownReport, EmulatorError> {
+    let mut report = DownReport::default();
+    let pg_root = data_dir.join("pg");
+    // Listed first: a live emulator stops its own servers on SIGTERM.
+    let before = postgres::running_servers(&pg_root);
     if lock::is_held(data_dir) {
         if let Some(pid) = lock::holder_pid(data_dir).filter(|p| *p > 0) {
+            let url = lock::read_info(data_dir)
+                .filter(|(p, _)| *p == pid)
+                .map(|(_, u)| u);
             // SAFETY: sending a signal to a pid; no memory involved.
             unsafe { libc::kill(pid as i32, libc::SIGTERM) };
             let deadline = std::time::Instant::now() + Duration::from_secs(15);
@@ -518,21 +538,28 @@ pub fn down(data_dir: &Path) -> Result<Option<u32>, EmulatorError> {
                     std::thread::sleep(Duration::from_millis(20));
                 }
             }
-            stopped = Some(pid);
+            report.emulator = Some((pid, url));
         }
     }
-    if !data_dir.exists() {
-        return Ok(stopped);
-    }
-    // A killed server cannot stop its database servers; do it on its behalf, under the
-    // lock so we never race a live emulator.
-    let Ok(_lock) = lock::DataDirLock::acquire(data_dir) else {
-        return Ok(stopped);
+    let stopped_servers = |report: &mut DownReport| {
+        let after = postgres::running_servers(&pg_root);
+        report.servers = before
+            .iter()
+            .filter(|s| !after.iter().any(|a| a.pid == s.pid))
+            .cloned()
+            .collect();
     };
-    // Only a data dir that ever ran PostgreSQL servers has anything to stop.
-    if !data_dir.join("pg").exists() {
-        return Ok(stopped);
+    // A killed server cannot stop its database servers; do it on its behalf, under the
+    // lock so we never race a live emulator. Only a data dir that ever ran PostgreSQL
+    // servers has anything to stop.
+    if !data_dir.exists() || !pg_root.exists() {
+        stopped_servers(&mut report);
+        return Ok(report);
     }
+    let Ok(_lock) = lock::DataDirLock::acquire(data_dir) else {
+        stopped_servers(&mut report);
+        return Ok(report);
+    };
     let cfg = EmulatorConfig {
         postgres_optional: false,
         ..EmulatorConfig::local(data_dir.to_path_buf())
@@ -543,5 +570,6 @@ pub fn down(data_dir: &Path) -> Result<Option<u32>, EmulatorError> {
         .build()
         .map_err(|e| EmulatorError::io(PathBuf::from("<tokio runtime>"), e))?;
     rt.block_on(backend.shutdown())?;
-    Ok(stopped)
+    stopped_servers(&mut report);
+    Ok(report)
 }

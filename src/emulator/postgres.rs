@@ -296,6 +296,57 @@ impl PgFleet {
     }
 }
 
+/// A PostgreSQL server found running under a fleet root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunningServer {
+    /// The instance's name (from `instance.json`), else its uid; replicas add
+    /// ` (replica-N)`.
+    pub label: String,
+    pub data_dir: PathBuf,
+    pub pid: i32,
+}
+
+/// Every live postmaster under `root` (`<data dir>/pg`), found from the files alone (no
+/// PostgreSQL installation needed): what `emulator down` reports it stopped.
+pub fn running_servers(root: &Path) -> Vec<RunningServer> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let dir = e.path();
+        if !dir.is_dir() {
+            continue;
+        }
+        let uid = e.file_name().to_string_lossy().into_owned();
+        let name = std::fs::read_to_string(dir.join("instance.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v.get("name").and_then(|n| n.as_str()).map(str::to_string))
+            .unwrap_or_else(|| uid.clone());
+        let mut candidates = vec![(name.clone(), dir.join("data"))];
+        if let Ok(subs) = std::fs::read_dir(&dir) {
+            for sub in subs.flatten() {
+                let n = sub.file_name().to_string_lossy().into_owned();
+                if n.starts_with("replica-") {
+                    candidates.push((format!("{name} ({n})"), sub.path().join("data")));
+                }
+            }
+        }
+        for (label, data) in candidates {
+            if let Some(pid) = server::live_postmaster(&data) {
+                out.push(RunningServer {
+                    label,
+                    data_dir: data,
+                    pid,
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| a.label.cmp(&b.label));
+    out
+}
+
 impl Drop for PgFleet {
     fn drop(&mut self) {
         if !self.inner.shut_down.swap(true, Ordering::SeqCst) {

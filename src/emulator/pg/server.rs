@@ -483,6 +483,11 @@ pub async fn start(bin: &PgBinaries, run_as: &RunAs, dirs: &ServerDirs) -> PgRes
     }
 }
 
+/// The pid of the live postmaster of `data`, if one runs.
+pub fn live_postmaster(data: &Path) -> Option<i32> {
+    postmaster_pid(data).filter(|p| process_alive(*p))
+}
+
 /// The postmaster's pid, from `postmaster.pid`.
 fn postmaster_pid(data: &Path) -> Option<i32> {
     let text = std::fs::read_to_string(data.join("postmaster.pid")).ok()?;
