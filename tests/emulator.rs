@@ -842,7 +842,12 @@ fn synced_table(name: &str, source: &str) -> Value {
 /// directory; absolute parts, `..` and symlinks out are refused with INVALID_PARAMETER_VALUE.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn synced_table_sources_cannot_escape_the_lake() {
-    let outside = tempfile::tempdir().unwrap();
+    // No dot in its path, so `<path>.sch.tbl` splits into exactly three parts.
+    let outside = tempfile::Builder::new()
+        .prefix("lakebundle-outside")
+        .tempdir()
+        .unwrap();
+    assert!(!outside.path().display().to_string().contains('.'));
     std::fs::write(outside.path().join("secret.csv"), "id,secret\n1,hunter2\n").unwrap();
     std::fs::create_dir_all(outside.path().join("sch")).unwrap();
     std::fs::write(outside.path().join("sch/tbl.csv"), "id,secret\n1,hunter2\n").unwrap();
@@ -874,7 +879,10 @@ async fn synced_table_sources_cannot_escape_the_lake() {
     .enumerate()
     {
         let (s, v) = api
-            .post("/api/2.0/database/synced_tables", synced_table(&format!("cat.public.bad{i}"), bad))
+            .post(
+                "/api/2.0/database/synced_tables",
+                synced_table(&format!("cat.public.bad{i}"), bad),
+            )
             .await;
         assert_eq!(
             (s, v["error_code"].as_str()),
@@ -884,7 +892,10 @@ async fn synced_table_sources_cannot_escape_the_lake() {
     }
     for (i, escaping) in ["src.gold.evil", "linked.sch.tbl"].into_iter().enumerate() {
         let (s, v) = api
-            .post("/api/2.0/database/synced_tables", synced_table(&format!("cat.public.esc{i}"), escaping))
+            .post(
+                "/api/2.0/database/synced_tables",
+                synced_table(&format!("cat.public.esc{i}"), escaping),
+            )
             .await;
         assert_eq!(
             (s, v["error_code"].as_str()),
@@ -896,7 +907,10 @@ async fn synced_table_sources_cannot_escape_the_lake() {
         assert!(!msg.contains("hunter2"));
     }
     let (s, v) = api
-        .post("/api/2.0/database/synced_tables", synced_table("cat.public.ok", "src.gold.ok"))
+        .post(
+            "/api/2.0/database/synced_tables",
+            synced_table("cat.public.ok", "src.gold.ok"),
+        )
         .await;
     assert_eq!(s, 200, "a source inside the lake is fine: {v}");
     api.wait_for(
@@ -912,7 +926,9 @@ async fn synced_table_sources_cannot_escape_the_lake() {
         lake.path().join("src/gold/ok.csv"),
     )
     .unwrap();
-    let (_, t) = api.get("/api/2.0/database/synced_tables/cat.public.ok").await;
+    let (_, t) = api
+        .get("/api/2.0/database/synced_tables/cat.public.ok")
+        .await;
     let pipeline = t["data_synchronization_status"]["pipeline_id"]
         .as_str()
         .expect("pipeline")
@@ -928,11 +944,19 @@ async fn synced_table_sources_cannot_escape_the_lake() {
         "FAILED",
     )
     .await;
-    let (_, t) = api.get("/api/2.0/database/synced_tables/cat.public.ok").await;
+    let (_, t) = api
+        .get("/api/2.0/database/synced_tables/cat.public.ok")
+        .await;
     let status = &t["data_synchronization_status"];
-    assert_eq!(status["detailed_state"], "SYNCED_TABLE_OFFLINE_FAILED", "{t}");
+    assert_eq!(
+        status["detailed_state"], "SYNCED_TABLE_OFFLINE_FAILED",
+        "{t}"
+    );
     assert!(
-        status["message"].as_str().unwrap_or_default().contains("outside the lake"),
+        status["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("outside the lake"),
         "{t}"
     );
 }
@@ -947,7 +971,10 @@ async fn a_synced_table_without_its_source_never_reports_success() {
     instance_with_catalog(&api).await;
     let path = "/api/2.0/database/synced_tables/cat.public.absent";
     let (s, v) = api
-        .post("/api/2.0/database/synced_tables", synced_table("cat.public.absent", "src.gold.absent"))
+        .post(
+            "/api/2.0/database/synced_tables",
+            synced_table("cat.public.absent", "src.gold.absent"),
+        )
         .await;
     assert_eq!(s, 200, "{v}");
     api.wait_for(
@@ -970,10 +997,20 @@ async fn a_synced_table_without_its_source_never_reports_success() {
     assert!(message.contains("src.gold.absent"), "{message}");
     assert!(
         message.contains(&looked.display().to_string())
-            || message.contains(&emu.data_dir().join("lake/src/gold/absent.csv").display().to_string()),
+            || message.contains(
+                &emu.data_dir()
+                    .join("lake/src/gold/absent.csv")
+                    .display()
+                    .to_string()
+            ),
         "the path looked at: {message}"
     );
-    assert!(t["data_synchronization_status"].get("triggered_update_status").is_none(), "{t}");
+    assert!(
+        t["data_synchronization_status"]
+            .get("triggered_update_status")
+            .is_none(),
+        "{t}"
+    );
 
     let pipeline = t["data_synchronization_status"]["pipeline_id"]
         .as_str()
@@ -990,7 +1027,10 @@ async fn a_synced_table_without_its_source_never_reports_success() {
     api.wait_for(&u, "/update/state", "COMPLETED").await;
     let (_, t) = api.get(path).await;
     let status = &t["data_synchronization_status"];
-    assert_eq!(status["detailed_state"], "SYNCED_TABLE_ONLINE_NO_PENDING_UPDATE", "{t}");
+    assert_eq!(
+        status["detailed_state"], "SYNCED_TABLE_ONLINE_NO_PENDING_UPDATE",
+        "{t}"
+    );
     assert_eq!(
         status["triggered_update_status"]["triggered_update_progress"]["total_row_count"],
         2
@@ -1686,7 +1726,10 @@ async fn no_postgres_server_outlives_kill9_and_down() {
         msg.contains("stopped PostgreSQL server of instance real"),
         "{msg}"
     );
-    assert!(!msg.contains("stopped emulator"), "it was already dead: {msg}");
+    assert!(
+        !msg.contains("stopped emulator"),
+        "it was already dead: {msg}"
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     while postgres_processes(emu.data_dir()) > 0 {
         assert!(

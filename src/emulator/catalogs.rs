@@ -627,7 +627,9 @@ async fn create_synced(State(emu): Shared, raw: Bytes) -> ApiResult {
             }
         }
         Err(SourceProblem::Missing { .. }) if strict => {
-            return Err(ApiErr::not_found(format!("Table '{source}' does not exist.")));
+            return Err(ApiErr::not_found(format!(
+                "Table '{source}' does not exist."
+            )));
         }
         // Accepted; the table's status reports it (see the module doc).
         Err(SourceProblem::Missing { .. }) => {}

@@ -15,13 +15,16 @@
 //!
 //! **Roles and credentials.** See [`pg::roles`](self): the token of a
 //! generated credential is the password of the caller's role (named after
-//! the user's email or service principal id, created on first use) with
-//! `VALID UNTIL` = the token's expiry. One password per role: minting a new
-//! token replaces the previous one for new logins (open sessions stay).
-//! `enable_pg_native_login = false` rejects logins of roles that are not
-//! identity roles (`pg_hba.conf` `reject`); `true` lets any role with a
-//! password log in. Every instance offers `CREATE EXTENSION databricks_auth`
-//! with `databricks_create_role(name, 'USER'|'SERVICE_PRINCIPAL'|'GROUP')`.
+//! the user's email or service principal id, created on first use, LOGIN
+//! CREATEDB, never CREATEROLE) with `VALID UNTIL` = the token's expiry. One
+//! password per role: the API hands a caller's live token out again rather
+//! than replacing it (`instances::credential`). `enable_pg_native_login =
+//! false` rejects logins of roles that are not identity roles (`pg_hba.conf`
+//! `reject`); `true` lets any role with a password log in. Every instance
+//! offers `CREATE EXTENSION databricks_auth` with SECURITY DEFINER
+//! `databricks_create_role(name, 'USER'|'SERVICE_PRINCIPAL'|'GROUP')`,
+//! `databricks_create_native_role(name, password)` and
+//! `databricks_drop_role(name)`.
 //!
 //! **Capacity.** `shared_buffers`/`work_mem`: CU_1 32 MB/4 MB, CU_2 64/8,
 //! CU_4 128/16, CU_8 256/32 (the service's ~16 GB per CU, scaled down; ×2
