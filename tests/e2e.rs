@@ -368,6 +368,14 @@ fn plan_snapshots() {
 fn run_follows_a_job_and_refreshes_a_synced_table() {
     let emu = emulator();
     let b = TestBundle::production();
+    // The source table, in the emulator's default lake (a missing one fails the refresh).
+    let source = emu.data_dir().join("lake/prod_catalog/prod_schema");
+    std::fs::create_dir_all(&source).expect("lake dir");
+    std::fs::write(
+        source.join("customer_features.csv"),
+        "customer_id,score\n1,0.5\n2,0.7\n",
+    )
+    .expect("source table");
     run(&emu, &b, &["deploy", "--auto-approve"]).expect(0);
 
     let out = run(&emu, &b, &["run", "sync_schedule"]).expect(0);

@@ -394,9 +394,53 @@ async fn instance_limit_and_pagination() {
     assert_eq!(s, 400);
 }
 
+/// Issue 8.9: by default every int64 id is realistic (about 10^15, like the service's) and
+/// below 2^53, so a JavaScript client that parses it as a number keeps every digit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_ids_fit_a_javascript_number() {
+    let emu = fast();
+    let api = Api::new(&emu);
+    let js_exact = |id: i64| id < (1i64 << 53) && (id as f64) as i64 == id;
+    let mut ids = Vec::new();
+    for name in ["a", "b"] {
+        let (s, v) = api
+            .post("/api/2.2/jobs/create", json!({"name": name, "tasks": [{"task_key": "t", "notebook_task": {"notebook_path": "/n"}}]}))
+            .await;
+        assert_eq!(s, 200, "{v}");
+        let job_id = v["job_id"].as_i64().expect("job_id");
+        let (s, r) = api
+            .post("/api/2.2/jobs/run-now", json!({"job_id": job_id}))
+            .await;
+        assert_eq!(s, 200, "{r}");
+        ids.push(("job_id", job_id));
+        ids.push(("run_id", r["run_id"].as_i64().expect("run_id")));
+    }
+    let (s, _) = api
+        .post("/api/2.0/workspace/mkdirs", json!({"path": "/Users/x/dir"}))
+        .await;
+    assert_eq!(s, 200);
+    let (_, st) = api
+        .get("/api/2.0/workspace/get-status?path=/Users/x/dir")
+        .await;
+    ids.push(("object_id", st["object_id"].as_i64().expect("object_id")));
+    for (what, id) in &ids {
+        assert!(
+            js_exact(*id),
+            "{what} {id} does not fit a JavaScript number"
+        );
+        assert!(
+            *id >= 100_000_000_000_000,
+            "{what} {id} is not service-like (~10^15)"
+        );
+    }
+    // Still distinct and increasing per kind.
+    assert!(ids[2].1 > ids[0].1 && ids[3].1 > ids[1].1, "{ids:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_crud_runs_and_int64_ids() {
-    let emu = fast();
+    // Ids above 2^53 (`--large-ids`): our own client must carry them as int64.
+    let emu = Emulator::start_with(&["--no-postgres", "--large-ids"]);
     let api = Api::new(&emu);
     let tasks: Vec<Value> = (0..130)
         .map(|i| json!({"task_key": format!("t{i}"), "notebook_task": {"notebook_path": "/n"}}))
@@ -472,6 +516,7 @@ async fn jobs_crud_runs_and_int64_ids() {
         .await;
     assert_eq!(s, 200, "{r}");
     let run_id = r["run_id"].as_i64().unwrap();
+    assert!(run_id > (1i64 << 53), "run ids exceed 2^53: {run_id}");
     let (_, again) = api
         .post(
             "/api/2.2/jobs/run-now",
@@ -756,6 +801,243 @@ fn urlenc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
+/// An AVAILABLE instance `db` with a database catalog `cat` (database `appdb`).
+async fn instance_with_catalog(api: &Api) {
+    api.post(
+        "/api/2.0/database/instances",
+        json!({"name": "db", "capacity": "CU_1"}),
+    )
+    .await;
+    api.wait_for("/api/2.0/database/instances/db", "/state", "AVAILABLE")
+        .await;
+    let (s, v) = api
+        .post(
+            "/api/2.0/database/catalogs",
+            json!({"name": "cat", "database_instance_name": "db", "database_name": "appdb",
+                   "create_database_if_not_exists": true}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+}
+
+/// Start an update of a pipeline; returns the path to poll it at.
+async fn start_update(api: &Api, pipeline: &str) -> String {
+    let (s, u) = api
+        .post(&format!("/api/2.0/pipelines/{pipeline}/updates"), json!({}))
+        .await;
+    assert_eq!(s, 200, "{u}");
+    format!(
+        "/api/2.0/pipelines/{pipeline}/updates/{}",
+        u["update_id"].as_str().expect("update id")
+    )
+}
+
+fn synced_table(name: &str, source: &str) -> Value {
+    json!({"name": name, "spec": {"source_table_full_name": source, "primary_key_columns": ["id"],
+           "scheduling_policy": "TRIGGERED",
+           "new_pipeline_spec": {"storage_catalog": "src", "storage_schema": "gold"}}})
+}
+
+/// Issue 14.3: a source name is three identifiers and its file stays inside the lake
+/// directory; absolute parts, `..` and symlinks out are refused with INVALID_PARAMETER_VALUE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn synced_table_sources_cannot_escape_the_lake() {
+    // No dot in its path, so `<path>.sch.tbl` splits into exactly three parts.
+    let outside = tempfile::Builder::new()
+        .prefix("lakebundle-outside")
+        .tempdir()
+        .unwrap();
+    assert!(!outside.path().display().to_string().contains('.'));
+    std::fs::write(outside.path().join("secret.csv"), "id,secret\n1,hunter2\n").unwrap();
+    std::fs::create_dir_all(outside.path().join("sch")).unwrap();
+    std::fs::write(outside.path().join("sch/tbl.csv"), "id,secret\n1,hunter2\n").unwrap();
+    let lake = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(lake.path().join("src/gold")).unwrap();
+    std::fs::write(lake.path().join("src/gold/ok.csv"), "id,v\n1,a\n").unwrap();
+    std::os::unix::fs::symlink(
+        outside.path().join("secret.csv"),
+        lake.path().join("src/gold/evil.csv"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(outside.path(), lake.path().join("linked")).unwrap();
+    let lake_arg = lake.path().display().to_string();
+    let emu = Emulator::start_with(&["--no-postgres", "--lake-dir", &lake_arg]);
+    let api = Api::new(&emu);
+    instance_with_catalog(&api).await;
+
+    let abs = format!("{}.sch.tbl", outside.path().display());
+    for (i, bad) in [
+        abs.as_str(),
+        "../../etc.x.y",
+        "src.gold.ok.extra",
+        "src..ok",
+        "src.gold/../gold.ok",
+        "src.gold.ok\u{0}",
+        "src.gold.\\ok",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (s, v) = api
+            .post(
+                "/api/2.0/database/synced_tables",
+                synced_table(&format!("cat.public.bad{i}"), bad),
+            )
+            .await;
+        assert_eq!(
+            (s, v["error_code"].as_str()),
+            (400, Some("INVALID_PARAMETER_VALUE")),
+            "{bad:?}: {v}"
+        );
+    }
+    for (i, escaping) in ["src.gold.evil", "linked.sch.tbl"].into_iter().enumerate() {
+        let (s, v) = api
+            .post(
+                "/api/2.0/database/synced_tables",
+                synced_table(&format!("cat.public.esc{i}"), escaping),
+            )
+            .await;
+        assert_eq!(
+            (s, v["error_code"].as_str()),
+            (400, Some("INVALID_PARAMETER_VALUE")),
+            "{escaping}: {v}"
+        );
+        let msg = v["message"].as_str().unwrap_or_default();
+        assert!(msg.contains("outside the lake"), "{msg}");
+        assert!(!msg.contains("hunter2"));
+    }
+    let (s, v) = api
+        .post(
+            "/api/2.0/database/synced_tables",
+            synced_table("cat.public.ok", "src.gold.ok"),
+        )
+        .await;
+    assert_eq!(s, 200, "a source inside the lake is fine: {v}");
+    api.wait_for(
+        "/api/2.0/database/synced_tables/cat.public.ok",
+        "/unity_catalog_provisioning_state",
+        "ACTIVE",
+    )
+    .await;
+    // Swapping the file for a symlink out after the create: the next sync refuses it.
+    std::fs::remove_file(lake.path().join("src/gold/ok.csv")).unwrap();
+    std::os::unix::fs::symlink(
+        outside.path().join("secret.csv"),
+        lake.path().join("src/gold/ok.csv"),
+    )
+    .unwrap();
+    let (_, t) = api
+        .get("/api/2.0/database/synced_tables/cat.public.ok")
+        .await;
+    let pipeline = t["data_synchronization_status"]["pipeline_id"]
+        .as_str()
+        .expect("pipeline")
+        .to_string();
+    let (s, u) = api
+        .post(&format!("/api/2.0/pipelines/{pipeline}/updates"), json!({}))
+        .await;
+    assert_eq!(s, 200, "{u}");
+    let update = u["update_id"].as_str().expect("update id").to_string();
+    api.wait_for(
+        &format!("/api/2.0/pipelines/{pipeline}/updates/{update}"),
+        "/update/state",
+        "FAILED",
+    )
+    .await;
+    let (_, t) = api
+        .get("/api/2.0/database/synced_tables/cat.public.ok")
+        .await;
+    let status = &t["data_synchronization_status"];
+    assert_eq!(
+        status["detailed_state"], "SYNCED_TABLE_OFFLINE_FAILED",
+        "{t}"
+    );
+    assert!(
+        status["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("outside the lake"),
+        "{t}"
+    );
+}
+
+/// Issue 8.3c: without `--lake-dir` (as `--local` runs), a synced table whose source file is
+/// missing is accepted but never reports success: its status names the source and the
+/// paths looked at, and its pipeline updates fail — until the file is there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_synced_table_without_its_source_never_reports_success() {
+    let emu = fast();
+    let api = Api::new(&emu);
+    instance_with_catalog(&api).await;
+    let path = "/api/2.0/database/synced_tables/cat.public.absent";
+    let (s, v) = api
+        .post(
+            "/api/2.0/database/synced_tables",
+            synced_table("cat.public.absent", "src.gold.absent"),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    api.wait_for(
+        path,
+        "/data_synchronization_status/detailed_state",
+        "SYNCED_TABLE_OFFLINE_FAILED",
+    )
+    .await;
+    let (_, t) = api.get(path).await;
+    // The UC table exists (a deploy waiting for it goes on); its data is offline.
+    assert_eq!(t["unity_catalog_provisioning_state"], "ACTIVE", "{t}");
+    let message = t["data_synchronization_status"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let lake = std::fs::canonicalize(emu.data_dir())
+        .unwrap_or_else(|_| emu.data_dir().to_path_buf())
+        .join("lake");
+    let looked = lake.join("src/gold/absent.csv");
+    assert!(message.contains("src.gold.absent"), "{message}");
+    assert!(
+        message.contains(&looked.display().to_string())
+            || message.contains(
+                &emu.data_dir()
+                    .join("lake/src/gold/absent.csv")
+                    .display()
+                    .to_string()
+            ),
+        "the path looked at: {message}"
+    );
+    assert!(
+        t["data_synchronization_status"]
+            .get("triggered_update_status")
+            .is_none(),
+        "{t}"
+    );
+
+    let pipeline = t["data_synchronization_status"]["pipeline_id"]
+        .as_str()
+        .expect("pipeline")
+        .to_string();
+    let u = start_update(&api, &pipeline).await;
+    api.wait_for(&u, "/update/state", "FAILED").await;
+
+    // The source appears in the default lake: the next update loads it.
+    let dir = emu.data_dir().join("lake/src/gold");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("absent.csv"), "id,v\n1,a\n2,b\n").unwrap();
+    let u = start_update(&api, &pipeline).await;
+    api.wait_for(&u, "/update/state", "COMPLETED").await;
+    let (_, t) = api.get(path).await;
+    let status = &t["data_synchronization_status"];
+    assert_eq!(
+        status["detailed_state"], "SYNCED_TABLE_ONLINE_NO_PENDING_UPDATE",
+        "{t}"
+    );
+    assert_eq!(
+        status["triggered_update_status"]["triggered_update_progress"]["total_row_count"],
+        2
+    );
+    assert_eq!(t["unity_catalog_provisioning_state"], "ACTIVE");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn catalogs_and_synced_tables_with_lake_dir() {
     let lake = tempfile::tempdir().unwrap();
@@ -1035,13 +1317,42 @@ async fn emulator_down_stops_the_server() {
         msg.contains(&format!("pid {}", emu.pid().unwrap())),
         "{msg}"
     );
+    assert!(msg.contains(&emu.url), "names the URL it served: {msg}");
     assert!(
         emu.raw_get("/lakebundle/health").is_none(),
         "server still answers"
     );
+    // Issue 8.6: a second `down` says nothing ran, in text and JSON.
+    let dir = emu.data_dir().to_path_buf();
+    let down = |json: bool| {
+        let mut c = std::process::Command::new(Emulator::bin());
+        if json {
+            c.args(["-o", "json"]);
+        }
+        let out = c
+            .args(["emulator", "down", "--data-dir"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let text = down(false);
+    assert_eq!(
+        text.trim(),
+        format!("nothing was running for {}", dir.display())
+    );
+    let v: Value = serde_json::from_str(&down(true)).expect("down -o json");
+    assert_eq!(v["stopped_anything"], false, "{v}");
+    assert_eq!(v["emulator"], Value::Null, "{v}");
+    assert_eq!(v["postgres_servers"], json!([]), "{v}");
     // The data dir is free again.
     emu.restart();
     assert!(emu.raw_get("/lakebundle/health").is_some());
+    let v: Value = serde_json::from_str(&down(true)).expect("down -o json");
+    assert_eq!(v["stopped_anything"], true, "{v}");
+    assert_eq!(v["emulator"]["url"], json!(emu.url), "{v}");
+    assert!(v["emulator"]["pid"].as_u64().is_some(), "{v}");
 }
 
 /// Status codes of a fixed request sequence.
@@ -1228,6 +1539,137 @@ async fn oauth_m2m_client_credentials() {
     );
 }
 
+/// Issue 14.1: with no OAuth client configured, `/oidc/v1/token` must not mint a token for
+/// any id and secret (that token used to list instances and get a database credential even
+/// when `--token` restricted bearer tokens).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn m2m_refuses_every_client_when_none_is_configured() {
+    let emu = Emulator::start_with(&["--no-postgres", "--token", "only-this-pat"]);
+    let api = Api::new(&emu);
+    let token_url = format!("{}/oidc/v1/token", api.url);
+    for (id, secret) in [("anything", "at-all"), ("sp-app-id", "s3cret")] {
+        for basic in [true, false] {
+            let mut rb = api.http.post(&token_url);
+            let mut form = vec![("grant_type", "client_credentials"), ("scope", "all-apis")];
+            if basic {
+                rb = rb.basic_auth(id, Some(secret));
+            } else {
+                form.extend([("client_id", id), ("client_secret", secret)]);
+            }
+            let resp = rb.form(&form).send().await.expect("token request");
+            let status = resp.status().as_u16();
+            let body: Value = resp.json().await.expect("oauth error body");
+            assert_eq!(status, 401, "{id}: {body}");
+            assert_eq!(body["error"], "invalid_client", "{body}");
+            assert!(body.get("access_token").is_none(), "{body}");
+        }
+    }
+    // The PAT still works and nothing else does.
+    let (s, _) = api.get("/api/2.0/database/instances").await;
+    assert_eq!(s, 200);
+    let (s, _, _) = api
+        .call_full(
+            Method::GET,
+            "/api/2.0/database/instances",
+            None,
+            Some("eyJlbXUiOiJtMm0ifQ.guess"),
+        )
+        .await;
+    assert_eq!(s, 403);
+}
+
+/// A configured client is the only one accepted; a client id or secret alone is refused at
+/// start, since it would accept anything for the other half.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn m2m_accepts_only_the_configured_client() {
+    let emu = Emulator::start_with(&[
+        "--no-postgres",
+        "--client-id",
+        "sp-app-id",
+        "--client-secret",
+        "s3cret",
+    ]);
+    let api = Api::new(&emu);
+    let token_url = format!("{}/oidc/v1/token", api.url);
+    for (id, secret, want) in [
+        ("other-client", "s3cret", 401),
+        ("sp-app-id", "s3cret-but-longer", 401),
+        ("sp-app-id", "s3cret", 200),
+    ] {
+        let resp = api
+            .http
+            .post(&token_url)
+            .basic_auth(id, Some(secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .expect("token request");
+        assert_eq!(resp.status().as_u16(), want, "{id}/{secret}");
+    }
+    for half in [["--client-id", "sp-app-id"], ["--client-secret", "s3cret"]] {
+        let dir = tempfile::tempdir().expect("dir");
+        let out = std::process::Command::new(Emulator::bin())
+            .args([
+                "emulator",
+                "serve",
+                "--port",
+                "0",
+                "--no-postgres",
+                "--data-dir",
+            ])
+            .arg(dir.path())
+            .args(half)
+            .env_remove("LAKEBUNDLE_EMULATOR_CLIENT_SECRET")
+            .output()
+            .expect("run serve");
+        assert!(!out.status.success(), "{half:?} alone must be refused");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--client-id and --client-secret"), "{err}");
+        assert!(!err.contains("s3cret"), "the secret leaked: {err}");
+    }
+}
+
+fn mode_of(p: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// Issue 14.10: the store (with its -wal/-shm), the credential key and the data dir are the
+/// owner's only, also for a data dir an earlier version left readable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_and_its_secrets_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("dir");
+    let ws = dir.path().join("ws");
+    std::fs::create_dir_all(&ws).expect("mkdir");
+    std::fs::set_permissions(&ws, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::write(ws.join("workspace.db"), b"").expect("empty store");
+    std::fs::set_permissions(
+        ws.join("workspace.db"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .expect("chmod");
+    let ws_arg = ws.display().to_string();
+    let emu = Emulator::start_with(&["--no-postgres", "--data-dir", &ws_arg]);
+    let api = Api::new(&emu);
+    let (s, _) = api.post("/api/2.2/jobs/create", json!({"name": "j"})).await;
+    assert_eq!(s, 200);
+    assert_eq!(mode_of(&ws), 0o700, "data dir");
+    for f in [
+        "workspace.db",
+        "workspace.db-wal",
+        "workspace.db-shm",
+        "credential.key",
+        "emulator.lock",
+    ] {
+        assert_eq!(mode_of(&ws.join(f)), 0o600, "{f}");
+    }
+}
+
 fn postgres_installed() -> bool {
     std::process::Command::new("sh")
         .args([
@@ -1266,7 +1708,8 @@ async fn no_postgres_server_outlives_kill9_and_down() {
     api.wait_for("/api/2.0/database/instances/real", "/state", "AVAILABLE")
         .await;
     assert!(postgres_processes(emu.data_dir()) > 0, "a real server runs");
-    // A crashed emulator leaves its servers running; `down` must still stop them.
+    // A crashed emulator leaves its servers running; `down` must still stop them, and
+    // say which it stopped.
     emu.kill9();
     let out = std::process::Command::new(Emulator::bin())
         .args(["emulator", "down", "--data-dir"])
@@ -1277,6 +1720,15 @@ async fn no_postgres_server_outlives_kill9_and_down() {
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    let msg = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        msg.contains("stopped PostgreSQL server of instance real"),
+        "{msg}"
+    );
+    assert!(
+        !msg.contains("stopped emulator"),
+        "it was already dead: {msg}"
     );
     let deadline = Instant::now() + Duration::from_secs(20);
     while postgres_processes(emu.data_dir()) > 0 {

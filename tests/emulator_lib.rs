@@ -96,3 +96,25 @@ fn from_args_rejects_bad_rates() {
     let err = EmulatorConfig::from_args(&a).unwrap_err();
     assert!(err.to_string().contains("--fail-rate"), "{err}");
 }
+
+/// Issue 14.1: the in-process workspace of `--local` configures no OAuth client, so its
+/// token endpoint refuses every client id and secret with the service's error shape.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_workspace_has_no_m2m_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    assert!(cfg.client_id.is_none() && cfg.client_secret.is_none());
+    let emu = emulator::start(cfg).await.unwrap();
+    let resp = reqwest::Client::new()
+        .post(format!("{}/oidc/v1/token", emu.url()))
+        .basic_auth("any-client", Some("any-secret"))
+        .form(&[("grant_type", "client_credentials"), ("scope", "all-apis")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_client", "{body}");
+    assert!(body.get("access_token").is_none());
+    emu.shutdown().await.unwrap();
+}

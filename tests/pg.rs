@@ -265,6 +265,142 @@ async fn instance_runs_the_seed_sql_with_a_credential() {
     );
 }
 
+/// The SQLSTATE of a statement that must fail, or a panic naming it when it succeeded.
+async fn refused(c: &tokio_postgres::Client, sql: &str) -> String {
+    match c.batch_execute(sql).await {
+        Ok(()) => panic!("{sql} must be refused"),
+        Err(e) => e
+            .code()
+            .map(|c| c.code().to_string())
+            .unwrap_or_else(|| format!("{e}")),
+    }
+}
+
+/// Issue 14.2: a credential's login must have no path to the superuser-equivalent predefined
+/// roles (on PostgreSQL 15, CREATEROLE can grant `pg_execute_server_program`, and `COPY ...
+/// FROM PROGRAM` then runs shell commands as the server's OS user), while what a Lakebase
+/// user legitimately does still works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_credential_login_cannot_reach_the_server_os() {
+    let Some(fx) = Fixture::new() else { return };
+    let ep = fx
+        .fleet
+        .create_instance(&spec("inst-sec", "sec"))
+        .await
+        .expect("create");
+    fx.fleet
+        .set_credential("inst-sec", ALICE, "alice-token", &in_an_hour())
+        .await
+        .expect("credential");
+    let c = connect(
+        &ep.read_write_dns,
+        "databricks_postgres",
+        ALICE,
+        "alice-token",
+    )
+    .await
+    .expect("login");
+    c.batch_execute(
+        "CREATE TABLE loot (line text); CREATE EXTENSION IF NOT EXISTS databricks_auth",
+    )
+    .await
+    .expect("ordinary DDL");
+
+    // 42501 = insufficient_privilege.
+    for sql in [
+        "GRANT pg_execute_server_program TO \"alice@company.com\"",
+        "GRANT pg_read_server_files TO \"alice@company.com\"",
+        "GRANT pg_write_server_files TO \"alice@company.com\"",
+        "CREATE ROLE sidekick LOGIN PASSWORD 'x'",
+        "COPY loot FROM PROGRAM 'id'",
+        "COPY loot FROM '/etc/passwd'",
+        "COPY loot TO '/tmp/lakebundle-pwned'",
+        "SELECT pg_read_file('postmaster.pid')",
+        "SELECT pg_read_binary_file('/etc/passwd')",
+        "SELECT pg_ls_dir('.')",
+        "ALTER ROLE \"alice@company.com\" SUPERUSER",
+        "ALTER ROLE \"alice@company.com\" CREATEROLE",
+        "ALTER ROLE \"alice@company.com\" REPLICATION",
+        "GRANT lakebase_admin TO \"alice@company.com\"",
+        "SET ROLE lakebase_admin",
+        "SELECT lo_import('/etc/passwd')",
+    ] {
+        assert_eq!(refused(&c, sql).await, "42501", "{sql}");
+    }
+    // A role made through the extension cannot be the stepping stone either.
+    c.batch_execute("SELECT databricks_create_role('helper', 'GROUP')")
+        .await
+        .expect("databricks_create_role");
+    for sql in [
+        "GRANT pg_execute_server_program TO helper",
+        "GRANT pg_read_server_files TO helper",
+        // databricks_superuser holds its predefined roles without the right to pass them on.
+        "GRANT pg_read_all_data TO helper",
+        "ALTER ROLE helper CREATEROLE",
+        "ALTER ROLE helper SUPERUSER",
+    ] {
+        assert_eq!(refused(&c, sql).await, "42501", "{sql}");
+    }
+    // Neither can the functions be turned against the predefined or system roles.
+    for sql in [
+        "SELECT databricks_drop_role('lakebase_admin')",
+        "SELECT databricks_drop_role('databricks_superuser')",
+        "SELECT databricks_drop_role('pg_execute_server_program')",
+    ] {
+        assert_eq!(refused(&c, sql).await, "42501", "{sql}");
+    }
+    assert!(
+        c.batch_execute("SELECT databricks_create_role('x'' LOGIN SUPERUSER --', 'USER')")
+            .await
+            .is_ok(),
+        "an odd name is just a name"
+    );
+    let su: bool = c
+        .query_one(
+            "SELECT rolsuper FROM pg_roles WHERE rolname = 'x'' LOGIN SUPERUSER --'",
+            &[],
+        )
+        .await
+        .expect("odd role")
+        .get(0);
+    assert!(!su);
+    let dangerous = scalar_i64(
+        &c,
+        "SELECT count(*) FROM pg_roles r WHERE (r.rolsuper OR r.rolcreaterole OR \
+         pg_has_role(r.oid, 'pg_execute_server_program', 'MEMBER') OR \
+         pg_has_role(r.oid, 'pg_read_server_files', 'MEMBER') OR \
+         pg_has_role(r.oid, 'pg_write_server_files', 'MEMBER')) \
+         AND r.rolname <> 'lakebase_admin' AND left(r.rolname, 3) <> 'pg_'",
+    )
+    .await;
+    assert_eq!(
+        dangerous, 0,
+        "only the emulator's admin role may reach the OS"
+    );
+
+    // What users legitimately do still works.
+    c.batch_execute("CREATE DATABASE alice_db")
+        .await
+        .expect("CREATE DATABASE");
+    c.batch_execute(
+        "GRANT helper TO \"alice@company.com\"; \
+         REVOKE helper FROM \"alice@company.com\"; \
+         INSERT INTO loot VALUES ('fine'); \
+         SELECT databricks_create_native_role('svc_native', 'pw'); \
+         GRANT SELECT ON loot TO svc_native; \
+         SELECT databricks_drop_role('helper')",
+    )
+    .await
+    .expect("user DDL");
+    let other = connect(&ep.read_write_dns, "alice_db", ALICE, "alice-token")
+        .await
+        .expect("connect to the database alice created");
+    other
+        .batch_execute("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1)")
+        .await
+        .expect("tables in her database");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credentials_expire_and_native_login_follows_the_flag() {
     let Some(fx) = Fixture::new() else { return };
@@ -286,10 +422,14 @@ async fn credentials_expire_and_native_login_follows_the_flag() {
     )
     .await
     .expect("fresh token works");
-    // A native role with a password: refused while native login is off.
-    c.batch_execute("CREATE ROLE app_native LOGIN PASSWORD 'native-pw'")
-        .await
-        .expect("create native role");
+    // A native role with a password (made through databricks_auth: identity roles have no
+    // CREATEROLE): refused while native login is off.
+    c.batch_execute(
+        "CREATE EXTENSION IF NOT EXISTS databricks_auth; \
+         SELECT databricks_create_native_role('app_native', 'native-pw')",
+    )
+    .await
+    .expect("create native role");
     let refused = connect(
         &ep.read_write_dns,
         "databricks_postgres",

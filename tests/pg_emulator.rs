@@ -194,7 +194,13 @@ async fn emulator_instances_are_real_servers_end_to_end() {
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), user);
     }
 
-    // One password per role: the credential psql minted replaced ours, so fetch a fresh one.
+    // The credential psql minted did not replace ours: a token works until it expires.
+    assert!(
+        connect(&host, port, &user, &token, "databricks_postgres")
+            .await
+            .is_ok(),
+        "the first token stopped working after `lakebundle psql`"
+    );
     let out = emu
         .lakebundle()
         .current_dir(cwd.path())
@@ -355,4 +361,118 @@ async fn a_killed_emulator_readopts_its_running_servers() {
         "{:?}",
         servers_under(emu.data_dir())
     );
+}
+
+/// Issue 8.4: a token from `lakebundle --local credential` keeps working until its
+/// `expiration_time`, although every `--local` command runs its own emulator process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_credentials_stay_valid_across_commands() {
+    if !postgres_installed() {
+        return;
+    }
+    let home = tempfile::tempdir().expect("LAKEBUNDLE_HOME");
+    let ws = home.path().join("local-workspace");
+    let ws_arg = ws.display().to_string();
+    // Make the instance with a served emulator over the --local data dir, then stop it.
+    let mut emu =
+        common::Emulator::start_with(&["--data-dir", &ws_arg, "--instance-ready-ms", "50"]);
+    let (s, v) = call(
+        &emu,
+        reqwest::Method::POST,
+        "/api/2.0/database/instances",
+        Some(json!({"name": "local-db", "capacity": "CU_1"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    wait_available(&emu, "local-db").await;
+    emu.stop();
+
+    let cwd = tempfile::tempdir().expect("cwd");
+    let local_credential = || {
+        let out = std::process::Command::new(common::Emulator::bin())
+            .current_dir(cwd.path())
+            .env("LAKEBUNDLE_HOME", home.path())
+            .env_remove("DATABRICKS_HOST")
+            .env_remove("DATABRICKS_TOKEN")
+            .env_remove("DATABRICKS_CONFIG_PROFILE")
+            .env(
+                "DATABRICKS_CONFIG_FILE",
+                home.path().join("no-databrickscfg"),
+            )
+            .args(["--local", "-o", "json", "credential", "local-db"])
+            .output()
+            .expect("lakebundle --local credential");
+        assert!(
+            out.status.success(),
+            "--local credential: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).expect("json")
+    };
+    let first = local_credential();
+    let second = local_credential();
+    let field = |v: &Value, k: &str| {
+        v[k].as_str()
+            .unwrap_or_else(|| panic!("{k} in {v}"))
+            .to_string()
+    };
+    let (host, port, user) = (
+        field(&first, "host"),
+        first["port"].as_u64().expect("port") as u16,
+        field(&first, "user"),
+    );
+    let expires = chrono::DateTime::parse_from_rfc3339(&field(&first, "expiration_time"))
+        .expect("expiration_time");
+    assert!(expires > chrono::Utc::now(), "{first}");
+    let c = connect(
+        &host,
+        port,
+        &user,
+        &field(&first, "token"),
+        "databricks_postgres",
+    )
+    .await
+    .expect("the first --local token still logs in after a second --local credential");
+    let one: i32 = c.query_one("SELECT 1", &[]).await.expect("query").get(0);
+    assert_eq!(one, 1);
+    connect(
+        &host,
+        port,
+        &user,
+        &field(&second, "token"),
+        "databricks_postgres",
+    )
+    .await
+    .expect("the second token logs in too");
+    // The store holds no token, only what it is derived from.
+    let db = std::fs::read(ws.join("workspace.db")).expect("store");
+    let wal = std::fs::read(ws.join("workspace.db-wal")).unwrap_or_default();
+    let hay = [db, wal].concat();
+    for tok in [field(&first, "token"), field(&second, "token")] {
+        assert!(
+            !hay.windows(tok.len()).any(|w| w == tok.as_bytes()),
+            "a database token is stored in clear"
+        );
+    }
+    // Issue 14.10: what the fleet keeps is the owner's only; servers running as another
+    // OS user (when root) get the traverse bit on the way to their data, never read.
+    let traverse_only = |p: &Path| {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+        assert!(mode == 0o700 || mode == 0o701, "{}: {mode:o}", p.display());
+    };
+    traverse_only(&ws);
+    traverse_only(&ws.join("pg"));
+    for f in [
+        "workspace.db",
+        "credential.key",
+        "pg/admin.secret",
+        "pg/tls/server.key",
+    ] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(ws.join(f)).expect(f).permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{f}");
+    }
+    drop(c);
+    drop(emu);
 }

@@ -167,7 +167,8 @@ fn sdk_jobs() {
     if python().is_none() {
         return;
     }
-    let emu = Emulator::start_with(&["--no-postgres"]);
+    // jobs.py checks the SDK keeps int64 ids above 2^53 exact.
+    let emu = Emulator::start_with(&["--no-postgres", "--large-ids"]);
     run_script(&emu, "jobs.py", &[]);
 }
 

@@ -222,6 +222,10 @@ pub struct EmulatorServeArgs {
     /// Database instances are records only, with no PostgreSQL server
     #[arg(long)]
     pub no_postgres: bool,
+    /// Hand out job/run/object ids above 2^53 (tests a client's int64 handling; the default
+    /// ids, like the service's, fit a JavaScript number)
+    #[arg(long)]
+    pub large_ids: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,10 +1,12 @@
 //! `lakebundle emulator serve|down`
 
-use super::args::{EmulatorCommand, GlobalArgs};
-use super::Exit;
-use crate::emulator::{self, EmulatorConfig};
+use serde_json::json;
 
-pub fn run(_g: &GlobalArgs, c: &EmulatorCommand) -> Exit {
+use super::args::{EmulatorCommand, GlobalArgs, OutputFormat};
+use super::{output, Exit};
+use crate::emulator::{self, DownReport, EmulatorConfig};
+
+pub fn run(g: &GlobalArgs, c: &EmulatorCommand) -> Exit {
     let result = match c {
         EmulatorCommand::Serve(a) => EmulatorConfig::from_args(a).and_then(emulator::serve_cli),
         EmulatorCommand::Down(a) => {
@@ -13,11 +15,8 @@ pub fn run(_g: &GlobalArgs, c: &EmulatorCommand) -> Exit {
                 None => emulator::default_data_dir(),
             };
             dir.and_then(|d| {
-                let stopped = emulator::down(&d)?;
-                match stopped {
-                    Some(pid) => println!("stopped emulator pid {pid} for {}", d.display()),
-                    None => println!("no emulator running for {}", d.display()),
-                }
+                let report = emulator::down(&d)?;
+                print_down(g, &d, &report);
                 Ok(())
             })
         }
@@ -28,5 +27,43 @@ pub fn run(_g: &GlobalArgs, c: &EmulatorCommand) -> Exit {
             eprintln!("{:?}", miette::Report::new(e));
             Exit::Error
         }
+    }
+}
+
+/// What `down` stopped: one line per process, or that nothing ran; `-o json` as an object.
+fn print_down(g: &GlobalArgs, dir: &std::path::Path, report: &DownReport) {
+    if g.output == OutputFormat::Json {
+        output::print_json(&json!({
+            "data_dir": dir.display().to_string(),
+            "emulator": report.emulator.as_ref().map(|(pid, url)| json!({"pid": pid, "url": url})),
+            "postgres_servers": report.servers.iter().map(|s| json!({
+                "instance": s.label,
+                "pid": s.pid,
+                "data_dir": s.data_dir.display().to_string(),
+            })).collect::<Vec<_>>(),
+            "stopped_anything": report.stopped_anything(),
+        }));
+        return;
+    }
+    if !report.stopped_anything() {
+        println!("nothing was running for {}", dir.display());
+        return;
+    }
+    if let Some((pid, url)) = &report.emulator {
+        match url {
+            Some(u) => println!(
+                "stopped emulator pid {pid} (serving {u}) for {}",
+                dir.display()
+            ),
+            None => println!("stopped emulator pid {pid} for {}", dir.display()),
+        }
+    }
+    for s in &report.servers {
+        println!(
+            "stopped PostgreSQL server of instance {} (pid {}, {})",
+            s.label,
+            s.pid,
+            s.data_dir.display()
+        );
     }
 }

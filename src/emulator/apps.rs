@@ -338,7 +338,7 @@ async fn create(
                 )));
             }
         }
-        let sp_id = t.next_id("app_sp_id", 7_000_000_000_000_001);
+        let sp_id = t.next_int64_id(super::store::IdKind::AppServicePrincipal);
         let mut rec = Value::Object(fields.clone());
         let short = &uuid::Uuid::new_v4().simple().to_string()[..8];
         rec["name"] = json!(name);

@@ -56,11 +56,18 @@ pub fn authenticate(emu: &Emu, headers: &HeaderMap) -> Result<Caller, ApiErr> {
     }
     if let Some(rec) = emu.store.get(OAUTH_COLLECTION, &digest(token)) {
         let expires = rec.get("expires_ms").and_then(Value::as_i64).unwrap_or(0);
+        let client_id = rec
+            .get("client_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        // A token outlives neither its hour nor the client it was issued to (a restart
+        // without that client revokes it).
+        if emu.cfg.client_id.as_deref() != Some(client_id) {
+            return Err(ApiErr::permission_denied(
+                "Invalid access token: its OAuth client is not configured",
+            ));
+        }
         if expires > now_ms() {
-            let client_id = rec
-                .get("client_id")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
             return Ok(Caller {
                 user_name: client_id.to_string(),
                 service_principal: true,
@@ -155,11 +162,11 @@ async fn token(State(emu): Shared, headers: HeaderMap, body: Bytes) -> Response 
             "missing client credentials",
         );
     };
+    // Only a configured client gets a token: without one, M2M is off (as on a workspace
+    // with no such service principal) and every client is refused.
     let accepted = match (&emu.cfg.client_id, &emu.cfg.client_secret) {
-        (Some(cid), Some(cs)) => *cid == id && *cs == secret,
-        (Some(cid), None) => *cid == id && !secret.is_empty(),
-        (None, Some(cs)) => *cs == secret && !id.is_empty(),
-        (None, None) => !id.is_empty() && !secret.is_empty(),
+        (Some(cid), Some(cs)) => constant_time_eq(cid, &id) && constant_time_eq(cs, &secret),
+        _ => false,
     };
     if !accepted {
         return oauth_error(
@@ -198,6 +205,15 @@ async fn token(State(emu): Shared, headers: HeaderMap, body: Bytes) -> Response 
         "scope": scope.unwrap_or_else(|| "all-apis".into()),
     }))
     .into_response()
+}
+
+/// Comparison whose time does not depend on where the inputs differ.
+fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 /// A stable numeric id for a user name.

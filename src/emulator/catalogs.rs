@@ -2,10 +2,17 @@
 //! refresh them (`/api/2.0/pipelines/{id}` and its `updates`, the API a job's
 //! `pipeline_task` and `lakebundle run` use to trigger a TRIGGERED/SNAPSHOT refresh).
 //!
-//! With `--lake-dir`, a synced table's source `a.b.c` must exist as `<lake>/a/b/c.csv` or
-//! `.jsonl` (and hold its primary-key columns), or the create fails like the real service
-//! does for a missing Delta table. Without it, sources are not read: the table is recorded
-//! and reported online with zero rows, and the backend is not asked to sync anything.
+//! A synced table's source `a.b.c` (three identifiers: letters, digits, `_`, `-`) is read
+//! from `<lake>/a/b/c.csv` or `.jsonl`, and only from inside the lake: the file is
+//! canonicalized and must stay under the canonical lake directory (no absolute parts, no
+//! `..`, no symlink out). The lake is `--lake-dir` or, by default, `<data-dir>/lake`.
+//! With `--lake-dir` a missing source fails the create (NOT_FOUND), as the service does
+//! for a missing Delta table; with the default lake the create is accepted (the Unity
+//! Catalog table is ACTIVE, so deploys go on) and every sync of the table fails until the
+//! file exists: `data_synchronization_status.detailed_state` is
+//! `SYNCED_TABLE_OFFLINE_FAILED`, with a message naming the source and the paths looked at,
+//! and its pipeline updates end FAILED. A table never reports synced data without having
+//! read its source.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -253,13 +260,101 @@ async fn list_synced(
     )
 }
 
-/// `<lake>/<c>/<s>/<t>.csv|.jsonl` for a source table, if it exists.
-fn source_file(lake: &std::path::Path, full_name: &str) -> Option<PathBuf> {
-    let (c, s, t) = three_part("source", full_name).ok()?;
-    ["csv", "jsonl"]
+/// A source table name: exactly three identifiers that are safe as path components.
+fn validate_source_name(name: &str) -> Result<(&str, &str, &str), ApiErr> {
+    let field = "spec.source_table_full_name";
+    let (c, s, t) = three_part(field, name)?;
+    for part in [c, s, t] {
+        let ok = part.len() <= 255
+            && part
+                .chars()
+                .all(|ch| ch.is_alphanumeric() || ch == '_' || ch == '-');
+        if !ok {
+            return Err(ApiErr::invalid(format!(
+                "Invalid {field} '{name}': '{part}' is not an identifier (use letters, digits, '_' and '-')"
+            )));
+        }
+    }
+    Ok((c, s, t))
+}
+
+/// Why a source could not be read: what it names and where it was looked for.
+#[derive(Debug)]
+enum SourceProblem {
+    Missing {
+        source: String,
+        looked: Vec<PathBuf>,
+    },
+    Outside {
+        source: String,
+        file: PathBuf,
+        lake: PathBuf,
+    },
+    Invalid(String),
+}
+
+impl std::fmt::Display for SourceProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SourceProblem::Missing { source, looked } => write!(
+                f,
+                "Source table '{source}' not found: no file at {}. Put the table there \
+                 (CSV with a header row, or JSON lines) and refresh the pipeline.",
+                looked
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            ),
+            SourceProblem::Outside { source, file, lake } => write!(
+                f,
+                "Source table '{source}' resolves to {}, outside the lake directory {}; \
+                 sources are only read from inside it.",
+                file.display(),
+                lake.display()
+            ),
+            SourceProblem::Invalid(m) => f.write_str(m),
+        }
+    }
+}
+
+/// The file of source table `full_name` under `lake`: `<lake>/<c>/<s>/<t>.csv|.jsonl`,
+/// canonicalized and checked to stay inside the canonical lake.
+fn locate_source(lake: &std::path::Path, full_name: &str) -> Result<PathBuf, SourceProblem> {
+    let (c, s, t) =
+        validate_source_name(full_name).map_err(|e| SourceProblem::Invalid(e.message))?;
+    let looked: Vec<PathBuf> = ["csv", "jsonl"]
         .iter()
         .map(|ext| lake.join(c).join(s).join(format!("{t}.{ext}")))
-        .find(|p| p.is_file())
+        .collect();
+    let missing = |looked: Vec<PathBuf>| SourceProblem::Missing {
+        source: full_name.to_string(),
+        looked,
+    };
+    let Ok(root) = std::fs::canonicalize(lake) else {
+        return Err(missing(looked));
+    };
+    let Some(found) = looked.iter().find(|p| p.is_file()) else {
+        return Err(missing(looked));
+    };
+    let real = std::fs::canonicalize(found).map_err(|_| missing(looked.clone()))?;
+    if !real.starts_with(&root) {
+        return Err(SourceProblem::Outside {
+            source: full_name.to_string(),
+            file: real,
+            lake: root,
+        });
+    }
+    Ok(real)
+}
+
+/// The source of a stored synced table, as the next sync would read it.
+fn source_of(emu: &Emu, rec: &Value) -> Result<PathBuf, SourceProblem> {
+    let name = rec
+        .pointer("/spec/source_table_full_name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    locate_source(&emu.cfg.lake().0, name)
 }
 
 /// Column names of a source file: the CSV header, or the keys of the first JSON line.
@@ -287,8 +382,9 @@ fn source_columns(path: &std::path::Path) -> Result<Vec<String>, ApiErr> {
     }
 }
 
+/// What the backend needs about a stored synced table. Its `source` is the file the next
+/// sync reads (empty when there is none: callers check [`source_of`] before a sync).
 fn backend_spec(rec: &Value, emu: &Emu) -> Option<SyncedTableSpec> {
-    let e = internal(rec);
     let name = rec["name"].as_str()?;
     let (_, schema, table) = three_part("name", name).ok()?;
     let instance = rec["effective_database_instance_name"].as_str()?;
@@ -303,7 +399,7 @@ fn backend_spec(rec: &Value, emu: &Emu) -> Option<SyncedTableSpec> {
         database: rec["effective_logical_database_name"].as_str()?.to_string(),
         schema: schema.to_string(),
         table: table.to_string(),
-        source: PathBuf::from(e.get("source").and_then(Value::as_str)?),
+        source: source_of(emu, rec).unwrap_or_default(),
         primary_key_columns: rec
             .pointer("/spec/primary_key_columns")
             .and_then(Value::as_array)
@@ -334,21 +430,29 @@ fn online_state(policy: &str) -> &'static str {
     }
 }
 
+/// How a sync ended.
+enum SyncOutcome<'a> {
+    Synced(&'a SyncStats),
+    /// The source could not be read (missing, outside the lake): nothing was synced.
+    NoSource(&'a SourceProblem),
+    Failed(&'a super::backend::BackendError),
+}
+
 /// Record the outcome of a sync in the table's `data_synchronization_status`.
-fn record_sync(
-    emu: &Emu,
-    name: &str,
-    started: i64,
-    result: &Result<SyncStats, super::backend::BackendError>,
-    note: Option<&str>,
-) {
+fn record_sync(emu: &Emu, name: &str, started: i64, outcome: SyncOutcome<'_>) {
     let saved = emu.store.txn(|t| {
         let Some(mut rec) = t.get(SYNCED, name).cloned() else { return Ok::<_, ApiErr>(()) };
         let policy = rec.pointer("/spec/scheduling_policy").and_then(Value::as_str).unwrap_or("SNAPSHOT").to_string();
         let pipeline_id = rec.pointer("/data_synchronization_status/pipeline_id").cloned().unwrap_or(Value::Null);
         let now = now_ms();
-        let status = match result {
-            Ok(stats) => {
+        let failed = |message: String| json!({
+            "detailed_state": "SYNCED_TABLE_OFFLINE_FAILED",
+            "message": message,
+            "pipeline_id": pipeline_id,
+            "failed_status": {"timestamp": rfc3339(now)},
+        });
+        let status = match outcome {
+            SyncOutcome::Synced(stats) => {
                 rec["unity_catalog_provisioning_state"] = json!("ACTIVE");
                 let progress = json!({
                     "sync_progress_completion": 1.0,
@@ -357,8 +461,8 @@ fn record_sync(
                 });
                 let mut s = json!({
                     "detailed_state": online_state(&policy),
-                    "message": note.map(str::to_string).unwrap_or_else(|| format!(
-                        "Synced {} rows ({} upserted, {} deleted).", stats.total_rows, stats.rows_upserted, stats.rows_deleted)),
+                    "message": format!(
+                        "Synced {} rows ({} upserted, {} deleted).", stats.total_rows, stats.rows_upserted, stats.rows_deleted),
                     "pipeline_id": pipeline_id,
                     "last_sync": {"sync_start_timestamp": rfc3339(started), "sync_end_timestamp": rfc3339(now)},
                 });
@@ -366,22 +470,39 @@ fn record_sync(
                 s[kind] = json!({"timestamp": rfc3339(now), "triggered_update_progress": progress});
                 s
             }
-            Err(e) => {
+            SyncOutcome::NoSource(problem) => {
+                // The Unity Catalog table exists (so a deploy that waits for it goes on and
+                // can warn); its data is offline: the pipeline failed.
+                rec["unity_catalog_provisioning_state"] = json!("ACTIVE");
+                failed(problem.to_string())
+            }
+            SyncOutcome::Failed(e) => {
                 rec["unity_catalog_provisioning_state"] = json!("FAILED");
-                json!({
-                    "detailed_state": "SYNCED_TABLE_OFFLINE_FAILED",
-                    "message": format!("Sync failed: {e}"),
-                    "pipeline_id": pipeline_id,
-                    "failed_status": {"timestamp": rfc3339(now)},
-                })
+                failed(format!("Sync failed: {e}"))
             }
         };
         rec["data_synchronization_status"] = status;
+        if let Some(m) = internal_mut(&mut rec) {
+            let ok = matches!(outcome, SyncOutcome::Synced(_));
+            if ok {
+                m.insert("loaded".into(), json!(true));
+            }
+            m.insert("source_problem".into(), json!(matches!(outcome, SyncOutcome::NoSource(_))));
+        }
         t.put(SYNCED, name, rec);
         Ok(())
     });
     if let Err(e) = saved {
         tracing::error!("cannot record sync of {name}: {}", e.message);
+    }
+}
+
+/// Whether a sync of the table ever succeeded (its target exists).
+fn loaded(rec: &Value) -> bool {
+    match internal(rec).get("loaded").and_then(Value::as_bool) {
+        Some(l) => l,
+        // Records of earlier versions: an ACTIVE table was loaded.
+        None => rec["unity_catalog_provisioning_state"] == json!("ACTIVE"),
     }
 }
 
@@ -392,27 +513,34 @@ fn spawn_sync(emu: Arc<Emu>, name: String, initial: bool) -> tokio::task::JoinHa
         let Some(rec) = emu.store.get(SYNCED, &name) else {
             return;
         };
+        // Checked before every sync: the lake may have changed since the create.
+        if let Err(problem) = source_of(&emu, &rec) {
+            tracing::warn!("sync of {name}: {problem}");
+            record_sync(&emu, &name, started, SyncOutcome::NoSource(&problem));
+            return;
+        }
         let Some(spec) = backend_spec(&rec, &emu) else {
-            record_sync(
-                &emu,
-                &name,
-                started,
-                &Ok(SyncStats::default()),
-                Some("No --lake-dir: the source table was not read; no rows were synced."),
-            );
+            let e = super::backend::BackendError::Invalid(format!(
+                "the database instance of synced table {name} no longer exists"
+            ));
+            record_sync(&emu, &name, started, SyncOutcome::Failed(&e));
             return;
         };
         let lock = emu.instance_op_lock(&spec.instance_uid);
         let _turn = lock.lock().await;
-        let result = if initial {
+        // A table whose source appeared after the create is loaded from scratch.
+        let result = if initial || !loaded(&rec) {
             emu.backend.create_synced_table(&spec).await
         } else {
             emu.backend.refresh_synced_table(&spec).await
         };
-        if let Err(e) = &result {
-            tracing::warn!("sync of {name} failed: {e}");
+        match &result {
+            Ok(stats) => record_sync(&emu, &name, started, SyncOutcome::Synced(stats)),
+            Err(e) => {
+                tracing::warn!("sync of {name} failed: {e}");
+                record_sync(&emu, &name, started, SyncOutcome::Failed(e));
+            }
         }
-        record_sync(&emu, &name, started, &result, None);
     })
 }
 
@@ -427,7 +555,7 @@ async fn create_synced(State(emu): Shared, raw: Bytes) -> ApiResult {
     };
     let source = req_str(&spec, "source_table_full_name")
         .map_err(|_| ApiErr::missing("spec.source_table_full_name"))?;
-    three_part("spec.source_table_full_name", source)?;
+    validate_source_name(source)?;
     let pks: Vec<String> = match spec.get("primary_key_columns") {
         Some(Value::Array(a)) if !a.is_empty() => a
             .iter()
@@ -485,10 +613,9 @@ async fn create_synced(State(emu): Shared, raw: Bytes) -> ApiResult {
         ),
     };
     let uid = usable_instance(&emu, &instance)?;
-    let source_path = match &emu.cfg.lake_dir {
-        Some(lake) => {
-            let p = source_file(lake, source)
-                .ok_or_else(|| ApiErr::not_found(format!("Table '{source}' does not exist.")))?;
+    let (_, strict) = emu.cfg.lake();
+    match locate_source(&emu.cfg.lake().0, source) {
+        Ok(p) => {
             let cols = source_columns(&p)?;
             for pk in &pks {
                 if !cols.iter().any(|c| c == pk) {
@@ -498,10 +625,17 @@ async fn create_synced(State(emu): Shared, raw: Bytes) -> ApiResult {
                     )));
                 }
             }
-            Some(p)
         }
-        None => None,
-    };
+        Err(SourceProblem::Missing { .. }) if strict => {
+            return Err(ApiErr::not_found(format!(
+                "Table '{source}' does not exist."
+            )));
+        }
+        // Accepted; the table's status reports it (see the module doc).
+        Err(SourceProblem::Missing { .. }) => {}
+        Err(e @ SourceProblem::Outside { .. }) => return Err(ApiErr::invalid(e.to_string())),
+        Err(SourceProblem::Invalid(m)) => return Err(ApiErr::invalid(m)),
+    }
     let create_objects = opt_bool(&spec, "create_database_objects_if_missing")?.unwrap_or(false);
     if !emu.backend.database_exists(&uid, &database).await? {
         if !create_objects {
@@ -552,7 +686,7 @@ async fn create_synced(State(emu): Shared, raw: Bytes) -> ApiResult {
                 "provisioning_status": {"initial_pipeline_sync_progress": {"sync_progress_completion": 0.0}},
             },
         });
-        rec[INTERNAL] = json!({"source": source_path.as_ref().map(|p| p.display().to_string())});
+        rec[INTERNAL] = json!({});
         t.put(SYNCED, &name, rec.clone());
         Ok(rec)
     })?;
@@ -576,7 +710,12 @@ async fn get_synced(State(emu): Shared, Path(name): Path<String>) -> ApiResult {
     let mut out = strip_internal(rec.clone());
     // CONTINUOUS tables sync in the backend's own time: its latest outcome is the truth.
     let provisioned = rec["unity_catalog_provisioning_state"] != json!("PROVISIONING");
-    if let (true, Some(spec)) = (provisioned, backend_spec(&rec, &emu)) {
+    // A source problem is the latest word: the backend's last (good) sync is older.
+    let source_problem = internal(&rec)
+        .get("source_problem")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    if let (true, false, Some(spec)) = (provisioned, source_problem, backend_spec(&rec, &emu)) {
         if let Some(st) = emu.backend.synced_table_status(&spec).await? {
             let status = &mut out["data_synchronization_status"];
             let kind = if spec.scheduling_policy == "CONTINUOUS" {
@@ -615,6 +754,7 @@ pub async fn resume_continuous(emu: &Emu) {
         .all(SYNCED)
         .iter()
         .filter(|(_, r)| r["unity_catalog_provisioning_state"] == json!("ACTIVE"))
+        .filter(|(_, r)| source_of(emu, r).is_ok())
         .filter_map(|(_, r)| backend_spec(r, emu))
         .filter(|s| s.scheduling_policy == "CONTINUOUS")
         .collect();

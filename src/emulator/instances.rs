@@ -19,7 +19,7 @@ use super::http::{
     body, decode_token, encode_token, internal, internal_mut, now_ms, ok, opt_str, page_size,
     qbool, query, random_hex, req_str, rfc3339, strip_internal, ApiErr, ApiResult,
 };
-use super::server::{Caller, Emu, IssuedCredential, Shared};
+use super::server::{Caller, CredentialKey, Emu, Shared};
 
 pub const COLLECTION: &str = "instances";
 const MAX_INSTANCES: usize = 10;
@@ -695,6 +695,30 @@ async fn delete(State(emu): Shared, Path(name): Path<String>, RawQuery(q): RawQu
 
 /// Lifetime of a database credential (the real service: about an hour).
 const CREDENTIAL_TTL_MS: i64 = 3600 * 1000;
+/// Per caller: the nonce its current token is derived from and when it expires (no secret).
+const DB_CREDENTIALS: &str = "db_credentials";
+
+/// The token of `user` for `nonce`: HMAC-SHA256 under the emulator's credential key.
+fn credential_token(key: &CredentialKey, user: &str, nonce: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut ipad = [0x36u8; 64];
+    let mut opad = [0x5cu8; 64];
+    for (i, b) in key.0.iter().enumerate() {
+        ipad[i] ^= b;
+        opad[i] ^= b;
+    }
+    let inner = Sha256::new()
+        .chain_update(ipad)
+        .chain_update(user.as_bytes())
+        .chain_update([0u8])
+        .chain_update(nonce.as_bytes())
+        .finalize();
+    let mac = Sha256::new()
+        .chain_update(opad)
+        .chain_update(inner)
+        .finalize();
+    format!("eyJkYiI6ImVtdSJ9.{}", hex::encode(mac))
+}
 
 async fn credential(
     State(emu): Shared,
@@ -757,32 +781,33 @@ async fn credential(
         }
         uids.push(rec["uid"].as_str().unwrap_or_default().to_string());
     }
-    // Reuse the caller's token while more than a quarter of its hour is left,
-    // so earlier tokens keep working (see `Emu::credentials`).
-    let reused = emu
-        .credentials
-        .lock()
-        .get(&caller.user_name)
-        .filter(|c| c.expires_ms - now > CREDENTIAL_TTL_MS / 4)
-        .cloned();
-    let mut issued = reused.unwrap_or_else(|| IssuedCredential {
-        token: format!("eyJkYiI6ImVtdSJ9.{}", random_hex(32)),
-        expires_ms: now + CREDENTIAL_TTL_MS,
-        uids: Default::default(),
-    });
-    let expires = rfc3339(issued.expires_ms);
+    // PostgreSQL keeps one password per role, so a caller has one token at a time: while it
+    // is live it is handed out again with its validity extended, and never replaced, so
+    // every token works until the expiration_time it was returned with — also across
+    // emulator processes, as the nonce it is derived from is in the store.
+    let _turn = emu.credential_turn.lock().await;
+    let now = now_ms();
+    let live_nonce = emu
+        .store
+        .get(DB_CREDENTIALS, &caller.user_name)
+        .filter(|r| r["expires_ms"].as_i64().unwrap_or(0) > now)
+        .and_then(|r| r["nonce"].as_str().map(str::to_string));
+    let nonce = live_nonce.unwrap_or_else(|| random_hex(16));
+    let token = credential_token(&emu.credential_key, &caller.user_name, &nonce);
+    let expires_ms = now + CREDENTIAL_TTL_MS;
+    let expires = rfc3339(expires_ms);
     for uid in uids {
-        if issued.uids.contains(&uid) {
-            continue;
-        }
         emu.backend
-            .set_credential(&uid, &caller.user_name, &issued.token, &expires)
+            .set_credential(&uid, &caller.user_name, &token, &expires)
             .await?;
-        issued.uids.insert(uid);
     }
-    let token = issued.token.clone();
-    emu.credentials
-        .lock()
-        .insert(caller.user_name.clone(), issued);
+    emu.store.txn(|t| {
+        t.put(
+            DB_CREDENTIALS,
+            &caller.user_name,
+            json!({"nonce": nonce, "expires_ms": expires_ms}),
+        );
+        Ok::<_, ApiErr>(())
+    })?;
     ok(json!({"token": token, "expiration_time": expires}))
 }

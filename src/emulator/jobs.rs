@@ -1,7 +1,8 @@
 //! Jobs API 2.2 (reference §11): job CRUD, run-now and runs.
 //!
-//! Ids are int64 and deliberately above 2^53, so a client that routes them through an f64
-//! corrupts them visibly. Jobs are keyed by `i64::MAX - id` (zero-padded), so key order is
+//! Ids are int64 about 10^15 like the service's, below 2^53 so JavaScript clients read them
+//! exactly; `--large-ids` puts them above 2^53, so a client that routes them through an f64
+//! corrupts them visibly (see `store::IdKind`). Jobs are keyed by `i64::MAX - id` (zero-padded), so key order is
 //! newest first, the order `jobs/list` returns. A run's life cycle is computed from its
 //! creation time: PENDING for one `--transition-ms`, RUNNING for two more, then
 //! TERMINATED/SUCCESS (or CANCELED when cancelled before that).
@@ -20,11 +21,10 @@ use super::http::{
     ApiErr, ApiResult, INTERNAL,
 };
 use super::server::{Caller, Emu, Shared};
+use super::store::IdKind;
 
 pub const JOBS: &str = "jobs";
 pub const RUNS: &str = "runs";
-const FIRST_JOB_ID: i64 = 10_000_000_000_000_001;
-const FIRST_RUN_ID: i64 = 20_000_000_000_000_001;
 /// Array elements per `jobs/get` page (reference §11.1).
 const ARRAY_PAGE: usize = 100;
 const PAGED_ARRAYS: [&str; 4] = ["tasks", "job_clusters", "environments", "parameters"];
@@ -233,7 +233,7 @@ async fn create(State(emu): Shared, Extension(caller): Extension<Caller>, raw: B
     normalize(&mut settings)?;
     let now = now_ms();
     let id = emu.store.txn(|t| {
-        let id = t.next_id("job_id", FIRST_JOB_ID);
+        let id = t.next_int64_id(IdKind::Job);
         let run_as = settings
             .get("run_as")
             .and_then(|r| {
@@ -513,7 +513,7 @@ fn new_run(
                 return Ok((r["run_id"].as_i64().unwrap_or(0), r["number_in_job"].as_i64().unwrap_or(0), false));
             }
         }
-        let run_id = t.next_id("run_id", FIRST_RUN_ID);
+        let run_id = t.next_int64_id(IdKind::Run);
         let (job_id, settings) = match job {
             Some(j) => (j["job_id"].clone(), j["settings"].clone()),
             None => (Value::Null, Value::Object(b.clone())),

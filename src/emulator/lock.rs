@@ -27,7 +27,9 @@ fn try_flock(file: &File) -> bool {
 }
 
 fn open_lock(dir: &Path) -> Result<File, EmulatorError> {
+    use std::os::unix::fs::OpenOptionsExt;
     OpenOptions::new()
+        .mode(0o600)
         .read(true)
         .write(true)
         .create(true)

@@ -81,6 +81,7 @@ pub struct EmulatorConfig {
     /// Accepted bearer tokens; empty = any non-empty token.
     pub tokens: Vec<String>,
     pub user: String,
+    /// The one OAuth M2M client `/oidc/v1/token` accepts; None = it refuses every client.
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
     pub latency_ms: u64,
@@ -91,11 +92,18 @@ pub struct EmulatorConfig {
     /// Duration of the other asynchronous transitions (app start/stop/delete, deployments,
     /// run phases).
     pub transition_ms: u64,
+    /// `--lake-dir`: where synced tables' sources are read, strictly (a missing source
+    /// fails the create with NOT_FOUND, as the service does for a missing Delta table).
+    /// None: `<data-dir>/lake`, leniently (the create is accepted and the table reports
+    /// the missing source in its status). See [`EmulatorConfig::lake`].
     pub lake_dir: Option<PathBuf>,
     /// Database instances are records only (no PostgreSQL server).
     pub no_postgres: bool,
     /// Fall back to records only when PostgreSQL is not installed (instead of failing).
     pub postgres_optional: bool,
+    /// Job, run, workspace-object and app service-principal ids above 2^53 (to test a
+    /// client's int64 handling); by default they stay below, like the service's.
+    pub large_ids: bool,
 }
 
 impl std::fmt::Debug for EmulatorConfig {
@@ -120,6 +128,7 @@ impl std::fmt::Debug for EmulatorConfig {
             .field("lake_dir", &self.lake_dir)
             .field("no_postgres", &self.no_postgres)
             .field("postgres_optional", &self.postgres_optional)
+            .field("large_ids", &self.large_ids)
             .finish()
     }
 }
@@ -160,6 +169,15 @@ impl EmulatorConfig {
             lake_dir: None,
             no_postgres: false,
             postgres_optional: true,
+            large_ids: false,
+        }
+    }
+
+    /// The lake directory and whether it was given explicitly (strict).
+    pub fn lake(&self) -> (PathBuf, bool) {
+        match &self.lake_dir {
+            Some(d) => (d.clone(), true),
+            None => (self.data_dir.join("lake"), false),
         }
     }
 
@@ -181,6 +199,18 @@ impl EmulatorConfig {
         if a.tokens.iter().any(|t| t.is_empty()) {
             return Err(EmulatorError::Config("--token must not be empty".into()));
         }
+        // An M2M client is an id with its secret: one alone would accept anything for the other.
+        match (&a.client_id, &a.client_secret) {
+            (Some(id), Some(secret)) if !id.is_empty() && !secret.is_empty() => {}
+            (None, None) => {}
+            _ => {
+                return Err(EmulatorError::Config(
+                    "--client-id and --client-secret must be given together, both non-empty \
+                     (without them the token endpoint refuses every client)"
+                        .into(),
+                ))
+            }
+        }
         Ok(EmulatorConfig {
             port: a.port,
             data_dir,
@@ -197,8 +227,89 @@ impl EmulatorConfig {
             lake_dir: a.lake_dir.clone(),
             no_postgres: a.no_postgres,
             postgres_optional: false,
+            large_ids: a.large_ids,
         })
     }
+}
+
+/// The SQLite store in a data dir (plus its `-wal` and `-shm`).
+pub const STORE_FILE: &str = "workspace.db";
+/// The key database credentials are derived from (0600).
+pub const CREDENTIAL_KEY_FILE: &str = "credential.key";
+
+fn set_mode(path: &Path, mode: u32) -> Result<(), EmulatorError> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| EmulatorError::io(path.to_path_buf(), e))
+}
+
+/// Create `dir` if needed and make it owner-only (0700): it holds the store, keys and
+/// database files of every instance.
+fn private_dir(dir: &Path) -> Result<(), EmulatorError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| EmulatorError::io(dir.to_path_buf(), e))?;
+    let mode = std::fs::metadata(dir)
+        .map_err(|e| EmulatorError::io(dir.to_path_buf(), e))?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode != 0o700 {
+        set_mode(dir, 0o700)?;
+    }
+    Ok(())
+}
+
+/// The store and its `-wal`/`-shm` are 0600: SQLite creates the latter two with the mode
+/// of the database file, so creating that one 0600 covers all three.
+fn private_store_files(db: &Path) -> Result<(), EmulatorError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(db)
+        .map_err(|e| EmulatorError::io(db.to_path_buf(), e))?;
+    for suffix in ["", "-wal", "-shm"] {
+        let p = PathBuf::from(format!("{}{suffix}", db.display()));
+        if p.exists() {
+            set_mode(&p, 0o600)?;
+        }
+    }
+    Ok(())
+}
+
+/// A 32-byte key kept hex-encoded in an owner-only file, made on first use.
+fn load_or_create_key(path: &Path) -> Result<server::CredentialKey, EmulatorError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let parse = |text: &str| -> Option<[u8; 32]> { hex::decode(text.trim()).ok()?.try_into().ok() };
+    if let Ok(text) = std::fs::read_to_string(path) {
+        if let Some(k) = parse(&text) {
+            set_mode(path, 0o600)?;
+            return Ok(server::CredentialKey(k));
+        }
+    }
+    let mut key = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut key);
+    let tmp = path.with_extension("key.tmp");
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(hex::encode(key).as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|e| EmulatorError::io(path.to_path_buf(), e))?;
+    Ok(server::CredentialKey(key))
 }
 
 /// The single place that picks the database backend behind instances: real PostgreSQL
@@ -297,10 +408,19 @@ impl RunningEmulator {
 /// Start the emulator: take the data-dir lock, open the store, adopt the database servers
 /// of existing instances, bind 127.0.0.1:port and serve in the background.
 pub async fn start(cfg: EmulatorConfig) -> Result<RunningEmulator, EmulatorError> {
-    std::fs::create_dir_all(&cfg.data_dir)
-        .map_err(|e| EmulatorError::io(cfg.data_dir.clone(), e))?;
+    // Owner-only before anything is written (the PostgreSQL fleet may add the traverse bit
+    // for its server user; it never adds read).
+    private_dir(&cfg.data_dir)?;
     let lock = lock::DataDirLock::acquire(&cfg.data_dir)?;
-    let store = store::Store::open(&cfg.data_dir.join("workspace.db"))?;
+    let db = cfg.data_dir.join(STORE_FILE);
+    private_store_files(&db)?;
+    let store = store::Store::open(&db)?;
+    store.set_large_ids(cfg.large_ids);
+    let credential_key = load_or_create_key(&cfg.data_dir.join(CREDENTIAL_KEY_FILE))?;
+    if cfg.lake_dir.is_none() {
+        // The default lake exists, so users see where source tables go.
+        private_dir(&cfg.lake().0)?;
+    }
     let backend = make_backend(&cfg)?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", cfg.port))
         .await
@@ -321,7 +441,14 @@ pub async fn start(cfg: EmulatorConfig) -> Result<RunningEmulator, EmulatorError
         .first()
         .cloned()
         .unwrap_or_else(|| "dapi-emulator".into());
-    let emu = Arc::new(Emu::new(cfg, store, backend, url.clone(), lock));
+    let emu = Arc::new(Emu::new(
+        cfg,
+        store,
+        backend,
+        url.clone(),
+        lock,
+        credential_key,
+    ));
     emu.adopt_instances().await;
     catalogs::resume_continuous(&emu).await;
     let app = server::router(emu.clone());
@@ -370,13 +497,33 @@ pub fn serve_cli(cfg: EmulatorConfig) -> Result<(), EmulatorError> {
     })
 }
 
+/// What `lakebundle emulator down` stopped.
+#[derive(Debug, Clone, Default)]
+pub struct DownReport {
+    /// The emulator process that held the data dir, and the URL it served.
+    pub emulator: Option<(u32, Option<String>)>,
+    /// PostgreSQL servers that ran before and no longer do.
+    pub servers: Vec<postgres::RunningServer>,
+}
+
+impl DownReport {
+    pub fn stopped_anything(&self) -> bool {
+        self.emulator.is_some() || !self.servers.is_empty()
+    }
+}
+
 /// `lakebundle emulator down`: stop the server holding `data_dir` (SIGTERM, then SIGKILL
 /// after a grace period) and make sure no database server of it survives.
-/// Returns the pid that was stopped, if any.
-pub fn down(data_dir: &Path) -> Result<Option<u32>, EmulatorError> {
-    let mut stopped = None;
+pub fn down(data_dir: &Path) -> Result<DownReport, EmulatorError> {
+    let mut report = DownReport::default();
+    let pg_root = data_dir.join("pg");
+    // Listed first: a live emulator stops its own servers on SIGTERM.
+    let before = postgres::running_servers(&pg_root);
     if lock::is_held(data_dir) {
         if let Some(pid) = lock::holder_pid(data_dir).filter(|p| *p > 0) {
+            let url = lock::read_info(data_dir)
+                .filter(|(p, _)| *p == pid)
+                .map(|(_, u)| u);
             // SAFETY: sending a signal to a pid; no memory involved.
             unsafe { libc::kill(pid as i32, libc::SIGTERM) };
             let deadline = std::time::Instant::now() + Duration::from_secs(15);
@@ -391,21 +538,28 @@ pub fn down(data_dir: &Path) -> Result<Option<u32>, EmulatorError> {
                     std::thread::sleep(Duration::from_millis(20));
                 }
             }
-            stopped = Some(pid);
+            report.emulator = Some((pid, url));
         }
     }
-    if !data_dir.exists() {
-        return Ok(stopped);
-    }
-    // A killed server cannot stop its database servers; do it on its behalf, under the
-    // lock so we never race a live emulator.
-    let Ok(_lock) = lock::DataDirLock::acquire(data_dir) else {
-        return Ok(stopped);
+    let stopped_servers = |report: &mut DownReport| {
+        let after = postgres::running_servers(&pg_root);
+        report.servers = before
+            .iter()
+            .filter(|s| !after.iter().any(|a| a.pid == s.pid))
+            .cloned()
+            .collect();
     };
-    // Only a data dir that ever ran PostgreSQL servers has anything to stop.
-    if !data_dir.join("pg").exists() {
-        return Ok(stopped);
+    // A killed server cannot stop its database servers; do it on its behalf, under the
+    // lock so we never race a live emulator. Only a data dir that ever ran PostgreSQL
+    // servers has anything to stop.
+    if !data_dir.exists() || !pg_root.exists() {
+        stopped_servers(&mut report);
+        return Ok(report);
     }
+    let Ok(_lock) = lock::DataDirLock::acquire(data_dir) else {
+        stopped_servers(&mut report);
+        return Ok(report);
+    };
     let cfg = EmulatorConfig {
         postgres_optional: false,
         ..EmulatorConfig::local(data_dir.to_path_buf())
@@ -416,5 +570,6 @@ pub fn down(data_dir: &Path) -> Result<Option<u32>, EmulatorError> {
         .build()
         .map_err(|e| EmulatorError::io(PathBuf::from("<tokio runtime>"), e))?;
     rt.block_on(backend.shutdown())?;
-    Ok(stopped)
+    stopped_servers(&mut report);
+    Ok(report)
 }

@@ -15,13 +15,16 @@
 //!
 //! **Roles and credentials.** See [`pg::roles`](self): the token of a
 //! generated credential is the password of the caller's role (named after
-//! the user's email or service principal id, created on first use) with
-//! `VALID UNTIL` = the token's expiry. One password per role: minting a new
-//! token replaces the previous one for new logins (open sessions stay).
-//! `enable_pg_native_login = false` rejects logins of roles that are not
-//! identity roles (`pg_hba.conf` `reject`); `true` lets any role with a
-//! password log in. Every instance offers `CREATE EXTENSION databricks_auth`
-//! with `databricks_create_role(name, 'USER'|'SERVICE_PRINCIPAL'|'GROUP')`.
+//! the user's email or service principal id, created on first use, LOGIN
+//! CREATEDB, never CREATEROLE) with `VALID UNTIL` = the token's expiry. One
+//! password per role: the API hands a caller's live token out again rather
+//! than replacing it (`instances::credential`). `enable_pg_native_login =
+//! false` rejects logins of roles that are not identity roles (`pg_hba.conf`
+//! `reject`); `true` lets any role with a password log in. Every instance
+//! offers `CREATE EXTENSION databricks_auth` with SECURITY DEFINER
+//! `databricks_create_role(name, 'USER'|'SERVICE_PRINCIPAL'|'GROUP')`,
+//! `databricks_create_native_role(name, password)` and
+//! `databricks_drop_role(name)`.
 //!
 //! **Capacity.** `shared_buffers`/`work_mem`: CU_1 32 MB/4 MB, CU_2 64/8,
 //! CU_4 128/16, CU_8 256/32 (the service's ~16 GB per CU, scaled down; ×2
@@ -205,6 +208,8 @@ impl PgFleet {
         let run_as = RunAs::detect()?;
         std::fs::create_dir_all(&root).map_err(PgError::io(&root))?;
         let root = std::fs::canonicalize(&root).map_err(PgError::io(&root))?;
+        // Owner-only; a server user (when root) gets the traverse bit below, never read.
+        server::set_mode(&root, 0o700)?;
         run_as.ensure_traversable(&root)?;
         let secret = root.join("admin.secret");
         let admin_password = match std::fs::read_to_string(&secret) {
@@ -294,6 +299,57 @@ impl PgFleet {
     }
 }
 
+/// A PostgreSQL server found running under a fleet root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunningServer {
+    /// The instance's name (from `instance.json`), else its uid; replicas add
+    /// ` (replica-N)`.
+    pub label: String,
+    pub data_dir: PathBuf,
+    pub pid: i32,
+}
+
+/// Every live postmaster under `root` (`<data dir>/pg`), found from the files alone (no
+/// PostgreSQL installation needed): what `emulator down` reports it stopped.
+pub fn running_servers(root: &Path) -> Vec<RunningServer> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let dir = e.path();
+        if !dir.is_dir() {
+            continue;
+        }
+        let uid = e.file_name().to_string_lossy().into_owned();
+        let name = std::fs::read_to_string(dir.join("instance.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v.get("name").and_then(|n| n.as_str()).map(str::to_string))
+            .unwrap_or_else(|| uid.clone());
+        let mut candidates = vec![(name.clone(), dir.join("data"))];
+        if let Ok(subs) = std::fs::read_dir(&dir) {
+            for sub in subs.flatten() {
+                let n = sub.file_name().to_string_lossy().into_owned();
+                if n.starts_with("replica-") {
+                    candidates.push((format!("{name} ({n})"), sub.path().join("data")));
+                }
+            }
+        }
+        for (label, data) in candidates {
+            if let Some(pid) = server::live_postmaster(&data) {
+                out.push(RunningServer {
+                    label,
+                    data_dir: data,
+                    pid,
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| a.label.cmp(&b.label));
+    out
+}
+
 impl Drop for PgFleet {
     fn drop(&mut self) {
         if !self.inner.shut_down.swap(true, Ordering::SeqCst) {
@@ -307,6 +363,9 @@ impl Drop for PgFleet {
 fn ensure_tls(dir: &Path) -> bool {
     let (crt, key) = (dir.join("server.crt"), dir.join("server.key"));
     if crt.is_file() && key.is_file() {
+        // Data dirs made by earlier versions: tighten in place.
+        let _ = server::set_mode(dir, 0o700);
+        let _ = server::set_mode(&key, 0o600);
         return true;
     }
     if std::fs::create_dir_all(dir).is_err() {
@@ -330,7 +389,11 @@ fn ensure_tls(dir: &Path) -> bool {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status();
-    let ok = matches!(out, Ok(s) if s.success()) && crt.is_file() && key.is_file();
+    let ok = matches!(out, Ok(s) if s.success())
+        && crt.is_file()
+        && key.is_file()
+        && server::set_mode(dir, 0o700).is_ok()
+        && server::set_mode(&key, 0o600).is_ok();
     if !ok {
         tracing::warn!("openssl is not available: instances run without SSL (use sslmode=prefer)");
     }

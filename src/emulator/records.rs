@@ -151,8 +151,11 @@ impl DbBackend for NoPostgres {
         &self,
         spec: &SyncedTableSpec,
     ) -> Result<SyncStats, BackendError> {
+        // Callers locate the source first; no source is never a success.
         if spec.source.as_os_str().is_empty() {
-            return Ok(SyncStats::default());
+            return Err(BackendError::NotFound(
+                "the synced table's source table was not found".into(),
+            ));
         }
         let rows = count_rows(&spec.source)?;
         Ok(SyncStats {

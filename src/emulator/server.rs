@@ -38,19 +38,22 @@ pub struct Emu {
     lock: Mutex<Option<DataDirLock>>,
     /// Serialises backend operations per instance uid (create, resize, stop, delete).
     instance_ops: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    /// The database credential last issued to each caller. A Postgres role has
-    /// one password, so a new token would lock out every earlier one; while a
-    /// token has most of its life left it is handed out again. In memory only:
-    /// tokens are secrets and are never written to the store.
-    pub credentials: Mutex<HashMap<String, IssuedCredential>>,
+    /// Key of the database credentials (see `instances::credential`): a token is derived
+    /// from it, the caller and a stored nonce, so the store never holds a token and a token
+    /// stays the same across emulator processes (`--local` starts one per command).
+    pub credential_key: CredentialKey,
+    /// Serialises credential issuing, so two concurrent first requests agree on one token.
+    pub credential_turn: tokio::sync::Mutex<()>,
 }
 
-/// A database credential and the instances (uids) whose role has it as password.
+/// A 32-byte secret; never printed.
 #[derive(Clone)]
-pub struct IssuedCredential {
-    pub token: String,
-    pub expires_ms: i64,
-    pub uids: std::collections::HashSet<String>,
+pub struct CredentialKey(pub [u8; 32]);
+
+impl std::fmt::Debug for CredentialKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CredentialKey(****)")
+    }
 }
 
 impl Emu {
@@ -60,6 +63,7 @@ impl Emu {
         backend: Arc<dyn DbBackend>,
         url: String,
         lock: DataDirLock,
+        credential_key: CredentialKey,
     ) -> Emu {
         let faults = Faults::new(cfg.seed, cfg.fail_rate, cfg.lost_response_rate);
         Emu {
@@ -71,7 +75,8 @@ impl Emu {
             faults,
             lock: Mutex::new(Some(lock)),
             instance_ops: Mutex::new(HashMap::new()),
-            credentials: Mutex::new(HashMap::new()),
+            credential_key,
+            credential_turn: tokio::sync::Mutex::new(()),
         }
     }
 

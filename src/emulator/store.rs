@@ -81,6 +81,53 @@ struct Inner {
 
 pub struct Store {
     inner: Mutex<Inner>,
+    /// Int64 ids above 2^53 (`--large-ids`) instead of ones a JavaScript number holds.
+    large_ids: std::sync::atomic::AtomicBool,
+}
+
+/// The int64 ids the workspace hands out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdKind {
+    Job,
+    Run,
+    WorkspaceObject,
+    AppServicePrincipal,
+}
+
+/// 2^53: the first integer a JavaScript number (an f64) cannot tell from its neighbour.
+pub const JS_SAFE_LIMIT: i64 = 1 << 53;
+
+impl IdKind {
+    fn counter(self) -> &'static str {
+        match self {
+            IdKind::Job => "job_id",
+            IdKind::Run => "run_id",
+            IdKind::WorkspaceObject => "workspace_object_id",
+            IdKind::AppServicePrincipal => "app_sp_id",
+        }
+    }
+
+    /// First id with `--large-ids`: above 2^53, so a client that routes ids through an
+    /// f64 corrupts them visibly.
+    fn large_first(self) -> i64 {
+        match self {
+            IdKind::Job => 10_000_000_000_000_001,
+            IdKind::Run => 20_000_000_000_000_001,
+            IdKind::WorkspaceObject => 1_000_000_000_000_000_001,
+            IdKind::AppServicePrincipal => 7_000_000_000_000_001,
+        }
+    }
+
+    /// Default ids look like the service's (about 10^15, 15-16 digits) and stay below 2^53
+    /// (~9.007 * 10^15), so the official JavaScript SDK reads them exactly.
+    fn base(self) -> i64 {
+        match self {
+            IdKind::Job => 1_000_000_000_000_000,
+            IdKind::Run => 500_000_000_000_000,
+            IdKind::WorkspaceObject => 3_000_000_000_000_000,
+            IdKind::AppServicePrincipal => 4_000_000_000_000_000,
+        }
+    }
 }
 
 /// One pending change, kept to roll memory back if the commit fails.
@@ -94,6 +141,7 @@ struct Undo {
 pub struct Txn<'a> {
     data: &'a mut HashMap<String, Collection>,
     undo: Vec<Undo>,
+    large_ids: bool,
 }
 
 impl Txn<'_> {
@@ -132,6 +180,18 @@ impl Txn<'_> {
 
     pub fn count(&self, collection: &str) -> usize {
         self.data.get(collection).map_or(0, |c| c.len())
+    }
+
+    /// The next id of a kind. Default ids start at a random point in the kind's range
+    /// (so ids of different data dirs rarely coincide); the two modes count separately, so
+    /// switching `--large-ids` on a data dir never mixes them in one counter.
+    pub fn next_int64_id(&mut self, kind: IdKind) -> i64 {
+        if self.large_ids {
+            return self.next_id(kind.counter(), kind.large_first());
+        }
+        use rand::Rng;
+        let first = kind.base() + rand::rng().random_range(1..100_000_000_000_000);
+        self.next_id(&format!("{}/js", kind.counter()), first)
     }
 
     /// Next value of a named counter, starting at `first`.
@@ -188,7 +248,14 @@ impl Store {
         }
         Ok(Store {
             inner: Mutex::new(Inner { conn, data }),
+            large_ids: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Hand out ids above 2^53 (`--large-ids`).
+    pub fn set_large_ids(&self, on: bool) {
+        self.large_ids
+            .store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn get(&self, collection: &str, key: &str) -> Option<Value> {
@@ -257,6 +324,7 @@ impl Store {
         let mut txn = Txn {
             data: &mut inner.data,
             undo: Vec::new(),
+            large_ids: self.large_ids.load(std::sync::atomic::Ordering::Relaxed),
         };
         let result = {
             let _mark = TxnMark::enter();

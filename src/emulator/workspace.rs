@@ -131,7 +131,7 @@ pub(super) fn mkdirs_in(t: &mut Txn<'_>, canon: &str, shown: &str) -> Result<(),
                 ))
             }
             None => {
-                let id = t.next_id("workspace_object_id", 1_000_000_000_000_001);
+                let id = t.next_int64_id(super::store::IdKind::WorkspaceObject);
                 t.put(COLLECTION, &prefix, json!({"object_type": "DIRECTORY", "object_id": id, "created_at": now, "modified_at": now}));
             }
         }
@@ -239,7 +239,7 @@ pub(super) fn write(emu: &Emu, imp: Import) -> ApiResult {
         }
         let id = match existing.as_ref().and_then(|e| e["object_id"].as_i64()) {
             Some(id) => id,
-            None => t.next_id("workspace_object_id", 1_000_000_000_000_001),
+            None => t.next_int64_id(super::store::IdKind::WorkspaceObject),
         };
         let created = existing
             .as_ref()

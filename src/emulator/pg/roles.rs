@@ -4,20 +4,32 @@
 //!
 //! Role model (local stand-in for the service's):
 //! - `lakebase_admin`: bootstrap superuser, used only by the emulator;
-//! - `databricks_superuser`: NOLOGIN, CREATEDB CREATEROLE, member of
-//!   `pg_read_all_data`/`pg_write_all_data`/`pg_monitor`, owner of
+//! - `databricks_superuser`: NOLOGIN, CREATEDB, member of
+//!   `pg_read_all_data`/`pg_write_all_data`/`pg_monitor`/`pg_signal_backend`
+//!   (without ADMIN OPTION, so it cannot hand them on), owner of
 //!   `databricks_postgres` and of every database a catalog creates;
 //! - `databricks_identity`: NOLOGIN group of identity roles; `pg_hba.conf`
 //!   always lets its members log in with their password;
 //! - a workspace identity's role (email or service principal id) is created
-//!   on its first credential, in both groups above. Its password is the
-//!   token (stored as a SCRAM verifier: the plain token never reaches the
-//!   server), `VALID UNTIL` the token's expiry;
-//! - `databricks_create_role(name, 'USER'|'SERVICE_PRINCIPAL'|'GROUP')`
-//!   creates an identity role (login, no password until a credential) —
-//!   it is not a member of `databricks_superuser`; grant what it needs.
-//! - Native Postgres roles (`CREATE ROLE x LOGIN PASSWORD ...`) log in only
-//!   when the instance has `enable_pg_native_login`.
+//!   on its first credential, in both groups above, LOGIN CREATEDB and
+//!   **not** CREATEROLE: on PostgreSQL 15 CREATEROLE may grant any
+//!   non-superuser role, `pg_execute_server_program` (`COPY ... FROM
+//!   PROGRAM`) and `pg_read_server_files`/`pg_write_server_files` included,
+//!   i.e. shell access as the server's OS user and every instance's files.
+//!   Its password is the token (stored as a SCRAM verifier: the plain token
+//!   never reaches the server), `VALID UNTIL` the token's expiry;
+//! - roles are created on the user's behalf by SECURITY DEFINER functions
+//!   of the `databricks_auth` extension (owned by the bootstrap superuser,
+//!   executable by `databricks_superuser` members), which never grant a
+//!   predefined role: `databricks_create_role(name,
+//!   'USER'|'SERVICE_PRINCIPAL'|'GROUP')` makes an identity role (login, no
+//!   password until a credential; not a member of `databricks_superuser`),
+//!   `databricks_create_native_role(name, password)` a password role for
+//!   native login, `databricks_drop_role(name)` drops one of those. Each
+//!   created role is administered by `databricks_superuser` (ADMIN OPTION),
+//!   so its members can `GRANT`/`REVOKE` it as CREATEROLE would allow.
+//! - Native Postgres roles log in only when the instance has
+//!   `enable_pg_native_login`.
 
 use std::path::Path;
 
@@ -32,7 +44,7 @@ const AUTH_VERSION: &str = "1.0";
 pub fn bootstrap_roles_sql() -> String {
     format!(
         "CREATE ROLE {id} NOLOGIN;\n\
-         CREATE ROLE {su} NOLOGIN CREATEDB CREATEROLE IN ROLE pg_read_all_data, pg_write_all_data, pg_monitor, pg_signal_backend;\n\
+         CREATE ROLE {su} NOLOGIN CREATEDB NOCREATEROLE IN ROLE pg_read_all_data, pg_write_all_data, pg_monitor, pg_signal_backend;\n\
          COMMENT ON ROLE {su} IS 'Databricks superuser: holds the rights of an instance owner';\n",
         id = ident(IDENTITY_GROUP),
         su = ident(SUPERUSER_GROUP),
@@ -99,19 +111,72 @@ BEGIN
     RAISE EXCEPTION 'role name must not be empty';
   END IF;
   IF identity_type = 'GROUP' THEN
-    EXECUTE format('CREATE ROLE %I NOLOGIN', role_name);
+    EXECUTE format('CREATE ROLE %I NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS', role_name);
   ELSIF identity_type IN ('USER', 'SERVICE_PRINCIPAL') THEN
-    EXECUTE format('CREATE ROLE %I LOGIN IN ROLE databricks_identity', role_name);
+    EXECUTE format('CREATE ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS IN ROLE databricks_identity', role_name);
   ELSE
     RAISE EXCEPTION 'identity_type must be USER, SERVICE_PRINCIPAL or GROUP, not %', identity_type;
   END IF;
   EXECUTE format('COMMENT ON ROLE %I IS %L', role_name, 'databricks identity: ' || identity_type);
+  -- Members of databricks_superuser may grant and revoke the new role (what CREATEROLE
+  -- would give them, without its power over predefined roles).
+  EXECUTE format('GRANT %I TO databricks_superuser WITH ADMIN OPTION', role_name);
   RETURN role_name;
 END
 $fn$;
 
 REVOKE ALL ON FUNCTION databricks_create_role(text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION databricks_create_role(text, text) TO databricks_superuser;
+
+CREATE FUNCTION databricks_create_native_role(role_name text, role_password text)
+RETURNS text
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog
+AS $fn$
+BEGIN
+  IF role_name IS NULL OR length(role_name) = 0 THEN
+    RAISE EXCEPTION 'role name must not be empty';
+  END IF;
+  IF role_password IS NULL OR length(role_password) = 0 THEN
+    RAISE EXCEPTION 'a native role needs a non-empty password';
+  END IF;
+  EXECUTE format('CREATE ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD %L', role_name, role_password);
+  EXECUTE format('COMMENT ON ROLE %I IS %L', role_name, 'databricks native role');
+  EXECUTE format('GRANT %I TO databricks_superuser WITH ADMIN OPTION', role_name);
+  RETURN role_name;
+END
+$fn$;
+
+REVOKE ALL ON FUNCTION databricks_create_native_role(text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION databricks_create_native_role(text, text) TO databricks_superuser;
+
+CREATE FUNCTION databricks_drop_role(role_name text)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog
+AS $fn$
+DECLARE
+  note text;
+BEGIN
+  SELECT d.description INTO note
+  FROM pg_roles r
+  LEFT JOIN pg_shdescription d ON d.objoid = r.oid AND d.classoid = 'pg_authid'::regclass
+  WHERE r.rolname = role_name;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'role "%" does not exist', role_name USING ERRCODE = 'undefined_object';
+  END IF;
+  -- Only roles these functions made; never a system, predefined or administrative role.
+  IF note IS NULL OR NOT (note LIKE 'databricks identity: %' OR note = 'databricks native role') THEN
+    RAISE EXCEPTION 'permission denied to drop role "%"', role_name USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  EXECUTE format('DROP ROLE %I', role_name);
+END
+$fn$;
+
+REVOKE ALL ON FUNCTION databricks_drop_role(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION databricks_drop_role(text) TO databricks_superuser;
 
 CREATE FUNCTION databricks_list_roles()
 RETURNS TABLE (role_name name, identity_type text)
@@ -185,7 +250,8 @@ pub async fn set_credential(
     if !exists {
         let create = format!(
             // Attributes are not inherited from databricks_superuser: give them directly.
-            "CREATE ROLE {} LOGIN CREATEDB CREATEROLE IN ROLE {}, {}",
+            // Never CREATEROLE (see the module doc).
+            "CREATE ROLE {} LOGIN CREATEDB NOCREATEROLE IN ROLE {}, {}",
             ident(role),
             ident(IDENTITY_GROUP),
             ident(SUPERUSER_GROUP)
@@ -200,11 +266,14 @@ pub async fn set_credential(
     // The verifier, not the token, goes over the wire and into any log line.
     let verifier = postgres_protocol::password::scram_sha_256(password.as_bytes());
     let alter = format!(
-        "ALTER ROLE {r} WITH LOGIN PASSWORD {p} VALID UNTIL {u}; GRANT {g} TO {r}",
+        // NOCREATEROLE also takes the attribute from roles made by earlier versions.
+        "ALTER ROLE {r} WITH LOGIN NOCREATEROLE PASSWORD {p} VALID UNTIL {u}; GRANT {g} TO {r}; \
+         ALTER ROLE {su} NOCREATEROLE",
         r = ident(role),
         p = literal(&verifier),
         u = literal(&until),
         g = ident(IDENTITY_GROUP),
+        su = ident(SUPERUSER_GROUP),
     );
     client
         .batch_execute(&alter)

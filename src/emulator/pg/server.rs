@@ -483,6 +483,11 @@ pub async fn start(bin: &PgBinaries, run_as: &RunAs, dirs: &ServerDirs) -> PgRes
     }
 }
 
+/// The pid of the live postmaster of `data`, if one runs.
+pub fn live_postmaster(data: &Path) -> Option<i32> {
+    postmaster_pid(data).filter(|p| process_alive(*p))
+}
+
 /// The postmaster's pid, from `postmaster.pid`.
 fn postmaster_pid(data: &Path) -> Option<i32> {
     let text = std::fs::read_to_string(data.join("postmaster.pid")).ok()?;
@@ -581,6 +586,11 @@ pub fn log_tail(log: &Path, lines: usize) -> String {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// chmod.
+pub fn set_mode(path: &Path, mode: u32) -> PgResult<()> {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(PgError::io(path))
 }
 
 /// Write a file only its owner can read.

@@ -221,6 +221,13 @@ impl SourceTable {
 /// The source file for a spec path: the path itself, else with `.csv` or
 /// `.jsonl` appended.
 pub fn resolve_source(path: &Path) -> PgResult<PathBuf> {
+    // Only the absolute, checked paths the API layer hands over (never relative to the cwd).
+    if !path.is_absolute() {
+        return Err(PgError::NotFound(format!(
+            "source table not found: {:?} is not a located source file",
+            path.display().to_string()
+        )));
+    }
     if path.is_file() {
         return Ok(path.to_path_buf());
     }
