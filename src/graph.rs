@@ -336,6 +336,35 @@ impl ResourceGraph {
         json!({"nodes": nodes, "edges": edges})
     }
 
+    /// One edge per dependent → dependency pair, with every reference that
+    /// makes it (in declaration order): several references between the same
+    /// two resources are one dependency.
+    fn merged_edges(&self) -> Vec<(ResourceAddr, ResourceAddr, Vec<String>)> {
+        let mut merged: Vec<(ResourceAddr, ResourceAddr, Vec<String>)> = Vec::new();
+        let mut at: HashMap<(NodeIndex, NodeIndex), usize> = HashMap::new();
+        let mut refs: Vec<_> = self.graph.edge_references().collect();
+        refs.sort_by_key(|e| e.id().index());
+        for e in refs {
+            let via = &e.weight().via;
+            match at.get(&(e.source(), e.target())) {
+                Some(&i) => {
+                    if !merged[i].2.contains(via) {
+                        merged[i].2.push(via.clone());
+                    }
+                }
+                None => {
+                    at.insert((e.source(), e.target()), merged.len());
+                    merged.push((
+                        self.graph[e.source()].clone(),
+                        self.graph[e.target()].clone(),
+                        vec![via.clone()],
+                    ));
+                }
+            }
+        }
+        merged
+    }
+
     /// Graphviz DOT; edges point from dependent to dependency.
     pub fn to_dot(&self) -> String {
         fn quote(s: &str) -> String {
@@ -345,12 +374,12 @@ impl ResourceGraph {
         for n in self.nodes() {
             out.push_str(&format!("  {};\n", quote(&n.to_string())));
         }
-        for e in self.edges() {
+        for (from, to, via) in self.merged_edges() {
             out.push_str(&format!(
                 "  {} -> {} [label={}];\n",
-                quote(&e.from.to_string()),
-                quote(&e.to.to_string()),
-                quote(&e.via)
+                quote(&from.to_string()),
+                quote(&to.to_string()),
+                quote(&via.join(", "))
             ));
         }
         out.push_str("}\n");
@@ -360,20 +389,18 @@ impl ResourceGraph {
     /// Each resource in deploy order, with what it depends on beneath it.
     pub fn to_text_tree(&self) -> String {
         let mut out = String::new();
+        let mut by_from: HashMap<ResourceAddr, Vec<(ResourceAddr, Vec<String>)>> = HashMap::new();
+        for (from, to, via) in self.merged_edges() {
+            by_from.entry(from).or_default().push((to, via));
+        }
         for addr in self.topo_order() {
             out.push_str(&addr.to_string());
             out.push('\n');
-            let ix = self.index[&addr];
-            let mut deps: Vec<_> = self.graph.edges(ix).collect();
-            deps.sort_by_key(|e| e.id().index());
+            let deps = by_from.remove(&addr).unwrap_or_default();
             let count = deps.len();
-            for (i, e) in deps.into_iter().enumerate() {
+            for (i, (to, via)) in deps.into_iter().enumerate() {
                 let branch = if i + 1 == count { "└─" } else { "├─" };
-                out.push_str(&format!(
-                    "  {branch} {} ({})\n",
-                    self.graph[e.target()],
-                    e.weight().via
-                ));
+                out.push_str(&format!("  {branch} {to} ({})\n", via.join(", ")));
             }
         }
         out

@@ -1,5 +1,3 @@
-use clap::Parser;
-
 // The loader allocates many small strings and nodes across threads; mimalloc
 // is markedly faster than the system allocator for that pattern.
 #[global_allocator]
@@ -22,7 +20,6 @@ fn main() {
         // SAFETY: sets a plain integer option of the allocator, valid at any time.
         unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
     }
-    let cli = lakebundle::cli::args::Cli::parse();
-    let exit = lakebundle::cli::run(cli);
+    let exit = lakebundle::cli::main();
     std::process::exit(exit.code());
 }

@@ -1,5 +1,12 @@
 //! clap types for the whole CLI (DESIGN.md §4). Command owners may add flags
 //! to their own subcommand struct.
+//!
+//! The bundle flags (`-C`, `-t`, `--var`, `-p`, `--local`) are accepted both
+//! before the subcommand (`lakebundle -C dir plan`) and after it
+//! (`lakebundle plan -C dir`), but only by the commands that load a bundle:
+//! each of those flattens its own [`BundleArgs`], and the copy on [`Cli`] is
+//! refused for the others (`schema`, `emulator`). [`Cli::global_args`]
+//! merges the two copies.
 
 use std::path::PathBuf;
 
@@ -13,31 +20,132 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 )]
 pub struct Cli {
     #[command(flatten)]
-    pub global: GlobalArgs,
+    pub bundle: BundleArgs,
+    /// Output format (markdown: `plan` only)
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
     #[command(subcommand)]
     pub command: Command,
 }
 
-#[derive(Debug, Args, Clone, Default)]
-pub struct GlobalArgs {
+/// Which bundle and workspace a command works on.
+#[derive(Debug, Args, Clone, Default, PartialEq, Eq)]
+pub struct BundleArgs {
     /// Bundle root directory (default: $DATABRICKS_BUNDLE_ROOT, else the nearest ancestor with databricks.yml)
-    #[arg(short = 'C', long = "dir", global = true, value_name = "DIR")]
+    #[arg(short = 'C', long = "dir", value_name = "DIR")]
     pub dir: Option<PathBuf>,
     /// Target to use (default: $DATABRICKS_BUNDLE_TARGET, else the only or default target)
-    #[arg(short = 't', long, global = true, value_name = "TARGET")]
+    #[arg(short = 't', long, value_name = "TARGET")]
     pub target: Option<String>,
     /// Set a variable: --var name=value (repeatable)
-    #[arg(long = "var", global = true, value_name = "K=V")]
+    #[arg(long = "var", value_name = "K=V")]
     pub vars: Vec<String>,
     /// ~/.databrickscfg profile
-    #[arg(short = 'p', long, global = true)]
+    #[arg(short = 'p', long, value_name = "PROFILE")]
     pub profile: Option<String>,
     /// Use the embedded local workspace ($LAKEBUNDLE_HOME/local-workspace)
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub local: bool,
-    /// Output format
-    #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+}
+
+impl BundleArgs {
+    /// `self` (given before the subcommand) with `after` (given after it)
+    /// on top: a flag given after wins; `--var`s add up.
+    pub fn merged(&self, after: &BundleArgs) -> BundleArgs {
+        BundleArgs {
+            dir: after.dir.clone().or_else(|| self.dir.clone()),
+            target: after.target.clone().or_else(|| self.target.clone()),
+            vars: self.vars.iter().chain(&after.vars).cloned().collect(),
+            profile: after.profile.clone().or_else(|| self.profile.clone()),
+            local: self.local || after.local,
+        }
+    }
+
+    /// The flags given, as the user would type them (for error messages).
+    pub fn given_flags(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        if self.dir.is_some() {
+            v.push("-C/--dir");
+        }
+        if self.target.is_some() {
+            v.push("-t/--target");
+        }
+        if !self.vars.is_empty() {
+            v.push("--var");
+        }
+        if self.profile.is_some() {
+            v.push("-p/--profile");
+        }
+        if self.local {
+            v.push("--local");
+        }
+        v
+    }
+}
+
+/// The bundle flags and output format a command runs with (both positions merged).
+#[derive(Debug, Clone, Default)]
+pub struct GlobalArgs {
+    pub dir: Option<PathBuf>,
+    pub target: Option<String>,
+    pub vars: Vec<String>,
+    pub profile: Option<String>,
+    pub local: bool,
     pub output: OutputFormat,
+}
+
+impl GlobalArgs {
+    pub fn new(bundle: BundleArgs, output: OutputFormat) -> GlobalArgs {
+        GlobalArgs {
+            dir: bundle.dir,
+            target: bundle.target,
+            vars: bundle.vars,
+            profile: bundle.profile,
+            local: bundle.local,
+            output,
+        }
+    }
+}
+
+impl Command {
+    /// The subcommand's own bundle flags; None for commands without a bundle.
+    pub fn bundle_args(&self) -> Option<&BundleArgs> {
+        match self {
+            Command::Validate(a) => Some(&a.bundle),
+            Command::Graph(a) => Some(&a.bundle),
+            Command::Plan(a) => Some(&a.bundle),
+            Command::Deploy(a) => Some(&a.bundle),
+            Command::Destroy(a) => Some(&a.bundle),
+            Command::Summary(a) => Some(&a.bundle),
+            Command::Run(a) => Some(&a.bundle),
+            Command::Credential(a) => Some(&a.bundle),
+            Command::Psql(a) => Some(&a.bundle),
+            Command::Schema | Command::Emulator(_) => None,
+        }
+    }
+
+    /// The name users type (for messages).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Validate(_) => "validate",
+            Command::Graph(_) => "graph",
+            Command::Schema => "schema",
+            Command::Plan(_) => "plan",
+            Command::Deploy(_) => "deploy",
+            Command::Destroy(_) => "destroy",
+            Command::Summary(_) => "summary",
+            Command::Run(_) => "run",
+            Command::Credential(_) => "credential",
+            Command::Psql(_) => "psql",
+            Command::Emulator(EmulatorCommand::Serve(_)) => "emulator serve",
+            Command::Emulator(EmulatorCommand::Down(_)) => "emulator down",
+        }
+    }
+
+    /// Output formats beyond text and JSON: markdown is for `plan` only.
+    pub fn supports_markdown(&self) -> bool {
+        matches!(self, Command::Plan(_))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -63,7 +171,7 @@ pub enum Command {
     /// Delete every deployed resource of the target
     Destroy(DestroyArgs),
     /// Deployed resources with ids, state, endpoints and URLs
-    Summary,
+    Summary(SummaryArgs),
     /// Run a job, or refresh a synced table's pipeline
     Run(RunArgs),
     /// Print a fresh database credential and connection string for an instance
@@ -77,6 +185,8 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
+    #[command(flatten)]
+    pub bundle: BundleArgs,
     /// Treat warnings as errors
     #[arg(long)]
     pub strict: bool,
@@ -90,6 +200,8 @@ pub enum GraphFormat {
 
 #[derive(Debug, Args)]
 pub struct GraphArgs {
+    #[command(flatten)]
+    pub bundle: BundleArgs,
     /// dot prints Graphviz; -o json prints nodes and edges
     #[arg(long, value_enum)]
     pub format: Option<GraphFormat>,
@@ -97,6 +209,8 @@ pub struct GraphArgs {
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
+    #[command(flatten)]
+    pub bundle: BundleArgs,
     /// Save the plan for `deploy --plan`
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -113,6 +227,8 @@ pub struct PlanArgs {
 
 #[derive(Debug, Args)]
 pub struct DeployArgs {
+    #[command(flatten)]
+    pub bundle: BundleArgs,
     /// Apply exactly this saved plan
     #[arg(long, value_name = "FILE")]
     pub plan: Option<PathBuf>,
@@ -122,23 +238,36 @@ pub struct DeployArgs {
     /// Concurrent remote operations
     #[arg(long, default_value_t = 10)]
     pub parallelism: usize,
-    /// Take over a held deployment lock
+    /// Take over a held deployment lock (only when its holder is dead)
     #[arg(long)]
     pub force_lock: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct DestroyArgs {
+    #[command(flatten)]
+    pub bundle: BundleArgs,
+    /// Do not ask before deleting (required without a terminal)
     #[arg(long)]
     pub auto_approve: bool,
+    /// Take over a held deployment lock (only when its holder is dead)
     #[arg(long)]
     pub force_lock: bool,
+    /// Concurrent remote deletes
     #[arg(long, default_value_t = 10)]
     pub parallelism: usize,
 }
 
 #[derive(Debug, Args)]
+pub struct SummaryArgs {
+    #[command(flatten)]
+    pub bundle: BundleArgs,
+}
+
+#[derive(Debug, Args)]
 pub struct RunArgs {
+    #[command(flatten)]
+    pub bundle: BundleArgs,
     /// Resource key of a job or synced table
     pub key: String,
     /// Return as soon as the run is triggered
@@ -148,6 +277,8 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct CredentialArgs {
+    #[command(flatten)]
+    pub bundle: BundleArgs,
     /// Resource key (or name) of a database instance
     pub key: String,
     /// Database named in the printed connection string
@@ -157,6 +288,8 @@ pub struct CredentialArgs {
 
 #[derive(Debug, Args)]
 pub struct PsqlArgs {
+    #[command(flatten)]
+    pub bundle: BundleArgs,
     /// Resource key (or name) of a database instance
     pub key: String,
     /// Database to connect to
@@ -177,6 +310,7 @@ pub enum EmulatorCommand {
 
 #[derive(Debug, Args, Clone)]
 pub struct EmulatorServeArgs {
+    /// TCP port on 127.0.0.1 (0: any free port, printed on the first line)
     #[arg(long, default_value_t = 8080)]
     pub port: u16,
     /// Where the workspace state lives (default: $LAKEBUNDLE_HOME/local-workspace)
@@ -230,6 +364,7 @@ pub struct EmulatorServeArgs {
 
 #[derive(Debug, Args)]
 pub struct EmulatorDownArgs {
+    /// The data dir of the emulator to stop (default: $LAKEBUNDLE_HOME/local-workspace)
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
 }

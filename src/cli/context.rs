@@ -5,14 +5,14 @@
 //! resolve `lookup` variables through the API, rewrite local paths, open the
 //! state store.
 //!
-//! Failures are printed here (diagnostics need the source map) and come back
-//! as the [`Exit`] to return.
+//! Failures come back as a [`CliError`] (rendered once by `cli::run`).
 
 use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::args::{GlobalArgs, OutputFormat};
+use super::args::GlobalArgs;
+use super::error::{CliError, ErrorClass};
 use super::output;
 use super::Exit;
 use crate::api::{AuthOptions, Client, ClientConfig, Method, Secret};
@@ -31,7 +31,6 @@ pub struct Session {
     pub user: CurrentUser,
     /// The in-process local workspace (`--local`), kept alive for the command.
     local: Option<RunningEmulator>,
-    pub output: OutputFormat,
 }
 
 impl Session {
@@ -43,55 +42,65 @@ impl Session {
     }
 
     /// Open the state store (local cache + workspace copy, reconciled).
-    pub async fn state(&self) -> Result<StateStore, Exit> {
+    pub async fn state(&self) -> Result<StateStore, CliError> {
         StateStore::for_bundle(&self.bundle, Some(&self.client))
             .await
-            .map_err(|e| {
-                output::error(&e);
-                Exit::Error
-            })
+            .map_err(CliError::state)
+    }
+
+    /// An engine error over this session's bundle.
+    pub fn engine_error(&self, e: EngineError) -> CliError {
+        CliError::engine(&self.bundle, e)
     }
 }
 
 /// Runs one command's `body` against an open session on its own runtime,
 /// closing the session (and any local workspace) afterwards.
-pub fn with_session(g: &GlobalArgs, body: impl AsyncFnOnce(&Session) -> Exit) -> Exit {
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(exit) => return exit,
-    };
-    rt.block_on(async {
-        let session = match open(g).await {
-            Ok(s) => s,
-            Err(exit) => return exit,
-        };
-        let exit = body(&session).await;
+pub fn with_session(
+    g: &GlobalArgs,
+    body: impl AsyncFnOnce(&Session) -> Result<Exit, CliError>,
+) -> Result<Exit, CliError> {
+    runtime()?.block_on(async {
+        let session = open(g).await?;
+        let result = body(&session).await;
         session.close().await;
-        exit
+        result
     })
 }
 
 /// A multi-threaded runtime for one command.
-pub fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
+pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| {
-            output::error(format!("cannot start the async runtime: {e}"));
-            Exit::Error
-        })
+        .map_err(|e| CliError::internal(format!("cannot start the async runtime: {e}")))
 }
 
-/// Print diagnostics on stderr (`-o json`: the JSON form on stdout when
-/// there are errors, so scripts can parse the failure).
-pub fn print_diags(g: &GlobalArgs, sources: &SourceMap, diags: &Diagnostics) {
+/// Print warnings (no errors among them) on stderr.
+pub fn print_warnings(sources: &SourceMap, diags: &Diagnostics) {
     if diags.items.is_empty() {
         return;
     }
-    if g.output == OutputFormat::Json && diags.has_errors() {
-        output::print_json(&crate::diag::to_json(sources, diags));
+    eprint!(
+        "{}",
+        crate::diag::render_with(
+            sources,
+            diags,
+            crate::diag::RenderOptions {
+                color: output::color_stderr(),
+                ..crate::diag::RenderOptions::default()
+            }
+        )
+    );
+}
+
+/// Warnings are printed; errors (with the warnings) become the command's error.
+fn check_diags(sources: &SourceMap, diags: Diagnostics) -> Result<(), CliError> {
+    if diags.has_errors() {
+        Err(CliError::diags(sources, diags))
     } else {
-        eprint!("{}", crate::diag::render(sources, diags));
+        print_warnings(sources, &diags);
+        Ok(())
     }
 }
 
@@ -115,40 +124,38 @@ fn load_options(
     }
 }
 
-/// Load once; print diagnostics; the bundle or the exit status.
-fn load_bundle(g: &GlobalArgs, opts: &LoadOptions, print_warnings: bool) -> Result<Bundle, Exit> {
+/// Load once; the bundle, or its diagnostics as the error. Warnings are
+/// printed when `print_warnings` (the first of two loads stays quiet).
+fn load_bundle(opts: &LoadOptions, print_warnings: bool) -> Result<Bundle, CliError> {
     let loaded = load(opts);
-    if loaded.diags.has_errors() || print_warnings {
-        // Info notes (values pending a workspace) are for `validate`; the
-        // workspace commands resolve them.
-        let shown = Diagnostics {
-            items: loaded
-                .diags
-                .items
-                .iter()
-                .filter(|d| d.severity != Severity::Info)
-                .cloned()
-                .collect(),
-        };
-        print_diags(g, &loaded.sources, &shown);
+    // Info notes (values pending a workspace) are for `validate`; the
+    // workspace commands resolve them.
+    let shown = Diagnostics {
+        items: loaded
+            .diags
+            .items
+            .iter()
+            .filter(|d| d.severity != Severity::Info)
+            .cloned()
+            .collect(),
+    };
+    if loaded.diags.has_errors() {
+        return Err(CliError::diags(&loaded.sources, shown));
     }
     match loaded.bundle {
-        Some(b) if !loaded.diags.has_errors() => Ok(b),
-        _ => Err(Exit::Error),
-    }
-}
-
-/// Print an engine error; graph problems (cycles) as diagnostics with spans.
-pub fn report_engine_error(g: &GlobalArgs, bundle: &Bundle, e: &EngineError) {
-    match e {
-        EngineError::Graph { diags } => print_diags(g, &bundle.sources, diags),
-        other => output::error(other),
+        Some(b) => {
+            if print_warnings {
+                self::print_warnings(&loaded.sources, &shown);
+            }
+            Ok(b)
+        }
+        None => Err(CliError::diags(&loaded.sources, shown)),
     }
 }
 
 /// Load without a workspace (commands that need none, like `graph`).
-pub fn load_offline(g: &GlobalArgs) -> Result<Bundle, Exit> {
-    load_bundle(g, &load_options(g, None, HashMap::new()), true)
+pub fn load_offline(g: &GlobalArgs) -> Result<Bundle, CliError> {
+    load_bundle(&load_options(g, None, HashMap::new()), true)
 }
 
 /// The short name the CLI derives from a user name: the part before `@`,
@@ -167,24 +174,26 @@ pub fn short_name(user_name: &str) -> String {
         .collect()
 }
 
-async fn current_user(client: &Client) -> Result<CurrentUser, Exit> {
+/// The workspace's current user (`scim/v2/Me`).
+pub async fn current_user(client: &Client) -> Result<CurrentUser, CliError> {
     let me = client
         .call(Method::GET, "/api/2.0/preview/scim/v2/Me", &[], None)
         .await
         .map_err(|e| {
-            output::error(format!(
-                "cannot identify the current user at {}: {e}",
-                client.host()
-            ));
-            Exit::Error
+            CliError::api(
+                format_args!("cannot identify the current user at {}", client.host()),
+                &e,
+            )
         })?;
     let Some(user_name) = me
         .get("userName")
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
     else {
-        output::error("scim/v2/Me returned no userName");
-        return Err(Exit::Error);
+        return Err(CliError::remote(format!(
+            "{} answered scim/v2/Me without a userName",
+            client.host()
+        )));
     };
     Ok(CurrentUser {
         user_name: user_name.to_string(),
@@ -193,46 +202,51 @@ async fn current_user(client: &Client) -> Result<CurrentUser, Exit> {
 }
 
 /// Start the in-process local workspace over `$LAKEBUNDLE_HOME/local-workspace`.
-async fn start_local() -> Result<(RunningEmulator, Client), Exit> {
-    let data_dir = crate::emulator::default_data_dir().map_err(|e| {
-        output::error(format!("--local: {e}"));
-        Exit::Error
-    })?;
+pub async fn start_local() -> Result<(RunningEmulator, Client), CliError> {
+    let data_dir = crate::emulator::default_data_dir()
+        .map_err(|e| CliError::context(ErrorClass::User, "--local", &e))?;
     let emu = crate::emulator::start(EmulatorConfig::local(data_dir))
         .await
         .map_err(|e| {
-            output::error(format!("--local: cannot start the local workspace: {e}"));
-            Exit::Error
+            CliError::context(
+                ErrorClass::User,
+                "--local: cannot start the local workspace",
+                &e,
+            )
         })?;
     let client = Client::with_token(emu.url(), Secret::new(emu.token()), ClientConfig::default())
-        .map_err(|e| {
-        output::error(&e);
-        Exit::Error
-    })?;
+        .map_err(|e| CliError::diagnostic(ErrorClass::Internal, e))?;
     Ok((emu, client))
 }
 
-fn remote_client(g: &GlobalArgs, bundle: &Bundle) -> Result<Client, Exit> {
+fn remote_client(g: &GlobalArgs, bundle: Option<&Bundle>) -> Result<Client, CliError> {
     let opts = AuthOptions {
         profile: g.profile.clone(),
-        bundle_host: bundle.workspace.host.clone(),
-        bundle_profile: bundle.workspace.profile.clone(),
+        bundle_host: bundle.and_then(|b| b.workspace.host.clone()),
+        bundle_profile: bundle.and_then(|b| b.workspace.profile.clone()),
         ..AuthOptions::from_process_env()
     };
-    Client::from_options(&opts, ClientConfig::default()).map_err(|e| {
-        output::error(&e);
-        Exit::Error
-    })
+    Client::from_options(&opts, ClientConfig::default())
+        .map_err(|e| CliError::diagnostic(ErrorClass::User, e))
+}
+
+/// A workspace client without a bundle: `--local` or the usual auth chain.
+pub async fn bare_client(g: &GlobalArgs) -> Result<(Client, Option<RunningEmulator>), CliError> {
+    if g.local {
+        let (emu, client) = start_local().await?;
+        return Ok((client, Some(emu)));
+    }
+    Ok((remote_client(g, None)?, None))
 }
 
 /// Load, connect, identify, resolve lookups, rewrite paths.
-pub async fn open(g: &GlobalArgs) -> Result<Session, Exit> {
-    let first = load_bundle(g, &load_options(g, None, HashMap::new()), false)?;
+pub async fn open(g: &GlobalArgs) -> Result<Session, CliError> {
+    let first = load_bundle(&load_options(g, None, HashMap::new()), false)?;
     let (local, client) = if g.local {
         let (emu, client) = start_local().await?;
         (Some(emu), client)
     } else {
-        (None, remote_client(g, &first)?)
+        (None, remote_client(g, Some(&first))?)
     };
     let result = finish_open(g, first, &client).await;
     match result {
@@ -241,13 +255,12 @@ pub async fn open(g: &GlobalArgs) -> Result<Session, Exit> {
             client,
             user,
             local,
-            output: g.output,
         }),
-        Err(exit) => {
+        Err(e) => {
             if let Some(emu) = local {
                 emu.detach().await;
             }
-            Err(exit)
+            Err(e)
         }
     }
 }
@@ -256,22 +269,14 @@ async fn finish_open(
     g: &GlobalArgs,
     first: Bundle,
     client: &Client,
-) -> Result<(Bundle, CurrentUser), Exit> {
+) -> Result<(Bundle, CurrentUser), CliError> {
     let user = current_user(client).await?;
-    let lookups = resolve_lookups(client, &first.pending_lookups).await;
-    let lookups = match lookups {
-        Ok(v) => v,
-        Err(diags) => {
-            print_diags(g, &first.sources, &diags);
-            return Err(Exit::Error);
-        }
-    };
-    let mut bundle = load_bundle(g, &load_options(g, Some(user.clone()), lookups), true)?;
+    let lookups = resolve_lookups(client, &first.pending_lookups)
+        .await
+        .map_err(|diags| CliError::diags(&first.sources, diags))?;
+    let mut bundle = load_bundle(&load_options(g, Some(user.clone()), lookups), true)?;
     let diags = crate::apply::files::rewrite_paths(&mut bundle);
-    print_diags(g, &bundle.sources, &diags);
-    if diags.has_errors() {
-        return Err(Exit::Error);
-    }
+    check_diags(&bundle.sources, diags)?;
     Ok((bundle, user))
 }
 

@@ -12,9 +12,11 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 use super::args::{CredentialArgs, GlobalArgs, OutputFormat};
-use super::{context, output, Exit};
-use crate::api::{AuthOptions, Client, ClientConfig, Method, Secret};
-use crate::emulator::{EmulatorConfig, RunningEmulator};
+use super::error::CliError;
+use super::{context, hint, output, Exit};
+use crate::api::{Client, Method};
+use crate::emulator::RunningEmulator;
+use crate::resources::{Kind, ResourceAddr};
 
 /// Everything needed to log in to an instance.
 pub(super) struct DbLogin {
@@ -112,28 +114,61 @@ fn bundle_present(g: &GlobalArgs) -> bool {
     std::env::current_dir().is_ok_and(|cwd| cwd.ancestors().any(has_root))
 }
 
-/// A workspace without a bundle: `--local` or the usual auth chain.
-async fn bare_client(g: &GlobalArgs) -> Result<(Client, Option<RunningEmulator>), Exit> {
-    let fail = |e: &dyn std::fmt::Display| {
-        output::error(e);
-        Exit::Error
+/// The instance KEY stands for in the bundle: its `name`, when KEY is a
+/// `database_instances` key (or address) or an instance name of the bundle;
+/// None when the bundle does not know KEY (it may name an instance outside
+/// it); an error when KEY is a resource of another kind.
+fn instance_in_bundle(
+    session: &context::Session,
+    key: &str,
+) -> Result<Option<(String, ResourceAddr)>, CliError> {
+    let resources = &session.bundle.resources;
+    let name_of = |addr: &ResourceAddr| {
+        resources
+            .get(addr)
+            .and_then(|r| r.value.get("name").and_then(Value::as_str))
+            .unwrap_or(&addr.key)
+            .to_string()
     };
-    if g.local {
-        let data_dir = crate::emulator::default_data_dir().map_err(|e| fail(&e))?;
-        let emu = crate::emulator::start(EmulatorConfig::local(data_dir))
-            .await
-            .map_err(|e| fail(&format!("--local: cannot start the local workspace: {e}")))?;
-        let client =
-            Client::with_token(emu.url(), Secret::new(emu.token()), ClientConfig::default())
-                .map_err(|e| fail(&e))?;
-        return Ok((client, Some(emu)));
+    let addr =
+        ResourceAddr::parse(key).unwrap_or_else(|| ResourceAddr::new(Kind::DatabaseInstances, key));
+    if addr.kind == Kind::DatabaseInstances && resources.contains_key(&addr) {
+        return Ok(Some((name_of(&addr), addr)));
     }
-    let opts = AuthOptions {
-        profile: g.profile.clone(),
-        ..AuthOptions::from_process_env()
+    if let Some(by_name) = resources
+        .keys()
+        .find(|a| a.kind == Kind::DatabaseInstances && name_of(a) == key)
+    {
+        return Ok(Some((key.to_string(), by_name.clone())));
+    }
+    let other = if addr.kind != Kind::DatabaseInstances {
+        resources.contains_key(&addr).then(|| addr.clone())
+    } else {
+        resources.keys().find(|a| a.key == key).cloned()
     };
-    let client = Client::from_options(&opts, ClientConfig::default()).map_err(|e| fail(&e))?;
-    Ok((client, None))
+    if let Some(other) = other {
+        return Err(CliError::user(format!(
+            "{other} is a {}, not a database instance",
+            super::run::kind_noun(other.kind)
+        ))
+        .with_help(super::run::suggest(
+            &other.key,
+            instance_keys(session).iter().map(String::as_str),
+            "database instances",
+        )));
+    }
+    Ok(None)
+}
+
+/// The `database_instances` keys of the bundle.
+fn instance_keys(session: &context::Session) -> Vec<String> {
+    session
+        .bundle
+        .resources
+        .keys()
+        .filter(|a| a.kind == Kind::DatabaseInstances)
+        .map(|a| a.key.clone())
+        .collect()
 }
 
 /// The workspace, the instance name KEY stands for, and the current user.
@@ -141,62 +176,60 @@ pub(super) struct Target {
     pub client: Client,
     pub instance: String,
     pub user: String,
+    /// The bundle resource KEY named, if any.
+    addr: Option<ResourceAddr>,
+    /// What KEY could have meant (bundle instance keys), for did-you-mean.
+    bundle_keys: Vec<String>,
+    /// `lakebundle <flags> deploy`, for "not deployed" hints.
+    deploy_hint: String,
     session: Option<context::Session>,
     local: Option<RunningEmulator>,
 }
 
 impl Target {
-    pub async fn resolve(g: &GlobalArgs, key: &str) -> Result<Target, Exit> {
+    pub async fn resolve(g: &GlobalArgs, key: &str) -> Result<Target, CliError> {
+        let deploy_hint = hint::command(g, &["deploy"]);
         if bundle_present(g) {
             let session = context::open(g).await?;
-            let instance = session
-                .bundle
-                .resources
-                .iter()
-                .find(|(addr, _)| {
-                    addr.kind == crate::resources::Kind::DatabaseInstances && addr.key == key
-                })
-                .and_then(|(_, r)| {
-                    r.value
-                        .get("name")
-                        .and_then(Value::as_str)
-                        .map(str::to_string)
-                })
-                .unwrap_or_else(|| key.to_string());
+            let found = match instance_in_bundle(&session, key) {
+                Ok(f) => f,
+                Err(e) => {
+                    session.close().await;
+                    return Err(e);
+                }
+            };
+            let (instance, addr) = match found {
+                Some((name, addr)) => (name, Some(addr)),
+                None => (key.to_string(), None),
+            };
             return Ok(Target {
                 client: session.client.clone(),
                 instance,
                 user: session.user.user_name.clone(),
+                addr,
+                bundle_keys: instance_keys(&session),
+                deploy_hint,
                 session: Some(session),
                 local: None,
             });
         }
-        let (client, local) = bare_client(g).await?;
-        let me = client
-            .call(Method::GET, "/api/2.0/preview/scim/v2/Me", &[], None)
-            .await;
-        let user = match me
-            .as_ref()
-            .ok()
-            .and_then(|m| m.get("userName"))
-            .and_then(Value::as_str)
-        {
-            Some(u) if !u.is_empty() => u.to_string(),
-            _ => {
-                match me {
-                    Err(e) => output::error(format!("cannot identify the current user: {e}")),
-                    Ok(_) => output::error("scim/v2/Me returned no userName"),
-                }
+        let (client, local) = context::bare_client(g).await?;
+        let user = match context::current_user(&client).await {
+            Ok(u) => u.user_name,
+            Err(e) => {
                 if let Some(emu) = local {
                     emu.detach().await;
                 }
-                return Err(Exit::Error);
+                return Err(e);
             }
         };
         Ok(Target {
             client,
             instance: key.to_string(),
             user,
+            addr: None,
+            bundle_keys: vec![],
+            deploy_hint,
             session: None,
             local,
         })
@@ -212,38 +245,63 @@ impl Target {
         }
     }
 
+    /// The instance is not in the workspace: say which, and what was meant.
+    async fn missing(&self) -> CliError {
+        if let Some(addr) = &self.addr {
+            return CliError::user(format!(
+                "{addr} (database instance {:?}) is not deployed",
+                self.instance
+            ))
+            .with_help(format!("deploy it first with `{}`", self.deploy_hint));
+        }
+        let mut candidates = self.bundle_keys.clone();
+        if let Ok(list) = self.client.database().list_instances().await {
+            candidates.extend(
+                list.iter()
+                    .filter_map(|i| i.get("name").and_then(Value::as_str))
+                    .map(str::to_string),
+            );
+        }
+        candidates.sort();
+        candidates.dedup();
+        let where_ = if self.session.is_some() {
+            "in the bundle or the workspace"
+        } else {
+            "in the workspace"
+        };
+        CliError::user(format!("no database instance {:?} {where_}", self.instance)).with_help(
+            super::run::suggest(
+                &self.instance,
+                candidates.iter().map(String::as_str),
+                "database instances",
+            ),
+        )
+    }
+
     /// Check the instance is AVAILABLE and mint a credential for it.
-    pub async fn login(&self, database: &str) -> Result<DbLogin, Exit> {
-        let path = format!("/api/2.0/database/instances/{}", encode(&self.instance));
-        let inst = self
-            .client
-            .call(Method::GET, &path, &[], None)
-            .await
-            .map_err(|e| {
-                output::error(format!("database instance {:?}: {e}", self.instance));
-                Exit::Error
-            })?;
+    pub async fn login(&self, database: &str) -> Result<DbLogin, CliError> {
+        let what = format!("database instance {:?}", self.instance);
+        let inst = match self.client.database().get_instance(&self.instance).await {
+            Ok(i) => i,
+            Err(e) if e.is_not_found() => return Err(self.missing().await),
+            Err(e) => return Err(CliError::api(&what, &e)),
+        };
         let state = inst
             .get("state")
             .and_then(Value::as_str)
             .unwrap_or("UNKNOWN");
         if state != "AVAILABLE" {
-            output::error(format!(
-                "database instance {:?} is {state}; it must be AVAILABLE to connect",
-                self.instance
-            ));
-            return Err(Exit::Error);
+            return Err(CliError::user(format!(
+                "{what} is {state}; it must be AVAILABLE to connect"
+            ))
+            .with_help("wait for it to start (a stopped instance starts when `stopped: false` is deployed)"));
         }
         let Some(dns) = inst
             .get("read_write_dns")
             .and_then(Value::as_str)
             .filter(|d| !d.is_empty())
         else {
-            output::error(format!(
-                "database instance {:?} has no read_write_dns",
-                self.instance
-            ));
-            return Err(Exit::Error);
+            return Err(CliError::remote(format!("{what} has no read_write_dns")));
         };
         let (host, port) = split_dns(dns);
         let body = json!({
@@ -259,13 +317,9 @@ impl Target {
                 Some(&body),
             )
             .await
-            .map_err(|e| {
-                output::error(format!("generating a database credential: {e}"));
-                Exit::Error
-            })?;
+            .map_err(|e| CliError::api(format!("generating a credential for {what}"), &e))?;
         let Some(token) = cred.get("token").and_then(Value::as_str) else {
-            output::error("the credential response has no token");
-            return Err(Exit::Error);
+            return Err(CliError::remote("the credential response has no token"));
         };
         let sslmode = if is_loopback(&host) {
             "prefer"
@@ -289,25 +343,12 @@ impl Target {
     }
 }
 
-pub(super) fn block_on<F: std::future::Future<Output = Exit>>(f: F) -> Exit {
-    match context::runtime() {
-        Ok(rt) => rt.block_on(f),
-        Err(exit) => exit,
-    }
-}
-
-pub fn run(g: &GlobalArgs, a: &CredentialArgs) -> Exit {
-    block_on(async {
-        let target = match Target::resolve(g, &a.key).await {
-            Ok(t) => t,
-            Err(exit) => return exit,
-        };
+pub fn run(g: &GlobalArgs, a: &CredentialArgs) -> Result<Exit, CliError> {
+    context::runtime()?.block_on(async {
+        let target = Target::resolve(g, &a.key).await?;
         let login = target.login(&a.database).await;
         target.close().await;
-        let login = match login {
-            Ok(l) => l,
-            Err(exit) => return exit,
-        };
+        let login = login?;
         if g.output == OutputFormat::Json {
             output::print_json(&json!({
                 "instance": login.instance,
@@ -318,18 +359,21 @@ pub fn run(g: &GlobalArgs, a: &CredentialArgs) -> Exit {
                 "token": login.token,
                 "expiration_time": login.expiration_time,
                 "connection_string": login.uri(),
-            }));
+            }))?;
         } else {
-            println!("instance:   {}", login.instance);
-            println!("host:       {}", login.host);
-            println!("port:       {}", login.port);
-            println!("user:       {}", login.user);
-            println!("database:   {}", login.database);
-            println!("expires:    {}", login.expiration_time);
-            println!("token:      {}", login.token);
-            println!("connect:    psql \"{}\"", login.uri());
+            output::out(&format!(
+                "instance:   {}\nhost:       {}\nport:       {}\nuser:       {}\ndatabase:   {}\nexpires:    {}\ntoken:      {}\nconnect:    psql \"{}\"\n",
+                login.instance,
+                login.host,
+                login.port,
+                login.user,
+                login.database,
+                login.expiration_time,
+                login.token,
+                login.uri()
+            ))?;
         }
-        Exit::Success
+        Ok(Exit::Success)
     })
 }
 

@@ -14,14 +14,15 @@ use serde_json::{json, Value};
 use tokio::sync::{mpsc, watch};
 
 use super::args::{DeployArgs, GlobalArgs, OutputFormat};
+use super::error::{CliError, ErrorClass, Message};
 use super::output::{self, Progress, ProgressEvent, ProgressKind};
-use super::{context, Exit};
+use super::{context, hint, Exit};
 use crate::apply::files::{self, SyncOptions};
 use crate::apply::{apply, ApplyEvent, ApplyEventKind, ApplyOptions, ApplyReport};
 use crate::plan::build::{check_plan_fresh, config_hash, make_plan, PlanOptions};
 use crate::plan::{Action, EngineError, Plan};
 use crate::resources::Kind;
-use crate::state::{DeployLock, StateStore};
+use crate::state::{DeployLock, StateError, StateStore};
 
 fn action_word(a: Action) -> &'static str {
     match a {
@@ -53,12 +54,14 @@ fn progress_event(ev: ApplyEvent) -> ProgressEvent {
     }
 }
 
-/// Take the deployment lock; a held lock is an error naming its holder.
+/// Take the deployment lock; a held lock is an error naming its holder and
+/// the exact command that takes it over.
 pub(super) async fn acquire_lock(
+    g: &GlobalArgs,
     session: &context::Session,
     operation: &str,
     force: bool,
-) -> Result<DeployLock, Exit> {
+) -> Result<DeployLock, CliError> {
     DeployLock::acquire(
         &session.client,
         &session.bundle.workspace.state_path,
@@ -68,8 +71,22 @@ pub(super) async fn acquire_lock(
     )
     .await
     .map_err(|e| {
-        output::error(&e);
-        Exit::Error
+        let takeover = matches!(e, StateError::LockHeld { .. }).then(|| {
+            let cmd = hint::command(g, &[operation, "--force-lock"]);
+            match &e {
+                StateError::LockHeld { dead: true, .. } => {
+                    format!("its holder is dead; take the lock over with `{cmd}`")
+                }
+                _ => format!(
+                    "wait for it to finish; if that run is dead (killed, machine gone), take the lock over with `{cmd}`"
+                ),
+            }
+        });
+        let err = CliError::state(e);
+        match takeover {
+            Some(h) => err.with_help(h),
+            None => err,
+        }
     })
 }
 
@@ -85,17 +102,13 @@ pub(super) fn with_lock(
     g: &GlobalArgs,
     operation: &str,
     force: bool,
-    body: impl AsyncFnOnce(&context::Session) -> Exit,
-) -> Exit {
+    body: impl AsyncFnOnce(&context::Session) -> Result<Exit, CliError>,
+) -> Result<Exit, CliError> {
     context::with_session(g, async |session| {
-        match acquire_lock(session, operation, force).await {
-            Ok(lock) => {
-                let exit = body(session).await;
-                release_lock(lock).await;
-                exit
-            }
-            Err(exit) => exit,
-        }
+        let lock = acquire_lock(g, session, operation, force).await?;
+        let result = body(session).await;
+        release_lock(lock).await;
+        result
     })
 }
 
@@ -151,27 +164,6 @@ where
     (result, interrupts > 0)
 }
 
-/// Print failures and map a report to the exit status.
-pub(super) fn report_exit(report: &ApplyReport, interrupted: bool) -> Exit {
-    for (addr, message) in &report.failed {
-        output::error(format!("{addr}: {message}"));
-    }
-    if report.interrupted || interrupted {
-        output::error("interrupted; run the command again to finish");
-        return Exit::Interrupted;
-    }
-    if !report.failed.is_empty() || !report.skipped.is_empty() {
-        eprintln!(
-            "{} failed, {} skipped, {} succeeded. Fix the errors and run it again: finished work is not repeated.",
-            report.failed.len(),
-            report.skipped.len(),
-            report.succeeded.len()
-        );
-        return Exit::Error;
-    }
-    Exit::Success
-}
-
 pub(super) fn report_json(report: &ApplyReport) -> Value {
     json!({
         "succeeded": report.succeeded.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
@@ -198,103 +190,137 @@ pub fn destructive_changes(plan: &Plan) -> Vec<String> {
         .collect()
 }
 
+/// What a confirmation is about.
+pub(super) struct Approval<'a> {
+    /// `deploy` / `destroy`.
+    pub verb: &'a str,
+    /// The changes that need a confirmation (addresses with their action).
+    pub destructive: Vec<String>,
+    /// Every delete and every replace of the plan (for the refusal).
+    pub deletes: usize,
+    pub replaces: usize,
+    /// The command to re-run with `--auto-approve` (without the bundle flags).
+    pub rerun: Vec<String>,
+}
+
+/// `delete 2 and replace 1 resource(s)`.
+fn delete_replace(deletes: usize, replaces: usize) -> String {
+    match (deletes, replaces) {
+        (d, 0) => format!("delete {d} resource(s)"),
+        (0, r) => format!("replace {r} resource(s)"),
+        (d, r) => format!("delete {d} and replace {r} resource(s)"),
+    }
+}
+
 /// Ask before destructive work. No terminal and no `--auto-approve` is an
 /// error, never a hang.
-pub(super) fn approve(what: &[String], verb: &str, auto_approve: bool) -> Result<(), Exit> {
-    if what.is_empty() || auto_approve {
+pub(super) fn approve(
+    g: &GlobalArgs,
+    a: &Approval<'_>,
+    auto_approve: bool,
+) -> Result<(), CliError> {
+    if a.destructive.is_empty() || auto_approve {
         return Ok(());
     }
-    eprintln!("This {verb} will delete data:");
-    for w in what {
+    eprintln!("This {} will delete data:", a.verb);
+    for w in &a.destructive {
         eprintln!("  - {w}");
     }
+    let mut rerun = a.rerun.clone();
+    rerun.push("--auto-approve".into());
+    let rerun = hint::command(g, &rerun);
     if !output::stdin_is_tty() {
-        output::error(format!(
-            "{verb} would delete or replace {} resource(s) and there is no terminal to confirm on; re-run with --auto-approve",
-            what.len()
-        ));
-        return Err(Exit::Error);
+        return Err(CliError::user(format!(
+            "{} would {}, and there is no terminal to confirm on",
+            a.verb,
+            delete_replace(a.deletes, a.replaces)
+        ))
+        .with_help(format!("review the plan above, then run `{rerun}`")));
     }
-    if output::confirm(&format!("Do you want to {verb}?")) {
+    if output::confirm(&format!("Do you want to {}?", a.verb)) {
         Ok(())
     } else {
-        output::error(format!("{verb} cancelled"));
-        Err(Exit::Error)
+        Err(CliError::user(format!("{} cancelled", a.verb))
+            .with_help(format!("to {} without the question, run `{rerun}`", a.verb)))
     }
 }
 
 async fn load_saved_plan(
+    g: &GlobalArgs,
     path: &std::path::Path,
     session: &context::Session,
     store: &StateStore,
-) -> Result<Plan, Exit> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        output::error(format!(
-            "cannot read the saved plan {}: {e}",
-            path.display()
-        ));
-        Exit::Error
-    })?;
-    let plan = Plan::from_json_str(&text).map_err(|e| {
-        output::error(format!("{}: {e}", path.display()));
-        Exit::Error
-    })?;
+) -> Result<Plan, CliError> {
+    let shown = path.display().to_string();
+    let new_plan = || {
+        format!(
+            "make a new plan with `{}`",
+            hint::command(g, &["plan", "--out", &shown])
+        )
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::user(format!("cannot read the saved plan {shown}: {e}")))?;
+    let plan = Plan::from_json_str(&text)
+        .map_err(|e| CliError::user(format!("{shown}: {e}")).with_help(new_plan()))?;
     if plan.bundle != session.bundle.name || plan.target != session.bundle.target {
-        output::error(format!(
-            "the saved plan is for bundle {} target {}, not {} target {}",
+        return Err(CliError::user(format!(
+            "the saved plan {shown} is for bundle {} target {}, not {} target {}",
             plan.bundle, plan.target, session.bundle.name, session.bundle.target
-        ));
-        return Err(Exit::Error);
+        ))
+        .with_help(new_plan()));
     }
     check_plan_fresh(&plan, &store.snapshot(), &config_hash(&session.bundle)).map_err(|e| {
-        output::error(format!("refusing the saved plan {}: {e}", path.display()));
-        eprintln!(
-            "Make a new plan with `lakebundle plan --out {}`.",
-            path.display()
-        );
-        Exit::Error
+        CliError::user(format!("refusing the saved plan {shown}: {e}")).with_help(new_plan())
     })?;
     Ok(plan)
 }
 
-async fn deploy_locked(g: &GlobalArgs, a: &DeployArgs, session: &context::Session) -> Exit {
-    let store = match session.state().await {
-        Ok(s) => s,
-        Err(exit) => return exit,
-    };
+/// `deploy` as the user ran it, minus the bundle flags (for hints).
+fn rerun_args(a: &DeployArgs) -> Vec<String> {
+    let mut v = vec!["deploy".to_string()];
+    if let Some(p) = &a.plan {
+        v.push("--plan".into());
+        v.push(p.display().to_string());
+    }
+    v
+}
+
+async fn deploy_locked(
+    g: &GlobalArgs,
+    a: &DeployArgs,
+    session: &context::Session,
+) -> Result<Exit, CliError> {
+    let store = session.state().await?;
     let plan = match &a.plan {
-        Some(path) => match load_saved_plan(path, session, &store).await {
-            Ok(p) => p,
-            Err(exit) => return exit,
-        },
+        Some(path) => load_saved_plan(g, path, session, &store).await?,
         None => {
             let opts = PlanOptions {
                 refresh: true,
                 parallelism: a.parallelism.max(1),
             };
-            match make_plan(
+            make_plan(
                 &session.bundle,
                 &store.snapshot(),
                 Some(&session.client),
                 &opts,
             )
             .await
-            {
-                Ok(p) => p,
-                Err(e) => {
-                    context::report_engine_error(g, &session.bundle, &e);
-                    return Exit::Error;
-                }
-            }
+            .map_err(|e| session.engine_error(e))?
         }
     };
     if g.output == OutputFormat::Text && plan.has_changes() {
-        super::plan::print_plan(OutputFormat::Text, &plan);
+        super::plan::print_plan(OutputFormat::Text, &plan)?;
     }
-    if let Err(exit) = approve(&destructive_changes(&plan), "deploy", a.auto_approve) {
-        return exit;
-    }
-    match files::sync(
+    let count = |action| plan.changes.iter().filter(|c| c.action == action).count();
+    let approval = Approval {
+        verb: "deploy",
+        destructive: destructive_changes(&plan),
+        deletes: count(Action::Delete),
+        replaces: count(Action::Replace),
+        rerun: rerun_args(a),
+    };
+    approve(g, &approval, a.auto_approve)?;
+    let synced = files::sync(
         &session.client,
         &session.bundle,
         &SyncOptions {
@@ -302,67 +328,111 @@ async fn deploy_locked(g: &GlobalArgs, a: &DeployArgs, session: &context::Sessio
         },
     )
     .await
-    {
-        Ok(r) => eprintln!(
-            "Files: {} uploaded, {} removed, {} unchanged ({}).",
-            r.uploaded.len(),
-            r.deleted.len(),
-            r.unchanged,
-            session.bundle.workspace.file_path
-        ),
-        Err(e) => {
-            output::error(&e);
-            return Exit::Error;
-        }
-    }
+    .map_err(|e| CliError::context(ErrorClass::Remote, "syncing the bundle files", &e))?;
+    eprintln!(
+        "Files: {} uploaded, {} removed, {} unchanged ({}).",
+        synced.uploaded.len(),
+        synced.deleted.len(),
+        synced.unchanged,
+        session.bundle.workspace.file_path
+    );
     if !plan.has_changes() {
         if g.output == OutputFormat::Json {
             output::print_json(
                 &json!({"plan": crate::plan::render::render_json(&plan), "result": report_json(&ApplyReport::default())}),
-            );
+            )?;
         } else {
-            println!("{}", crate::plan::render::summary_line(&plan));
+            output::out(&format!("{}\n", crate::plan::render::summary_line(&plan)))?;
         }
-        return Exit::Success;
+        return Ok(Exit::Success);
     }
     let (bundle, client, plan_ref, store_ref) = (&session.bundle, &session.client, &plan, &store);
     let (result, interrupted) = drive(a.parallelism, |opts, tx| async move {
         apply(bundle, plan_ref, store_ref, client, &opts, tx).await
     })
     .await;
-    let report = match result {
-        Ok(r) => r,
-        Err(e) => {
-            context::report_engine_error(g, &session.bundle, &e);
-            return Exit::Error;
-        }
-    };
-    finish(g, &plan, &report, interrupted, "Deploy complete", "changed")
+    let report = result.map_err(|e| session.engine_error(e))?;
+    finish(
+        g,
+        &plan,
+        &report,
+        interrupted,
+        &Done {
+            done: "Deploy complete",
+            verb: "changed",
+            rerun: vec!["deploy".into()],
+        },
+    )
 }
 
-/// The end of `deploy` / `destroy`: the plan and result as JSON, failures,
-/// the exit status and, on success in text mode, `{done}: N resource(s) {verb}.`
+/// How `deploy` / `destroy` describe their end.
+pub(super) struct Done<'a> {
+    /// `Deploy complete`
+    pub done: &'a str,
+    /// `changed`
+    pub verb: &'a str,
+    /// The command that finishes the work (without the bundle flags).
+    pub rerun: Vec<String>,
+}
+
+/// The end of `deploy` / `destroy`: the plan and result (as JSON, also
+/// inside the error object), failures as one error, the exit status and,
+/// on success in text mode, `{done}: N resource(s) {verb}.`
 pub(super) fn finish(
     g: &GlobalArgs,
     plan: &Plan,
     report: &ApplyReport,
     interrupted: bool,
-    done: &str,
-    verb: &str,
-) -> Exit {
+    d: &Done<'_>,
+) -> Result<Exit, CliError> {
+    let plan_json = crate::plan::render::render_json(plan);
+    let result_json = report_json(report);
+    let rerun = hint::command(g, &d.rerun);
+    if report.interrupted || interrupted {
+        return Err(CliError::msg(
+            ErrorClass::Interrupted,
+            "interrupted: finished operations are recorded in state and the lock is released",
+        )
+        .with_help(format!("run `{rerun}` to finish"))
+        .with_json("plan", plan_json)
+        .with_json("result", result_json));
+    }
+    if !report.failed.is_empty() || !report.skipped.is_empty() {
+        let related = report
+            .failed
+            .iter()
+            .map(|(addr, message)| Message::new(format!("{addr}: {message}")))
+            .collect();
+        let message = Message {
+            message: format!(
+                "{} failed, {} skipped, {} succeeded",
+                report.failed.len(),
+                report.skipped.len(),
+                report.succeeded.len()
+            ),
+            help: Some(format!(
+                "fix the errors and run `{rerun}` again: finished work is not repeated"
+            )),
+            related,
+        };
+        return Err(CliError::diagnostic(ErrorClass::Remote, message)
+            .with_json("plan", plan_json)
+            .with_json("result", result_json));
+    }
     if g.output == OutputFormat::Json {
-        output::print_json(
-            &json!({"plan": crate::plan::render::render_json(plan), "result": report_json(report)}),
-        );
+        output::print_json(&json!({"plan": plan_json, "result": result_json}))?;
+    } else {
+        output::out(&format!(
+            "{}: {} resource(s) {}.\n",
+            d.done,
+            report.succeeded.len(),
+            d.verb
+        ))?;
     }
-    let exit = report_exit(report, interrupted);
-    if exit == Exit::Success && g.output != OutputFormat::Json {
-        println!("{done}: {} resource(s) {verb}.", report.succeeded.len());
-    }
-    exit
+    Ok(Exit::Success)
 }
 
-pub fn run(g: &GlobalArgs, a: &DeployArgs) -> Exit {
+pub fn run(g: &GlobalArgs, a: &DeployArgs) -> Result<Exit, CliError> {
     with_lock(g, "deploy", a.force_lock, async |session| {
         deploy_locked(g, a, session).await
     })

@@ -6,7 +6,8 @@
 use serde_json::json;
 
 use super::args::{DestroyArgs, GlobalArgs, OutputFormat};
-use super::deploy::{approve, drive, finish, report_json, with_lock};
+use super::deploy::{approve, drive, finish, report_json, with_lock, Approval, Done};
+use super::error::CliError;
 use super::{context, output, Exit};
 use crate::api::Method;
 use crate::apply::destroy;
@@ -48,60 +49,56 @@ async fn remove_files(session: &context::Session) {
     }
 }
 
-async fn destroy_locked(g: &GlobalArgs, a: &DestroyArgs, session: &context::Session) -> Exit {
-    let store = match session.state().await {
-        Ok(s) => s,
-        Err(exit) => return exit,
-    };
+async fn destroy_locked(
+    g: &GlobalArgs,
+    a: &DestroyArgs,
+    session: &context::Session,
+) -> Result<Exit, CliError> {
+    let store = session.state().await?;
     let state = store.snapshot();
-    let plan = match make_destroy_plan(&session.bundle, &state) {
-        Ok(p) => p,
-        Err(e) => {
-            context::report_engine_error(g, &session.bundle, &e);
-            return Exit::Error;
-        }
-    };
+    let mut plan =
+        make_destroy_plan(&session.bundle, &state).map_err(|e| session.engine_error(e))?;
+    // Each entry is destroyed because destroy was asked for, whatever the
+    // configuration says: no per-resource reason.
+    for c in &mut plan.changes {
+        c.reason = None;
+    }
     if state.resources.is_empty() {
         remove_files(session).await;
         match g.output {
             OutputFormat::Json => output::print_json(
                 &json!({"plan": render_json(&plan), "result": report_json(&Default::default())}),
-            ),
-            _ => println!(
-                "Nothing to destroy: no resources are deployed for target {}.",
+            )?,
+            _ => output::out(&format!(
+                "Nothing to destroy: no resources are deployed for target {}.\n",
                 session.bundle.target
-            ),
+            ))?,
         }
-        return Exit::Success;
+        return Ok(Exit::Success);
     }
     if g.output == OutputFormat::Text {
-        print!(
-            "{}",
-            render_text(
-                &plan,
-                &TextOptions {
-                    color: output::color_stdout()
-                }
-            )
-        );
+        output::out(&render_text(
+            &plan,
+            &TextOptions {
+                color: output::color_stdout(),
+            },
+        ))?;
     }
-    let doomed: Vec<String> = plan.changes.iter().map(|c| c.addr.to_string()).collect();
-    if let Err(exit) = approve(&doomed, "destroy", a.auto_approve) {
-        return exit;
-    }
+    let approval = Approval {
+        verb: "destroy",
+        destructive: plan.changes.iter().map(|c| c.addr.to_string()).collect(),
+        deletes: plan.changes.len(),
+        replaces: 0,
+        rerun: vec!["destroy".into()],
+    };
+    approve(g, &approval, a.auto_approve)?;
     let (bundle, client) = (&session.bundle, &session.client);
     let store_ref = &store;
     let (result, interrupted) = drive(a.parallelism, |opts, tx| async move {
         destroy(bundle, store_ref, client, &opts, tx).await
     })
     .await;
-    let report = match result {
-        Ok(r) => r,
-        Err(e) => {
-            context::report_engine_error(g, &session.bundle, &e);
-            return Exit::Error;
-        }
-    };
+    let report = result.map_err(|e| session.engine_error(e))?;
     if report.ok() && !interrupted {
         remove_files(session).await;
     }
@@ -110,12 +107,15 @@ async fn destroy_locked(g: &GlobalArgs, a: &DestroyArgs, session: &context::Sess
         &plan,
         &report,
         interrupted,
-        "Destroy complete",
-        "deleted",
+        &Done {
+            done: "Destroy complete",
+            verb: "deleted",
+            rerun: vec!["destroy".into()],
+        },
     )
 }
 
-pub fn run(g: &GlobalArgs, a: &DestroyArgs) -> Exit {
+pub fn run(g: &GlobalArgs, a: &DestroyArgs) -> Result<Exit, CliError> {
     with_lock(g, "destroy", a.force_lock, async |session| {
         destroy_locked(g, a, session).await
     })

@@ -4,25 +4,17 @@
 //! `--format dot`: Graphviz; `-o json`: `{"nodes": [...], "edges": [...]}`.
 
 use super::args::{GlobalArgs, GraphArgs, GraphFormat, OutputFormat};
+use super::error::CliError;
 use super::{context, output, Exit};
 use crate::graph::ResourceGraph;
 
-pub fn run(g: &GlobalArgs, a: &GraphArgs) -> Exit {
-    let bundle = match context::load_offline(g) {
-        Ok(b) => b,
-        Err(exit) => return exit,
-    };
-    let graph = match ResourceGraph::build(&bundle) {
-        Ok(graph) => graph,
-        Err(diags) => {
-            context::print_diags(g, &bundle.sources, &diags);
-            return Exit::Error;
-        }
-    };
+pub fn run(g: &GlobalArgs, a: &GraphArgs) -> Result<Exit, CliError> {
+    let bundle = context::load_offline(g)?;
+    let graph = ResourceGraph::build(&bundle).map_err(|d| CliError::diags(&bundle.sources, d))?;
     match (g.output, a.format) {
-        (OutputFormat::Json, _) => output::print_json(&graph.to_json()),
-        (_, Some(GraphFormat::Dot)) => print!("{}", graph.to_dot()),
-        _ => print!("{}", graph.to_text_tree()),
+        (OutputFormat::Json, _) => output::print_json(&graph.to_json())?,
+        (_, Some(GraphFormat::Dot)) => output::out(&graph.to_dot())?,
+        _ => output::out(&graph.to_text_tree())?,
     }
-    Exit::Success
+    Ok(Exit::Success)
 }

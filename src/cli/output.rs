@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use indexmap::IndexMap;
 
+use super::error::CliError;
+
 /// Colour is wanted on a stream: it is a terminal and NO_COLOR is unset.
 fn color_for(is_tty: bool) -> bool {
     is_tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
@@ -26,26 +28,31 @@ pub fn stdin_is_tty() -> bool {
     std::io::stdin().is_terminal()
 }
 
-/// Report that a command is not available in this build.
-pub fn not_built(command: &str) -> super::Exit {
-    eprintln!("error: `lakebundle {command}` is not available in this build yet");
-    super::Exit::Error
+/// Write to stdout and flush, as is.
+pub fn write_stdout_raw(text: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()
+}
+
+/// Write to stdout. A closed pipe (`lakebundle plan | head -1`) is not an
+/// error: the reader has what it wanted, and the command's work (a deploy)
+/// must not fail for it. Any other write failure (a full disk) is.
+pub fn out(text: &str) -> Result<(), CliError> {
+    match write_stdout_raw(text) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(CliError::user(format!(
+            "cannot write to standard output: {e}"
+        ))),
+    }
 }
 
 /// Print a JSON document on stdout (pretty, newline-terminated).
-pub fn print_json(value: &serde_json::Value) {
-    let text = serde_json::to_string_pretty(value).unwrap_or_default();
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{text}");
-}
-
-/// `error: ...` on stderr, red on a colour terminal.
-pub fn error(message: impl std::fmt::Display) {
-    if color_stderr() {
-        eprintln!("\x1b[31;1merror\x1b[0m: {message}");
-    } else {
-        eprintln!("error: {message}");
-    }
+pub fn print_json(value: &serde_json::Value) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| CliError::internal(format!("cannot serialize the JSON output: {e}")))?;
+    out(&format!("{text}\n"))
 }
 
 /// `warning: ...` on stderr.

@@ -7,64 +7,58 @@
 //! `--detailed-exitcode`.
 
 use super::args::{GlobalArgs, OutputFormat, PlanArgs};
-use super::{context, output, Exit};
+use super::error::CliError;
+use super::{context, hint, output, Exit};
 use crate::plan::build::{make_plan, PlanOptions};
 use crate::plan::render::{render_json, render_markdown, render_text, TextOptions};
 use crate::plan::Plan;
 
 /// Print a plan in the requested format on stdout.
-pub fn print_plan(format: OutputFormat, plan: &Plan) {
+pub fn print_plan(format: OutputFormat, plan: &Plan) -> Result<(), CliError> {
     match format {
         OutputFormat::Json => output::print_json(&render_json(plan)),
-        OutputFormat::Markdown => print!("{}", render_markdown(plan)),
-        OutputFormat::Text => print!(
-            "{}",
-            render_text(
-                plan,
-                &TextOptions {
-                    color: output::color_stdout()
-                }
-            )
-        ),
+        OutputFormat::Markdown => output::out(&render_markdown(plan)),
+        OutputFormat::Text => output::out(&render_text(
+            plan,
+            &TextOptions {
+                color: output::color_stdout(),
+            },
+        )),
     }
 }
 
-pub fn run(g: &GlobalArgs, a: &PlanArgs) -> Exit {
+pub fn run(g: &GlobalArgs, a: &PlanArgs) -> Result<Exit, CliError> {
     context::with_session(g, async |session| plan_session(g, a, session).await)
 }
 
-async fn plan_session(g: &GlobalArgs, a: &PlanArgs, session: &context::Session) -> Exit {
-    let store = match session.state().await {
-        Ok(s) => s,
-        Err(exit) => return exit,
-    };
+async fn plan_session(
+    g: &GlobalArgs,
+    a: &PlanArgs,
+    session: &context::Session,
+) -> Result<Exit, CliError> {
+    let store = session.state().await?;
     let opts = PlanOptions {
         refresh: a.refresh,
         parallelism: a.parallelism.max(1),
     };
     let client = a.refresh.then_some(&session.client);
-    let plan = match make_plan(&session.bundle, &store.snapshot(), client, &opts).await {
-        Ok(p) => p,
-        Err(e) => {
-            context::report_engine_error(g, &session.bundle, &e);
-            return Exit::Error;
-        }
-    };
+    let plan = make_plan(&session.bundle, &store.snapshot(), client, &opts)
+        .await
+        .map_err(|e| session.engine_error(e))?;
     if let Some(out) = &a.out {
-        if let Err(e) = crate::apply::files::write_atomic(out, plan.to_json_string().as_bytes()) {
-            output::error(&e);
-            return Exit::Error;
-        }
+        crate::apply::files::write_atomic(out, plan.to_json_string().as_bytes())
+            .map_err(|e| CliError::user(format!("cannot save the plan: {e}")))?;
+        let path = out.display().to_string();
         eprintln!(
-            "Saved the plan to {}; apply it with `lakebundle deploy --plan {}`.",
+            "Saved the plan to {}; apply it with `{}`.",
             out.display(),
-            out.display()
+            hint::command(g, &["deploy", "--plan", &path])
         );
     }
-    print_plan(g.output, &plan);
+    print_plan(g.output, &plan)?;
     if a.detailed_exitcode && plan.has_changes() {
-        Exit::Changes
+        Ok(Exit::Changes)
     } else {
-        Exit::Success
+        Ok(Exit::Success)
     }
 }

@@ -4,16 +4,14 @@
 //! instance's server) stays up until psql exits.
 
 use super::args::{GlobalArgs, PsqlArgs};
-use super::credential::{block_on, Target};
-use super::{output, Exit};
+use super::credential::Target;
+use super::error::{CliError, ErrorClass};
+use super::{context, Exit};
 
-pub fn run(g: &GlobalArgs, a: &PsqlArgs) -> Exit {
-    block_on(async {
-        let target = match Target::resolve(g, &a.key).await {
-            Ok(t) => t,
-            Err(exit) => return exit,
-        };
-        let exit = match target.login(&a.database).await {
+pub fn run(g: &GlobalArgs, a: &PsqlArgs) -> Result<Exit, CliError> {
+    context::runtime()?.block_on(async {
+        let target = Target::resolve(g, &a.key).await?;
+        let result = match target.login(&a.database).await {
             Ok(login) => {
                 let mut cmd = tokio::process::Command::new(
                     std::env::var_os("PSQL").unwrap_or_else(|| "psql".into()),
@@ -22,19 +20,18 @@ pub fn run(g: &GlobalArgs, a: &PsqlArgs) -> Exit {
                     .args(&a.psql_args)
                     .env("PGPASSWORD", &login.token);
                 match cmd.status().await {
-                    Ok(s) if s.success() => Exit::Success,
-                    Ok(_) => Exit::Error,
-                    Err(e) => {
-                        output::error(format!(
-                            "cannot run psql: {e} (install the PostgreSQL client, or set $PSQL)"
-                        ));
-                        Exit::Error
-                    }
+                    Ok(s) if s.success() => Ok(Exit::Success),
+                    // psql said what went wrong itself.
+                    Ok(_) => Ok(Exit::Error),
+                    Err(e) => Err(
+                        CliError::msg(ErrorClass::User, format!("cannot run psql: {e}"))
+                            .with_help("install the PostgreSQL client, or set $PSQL to its path"),
+                    ),
                 }
             }
-            Err(exit) => exit,
+            Err(e) => Err(e),
         };
         target.close().await;
-        exit
+        result
     })
 }

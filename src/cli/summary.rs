@@ -7,6 +7,7 @@ use futures::stream::{self, StreamExt};
 use serde_json::{json, Value};
 
 use super::args::{GlobalArgs, OutputFormat};
+use super::error::CliError;
 use super::{context, output, Exit};
 use crate::api::Client;
 use crate::graph::kind_lookup;
@@ -218,17 +219,15 @@ fn render_json(session: &context::Session, entries: &[Entry]) -> Value {
     })
 }
 
-pub fn run(g: &GlobalArgs) -> Exit {
-    context::with_session(g, async |session| match session.state().await {
-        Ok(store) => {
-            let entries = collect(session, &store.snapshot(), 10).await;
-            match g.output {
-                OutputFormat::Json => output::print_json(&render_json(session, &entries)),
-                _ => print!("{}", render_text(session, &entries)),
-            }
-            Exit::Success
+pub fn run(g: &GlobalArgs) -> Result<Exit, CliError> {
+    context::with_session(g, async |session| {
+        let store = session.state().await?;
+        let entries = collect(session, &store.snapshot(), 10).await;
+        match g.output {
+            OutputFormat::Json => output::print_json(&render_json(session, &entries))?,
+            _ => output::out(&render_text(session, &entries))?,
         }
-        Err(exit) => exit,
+        Ok(Exit::Success)
     })
 }
 

@@ -7,14 +7,14 @@
 use std::fmt::Write as _;
 
 use super::args::{GlobalArgs, OutputFormat, ValidateArgs};
-use super::output;
-use super::Exit;
+use super::error::CliError;
+use super::{context, output, Exit};
 use crate::config::model::{Bundle, Mode};
 use crate::config::{load, LoadOptions, Loaded};
-use crate::diag::{render_with, to_json, RenderOptions, Severity};
+use crate::diag::Severity;
 use crate::resources::Kind;
 
-pub fn run(g: &GlobalArgs, a: &ValidateArgs) -> Exit {
+pub fn run(g: &GlobalArgs, a: &ValidateArgs) -> Result<Exit, CliError> {
     let opts = LoadOptions {
         dir: g.dir.clone(),
         target: g.target.clone(),
@@ -24,58 +24,27 @@ pub fn run(g: &GlobalArgs, a: &ValidateArgs) -> Exit {
         ..LoadOptions::default()
     };
     let mut loaded = load(&opts);
-    // Files the sync leaves out or a resource needs but will not get (engine check).
+    // Files the sync leaves out or a resource needs but will not get.
     if let Some(files) = loaded.bundle.as_ref().map(crate::apply::files::check_files) {
         loaded.diags.extend(files);
     }
-    let failed = loaded.diags.has_errors() || loaded.bundle.is_none();
-    let render_opts = RenderOptions {
-        color: output::color_stderr(),
-        ..RenderOptions::default()
-    };
     // Notes go into the success summary, not among the problems.
     let mut shown = loaded.diags.clone();
     shown.items.retain(|d| d.severity != Severity::Info);
-    match g.output {
-        OutputFormat::Json => {
-            if failed {
-                print_json(&to_json(&loaded.sources, &shown));
-            } else {
-                eprint!("{}", render_with(&loaded.sources, &shown, render_opts));
-                if let Some(b) = &loaded.bundle {
-                    print_json(&b.tree.to_json());
-                }
+    let result = match &loaded.bundle {
+        Some(b) if !loaded.diags.has_errors() => {
+            context::print_warnings(&loaded.sources, &shown);
+            match g.output {
+                OutputFormat::Json => output::print_json(&b.tree.to_json()),
+                _ => output::out(&summary(b, &loaded)),
             }
+            .map(|()| Exit::Success)
         }
-        OutputFormat::Text | OutputFormat::Markdown => {
-            eprint!("{}", render_with(&loaded.sources, &shown, render_opts));
-            match &loaded.bundle {
-                Some(b) if !failed => print_stdout(&summary(b, &loaded)),
-                _ => eprintln!("{}", totals(&loaded)),
-            }
-        }
-    }
+        _ => Err(CliError::diags(&loaded.sources, shown).with_footer(totals(&loaded))),
+    };
     // The process ends right after: freeing the whole tree would only cost time.
     std::mem::forget(loaded);
-    if failed {
-        Exit::Error
-    } else {
-        Exit::Success
-    }
-}
-
-fn print_json(v: &serde_json::Value) {
-    match serde_json::to_string_pretty(v) {
-        Ok(s) => print_stdout(&format!("{s}\n")),
-        Err(e) => eprintln!("error: cannot print JSON: {e}"),
-    }
-}
-
-/// Write to stdout, ignoring a closed pipe (`validate -o json | head`).
-fn print_stdout(s: &str) {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(s.as_bytes()).and_then(|()| out.flush());
+    result
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {

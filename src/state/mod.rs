@@ -80,7 +80,7 @@ pub enum StateError {
         #[source]
         source: Box<ApiError>,
     },
-    #[error("the deployment lock is held by {user} since {acquired_at} (operation: {operation})")]
+    #[error("the deployment lock is held by {}", lock::describe_holder(.user, .acquired_at, .operation, .host.as_deref(), *.pid, *.dead))]
     #[diagnostic(
         code(lakebundle::state::lock_held),
         help("wait for it to finish, or take the lock over with --force-lock if that run is dead")
@@ -89,7 +89,18 @@ pub enum StateError {
         user: String,
         acquired_at: String,
         operation: String,
+        /// Host and pid of the holder (locks written by lakebundle).
+        host: Option<String>,
+        pid: Option<u32>,
+        /// The holder ran on this host and its process is gone.
+        dead: bool,
     },
+    #[error("cannot take the deployment lock at {path}: after {attempts} attempts the workspace neither confirmed the write nor shows a lock")]
+    #[diagnostic(
+        code(lakebundle::state::lock_unconfirmed),
+        help("the workspace is failing writes; try again later")
+    )]
+    LockUnconfirmed { path: String, attempts: u32 },
     #[error("the deployment lock at {path} was taken over by {user} (operation: {operation})")]
     #[diagnostic(code(lakebundle::state::lock_lost))]
     LockLost {
