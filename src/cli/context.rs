@@ -192,18 +192,26 @@ async fn current_user(client: &Client) -> Result<CurrentUser, Exit> {
     })
 }
 
-/// Start the in-process local workspace over `$LAKEBUNDLE_HOME/local-workspace`.
-async fn start_local() -> Result<(RunningEmulator, Client), Exit> {
+/// Start the in-process local workspace over `$LAKEBUNDLE_HOME/local-workspace`,
+/// reading source tables from the bundle's lake dir (`crate::init::lake`).
+async fn start_local(bundle_root: &std::path::Path) -> Result<(RunningEmulator, Client), Exit> {
     let data_dir = crate::emulator::default_data_dir().map_err(|e| {
         output::error(format!("--local: {e}"));
         Exit::Error
     })?;
-    let emu = crate::emulator::start(EmulatorConfig::local(data_dir))
-        .await
-        .map_err(|e| {
-            output::error(format!("--local: cannot start the local workspace: {e}"));
-            Exit::Error
-        })?;
+    let lake_dir = crate::init::local_lake_dir(bundle_root).map_err(|e| {
+        output::error(format!("--local: {e}"));
+        Exit::Error
+    })?;
+    let emu = crate::emulator::start(EmulatorConfig {
+        lake_dir,
+        ..EmulatorConfig::local(data_dir)
+    })
+    .await
+    .map_err(|e| {
+        output::error(format!("--local: cannot start the local workspace: {e}"));
+        Exit::Error
+    })?;
     let client = Client::with_token(emu.url(), Secret::new(emu.token()), ClientConfig::default())
         .map_err(|e| {
         output::error(&e);
@@ -229,7 +237,7 @@ fn remote_client(g: &GlobalArgs, bundle: &Bundle) -> Result<Client, Exit> {
 pub async fn open(g: &GlobalArgs) -> Result<Session, Exit> {
     let first = load_bundle(g, &load_options(g, None, HashMap::new()), false)?;
     let (local, client) = if g.local {
-        let (emu, client) = start_local().await?;
+        let (emu, client) = start_local(&first.root).await?;
         (Some(emu), client)
     } else {
         (None, remote_client(g, &first)?)
