@@ -158,9 +158,9 @@ fn readme_quick_start_shows_the_sample_rows() {
         trim_lines(&readme).contains(expected),
         "README shows what the query prints:\n{expected}"
     );
-    // Step 3: the job refreshes the synced table from the lake file.
-    let run = local.ok(&["run", "sync_schedule"], &[]);
-    assert!(run.contains("SUCCESS"), "{run}");
+    // Step 3: a refresh reads the lake file again.
+    let run = local.ok(&["run", "features_sync"], &[]);
+    assert!(run.contains("COMPLETED"), "{run}");
     local.ok(&["destroy", "--auto-approve"], &[]);
 }
 

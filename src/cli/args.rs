@@ -70,6 +70,8 @@ pub enum Command {
     Credential(CredentialArgs),
     /// Open psql on a deployed database instance with fresh credentials
     Psql(PsqlArgs),
+    /// Create a new bundle from a built-in template (lakebase-app, minimal)
+    Init(InitArgs),
     /// The local workspace emulator
     #[command(subcommand)]
     Emulator(EmulatorCommand),
@@ -153,6 +155,18 @@ pub struct CredentialArgs {
     /// Database named in the printed connection string
     #[arg(long, default_value = "databricks_postgres")]
     pub database: String,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Template name: lakebase-app or minimal (asked on a TTY; default lakebase-app)
+    pub template: Option<String>,
+    /// Directory to create the project directory in
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub output_dir: PathBuf,
+    /// JSON object of prompt values (e.g. {"project_name": "orders"}); those are not asked
+    #[arg(long, value_name = "FILE")]
+    pub config_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,7 @@ mod deploy;
 mod destroy;
 mod emulator;
 mod graph;
+mod init;
 mod plan;
 mod psql;
 mod run;
@@ -56,5 +57,6 @@ pub fn run(cli: Cli) -> Exit {
         Command::Credential(a) => credential::run(g, a),
         Command::Psql(a) => psql::run(g, a),
         Command::Emulator(c) => emulator::run(g, c),
+        Command::Init(a) => init::run(g, a),
     }
 }
