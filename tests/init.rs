@@ -284,3 +284,62 @@ fn entries(dir: &Path) -> Vec<PathBuf> {
     v.sort();
     v
 }
+
+/// The template's app code, unchanged, against a served local workspace through the
+/// official Python SDK (the README's `emulator serve` + `DATABRICKS_HOST` recipe):
+/// it finds the instance, gets a credential and reads the synced rows with psycopg2.
+#[test]
+fn lakebase_app_code_reads_the_rows_through_the_official_sdk() {
+    if !prerequisites() {
+        return;
+    }
+    let Some(python) = common::prereq::python_with("databricks.sdk, psycopg2") else {
+        return;
+    };
+    let sb = Sandbox::new();
+    ok(sb.lakebundle(&["init", "lakebase-app"]));
+    let project = sb.out.path().join("lakebase_app");
+    let lake = project.join("lake").display().to_string();
+    let emu = common::Emulator::start_with(&["--lake-dir", &lake]);
+    let deployed = emu
+        .lakebundle()
+        .arg("-C")
+        .arg(&project)
+        .args(["deploy", "--auto-approve"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("deploy");
+    ok(deployed);
+    let home = sb.home.path().join("py-home");
+    std::fs::create_dir_all(&home).expect("home");
+    let out = Command::new(&python)
+        .arg(project.join("app/app.py"))
+        .arg("--once")
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", &home)
+        .env("DATABRICKS_HOST", &emu.url)
+        .env("DATABRICKS_TOKEN", &emu.token)
+        .env("LAKEBASE_INSTANCE_NAME", "lakebase-app")
+        .env("LAKEBASE_DATABASE", "lakebase_app")
+        .output()
+        .expect("run app.py");
+    let stdout = ok(out);
+    let rows: serde_json::Value = serde_json::from_str(stdout.trim()).expect("JSON rows");
+    let names: Vec<&str> = rows
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "Ada Lovelace",
+            "Grace Hopper",
+            "Alan Turing",
+            "Edsger Dijkstra",
+            "Barbara Liskov"
+        ]
+    );
+}

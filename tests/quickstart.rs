@@ -256,3 +256,64 @@ fn a_source_table_missing_from_the_lake_fails_the_deploy_naming_it() {
         "names the missing source table:\n{all}"
     );
 }
+
+/// The README's "`--local` and `emulator serve` share one data dir": while a server
+/// runs on `$LAKEBUNDLE_HOME/local-workspace`, `--local` is refused naming it; the
+/// same deployment is reachable through `DATABRICKS_HOST`; once the server stops,
+/// `--local` finds everything as it was.
+#[test]
+fn local_and_a_served_workspace_share_the_data_dir_one_at_a_time() {
+    if !prerequisites() {
+        return;
+    }
+    let local = Local::example("production");
+    let data_dir = local.home.path().join("local-workspace");
+    let data_arg = data_dir.display().to_string();
+    let lake = local.root.join("lake").display().to_string();
+    let mut emu = common::Emulator::start_with(&["--data-dir", &data_arg, "--lake-dir", &lake]);
+
+    let (code, _, stderr) = local.run(&["plan"], &[]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!("data dir {data_arg} is in use by pid")),
+        "{stderr}"
+    );
+
+    let served = |args: &[&str]| {
+        let out = emu
+            .lakebundle()
+            .env("LAKEBUNDLE_HOME", local.home.path())
+            .arg("-C")
+            .arg(&local.root)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run lakebundle");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    served(&["deploy", "--auto-approve"]);
+    emu.stop();
+
+    let plan = local.ok(&["plan"], &[]);
+    assert!(plan.contains("No changes."), "{plan}");
+    let count = local.ok(
+        &[
+            "psql",
+            "my_db",
+            "--database",
+            "my_database",
+            "--",
+            "-At",
+            "-c",
+            "SELECT count(*) FROM my_database.customer_features",
+        ],
+        &[],
+    );
+    assert_eq!(count.trim(), "5");
+    local.ok(&["destroy", "--auto-approve"], &[]);
+}

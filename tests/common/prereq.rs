@@ -122,7 +122,7 @@ pub fn node() -> bool {
     found
 }
 
-/// A Python that imports `module`: the tests' venv (`tests/sdk/.venv`, made by
+/// A Python that imports `module` (e.g. `"databricks.sdk, psycopg2"`): the tests' venv (`tests/sdk/.venv`, made by
 /// `.ci/run` or the SDK tests) when it has it, else `python3` on PATH.
 pub fn python_with(module: &str) -> Option<PathBuf> {
     let venv = Path::new(concat!(
