@@ -8,6 +8,7 @@ pub mod config;
 pub mod diag;
 pub mod emulator;
 pub mod graph;
+pub mod init;
 pub mod interp;
 pub mod plan;
 pub mod resources;

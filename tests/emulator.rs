@@ -1670,16 +1670,6 @@ async fn the_store_and_its_secrets_are_owner_only() {
     }
 }
 
-fn postgres_installed() -> bool {
-    std::process::Command::new("sh")
-        .args([
-            "-c",
-            "command -v initdb || ls /usr/lib/postgresql/*/bin/initdb",
-        ])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 /// Postgres processes whose command line names this data dir.
 fn postgres_processes(dir: &std::path::Path) -> usize {
     let out = std::process::Command::new("pgrep")
@@ -1692,8 +1682,7 @@ fn postgres_processes(dir: &std::path::Path) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_postgres_server_outlives_kill9_and_down() {
-    if !postgres_installed() {
-        eprintln!("SKIP: no PostgreSQL installation (initdb) found");
+    if !common::prereq::postgres() {
         return;
     }
     let mut emu = Emulator::start_with(&["--instance-ready-ms", "50"]);

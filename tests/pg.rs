@@ -11,6 +11,9 @@ use lakebundle::emulator::backend::{
 };
 use lakebundle::emulator::postgres::PgFleet;
 
+#[path = "common/prereq.rs"]
+mod prereq;
+
 struct Fixture {
     fleet: PgFleet,
     tmp: tempfile::TempDir,
@@ -22,7 +25,7 @@ impl Fixture {
         match PgFleet::new(tmp.path().join("pg")) {
             Ok(fleet) => Some(Fixture { fleet, tmp }),
             Err(e) => {
-                eprintln!("SKIP: no PostgreSQL server binaries ({e})");
+                prereq::postgres_missing(&e.to_string());
                 None
             }
         }
@@ -1011,12 +1014,7 @@ async fn a_restarted_emulator_adopts_or_restarts_servers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn psql_connects_with_the_seed_uri_and_sslmode_require() {
     let Some(fx) = Fixture::new() else { return };
-    if std::process::Command::new("psql")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("SKIP: psql is not installed");
+    if !prereq::psql() {
         return;
     }
     let ep = fx
@@ -1070,21 +1068,19 @@ fn percent_encode(s: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn psycopg2_runs_the_seed_connection_code_unchanged() {
     let Some(fx) = Fixture::new() else { return };
-    let has_psycopg2 = std::process::Command::new("python3")
-        .args(["-c", "import psycopg2"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !has_psycopg2 {
-        eprintln!("SKIP: python3 with psycopg2 is not installed (pip install psycopg2-binary)");
+    let Some(python) = prereq::python_with("psycopg2") else {
         return;
-    }
+    };
     let ep = fx
         .fleet
         .create_instance(&spec("inst-py", "py"))
         .await
         .expect("create");
     if ep.read_write_dns.contains(':') {
-        eprintln!("SKIP: no free 127.0.0.N:5432 address; host=<dns> needs the default port");
+        prereq::skip(
+            "a free 127.0.0.N:5432 address (host=<dns> needs the default port)",
+            "stop what listens on port 5432 of the loopback addresses",
+        );
         fx.fleet.shutdown().await.expect("shutdown");
         return;
     }
@@ -1093,10 +1089,10 @@ async fn psycopg2_runs_the_seed_connection_code_unchanged() {
         .await
         .expect("credential");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pg/seed_connect.py");
-    let out = std::process::Command::new("python3")
+    let out = std::process::Command::new(&python)
         .args([script, &ep.read_write_dns, ALICE, "py-token"])
         .output()
-        .expect("python3");
+        .expect("python");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

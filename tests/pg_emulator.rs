@@ -10,11 +10,13 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 fn postgres_installed() -> bool {
-    let found = lakebundle::emulator::postgres::server::PgBinaries::discover().is_ok();
-    if !found {
-        eprintln!("SKIP: no PostgreSQL server binaries");
+    match lakebundle::emulator::postgres::server::PgBinaries::discover() {
+        Ok(_) => true,
+        Err(e) => {
+            common::prereq::postgres_missing(&e.to_string());
+            false
+        }
     }
-    found
 }
 
 async fn call(

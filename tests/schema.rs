@@ -8,6 +8,9 @@ use std::process::Command;
 
 use serde_json::Value;
 
+#[path = "common/prereq.rs"]
+mod prereq;
+
 const REGENERATE: &str = "cargo run -- schema > schemas/bundle.schema.json";
 
 fn checked_in() -> String {
@@ -177,7 +180,10 @@ fn patterns_compile_as_javascript_unicode_regexes() {
         serde_json::to_string(&patterns).expect("json")
     );
     match Command::new("node").arg("-e").arg(&script).output() {
-        Err(_) => eprintln!("SKIP: `node` is not installed; JavaScript regex check not run"),
+        Err(e) => prereq::skip(
+            &format!("`node` is not installed ({e}); the JavaScript regex check needs it"),
+            "apt-get install nodejs",
+        ),
         Ok(out) => assert!(
             out.status.success(),
             "a pattern is not a valid JS unicode regex: {}",

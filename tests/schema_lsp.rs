@@ -14,6 +14,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+#[path = "common/prereq.rs"]
+mod prereq;
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -21,17 +24,14 @@ fn root() -> PathBuf {
 fn server_script() -> Option<PathBuf> {
     let script =
         root().join("tests/lsp/node_modules/yaml-language-server/bin/yaml-language-server");
-    let node_ok = Command::new("node")
-        .arg("--version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !node_ok {
-        eprintln!("SKIP: `node` is not installed; yaml-language-server test not run");
+    if !prereq::node() {
         return None;
     }
     if !script.exists() {
-        eprintln!("SKIP: yaml-language-server is not installed; run `npm ci --prefix tests/lsp`");
+        prereq::skip(
+            "yaml-language-server is not installed",
+            "`npm ci --prefix tests/lsp` (needs Node.js and npm)",
+        );
         return None;
     }
     Some(script)

@@ -47,9 +47,9 @@ fn python() -> Option<PathBuf> {
                 .arg(&venv)
                 .status();
             if !made.is_ok_and(|s| s.success()) {
-                eprintln!(
-                    "SKIP: cannot create a Python venv with python3 -m venv at {}",
-                    venv.display()
+                common::prereq::skip(
+                    &format!("cannot create a Python venv at {}", venv.display()),
+                    "apt-get install python3-venv",
                 );
                 return None;
             }
@@ -60,17 +60,23 @@ fn python() -> Option<PathBuf> {
             match pip {
                 Ok(o) if o.status.success() && sdk_importable(&py) => Some(py),
                 Ok(o) => {
-                    eprintln!(
-                        "SKIP: pip could not install databricks-sdk (no PyPI access?): {}",
-                        String::from_utf8_lossy(&o.stderr)
-                            .lines()
-                            .last()
-                            .unwrap_or_default()
+                    common::prereq::skip(
+                        &format!(
+                            "pip could not install databricks-sdk (no PyPI access?): {}",
+                            String::from_utf8_lossy(&o.stderr)
+                                .lines()
+                                .last()
+                                .unwrap_or_default()
+                        ),
+                        "tests/sdk/.venv/bin/pip install -r tests/sdk/requirements.txt",
                     );
                     None
                 }
                 Err(e) => {
-                    eprintln!("SKIP: cannot run pip: {e}");
+                    common::prereq::skip(
+                        &format!("cannot run pip: {e}"),
+                        "apt-get install python3-venv python3-pip",
+                    );
                     None
                 }
             }
@@ -207,14 +213,9 @@ fn sdk_retries_through_injected_429_and_503() {
 
 #[test]
 fn sdk_seed_snippets_run_unchanged() {
-    let seed = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/seed/lakebase-provisioned.md"
-    ));
-    if !seed.is_file() {
-        eprintln!("SKIP: {} is absent", seed.display());
+    let Some(seed) = common::prereq::shared_file("seed/lakebase-provisioned.md") else {
         return;
-    }
+    };
     if python().is_none() {
         return;
     }
@@ -238,8 +239,7 @@ fn sdk_seed_snippets_run_unchanged() {
 /// the synced table's rows and check a point-in-time clone; destroy leaves no server running.
 #[test]
 fn production_bundle_on_real_postgres_end_to_end() {
-    if !postgres_installed() {
-        eprintln!("SKIP: PostgreSQL server binaries are not installed");
+    if !common::prereq::postgres() {
         return;
     }
     if python().is_none() {

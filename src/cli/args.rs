@@ -120,7 +120,7 @@ impl Command {
             Command::Run(a) => Some(&a.bundle),
             Command::Credential(a) => Some(&a.bundle),
             Command::Psql(a) => Some(&a.bundle),
-            Command::Schema | Command::Emulator(_) => None,
+            Command::Schema | Command::Init(_) | Command::Emulator(_) => None,
         }
     }
 
@@ -130,6 +130,7 @@ impl Command {
             Command::Validate(_) => "validate",
             Command::Graph(_) => "graph",
             Command::Schema => "schema",
+            Command::Init(_) => "init",
             Command::Plan(_) => "plan",
             Command::Deploy(_) => "deploy",
             Command::Destroy(_) => "destroy",
@@ -178,6 +179,8 @@ pub enum Command {
     Credential(CredentialArgs),
     /// Open psql on a deployed database instance with fresh credentials
     Psql(PsqlArgs),
+    /// Create a new bundle from a built-in template (lakebase-app, minimal)
+    Init(InitArgs),
     /// The local workspace emulator
     #[command(subcommand)]
     Emulator(EmulatorCommand),
@@ -284,6 +287,18 @@ pub struct CredentialArgs {
     /// Database named in the printed connection string
     #[arg(long, default_value = "databricks_postgres")]
     pub database: String,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Template name: lakebase-app or minimal (asked on a TTY; default lakebase-app)
+    pub template: Option<String>,
+    /// Directory to create the project directory in
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub output_dir: PathBuf,
+    /// JSON object of prompt values (e.g. {"project_name": "orders"}); those are not asked
+    #[arg(long, value_name = "FILE")]
+    pub config_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -201,19 +201,31 @@ pub async fn current_user(client: &Client) -> Result<CurrentUser, CliError> {
     })
 }
 
-/// Start the in-process local workspace over `$LAKEBUNDLE_HOME/local-workspace`.
-pub async fn start_local() -> Result<(RunningEmulator, Client), CliError> {
+/// Start the in-process local workspace over `$LAKEBUNDLE_HOME/local-workspace`,
+/// reading source tables from the bundle's lake dir (`crate::init::lake`) when
+/// there is a bundle.
+pub async fn start_local(
+    bundle_root: Option<&std::path::Path>,
+) -> Result<(RunningEmulator, Client), CliError> {
     let data_dir = crate::emulator::default_data_dir()
         .map_err(|e| CliError::context(ErrorClass::User, "--local", &e))?;
-    let emu = crate::emulator::start(EmulatorConfig::local(data_dir))
-        .await
-        .map_err(|e| {
-            CliError::context(
-                ErrorClass::User,
-                "--local: cannot start the local workspace",
-                &e,
-            )
-        })?;
+    let lake_dir = match bundle_root {
+        Some(root) => crate::init::local_lake_dir(root)
+            .map_err(|e| CliError::user(format!("--local: {e}")))?,
+        None => None,
+    };
+    let emu = crate::emulator::start(EmulatorConfig {
+        lake_dir,
+        ..EmulatorConfig::local(data_dir)
+    })
+    .await
+    .map_err(|e| {
+        CliError::context(
+            ErrorClass::User,
+            "--local: cannot start the local workspace",
+            &e,
+        )
+    })?;
     let client = Client::with_token(emu.url(), Secret::new(emu.token()), ClientConfig::default())
         .map_err(|e| CliError::diagnostic(ErrorClass::Internal, e))?;
     Ok((emu, client))
@@ -233,7 +245,7 @@ fn remote_client(g: &GlobalArgs, bundle: Option<&Bundle>) -> Result<Client, CliE
 /// A workspace client without a bundle: `--local` or the usual auth chain.
 pub async fn bare_client(g: &GlobalArgs) -> Result<(Client, Option<RunningEmulator>), CliError> {
     if g.local {
-        let (emu, client) = start_local().await?;
+        let (emu, client) = start_local(None).await?;
         return Ok((client, Some(emu)));
     }
     Ok((remote_client(g, None)?, None))
@@ -243,7 +255,7 @@ pub async fn bare_client(g: &GlobalArgs) -> Result<(Client, Option<RunningEmulat
 pub async fn open(g: &GlobalArgs) -> Result<Session, CliError> {
     let first = load_bundle(&load_options(g, None, HashMap::new()), false)?;
     let (local, client) = if g.local {
-        let (emu, client) = start_local().await?;
+        let (emu, client) = start_local(Some(&first.root)).await?;
         (Some(emu), client)
     } else {
         (None, remote_client(g, Some(&first))?)

@@ -15,6 +15,7 @@ mod deploy;
 mod destroy;
 mod emulator;
 mod graph;
+mod init;
 mod plan;
 mod psql;
 mod run;
@@ -167,5 +168,6 @@ fn dispatch(cli: Cli) -> Result<Exit, CliError> {
         Command::Credential(a) => credential::run(g, a),
         Command::Psql(a) => psql::run(g, a),
         Command::Emulator(c) => emulator::run(g, c),
+        Command::Init(a) => init::run(g, a),
     }
 }

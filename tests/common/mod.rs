@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 
 pub use tempfile::TempDir;
 
+pub mod prereq;
+
 /// Defaults that keep tests fast; any of them given by the caller wins.
 const FAST_DEFAULTS: [(&str, &str); 2] =
     [("--instance-ready-ms", "200"), ("--transition-ms", "100")];

@@ -5,6 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+#[path = "../common/prereq.rs"]
+pub mod prereq;
+
 pub struct Run {
     pub code: i32,
     pub stdout: String,
@@ -91,15 +94,9 @@ pub fn example(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// `../shared` next to the package, if present.
+/// `../shared` next to the package; absent = skip (a failure under `CI=true`).
 pub fn shared() -> Option<PathBuf> {
-    let p = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared")).to_path_buf();
-    if p.is_dir() {
-        Some(p)
-    } else {
-        eprintln!("skipping: {} is absent", p.display());
-        None
-    }
+    prereq::shared_dir()
 }
 
 /// The messages of every diagnostic of a JSON failure.
