@@ -64,7 +64,7 @@ pub enum Command {
     Destroy(DestroyArgs),
     /// Deployed resources with ids, state, endpoints and URLs
     Summary,
-    /// Run a job, or refresh a synced table's pipeline
+    /// Run a job, deploy and start an app, or refresh a synced table's pipeline
     Run(RunArgs),
     /// Print a fresh database credential and connection string for an instance
     Credential(CredentialArgs),
@@ -139,7 +139,7 @@ pub struct DestroyArgs {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Resource key of a job or synced table
+    /// Resource key of a job, app or synced table
     pub key: String,
     /// Return as soon as the run is triggered
     #[arg(long)]

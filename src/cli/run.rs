@@ -1,6 +1,7 @@
 //! `lakebundle run KEY [--no-wait]`: run a deployed job now and follow it to a
-//! terminal state (exit 1 unless it succeeds), or refresh a synced table's
-//! pipeline. `--no-wait` returns once the run is triggered.
+//! terminal state (exit 1 unless it succeeds), refresh a synced table's
+//! pipeline, or deploy and start an app (start its compute, deploy its
+//! source, wait until it runs). `--no-wait` returns once the run is triggered.
 
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use crate::resources::{Kind, ResourceAddr};
 use crate::state::DeploymentState;
 
 /// What `run` can act on.
-const RUNNABLE: &[Kind] = &[Kind::Jobs, Kind::SyncedDatabaseTables];
+const RUNNABLE: &[Kind] = &[Kind::Jobs, Kind::Apps, Kind::SyncedDatabaseTables];
 
 /// Job run lifecycle states after which nothing more happens.
 const RUN_TERMINAL: &[&str] = &["TERMINATED", "SKIPPED", "INTERNAL_ERROR"];
@@ -44,7 +45,7 @@ fn find_target(session: &context::Session, key: &str) -> Result<ResourceAddr, St
                 .map(|s| format!(" (did you mean `{s}`?)"))
                 .unwrap_or_default();
             Err(format!(
-                "no job or synced table with key `{key}` in the bundle{hint}"
+                "no job, app or synced table with key `{key}` in the bundle{hint}"
             ))
         }
         many => Err(format!(
@@ -261,8 +262,35 @@ async fn run_session(a: &RunArgs, session: &context::Session) -> Result<bool, St
             let pipeline = pipeline_id(&session.client, &state, &addr, &id).await?;
             refresh_pipeline(&session.client, &pipeline, &id, !a.no_wait, session.output).await
         }
+        Kind::Apps => {
+            let config = state
+                .get(&addr)
+                .map(|rs| rs.applied.clone())
+                .unwrap_or_default();
+            let progress = |m: String| eprintln!("app {id}: {m}");
+            let timeout = crate::apply::DEFAULT_WAIT_TIMEOUT;
+            let (app, dep) = crate::resources::app::run_app(
+                &session.client,
+                &id,
+                &config,
+                !a.no_wait,
+                timeout,
+                &progress,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            let url = text(&app, &["url"]).unwrap_or("");
+            match session.output {
+                OutputFormat::Json => output::print_json(&json!({
+                    "app": id, "url": url, "deployment_id": dep["deployment_id"],
+                    "deployment_state": dep["status"]["state"], "app_status": app["app_status"]["state"],
+                })),
+                _ => println!("App {id} is running at {url}"),
+            }
+            Ok(true)
+        }
         other => Err(format!(
-            "{addr}: `run` works on jobs and synced tables, not {other}"
+            "{addr}: `run` works on jobs, apps and synced tables, not {other}"
         )),
     }
 }
