@@ -210,6 +210,27 @@ fn unset_started_creates_without_compute_and_run_deploys_and_starts() {
         .any(|d| d["deployment_id"] == v["deployment_id"]));
     // Compute left as it is: unset `started` plans nothing.
     run(&emu, &b, &["plan", "--detailed-exitcode"]).expect(0);
+
+    // --no-wait returns once the deployment exists.
+    let out = run(&emu, &b, &["-o", "json", "run", "web", "--no-wait"]).expect(0);
+    let v: Value = serde_json::from_str(&out.stdout).expect("run JSON");
+    let deps = deployments(&api);
+    assert_eq!(deps.len(), 3);
+    assert!(deps
+        .iter()
+        .any(|d| d["deployment_id"] == v["deployment_id"]));
+
+    // A deployment that fails is an error naming the deployment and why.
+    api.post(
+        "/api/2.0/workspace/delete",
+        &json!({"path": source, "recursive": true}),
+    );
+    let out = run(&emu, &b, &["run", "web"]).expect(1);
+    assert!(
+        out.stderr.contains("failed") && out.stderr.contains("does not exist"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
