@@ -15,6 +15,7 @@
 //! so retries never duplicate. Cancellation (`cancel` set to true) stops new
 //! work; in-flight operations finish and are recorded.
 
+pub mod app_run;
 pub mod files;
 pub mod schedule;
 

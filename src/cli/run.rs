@@ -263,31 +263,14 @@ async fn run_session(a: &RunArgs, session: &context::Session) -> Result<bool, St
             refresh_pipeline(&session.client, &pipeline, &id, !a.no_wait, session.output).await
         }
         Kind::Apps => {
-            let config = state
+            let applied = state
                 .get(&addr)
                 .map(|rs| rs.applied.clone())
                 .unwrap_or_default();
-            let progress = |m: String| eprintln!("app {id}: {m}");
-            let timeout = crate::apply::DEFAULT_WAIT_TIMEOUT;
-            let (app, dep) = crate::resources::app::run_app(
-                &session.client,
-                &id,
-                &config,
-                !a.no_wait,
-                timeout,
-                &progress,
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-            let url = text(&app, &["url"]).unwrap_or("");
-            match session.output {
-                OutputFormat::Json => output::print_json(&json!({
-                    "app": id, "url": url, "deployment_id": dep["deployment_id"],
-                    "deployment_state": dep["status"]["state"], "app_status": app["app_status"]["state"],
-                })),
-                _ => println!("App {id} is running at {url}"),
-            }
-            Ok(true)
+            let json = session.output == OutputFormat::Json;
+            crate::apply::app_run::run(&session.client, &id, &applied, !a.no_wait, json)
+                .await
+                .map_err(|e| e.to_string())
         }
         other => Err(format!(
             "{addr}: `run` works on jobs, apps and synced tables, not {other}"
