@@ -129,7 +129,7 @@ impl ApplyReport {
 fn wait_description(kind: Kind) -> &'static str {
     match kind {
         Kind::DatabaseInstances => "database instance to become AVAILABLE",
-        Kind::Apps => "app to become ACTIVE or STOPPED (and its deployment to succeed)",
+        Kind::Apps => "app compute to become ACTIVE or STOPPED",
         Kind::SyncedDatabaseTables => "synced table to be provisioned",
         Kind::DatabaseCatalogs => "catalog",
         Kind::Jobs => "job",
@@ -319,7 +319,14 @@ impl Executor<'_> {
                 (id, None)
             }
             _ => {
-                let created = self.create(kind, addr, &body).await?;
+                // An app's create reads `lifecycle.started` (compute or
+                // `no_compute`); its body strips the engine fields itself.
+                let input = if addr.kind == Kind::Apps {
+                    &config
+                } else {
+                    &body
+                };
+                let created = self.create(kind, addr, input).await?;
                 let record = ResourceState {
                     id: created.id.clone(),
                     applied: config.clone(),
@@ -344,6 +351,11 @@ impl Executor<'_> {
             .wait_ready(self.client, &id, self.opts.timeout_for(addr.kind))
             .await
             .map_err(|e| OpError::Failed(api_msg(&e)))?;
+        let ready = if addr.kind == Kind::Apps {
+            self.app_lifecycle(addr, &id, &config, ready).await?
+        } else {
+            ready
+        };
         let outputs = match (ready, remote) {
             (r, _) if !r.is_null() => kind.outputs(&id, &r),
             (_, Some(created)) => kind.outputs(&id, &created),
@@ -368,6 +380,36 @@ impl Executor<'_> {
                 .map_err(|e| OpError::Fatal(e.to_string()))?;
         }
         Ok(id)
+    }
+
+    /// An app's compute and code after its create or update
+    /// (`lifecycle.started`): start and deploy, or stop. Returns the app as
+    /// read last.
+    async fn app_lifecycle(
+        &self,
+        addr: &ResourceAddr,
+        id: &str,
+        config: &Value,
+        ready: Value,
+    ) -> Result<Value, OpError> {
+        let failed = |e: ApiError| OpError::Failed(api_msg(&e));
+        let current = if ready.is_null() {
+            self.client.apps().get(id).await.map_err(failed)?
+        } else {
+            ready
+        };
+        let progress = |message: String| self.emit(addr, ApplyEventKind::Progress { message });
+        let after = crate::resources::app::converge_lifecycle(
+            self.client,
+            id,
+            config,
+            &current,
+            self.opts.timeout_for(addr.kind),
+            &progress,
+        )
+        .await
+        .map_err(failed)?;
+        Ok(after.unwrap_or(current))
     }
 
     /// A dependency this plan leaves alone may still be becoming ready: an

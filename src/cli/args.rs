@@ -173,7 +173,7 @@ pub enum Command {
     Destroy(DestroyArgs),
     /// Deployed resources with ids, state, endpoints and URLs
     Summary(SummaryArgs),
-    /// Run a job, or refresh a synced table's pipeline
+    /// Run a job, deploy and start an app, or refresh a synced table's pipeline
     Run(RunArgs),
     /// Print a fresh database credential and connection string for an instance
     Credential(CredentialArgs),
@@ -271,7 +271,7 @@ pub struct SummaryArgs {
 pub struct RunArgs {
     #[command(flatten)]
     pub bundle: BundleArgs,
-    /// Resource key of a job or synced table
+    /// Resource key of a job, app or synced table
     pub key: String,
     /// Return as soon as the run is triggered
     #[arg(long)]

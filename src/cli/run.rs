@@ -1,6 +1,7 @@
 //! `lakebundle run KEY [--no-wait]`: run a deployed job now and follow it to a
-//! terminal state (exit 1 unless it succeeds), or refresh a synced table's
-//! pipeline. `--no-wait` returns once the run is triggered.
+//! terminal state (exit 1 unless it succeeds), refresh a synced table's
+//! pipeline, or deploy and start an app (start its compute, deploy its
+//! source, wait until it runs). `--no-wait` returns once the run is triggered.
 
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use crate::resources::{Kind, ResourceAddr};
 use crate::state::DeploymentState;
 
 /// What `run` can act on.
-const RUNNABLE: &[Kind] = &[Kind::Jobs, Kind::SyncedDatabaseTables];
+const RUNNABLE: &[Kind] = &[Kind::Jobs, Kind::Apps, Kind::SyncedDatabaseTables];
 
 /// Job run lifecycle states after which nothing more happens.
 const RUN_TERMINAL: &[&str] = &["TERMINATED", "SKIPPED", "INTERNAL_ERROR"];
@@ -60,13 +61,13 @@ fn find_target(session: &context::Session, key: &str) -> Result<ResourceAddr, Cl
         .collect();
     let not_runnable = |addr: &ResourceAddr| {
         CliError::user(format!(
-            "{addr} is a {}; `run` works on jobs and synced tables",
+            "{addr} is a {}; `run` works on jobs, apps and synced tables",
             kind_noun(addr.kind)
         ))
         .with_help(suggest(
             key,
             runnable_keys.iter().copied(),
-            "jobs and synced tables",
+            "jobs, apps and synced tables",
         ))
     };
     if let Some(addr) = ResourceAddr::parse(key) {
@@ -101,12 +102,12 @@ fn find_target(session: &context::Session, key: &str) -> Result<ResourceAddr, Cl
                 return Err(not_runnable(other));
             }
             Err(CliError::user(format!(
-                "no job or synced table with key `{key}` in the bundle"
+                "no job, app or synced table with key `{key}` in the bundle"
             ))
             .with_help(suggest(
                 key,
                 runnable_keys.iter().copied(),
-                "jobs and synced tables",
+                "jobs, apps and synced tables",
             )))
         }
         many => Err(CliError::user(format!(
@@ -368,6 +369,13 @@ async fn run_session(
             let pipeline = pipeline_id(g, &session.client, &state, &addr, &id).await?;
             refresh_pipeline(g, &session.client, &pipeline, &id, !a.no_wait).await
         }
+        Kind::Apps => {
+            let applied = state
+                .get(&addr)
+                .map(|rs| rs.applied.clone())
+                .unwrap_or_default();
+            run_app(g, &session.client, &id, &applied, !a.no_wait).await
+        }
         other => Err(CliError::msg(
             ErrorClass::Internal,
             format!("{addr}: `run` has no action for {other}"),
@@ -377,4 +385,41 @@ async fn run_session(
 
 pub fn run(g: &GlobalArgs, a: &RunArgs) -> Result<Exit, CliError> {
     context::with_session(g, async |session| run_session(g, a, session).await)
+}
+
+/// Start the app if stopped, deploy the source of its last applied
+/// configuration and (with `wait`) wait until it runs; print where.
+async fn run_app(
+    g: &GlobalArgs,
+    client: &Client,
+    name: &str,
+    applied: &Value,
+    wait: bool,
+) -> Result<Exit, CliError> {
+    let progress = |m: String| eprintln!("app {name}: {m}");
+    let (app, dep) = crate::resources::app::run_app(
+        client,
+        name,
+        applied,
+        wait,
+        crate::apply::DEFAULT_WAIT_TIMEOUT,
+        &progress,
+    )
+    .await
+    .map_err(|e| CliError::api(format!("app {name}"), &e))?;
+    let url = app.get("url").and_then(Value::as_str).unwrap_or("");
+    match g.output {
+        OutputFormat::Json => output::print_json(&json!({
+            "app": name,
+            "url": url,
+            "deployment_id": dep["deployment_id"],
+            "deployment_state": dep["status"]["state"],
+            "app_status": app["app_status"]["state"],
+        }))?,
+        _ if wait => output::out(&format!("App {name} is running at {url}\n"))?,
+        _ => output::out(&format!(
+            "App {name}: deployment created; it will run at {url}\n"
+        ))?,
+    }
+    Ok(Exit::Success)
 }

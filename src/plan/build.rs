@@ -743,6 +743,16 @@ fn plan_resource(
             change.drift.push(d);
         }
     }
+    if addr.kind == Kind::Apps {
+        // Compute and deployed code are not fields of the app object.
+        let raw = match obs {
+            Observed::Present { raw, .. } => Some(raw),
+            _ => None,
+        };
+        let lc = crate::resources::app::lifecycle_changes(&desired_full, &rs.applied, raw);
+        fields.extend(lc.fields);
+        change.drift.extend(lc.drift);
+    }
     change.before =
         Some(restrict(&current, &union_shape(&desired, Some(&applied))).unwrap_or(current.clone()));
     change.replace_paths = fields

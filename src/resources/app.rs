@@ -15,6 +15,7 @@ use super::{Created, FieldRules, Kind, NameLink, ResourceKind};
 use crate::api::{ApiError, Client, Method};
 use crate::config::source::Node;
 use crate::diag::{Diag, Diagnostics};
+use crate::plan::FieldChange;
 
 schema_enum! {
     /// Compute size of the app (server default MEDIUM).
@@ -433,11 +434,15 @@ fn path_for(name: &str) -> String {
 
 /// Whether the config asks for running compute.
 pub fn wants_started(config: &Value) -> bool {
+    started_setting(config) == Some(true)
+}
+
+/// `lifecycle.started` as written: `Some(true)`, `Some(false)`, or `None` when unset.
+pub fn started_setting(config: &Value) -> Option<bool> {
     config
         .get("lifecycle")
         .and_then(|l| l.get("started"))
         .and_then(Value::as_bool)
-        == Some(true)
 }
 
 /// Create/update body: the config without bundle-only and deploy-time fields.
@@ -468,7 +473,263 @@ pub fn deployment_body(config: &Value, workspace_source_path: Option<&str>) -> V
     Value::Object(body)
 }
 
-/// Deploy the app's code and wait for the deployment to succeed.
+/// Compute states in which the app runs or is about to.
+const LIVE_COMPUTE: &[&str] = &["ACTIVE", "STARTING", "UPDATING"];
+
+/// Deploy-time fields: sent in a deployment, never in create/update.
+const DEPLOY_FIELDS: &[&str] = &["source_code_path", "config", "git_source"];
+
+/// How far a deployment's `create_time` may precede the start of the call
+/// that made it (clock skew between this machine and the workspace) and
+/// still be taken as that call's deployment.
+const ADOPT_SKEW: chrono::Duration = chrono::Duration::seconds(2);
+
+/// Attempts at creating one deployment whose responses keep getting lost.
+const DEPLOY_ATTEMPTS: u32 = 3;
+
+fn compute_state(app: &Value) -> &str {
+    state_at(app, "compute_status.state")
+}
+
+fn is_live(app: &Value) -> bool {
+    LIVE_COMPUTE.contains(&compute_state(app))
+}
+
+/// The workspace folder the app's code is deployed from (`source_code_path`,
+/// rewritten to the synced workspace path when the bundle is loaded).
+pub fn source_path(config: &Value) -> Option<&str> {
+    config.get("source_code_path").and_then(Value::as_str)
+}
+
+/// Whether the config names code to deploy (a source folder or a git reference).
+pub fn has_source(config: &Value) -> bool {
+    source_path(config).is_some() || config.get("git_source").is_some_and(|g| !g.is_null())
+}
+
+/// App changes the generic field diff cannot see: `lifecycle.started`
+/// against the remote compute, and (with `started: true`) the deploy-time
+/// fields against the last apply and the active deployment.
+#[derive(Debug, Default)]
+pub struct LifecycleChanges {
+    /// Planned changes (each makes the app an update).
+    pub fields: Vec<FieldChange>,
+    /// What changed outside lakebundle (old = last apply, new = remote).
+    pub drift: Vec<FieldChange>,
+}
+
+fn field(path: &str, old: Option<Value>, new: Option<Value>) -> FieldChange {
+    FieldChange {
+        path: path.into(),
+        old,
+        new,
+        unknown: false,
+        forces_replacement: false,
+    }
+}
+
+/// Plan the app's lifecycle. `remote` is the app as read (None when not
+/// refreshed: the last apply stands in for it).
+///
+/// - `started: true`: compute not running → update (start, then deploy);
+///   stopped since the last apply is drift. A changed `source_code_path`,
+///   `config` or `git_source`, or an active deployment of other code, is an
+///   update too (a new deployment).
+/// - `started: false`: running compute → update (stop).
+/// - unset: the compute is left as it is; dropping an earlier `started: true`
+///   is recorded (an update that calls nothing).
+pub fn lifecycle_changes(
+    desired: &Value,
+    applied: &Value,
+    remote: Option<&Value>,
+) -> LifecycleChanges {
+    let mut out = LifecycleChanges::default();
+    let had = started_setting(applied);
+    let running = remote.map(is_live);
+    match started_setting(desired) {
+        Some(true) => {
+            if !running.unwrap_or(had == Some(true)) {
+                out.fields.push(field(
+                    "lifecycle.started",
+                    Some(json!(false)),
+                    Some(json!(true)),
+                ));
+                if had == Some(true) && running == Some(false) {
+                    out.drift.push(field(
+                        "lifecycle.started",
+                        Some(json!(true)),
+                        Some(json!(false)),
+                    ));
+                }
+            }
+            for key in DEPLOY_FIELDS {
+                let (new, old) = (desired.get(*key), applied.get(*key));
+                if !crate::plan::diff::values_equal(
+                    new.unwrap_or(&Value::Null),
+                    old.unwrap_or(&Value::Null),
+                ) {
+                    out.fields.push(field(key, old.cloned(), new.cloned()));
+                }
+            }
+            // Code deployed outside lakebundle (only visible while the app runs).
+            let live = remote.filter(|r| is_live(r));
+            let active = live.and_then(|r| r.get("active_deployment"));
+            let deploying = live
+                .and_then(|r| r.get("pending_deployment"))
+                .is_some_and(|d| state_at(d, "status.state") == "IN_PROGRESS");
+            if live.is_some() && active.is_none() && !deploying && has_source(desired) {
+                // Running but never deployed (an earlier deploy stopped before
+                // its deployment succeeded): deploy now.
+                out.fields.push(field(
+                    "active_deployment",
+                    None,
+                    Some(json!(source_path(desired).unwrap_or("git_source"))),
+                ));
+            }
+            let deployed = active.and_then(|d| d.get("source_code_path"));
+            if let (Some(deployed), Some(want)) = (deployed, source_path(desired)) {
+                let ours = source_path(applied) == Some(want);
+                if deployed.as_str() != Some(want) && ours && desired.get("git_source").is_none() {
+                    out.fields.push(field(
+                        "source_code_path",
+                        Some(deployed.clone()),
+                        Some(json!(want)),
+                    ));
+                    out.drift.push(field(
+                        "source_code_path",
+                        Some(json!(want)),
+                        Some(deployed.clone()),
+                    ));
+                }
+            }
+        }
+        Some(false) => {
+            if running.unwrap_or(had == Some(true)) {
+                out.fields.push(field(
+                    "lifecycle.started",
+                    Some(json!(true)),
+                    Some(json!(false)),
+                ));
+                if had == Some(false) && running == Some(true) {
+                    out.drift.push(field(
+                        "lifecycle.started",
+                        Some(json!(false)),
+                        Some(json!(true)),
+                    ));
+                }
+            }
+        }
+        None => {
+            if had == Some(true) {
+                out.fields
+                    .push(field("lifecycle.started", Some(json!(true)), None));
+            }
+        }
+    }
+    out
+}
+
+/// Bring the app's compute and code to what `config` asks for, after its
+/// create or update: `started: true` starts the compute when it is not
+/// running and deploys the source (waiting for the deployment to succeed);
+/// `started: false` stops running compute; unset leaves it alone. `current`
+/// is the app as last read. Returns the app as read at the end, or `None`
+/// when nothing was done. `progress` hears what is happening.
+pub async fn converge_lifecycle(
+    client: &Client,
+    name: &str,
+    config: &Value,
+    current: &Value,
+    timeout: Duration,
+    progress: &(dyn Fn(String) + Send + Sync),
+) -> Result<Option<Value>, ApiError> {
+    match started_setting(config) {
+        Some(true) => {
+            let app = ensure_started(client, name, current, timeout, progress).await?;
+            if !has_source(config) {
+                progress("compute started; no source_code_path or git_source to deploy".into());
+                return Ok(Some(app));
+            }
+            let dep = deploy_after(client, name, config, &app, timeout, progress).await?;
+            progress(format!(
+                "deployment {} succeeded",
+                state_at(&dep, "deployment_id")
+            ));
+            Ok(Some(client.apps().get(name).await?))
+        }
+        Some(false) if is_live(current) => {
+            progress("stopping the app's compute".into());
+            Ok(Some(set_started(client, name, false, timeout).await?))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Start the compute unless it is ACTIVE; returns the app once ACTIVE.
+async fn ensure_started(
+    client: &Client,
+    name: &str,
+    current: &Value,
+    timeout: Duration,
+    progress: &(dyn Fn(String) + Send + Sync),
+) -> Result<Value, ApiError> {
+    if compute_state(current) == "ACTIVE" {
+        return Ok(current.clone());
+    }
+    progress("starting the app's compute".into());
+    set_started(client, name, true, timeout).await
+}
+
+/// `lakebundle run` on an app: start its compute if it is not running,
+/// deploy the code `config` names (the last applied configuration), and wait
+/// for the deployment to succeed and the app to be RUNNING with compute
+/// ACTIVE (`wait` false: return once the deployment is created). Returns the
+/// app and the deployment.
+pub async fn run_app(
+    client: &Client,
+    name: &str,
+    config: &Value,
+    wait: bool,
+    timeout: Duration,
+    progress: &(dyn Fn(String) + Send + Sync),
+) -> Result<(Value, Value), ApiError> {
+    let current = client.apps().get(name).await?;
+    let app = ensure_started(client, name, &current, timeout, progress).await?;
+    if !has_source(config) {
+        return Err(common::not_ready(
+            &path_for(name),
+            format!(
+                "app {name} has no source_code_path or git_source in its deployed configuration; \
+                 set one and run `lakebundle deploy`"
+            ),
+        ));
+    }
+    let source = source_path(config).unwrap_or("its git source");
+    progress(format!("deploying {source}"));
+    let created = create_deployment(client, name, config, &app, timeout).await?;
+    if !wait {
+        return Ok((app, created));
+    }
+    let dep = wait_deployment(client, name, &created, timeout).await?;
+    progress(format!(
+        "deployment {} succeeded",
+        state_at(&dep, "deployment_id")
+    ));
+    let app = common::poll_get(client, &path_for(name), timeout, |app| {
+        match (compute_state(&app), state_at(&app, "app_status.state")) {
+            ("ACTIVE", "RUNNING") => Poll::Ready(app),
+            ("ERROR", _) | (_, "CRASHED") => Poll::Failed(format!(
+                "app {name} did not start: {}",
+                state_at(&app, "app_status.message")
+            )),
+            (compute, status) => Poll::Pending(format!("{compute}/{status}")),
+        }
+    })
+    .await?;
+    Ok((app, dep))
+}
+
+/// Deploy the app's code and wait for the deployment to succeed (the
+/// compute must be ACTIVE).
 pub async fn deploy_source(
     client: &Client,
     name: &str,
@@ -476,15 +737,42 @@ pub async fn deploy_source(
     workspace_source_path: Option<&str>,
     timeout: Duration,
 ) -> Result<Value, ApiError> {
-    let path = format!("{}/deployments", path_for(name));
-    let created = client
-        .call(
-            Method::POST,
-            &path,
-            &[],
-            Some(&deployment_body(config, workspace_source_path)),
-        )
-        .await?;
+    let mut config = config.clone();
+    if let (Value::Object(m), Some(p)) = (&mut config, workspace_source_path) {
+        m.insert("source_code_path".into(), json!(p));
+    }
+    let app = client.apps().get(name).await?;
+    let progress = |_: String| {};
+    deploy_after(client, name, &config, &app, timeout, &progress).await
+}
+
+async fn deploy_after(
+    client: &Client,
+    name: &str,
+    config: &Value,
+    app: &Value,
+    timeout: Duration,
+    progress: &(dyn Fn(String) + Send + Sync),
+) -> Result<Value, ApiError> {
+    if let Some(p) = source_path(config) {
+        progress(format!("deploying {p}"));
+    }
+    let created = create_deployment(client, name, config, app, timeout).await?;
+    wait_deployment(client, name, &created, timeout).await
+}
+
+fn deployments_path(name: &str) -> String {
+    format!("{}/deployments", path_for(name))
+}
+
+/// Wait for a deployment to reach SUCCEEDED (FAILED/CANCELLED fail).
+async fn wait_deployment(
+    client: &Client,
+    name: &str,
+    created: &Value,
+    timeout: Duration,
+) -> Result<Value, ApiError> {
+    let path = deployments_path(name);
     let Some(dep_id) = created.get("deployment_id").and_then(Value::as_str) else {
         return Err(common::not_ready(
             &path,
@@ -496,13 +784,82 @@ pub async fn deploy_source(
         match state_at(&dep, "status.state") {
             "SUCCEEDED" => Poll::Ready(dep),
             "FAILED" | "CANCELLED" => Poll::Failed(format!(
-                "deployment of app {name} failed: {}",
+                "deployment {dep_id} of app {name} failed: {}",
                 state_at(&dep, "status.message")
             )),
             other => Poll::Pending(other.to_string()),
         }
     })
     .await
+}
+
+/// `POST /apps/{name}/deployments`, after any deployment still in progress
+/// has finished. The call is not idempotent: when its response is lost, the
+/// deployment it made (same source, created after the call began) is found
+/// in the app's deployments and adopted; when there is none, it never
+/// happened and the call is made again.
+async fn create_deployment(
+    client: &Client,
+    name: &str,
+    config: &Value,
+    app: &Value,
+    timeout: Duration,
+) -> Result<Value, ApiError> {
+    if let Some(pending) = app
+        .get("pending_deployment")
+        .filter(|d| state_at(d, "status.state") == "IN_PROGRESS")
+    {
+        // Its outcome does not matter: ours replaces it.
+        let _ = wait_deployment(client, name, pending, timeout).await;
+    }
+    let path = deployments_path(name);
+    let source = source_path(config);
+    let body = deployment_body(config, source);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let began = chrono::Utc::now();
+        match client.call(Method::POST, &path, &[], Some(&body)).await {
+            Ok(created) => return Ok(created),
+            Err(e) if e.is_outcome_unknown() => {
+                if let Some(found) = find_deployment_since(client, name, source, began).await? {
+                    return Ok(found);
+                }
+                if attempt >= DEPLOY_ATTEMPTS {
+                    return Err(e);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The newest deployment of `source` created at or after `since` (less the
+/// allowed clock skew).
+async fn find_deployment_since(
+    client: &Client,
+    name: &str,
+    source: Option<&str>,
+    since: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<Value>, ApiError> {
+    let earliest = since - ADOPT_SKEW;
+    let created_at = |d: &Value| {
+        chrono::DateTime::parse_from_rfc3339(state_at(d, "create_time"))
+            .ok()
+            .map(|t| t.with_timezone(&chrono::Utc))
+    };
+    let found = client
+        .apps()
+        .list_deployments(name)
+        .await?
+        .into_iter()
+        .filter(|d| {
+            source.is_none_or(|s| d.get("source_code_path").and_then(Value::as_str) == Some(s))
+        })
+        .filter_map(|d| created_at(&d).filter(|t| *t >= earliest).map(|t| (t, d)))
+        .max_by_key(|(t, _)| *t)
+        .map(|(_, d)| d);
+    Ok(found)
 }
 
 /// Start (`started = true`) or stop the app's compute and wait for it.
@@ -523,15 +880,13 @@ pub async fn set_started(
         )
         .await?;
     let want = if started { "ACTIVE" } else { "STOPPED" };
-    common::poll_get(client, &path, timeout, |app| {
-        match state_at(&app, "compute_status.state") {
-            s if s == want => Poll::Ready(app),
-            "ERROR" => Poll::Failed(format!(
-                "app {name} compute failed: {}",
-                state_at(&app, "compute_status.message")
-            )),
-            other => Poll::Pending(other.to_string()),
-        }
+    common::poll_get(client, &path, timeout, |app| match compute_state(&app) {
+        s if s == want => Poll::Ready(app),
+        "ERROR" => Poll::Failed(format!(
+            "app {name} compute failed: {}",
+            state_at(&app, "compute_status.message")
+        )),
+        other => Poll::Pending(other.to_string()),
     })
     .await
 }
@@ -758,6 +1113,101 @@ mod tests {
             json!({"mode": "SNAPSHOT", "source_code_path": "/Workspace/x/app", "command": ["python", "app.py"],
                    "env_vars": [{"name": "DB", "value_from": "my-db"}]})
         );
+    }
+
+    fn remote(compute: &str, deployed: Option<&str>) -> Value {
+        let mut app = json!({"name": "my-lakebase-app", "compute_status": {"state": compute}});
+        if let Some(p) = deployed {
+            app["active_deployment"] =
+                json!({"source_code_path": p, "status": {"state": "SUCCEEDED"}});
+        }
+        app
+    }
+
+    fn with_started(started: Option<bool>) -> Value {
+        let mut app = seed_app();
+        app["source_code_path"] = json!("/Workspace/x/app");
+        match started {
+            Some(s) => app["lifecycle"] = json!({"started": s}),
+            None => {
+                app.as_object_mut().map(|m| m.remove("lifecycle"));
+            }
+        }
+        app
+    }
+
+    fn paths(changes: &[FieldChange]) -> Vec<&str> {
+        changes.iter().map(|c| c.path.as_str()).collect()
+    }
+
+    #[test]
+    fn started_app_stopped_outside_is_drift_and_an_update() {
+        let cfg = with_started(Some(true));
+        let lc = lifecycle_changes(&cfg, &cfg, Some(&remote("STOPPED", None)));
+        assert_eq!(paths(&lc.fields), ["lifecycle.started"]);
+        assert_eq!(lc.fields[0].new, Some(json!(true)));
+        assert_eq!(paths(&lc.drift), ["lifecycle.started"]);
+        assert_eq!(lc.drift[0].new, Some(json!(false)));
+        // Running the deployed code: nothing to do.
+        let lc = lifecycle_changes(
+            &cfg,
+            &cfg,
+            Some(&remote("ACTIVE", Some("/Workspace/x/app"))),
+        );
+        assert!(lc.fields.is_empty() && lc.drift.is_empty(), "{lc:?}");
+        // Not refreshed: the last apply stands in for the remote.
+        assert!(lifecycle_changes(&cfg, &cfg, None).fields.is_empty());
+    }
+
+    #[test]
+    fn started_app_redeploys_changed_or_missing_code() {
+        let applied = with_started(Some(true));
+        let mut cfg = applied.clone();
+        cfg["config"]["command"] = json!(["python", "main.py"]);
+        let running = remote("ACTIVE", Some("/Workspace/x/app"));
+        assert_eq!(
+            paths(&lifecycle_changes(&cfg, &applied, Some(&running)).fields),
+            ["config"]
+        );
+        // Running without a deployment (an earlier deploy stopped early).
+        let lc = lifecycle_changes(&applied, &applied, Some(&remote("ACTIVE", None)));
+        assert_eq!(paths(&lc.fields), ["active_deployment"]);
+        // Other code deployed outside lakebundle.
+        let lc = lifecycle_changes(&applied, &applied, Some(&remote("ACTIVE", Some("/other"))));
+        assert_eq!(paths(&lc.fields), ["source_code_path"]);
+        assert_eq!(lc.drift[0].new, Some(json!("/other")));
+    }
+
+    #[test]
+    fn started_false_stops_and_unset_leaves_compute_alone() {
+        let off = with_started(Some(false));
+        let lc = lifecycle_changes(
+            &off,
+            &with_started(Some(true)),
+            Some(&remote("ACTIVE", None)),
+        );
+        assert_eq!(paths(&lc.fields), ["lifecycle.started"]);
+        assert_eq!(lc.fields[0].new, Some(json!(false)));
+        assert!(
+            lifecycle_changes(&off, &off, Some(&remote("STOPPED", None)))
+                .fields
+                .is_empty()
+        );
+        let unset = with_started(None);
+        // Only dropping an earlier `started: true` is recorded; compute is not touched.
+        let lc = lifecycle_changes(
+            &unset,
+            &with_started(Some(true)),
+            Some(&remote("ACTIVE", None)),
+        );
+        assert_eq!(paths(&lc.fields), ["lifecycle.started"]);
+        assert_eq!(lc.fields[0].new, None);
+        for applied in [with_started(Some(false)), unset.clone()] {
+            for compute in ["ACTIVE", "STOPPED"] {
+                let lc = lifecycle_changes(&unset, &applied, Some(&remote(compute, None)));
+                assert!(lc.fields.is_empty(), "{lc:?}");
+            }
+        }
     }
 
     #[test]
