@@ -1035,37 +1035,72 @@ fn insert_defaults(tree: &mut Node, target: &str, user: Option<&CurrentUser>, ro
     }
 }
 
-/// `branch`, `commit` and `origin_url` of the git checkout holding `dir`,
-/// read from `.git` directly (no git binary needed).
+/// `branch`, `actual_branch`, `commit`, `origin_url` and `bundle_root_path`
+/// of the git checkout holding `dir`, read from `.git` directly (no git
+/// binary needed), as the CLI infers them. A worktree's `.git` file is
+/// followed; a malformed `.git` still gives the bundle's place in the
+/// checkout, with no other metadata.
 fn git_info(dir: &Path) -> Option<Vec<(&'static str, String)>> {
-    let git_dir = dir
-        .ancestors()
-        .map(|d| d.join(".git"))
-        .find(|g| g.is_dir())?;
-    let head = std::fs::read_to_string(git_dir.join("HEAD")).ok()?;
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let repo_root = dir.ancestors().find(|d| d.join(".git").exists())?;
+    let dot_git = repo_root.join(".git");
+    let rel = dir
+        .strip_prefix(repo_root)
+        .ok()
+        .map(|p| p.to_string_lossy().replace('\\', "/"))
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| ".".to_string());
+    let mut out = vec![("bundle_root_path", rel)];
+    let git_dir = if dot_git.is_dir() {
+        Some(dot_git.clone())
+    } else {
+        std::fs::read_to_string(&dot_git).ok().and_then(|t| {
+            let p = t.trim().strip_prefix("gitdir:")?.trim().to_string();
+            Some(repo_root.join(p)).filter(|g| g.is_dir())
+        })
+    };
+    let Some(git_dir) = git_dir else {
+        return Some(out);
+    };
+    // A linked worktree keeps shared refs and config in the common dir.
+    let common = std::fs::read_to_string(git_dir.join("commondir"))
+        .ok()
+        .map(|c| git_dir.join(c.trim()))
+        .unwrap_or_else(|| git_dir.clone());
+    let Ok(head) = std::fs::read_to_string(git_dir.join("HEAD")) else {
+        return Some(out);
+    };
     let head = head.trim();
-    let mut out = Vec::new();
+    let read_ref = |r: &str| {
+        [&git_dir, &common]
+            .iter()
+            .find_map(|d| std::fs::read_to_string(d.join(r)).ok())
+            .map(|c| c.trim().to_string())
+            .or_else(|| {
+                let packed = std::fs::read_to_string(common.join("packed-refs")).ok()?;
+                packed
+                    .lines()
+                    .find(|l| l.split_whitespace().nth(1) == Some(r))
+                    .and_then(|l| l.split_whitespace().next())
+                    .map(str::to_string)
+            })
+    };
     let commit = match head.strip_prefix("ref: ") {
         Some(r) => {
-            out.push(("branch", r.trim_start_matches("refs/heads/").to_string()));
-            std::fs::read_to_string(git_dir.join(r))
-                .ok()
-                .map(|c| c.trim().to_string())
-                .or_else(|| {
-                    let packed = std::fs::read_to_string(git_dir.join("packed-refs")).ok()?;
-                    packed
-                        .lines()
-                        .find(|l| l.ends_with(r))
-                        .and_then(|l| l.split_whitespace().next())
-                        .map(str::to_string)
-                })
+            let branch = r.trim_start_matches("refs/heads/").to_string();
+            out.push(("branch", branch.clone()));
+            out.push(("actual_branch", branch));
+            read_ref(r)
         }
-        None => Some(head.to_string()),
+        None if head.len() >= 40 && head.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Some(head.to_string())
+        }
+        None => None,
     };
     if let Some(c) = commit {
         out.push(("commit", c));
     }
-    if let Ok(config) = std::fs::read_to_string(git_dir.join("config")) {
+    if let Ok(config) = std::fs::read_to_string(common.join("config")) {
         let mut in_origin = false;
         for line in config.lines().map(str::trim) {
             if line.starts_with('[') {

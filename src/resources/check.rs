@@ -192,8 +192,10 @@ impl<'a> Walker<'a, '_> {
                             .get(req)
                             .is_none_or(|v| matches!(v.kind, NodeKind::Null))
                         {
+                            // Like the CLI: a warning, the server may
+                            // default it (`--strict` makes it an error).
                             self.diags.push(
-                                Diag::error(format!("{path} is missing required field `{req}`"))
+                                Diag::warning(format!("{path} is missing required field `{req}`"))
                                     .at(node.span, format!("`{req}` is required here")),
                             );
                         }
@@ -286,7 +288,9 @@ impl<'a> Walker<'a, '_> {
         if values.is_empty() || values.contains(&text.as_str()) {
             return;
         }
-        let mut d = Diag::error(format!("invalid value `{text}` for {path}"))
+        // A warning, as in the CLI: the server may know values this
+        // schema does not yet.
+        let mut d = Diag::warning(format!("invalid value `{text}` for {path}"))
             .at(node.span, format!("expected one of {}", values.join(", ")));
         let ci = values.iter().find(|v| v.eq_ignore_ascii_case(&text));
         if let Some(s) = ci
@@ -608,7 +612,8 @@ resources:
             "resources:\n  database_instances:\n    a:\n      name: db\n      capacity: CU_3\n";
         let diags = check(Kind::DatabaseInstances, "a", yaml);
         assert_eq!(diags.len(), 1, "{diags:?}");
-        assert_eq!(diags[0].severity, Severity::Error);
+        // The CLI only warns: the server may know newer values.
+        assert_eq!(diags[0].severity, Severity::Warning);
         assert_eq!(
             diags[0].message,
             "invalid value `CU_3` for resources.database_instances.a.capacity"
@@ -686,6 +691,7 @@ resources:
             diags[0].message,
             "resources.database_catalogs.c is missing required field `database_instance_name`"
         );
+        assert_eq!(diags[0].severity, Severity::Warning);
     }
 
     #[test]
