@@ -283,7 +283,8 @@ fn load_inner(opts: &LoadOptions, cx: &mut Ctx) -> Option<Bundle> {
     if let Some(t) = targets.remove(&target) {
         merge::apply_target(&mut tree, &target, t, &mut cx.diags);
     }
-    merge::merge_keyed_lists(&mut tree, &mut cx.diags);
+    // Keyed lists (`tasks` by `task_key`, ...) merge after substitution, as in
+    // the CLI: a key or body written as `${var...}` is only known then.
 
     let mode = presets::read_mode(&tree, &mut cx.diags);
     let user = opts.current_user.as_ref();
@@ -402,6 +403,8 @@ fn load_inner(opts: &LoadOptions, cx: &mut Ctx) -> Option<Bundle> {
         });
     }
 
+    check_cli_rules(&pre, &resolved_tree, cx);
+
     // The unresolved tree is no longer needed: free it while the checks run
     // (it is as large as the resolved one, and this lowers peak memory).
     let bundle_span = pre.get("bundle").map(|b| b.span).unwrap_or(pre.span);
@@ -444,6 +447,105 @@ fn load_inner(opts: &LoadOptions, cx: &mut Ctx) -> Option<Bundle> {
         pending_lookups: chosen.pending,
         tree: resolved_tree,
     })
+}
+
+/// Values of `bundle.engine` the official CLI accepts.
+const ENGINES: &[&str] = &["terraform", "direct"];
+
+/// Whether a string holds a `${...}` reference (not an escaped `$${`).
+fn holds_ref(s: &str) -> bool {
+    crate::interp::parse_template(s)
+        .iter()
+        .any(|p| matches!(p, crate::interp::Piece::Ref(_)))
+}
+
+/// The official CLI's own checks on a whole bundle: references where none
+/// can be resolved (resource keys, `workspace.host`), `bundle.engine`,
+/// fields the deployment owns, and an app's source.
+fn check_cli_rules(pre: &Node, resolved: &Node, cx: &mut Ctx) {
+    if let Some(kinds) = pre.get("resources").and_then(Node::as_map) {
+        for (kind, items) in &kinds.entries {
+            for (key, config) in items.as_map().map(|m| m.entries.as_slice()).unwrap_or(&[]) {
+                if holds_ref(&key.name) {
+                    cx.diags.push(
+                        Diag::error(format!(
+                            "resources.{}: a resource key cannot contain a reference (`{}`)",
+                            kind.name, key.name
+                        ))
+                        .at(key.span, "reference in a key")
+                        .help("keys are read before references are resolved; write the key literally and put the reference in `name`"),
+                    );
+                }
+                if kind.name == "jobs" {
+                    if let Some((k, _)) = config.as_map().and_then(|m| m.get_entry("deployment")) {
+                        cx.diags.push(
+                            Diag::error(format!(
+                                "resources.jobs.{}.deployment must not be set in bundle configuration",
+                                key.name
+                            ))
+                            .at(k.span, "set by the deployment")
+                            .help("deploy marks the job as bundle-owned itself; remove `deployment`"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    if let Some(host) = pre.pointer(&["workspace", "host"]) {
+        if matches!(&host.kind, NodeKind::String(s, _) if holds_ref(s)) {
+            cx.diags.push(
+                Diag::error("workspace.host cannot contain a reference")
+                    .at(host.span, "reference in the host")
+                    .help("the host is needed to authenticate before references are resolved; write it literally or set DATABRICKS_HOST"),
+            );
+        }
+    }
+    if let Some(name) = pre.pointer(&["bundle", "name"]) {
+        if matches!(&name.kind, NodeKind::String(s, _) if holds_ref(s)) {
+            cx.diags.push(
+                Diag::warning("bundle.name uses a reference")
+                    .at(name.span, "reference in the bundle name")
+                    .help("the name identifies the deployment (its state and workspace paths); a name that changes with a variable deploys a different bundle"),
+            );
+        }
+    }
+    if let Some(engine) = resolved.pointer(&["bundle", "engine"]) {
+        let text = scalar_string(engine);
+        let ok = matches!(engine.kind, NodeKind::Null)
+            || text.as_deref().is_some_and(|t| ENGINES.contains(&t));
+        if !ok {
+            let shown = text.unwrap_or_else(|| engine.type_name().to_string());
+            let mut d = Diag::error(format!("invalid bundle.engine `{shown}`")).at(
+                engine.span,
+                format!("expected one of {}", ENGINES.join(", ")),
+            );
+            if let Some(s) = did_you_mean(&shown, ENGINES.iter().copied()) {
+                d = d.help(format!("did you mean `{s}`?"));
+            }
+            cx.diags.push(d);
+        }
+    }
+    if let Some(apps) = resolved
+        .pointer(&["resources", "apps"])
+        .and_then(Node::as_map)
+    {
+        for (key, app) in &apps.entries {
+            let Some(m) = app.as_map() else { continue };
+            let has = |f: &str| m.get(f).is_some_and(|v| !matches!(v.kind, NodeKind::Null));
+            if !has("source_code_path") && !has("git_source") {
+                cx.diags.push(
+                    Diag::error(format!(
+                        "resources.apps.{}: an app needs `source_code_path` or `git_source`",
+                        key.name
+                    ))
+                    .at(key.span, "no source")
+                    .help(
+                        "set `source_code_path: ./app` (a folder of the bundle) or a `git_source`",
+                    ),
+                );
+            }
+        }
+    }
 }
 
 fn scalar_string(n: &Node) -> Option<String> {
@@ -540,7 +642,7 @@ fn root_file_in(dir: &Path) -> Result<Option<PathBuf>, Box<Diag>> {
 fn check_top_level(tree: &Node, cx: &mut Ctx) {
     let Some(m) = tree.as_map() else { return };
     for (k, _) in &m.entries {
-        if !TOP_LEVEL_KEYS.contains(&k.name.as_str()) {
+        if !TOP_LEVEL_KEYS.contains(&k.name.as_str()) && !holds_anchor(&cx.sources, k) {
             let mut d = Diag::warning(format!("unknown top-level field `{}`", k.name))
                 .at(k.span, "unknown field");
             if let Some(s) = did_you_mean(&k.name, TOP_LEVEL_KEYS.iter().copied()) {
@@ -549,6 +651,22 @@ fn check_top_level(tree: &Node, cx: &mut Ctx) {
             cx.diags.push(d);
         }
     }
+}
+
+/// Whether the value of top-level key `k` is written with an anchor
+/// (`x-defaults: &d {...}`): a place to define shared YAML, not a typo.
+fn holds_anchor(sources: &SourceMap, k: &Key) -> bool {
+    let Some(text) = sources.get(k.span.file).map(|f| f.text.clone()) else {
+        return false;
+    };
+    let Some(after) = text.get(k.span.end..) else {
+        return false;
+    };
+    let after = after.trim_start_matches(['"', '\'', ' ', '\t']);
+    let Some(after) = after.strip_prefix(':') else {
+        return false;
+    };
+    after.trim_start().starts_with('&')
 }
 
 /// Expand `include` into (display path, full path) pairs, sorted per entry
@@ -917,37 +1035,72 @@ fn insert_defaults(tree: &mut Node, target: &str, user: Option<&CurrentUser>, ro
     }
 }
 
-/// `branch`, `commit` and `origin_url` of the git checkout holding `dir`,
-/// read from `.git` directly (no git binary needed).
+/// `branch`, `actual_branch`, `commit`, `origin_url` and `bundle_root_path`
+/// of the git checkout holding `dir`, read from `.git` directly (no git
+/// binary needed), as the CLI infers them. A worktree's `.git` file is
+/// followed; a malformed `.git` still gives the bundle's place in the
+/// checkout, with no other metadata.
 fn git_info(dir: &Path) -> Option<Vec<(&'static str, String)>> {
-    let git_dir = dir
-        .ancestors()
-        .map(|d| d.join(".git"))
-        .find(|g| g.is_dir())?;
-    let head = std::fs::read_to_string(git_dir.join("HEAD")).ok()?;
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let repo_root = dir.ancestors().find(|d| d.join(".git").exists())?;
+    let dot_git = repo_root.join(".git");
+    let rel = dir
+        .strip_prefix(repo_root)
+        .ok()
+        .map(|p| p.to_string_lossy().replace('\\', "/"))
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| ".".to_string());
+    let mut out = vec![("bundle_root_path", rel)];
+    let git_dir = if dot_git.is_dir() {
+        Some(dot_git.clone())
+    } else {
+        std::fs::read_to_string(&dot_git).ok().and_then(|t| {
+            let p = t.trim().strip_prefix("gitdir:")?.trim().to_string();
+            Some(repo_root.join(p)).filter(|g| g.is_dir())
+        })
+    };
+    let Some(git_dir) = git_dir else {
+        return Some(out);
+    };
+    // A linked worktree keeps shared refs and config in the common dir.
+    let common = std::fs::read_to_string(git_dir.join("commondir"))
+        .ok()
+        .map(|c| git_dir.join(c.trim()))
+        .unwrap_or_else(|| git_dir.clone());
+    let Ok(head) = std::fs::read_to_string(git_dir.join("HEAD")) else {
+        return Some(out);
+    };
     let head = head.trim();
-    let mut out = Vec::new();
+    let read_ref = |r: &str| {
+        [&git_dir, &common]
+            .iter()
+            .find_map(|d| std::fs::read_to_string(d.join(r)).ok())
+            .map(|c| c.trim().to_string())
+            .or_else(|| {
+                let packed = std::fs::read_to_string(common.join("packed-refs")).ok()?;
+                packed
+                    .lines()
+                    .find(|l| l.split_whitespace().nth(1) == Some(r))
+                    .and_then(|l| l.split_whitespace().next())
+                    .map(str::to_string)
+            })
+    };
     let commit = match head.strip_prefix("ref: ") {
         Some(r) => {
-            out.push(("branch", r.trim_start_matches("refs/heads/").to_string()));
-            std::fs::read_to_string(git_dir.join(r))
-                .ok()
-                .map(|c| c.trim().to_string())
-                .or_else(|| {
-                    let packed = std::fs::read_to_string(git_dir.join("packed-refs")).ok()?;
-                    packed
-                        .lines()
-                        .find(|l| l.ends_with(r))
-                        .and_then(|l| l.split_whitespace().next())
-                        .map(str::to_string)
-                })
+            let branch = r.trim_start_matches("refs/heads/").to_string();
+            out.push(("branch", branch.clone()));
+            out.push(("actual_branch", branch));
+            read_ref(r)
         }
-        None => Some(head.to_string()),
+        None if head.len() >= 40 && head.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Some(head.to_string())
+        }
+        None => None,
     };
     if let Some(c) = commit {
         out.push(("commit", c));
     }
-    if let Ok(config) = std::fs::read_to_string(git_dir.join("config")) {
+    if let Ok(config) = std::fs::read_to_string(common.join("config")) {
         let mut in_origin = false;
         for line in config.lines().map(str::trim) {
             if line.starts_with('[') {
@@ -1090,6 +1243,9 @@ fn resolve_resources(
             let Some((ki, addr, key, _)) = work_iter.next() else {
                 break;
             };
+            let kind_key = &kinds.entries[*ki].0.name;
+            merge::merge_resource_keyed_lists(kind_key, &mut resolved, &mut cx.diags);
+            crate::resources::check::normalize_resource(kind_key, &mut resolved);
             if addr.kind == Kind::DatabaseInstances {
                 crate::resources::database_instance::normalize_custom_tags(
                     &addr.to_string(),

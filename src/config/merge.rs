@@ -194,17 +194,27 @@ pub fn merge_keyed_lists(tree: &mut Node, diags: &mut Diagnostics) {
     else {
         return;
     };
-    for (kind, list, key_field) in KEYED_LISTS {
-        let Some(items) = resources.get_mut(kind).and_then(Node::as_map_mut) else {
+    for (kind, items) in resources.entries.iter_mut() {
+        let Some(items) = items.as_map_mut() else {
             continue;
         };
         for (_, res) in items.entries.iter_mut() {
-            let Some(seq_node) = res.as_map_mut().and_then(|m| m.get_mut(list)) else {
-                continue;
-            };
-            if let NodeKind::Seq(seq) = &mut seq_node.kind {
-                merge_by_key(seq, key_field, diags);
-            }
+            merge_resource_keyed_lists(&kind.name, res, diags);
+        }
+    }
+}
+
+/// Merge the keyed lists of one resource of kind `kind` (`jobs`, `apps`).
+pub fn merge_resource_keyed_lists(kind: &str, res: &mut Node, diags: &mut Diagnostics) {
+    for (k, list, key_field) in KEYED_LISTS {
+        if *k != kind {
+            continue;
+        }
+        let Some(seq_node) = res.as_map_mut().and_then(|m| m.get_mut(list)) else {
+            continue;
+        };
+        if let NodeKind::Seq(seq) = &mut seq_node.kind {
+            merge_by_key(seq, key_field, diags);
         }
     }
 }
@@ -213,10 +223,14 @@ fn merge_by_key(seq: &mut Vec<Node>, key_field: &str, diags: &mut Diagnostics) {
     let mut first: HashMap<String, usize> = HashMap::new();
     let mut out: Vec<Node> = Vec::with_capacity(seq.len());
     for item in seq.drain(..) {
-        let key = item
-            .get(key_field)
-            .and_then(Node::as_str)
-            .map(str::to_string);
+        // A key resolved from a number (`task_key: ${var.n}`) is still a key.
+        let key = item.get(key_field).and_then(|k| match &k.kind {
+            NodeKind::String(s, _) => Some(s.clone()),
+            NodeKind::Int(i) => Some(i.to_string()),
+            NodeKind::Float(f) => Some(f.to_string()),
+            NodeKind::Bool(b) => Some(b.to_string()),
+            _ => None,
+        });
         match key.map(|k| first.get(&k).copied().ok_or(k)) {
             Some(Ok(i)) => merge_into(&mut out[i], item, diags),
             Some(Err(k)) => {
@@ -460,8 +474,14 @@ fn apply_target_variables(
             }
         }
         let complex = is_complex(decl);
+        // A complex variable's value is a map itself; `{default: ...}` (or
+        // `{lookup: ...}`) alone is still the full form, as in the CLI.
+        let full_form = !complex
+            || v.as_map().is_some_and(|m| {
+                !m.is_empty() && m.keys().all(|k| k == "default" || k == "lookup")
+            });
         let (default, lookup) = match v.kind {
-            NodeKind::Map(m) if !complex => {
+            NodeKind::Map(m) if full_form => {
                 let mut default = None;
                 let mut lookup = None;
                 for (fk, fv) in m.entries {

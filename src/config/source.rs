@@ -402,80 +402,93 @@ impl<'a> Builder<'a> {
                 pending,
                 merges,
                 ..
-            } => match pending.take() {
-                None => {
-                    // This node is a key; its text is moved, not copied.
-                    let span = node.span;
-                    let type_name = node.type_name();
-                    let key = match node.kind {
-                        NodeKind::String(s, _) => Some(s),
-                        NodeKind::Null => Some(String::new()),
-                        NodeKind::Bool(_) | NodeKind::Int(_) | NodeKind::Float(_) => Some(
-                            self._text
-                                .get(span.start..span.end)
-                                .unwrap_or_default()
-                                .to_string(),
-                        ),
-                        NodeKind::Seq(_) | NodeKind::Map(_) => None,
-                    };
-                    match key {
-                        Some(name) => {
-                            let is_merge = key_style_plain && name == "<<";
-                            let key = Key {
-                                name: if is_merge {
-                                    MERGE_KEY.to_string()
-                                } else {
-                                    name
-                                },
-                                span,
-                            };
-                            *pending = Some(Some(key));
-                        }
-                        None => {
-                            self.diags.push(
+            } => {
+                match pending.take() {
+                    None => {
+                        // This node is a key; its text is moved, not copied.
+                        let span = node.span;
+                        let type_name = node.type_name();
+                        let key = match node.kind {
+                            NodeKind::String(s, _) => Some(s),
+                            NodeKind::Null => Some(String::new()),
+                            NodeKind::Bool(_) | NodeKind::Int(_) | NodeKind::Float(_) => Some(
+                                self._text
+                                    .get(span.start..span.end)
+                                    .unwrap_or_default()
+                                    .to_string(),
+                            ),
+                            NodeKind::Seq(_) | NodeKind::Map(_) => None,
+                        };
+                        match key {
+                            Some(name) => {
+                                let is_merge = key_style_plain && name == "<<";
+                                let key = Key {
+                                    name: if is_merge {
+                                        MERGE_KEY.to_string()
+                                    } else {
+                                        name
+                                    },
+                                    span,
+                                };
+                                *pending = Some(Some(key));
+                            }
+                            None => {
+                                self.diags.push(
                                 Diag::error(format!("a mapping key must be a string, not {type_name}"))
                                     .at(span, "this key is not a string")
                                     .help("quote the text if it was meant literally (e.g. a `{{ placeholder }}`)"),
                             );
-                            *pending = Some(None);
+                                *pending = Some(None);
+                            }
                         }
                     }
+                    Some(None) => {}
+                    Some(Some(key)) => {
+                        if key.name == MERGE_KEY {
+                            // The official CLI stops on a second `<<` in one
+                            // mapping; silently merging both would hide the typo.
+                            if let Some(first) = merges.first() {
+                                self.diags.push(
+                                Diag::error("`<<` appears more than once in this mapping")
+                                    .at(key.span, "second merge key")
+                                    .related(first.span, "first merge key's value")
+                                    .help("merge several maps with one key: `<<: [*first, *second]`"),
+                            );
+                                return None;
+                            }
+                            merges.push(node);
+                            return None;
+                        }
+                        let dup = match index {
+                            Some(ix) => ix.get(&key.name).copied(),
+                            None => entries
+                                .iter()
+                                .find(|(k, _)| k.name == key.name)
+                                .map(|(k, _)| k.span),
+                        };
+                        if let Some(first) = dup {
+                            self.diags.push(
+                                Diag::error(format!("duplicate key `{}`", key.name))
+                                    .at(key.span, "defined again here")
+                                    .related(first, "first defined here")
+                                    .help("remove one of the two definitions"),
+                            );
+                            return None;
+                        }
+                        if let Some(ix) = index {
+                            ix.insert(key.name.clone(), key.span);
+                        } else if entries.len() >= 16 {
+                            let mut ix: HashMap<String, Span> = entries
+                                .iter()
+                                .map(|(k, _)| (k.name.clone(), k.span))
+                                .collect();
+                            ix.insert(key.name.clone(), key.span);
+                            *index = Some(ix);
+                        }
+                        entries.push((key, node));
+                    }
                 }
-                Some(None) => {}
-                Some(Some(key)) => {
-                    if key.name == MERGE_KEY {
-                        merges.push(node);
-                        return None;
-                    }
-                    let dup = match index {
-                        Some(ix) => ix.get(&key.name).copied(),
-                        None => entries
-                            .iter()
-                            .find(|(k, _)| k.name == key.name)
-                            .map(|(k, _)| k.span),
-                    };
-                    if let Some(first) = dup {
-                        self.diags.push(
-                            Diag::error(format!("duplicate key `{}`", key.name))
-                                .at(key.span, "defined again here")
-                                .related(first, "first defined here")
-                                .help("remove one of the two definitions"),
-                        );
-                        return None;
-                    }
-                    if let Some(ix) = index {
-                        ix.insert(key.name.clone(), key.span);
-                    } else if entries.len() >= 16 {
-                        let mut ix: HashMap<String, Span> = entries
-                            .iter()
-                            .map(|(k, _)| (k.name.clone(), k.span))
-                            .collect();
-                        ix.insert(key.name.clone(), key.span);
-                        *index = Some(ix);
-                    }
-                    entries.push((key, node));
-                }
-            },
+            }
         }
         None
     }

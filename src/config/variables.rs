@@ -173,6 +173,13 @@ pub fn choose_values(tree: &Node, inp: &ValueInputs<'_>, diags: &mut Diagnostics
             diags.push(d);
             continue;
         }
+        if cli.contains_key(k) {
+            diags.push(
+                Diag::error(format!("--var `{k}` is given more than once"))
+                    .help(format!("pass `--var {k}=<value>` once")),
+            );
+            continue;
+        }
         cli.insert(k.to_string(), v.to_string());
     }
     let mut out = Chosen {

@@ -156,6 +156,13 @@ fn parse_ref(s: &str, start: usize, depth: usize) -> Option<(RefExpr, usize)> {
             i += 1;
             continue;
         }
+        // Names in any script (`${var.变量}`) are references too: a reference
+        // silently left as text would be deployed as written.
+        if let Some(ch) = s[i..].chars().next().filter(|c| c.is_alphanumeric()) {
+            text.push(ch);
+            i += ch.len_utf8();
+            continue;
+        }
         return None;
     }
     None
@@ -168,7 +175,7 @@ pub fn is_valid_path(path: &str) -> bool {
 
 /// `a.b[0].c-d` → `[Key(a), Key(b), Index(0), Key(c-d)]`; None if malformed.
 pub fn split_path(path: &str) -> Option<Vec<Seg>> {
-    if !path.as_bytes().first().is_some_and(u8::is_ascii_alphabetic) {
+    if !path.chars().next().is_some_and(char::is_alphabetic) {
         return None;
     }
     let mut segs = Vec::new();
@@ -179,8 +186,8 @@ pub fn split_path(path: &str) -> Option<Vec<Seg>> {
         };
         if name.is_empty()
             || !name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
         {
             return None;
         }

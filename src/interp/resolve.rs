@@ -410,7 +410,8 @@ impl<'a> Resolver<'a> {
             name_at + 1
         };
         let rest = segs.get(rest_at..).unwrap_or(&[]);
-        match self.ctx.vars.get(name.as_str()) {
+        let vars = self.ctx.vars;
+        match vars.get(name.as_str()) {
             None => {
                 let names: Vec<&str> = self.ctx.vars.keys().map(String::as_str).collect();
                 let cands = suggestions(name, names)
@@ -448,21 +449,26 @@ impl<'a> Resolver<'a> {
                     .push(span);
                 Outcome::Keep
             }
-            Some(VarSource::Value(_)) => {
-                let Some(value) = self.variable_value(name, span) else {
+            Some(VarSource::Value(raw_value)) => {
+                // Resolve only the field referenced (`var.a.x`), not the
+                // whole value: fields of two complex variables may refer to
+                // each other without a cycle.
+                let (key, sub, used) = locate_var(name, raw_value, rest);
+                let Some(value) = self.memo_eval(key, span, true, sub) else {
                     return Outcome::Fail;
                 };
-                match walk(&value, rest) {
+                let tail = &rest[used..];
+                match walk(&value, tail) {
                     Ok(found) => Outcome::Value(found.clone()),
                     Err(at) => {
                         let mut prefix = vec![Seg::Key("var".into()), Seg::Key(name.clone())];
-                        prefix.extend(rest[..at].iter().cloned());
+                        prefix.extend(rest[..used + at].iter().cloned());
                         let cands = child_suggestions(
                             &value,
-                            &rest[..at],
-                            &rest[at],
+                            &tail[..at],
+                            &tail[at],
                             &prefix,
-                            &rest[at + 1..],
+                            &tail[at + 1..],
                         );
                         self.not_found(raw, span, cands);
                         Outcome::Fail
@@ -755,9 +761,14 @@ impl<'a> Resolver<'a> {
         };
         if let Some(name) = var_name {
             let Seg::Key(name) = name else { return None };
+            let rest_at = if head == "var" { 2 } else { 3 };
+            let rest = segs.get(rest_at..).unwrap_or(&[]);
             let vars = self.ctx.vars;
             return match vars.get(name.as_str())? {
-                VarSource::Value(v) => Some((format!("var.{name}"), v)),
+                VarSource::Value(v) => {
+                    let (key, sub, _) = locate_var(name, v, rest);
+                    Some((key, sub))
+                }
                 VarSource::Pending | VarSource::Missing => None,
             };
         }
@@ -1111,6 +1122,30 @@ impl<'a> Resolver<'a> {
         }
         self.diags.push(d);
     }
+}
+
+/// Where `var.<name>.<rest>` leads inside the variable's unresolved value:
+/// the memo key, the node to resolve, and how many segments of `rest` were
+/// followed (stopping at a value that is itself a reference, or at a
+/// segment that does not exist, left to report after resolving).
+fn locate_var<'v>(name: &str, value: &'v Node, rest: &[Seg]) -> (String, &'v Node, usize) {
+    let mut node = value;
+    let mut used = 0;
+    for seg in rest {
+        if matches!(&node.kind, NodeKind::String(s, _) if super::has_ref(s)) {
+            break;
+        }
+        match step(node, seg) {
+            Some(next) => {
+                node = next;
+                used += 1;
+            }
+            None => break,
+        }
+    }
+    let mut key = vec![Seg::Key("var".into()), Seg::Key(name.to_string())];
+    key.extend(rest[..used].iter().cloned());
+    (join_path(&key), node, used)
 }
 
 /// What copying `node` costs against the expansion budget.

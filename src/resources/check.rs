@@ -192,8 +192,10 @@ impl<'a> Walker<'a, '_> {
                             .get(req)
                             .is_none_or(|v| matches!(v.kind, NodeKind::Null))
                         {
+                            // Like the CLI: a warning, the server may
+                            // default it (`--strict` makes it an error).
                             self.diags.push(
-                                Diag::error(format!("{path} is missing required field `{req}`"))
+                                Diag::warning(format!("{path} is missing required field `{req}`"))
                                     .at(node.span, format!("`{req}` is required here")),
                             );
                         }
@@ -286,7 +288,9 @@ impl<'a> Walker<'a, '_> {
         if values.is_empty() || values.contains(&text.as_str()) {
             return;
         }
-        let mut d = Diag::error(format!("invalid value `{text}` for {path}"))
+        // A warning, as in the CLI: the server may know values this
+        // schema does not yet.
+        let mut d = Diag::warning(format!("invalid value `{text}` for {path}"))
             .at(node.span, format!("expected one of {}", values.join(", ")));
         let ci = values.iter().find(|v| v.eq_ignore_ascii_case(&text));
         if let Some(s) = ci
@@ -324,6 +328,164 @@ impl<'a> Walker<'a, '_> {
                 Diag::error(format!("{path} must be {bounds}, found {n}"))
                     .at(node.span, format!("must be {bounds}")),
             );
+        }
+    }
+}
+
+/// Fields the CLI sends even when set to `""` (everything else that is an
+/// optional string field of a typed object is dropped, like the SDK's
+/// `omitempty`): `(definition, field)`.
+const EMPTY_STRING_KEPT: &[(&str, &str)] = &[("App", "description")];
+
+/// Normalise one resolved resource of kind `kind_key` the way the official
+/// CLI does before validating, planning and sending it:
+/// - a string in a field the schema types as boolean, integer or number
+///   becomes that type (`"true"` → `true`, `"1"` → `1`, `"0.5"` → `0.5`), so a
+///   whole-value `${var.x}` reference yields a typed value;
+/// - an optional string field of a typed object set to `""` is dropped (free
+///   maps such as tags keep their empty values, and so do required fields).
+pub fn normalize_resource(kind_key: &str, node: &mut Node) {
+    let root = crate::resources::schema::bundle_schema_ref();
+    let n = Normalizer { root };
+    let Some(resources) = root.get("$defs").and_then(|d| d.get("Resources")) else {
+        return;
+    };
+    let Some(kind) = resources
+        .get("properties")
+        .and_then(|p| p.get(kind_key))
+        .and_then(|k| n.typed(k))
+    else {
+        return;
+    };
+    let Some(item_schema) = kind.get("additionalProperties") else {
+        return;
+    };
+    if let Some(item) = n.typed(item_schema) {
+        n.normalize(item, node, Normalizer::def_name(item_schema));
+    }
+}
+
+struct Normalizer<'a> {
+    root: &'a Value,
+}
+
+impl<'a> Normalizer<'a> {
+    /// Follow `$ref`s; of an `anyOf`, the one branch that is not the
+    /// interpolation pattern (None when several typed branches compete).
+    fn typed(&self, schema: &'a Value) -> Option<&'a Value> {
+        let mut schema = schema;
+        for _ in 0..32 {
+            if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
+                let name = r.strip_prefix("#/$defs/")?;
+                schema = self.root.get("$defs")?.get(name)?;
+                continue;
+            }
+            if let Some(alts) = schema
+                .get("anyOf")
+                .or_else(|| schema.get("oneOf"))
+                .and_then(Value::as_array)
+            {
+                let typed: Vec<&Value> = alts
+                    .iter()
+                    .filter(|a| !Walker::is_interpolation_branch(a))
+                    .collect();
+                match typed.as_slice() {
+                    [only] => {
+                        schema = only;
+                        continue;
+                    }
+                    _ => return None,
+                }
+            }
+            return Some(schema);
+        }
+        None
+    }
+
+    /// The `$defs` name a schema refers to, if any (for the exceptions list).
+    fn def_name(schema: &Value) -> Option<&str> {
+        let alts = schema.get("anyOf").and_then(Value::as_array);
+        let r = match alts {
+            Some(a) => a.iter().find_map(|x| x.get("$ref").and_then(Value::as_str)),
+            None => schema.get("$ref").and_then(Value::as_str),
+        }?;
+        r.strip_prefix("#/$defs/")
+    }
+
+    fn normalize(&self, schema: &'a Value, node: &mut Node, def: Option<&str>) {
+        let ty = schema.get("type").and_then(Value::as_str);
+        match &mut node.kind {
+            NodeKind::String(s, _) => {
+                if s.contains("${") {
+                    return;
+                }
+                let t = s.trim();
+                let typed = match ty {
+                    Some("boolean") => match t {
+                        "true" => Some(NodeKind::Bool(true)),
+                        "false" => Some(NodeKind::Bool(false)),
+                        _ => None,
+                    },
+                    Some("integer") => t.parse::<i64>().ok().map(NodeKind::Int),
+                    Some("number") => t
+                        .parse::<i64>()
+                        .map(NodeKind::Int)
+                        .ok()
+                        .or_else(|| t.parse::<f64>().ok().map(NodeKind::Float)),
+                    _ => None,
+                };
+                if let Some(k) = typed {
+                    node.kind = k;
+                }
+            }
+            NodeKind::Map(map) => {
+                let props = schema.get("properties").and_then(Value::as_object);
+                let additional = schema.get("additionalProperties");
+                let required: Vec<&str> = schema
+                    .get("required")
+                    .and_then(Value::as_array)
+                    .map(|r| r.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                map.entries.retain(|(k, v)| {
+                    let Some(sub) = props.and_then(|p| p.get(&k.name)) else {
+                        return true;
+                    };
+                    let is_empty = matches!(&v.kind, NodeKind::String(s, _) if s.is_empty());
+                    if !is_empty || required.contains(&k.name.as_str()) {
+                        return true;
+                    }
+                    let kept =
+                        def.is_some_and(|d| EMPTY_STRING_KEPT.contains(&(d, k.name.as_str())));
+                    // Only string fields: `""` where a number belongs stays, to be reported.
+                    kept || self.typed(sub).and_then(|s| s.get("type"))
+                        != Some(&Value::from("string"))
+                });
+                for (k, v) in map.entries.iter_mut() {
+                    let sub = match props.and_then(|p| p.get(&k.name)) {
+                        Some(sub) => sub,
+                        None => match additional {
+                            Some(sub @ Value::Object(_)) => sub,
+                            _ => continue,
+                        },
+                    };
+                    let name = Self::def_name(sub);
+                    if let Some(s) = self.typed(sub) {
+                        self.normalize(s, v, name);
+                    }
+                }
+            }
+            NodeKind::Seq(items) => {
+                let Some(item) = schema.get("items") else {
+                    return;
+                };
+                let name = Self::def_name(item);
+                if let Some(s) = self.typed(item) {
+                    for it in items.iter_mut() {
+                        self.normalize(s, it, name);
+                    }
+                }
+            }
+            _ => {}
         }
     }
 }
@@ -450,7 +612,8 @@ resources:
             "resources:\n  database_instances:\n    a:\n      name: db\n      capacity: CU_3\n";
         let diags = check(Kind::DatabaseInstances, "a", yaml);
         assert_eq!(diags.len(), 1, "{diags:?}");
-        assert_eq!(diags[0].severity, Severity::Error);
+        // The CLI only warns: the server may know newer values.
+        assert_eq!(diags[0].severity, Severity::Warning);
         assert_eq!(
             diags[0].message,
             "invalid value `CU_3` for resources.database_instances.a.capacity"
@@ -528,6 +691,7 @@ resources:
             diags[0].message,
             "resources.database_catalogs.c is missing required field `database_instance_name`"
         );
+        assert_eq!(diags[0].severity, Severity::Warning);
     }
 
     #[test]
