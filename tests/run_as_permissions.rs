@@ -362,3 +362,59 @@ fn run_as_other_than_the_deployer_is_refused_for_apps() {
     );
     lakebundle(&b, Some(home.path()), &["--local", "plan"]).expect(0);
 }
+
+#[test]
+fn local_deploy_grants_the_app_and_its_job() {
+    let b = TestBundle::fixture("run_as_apps");
+    let home = tempfile::tempdir().expect("tempdir");
+    let out = lakebundle(
+        &b,
+        Some(home.path()),
+        &["--local", "deploy", "--auto-approve"],
+    )
+    .expect(0);
+    assert!(
+        flat(&out.stderr).contains("app `reports` references job `export`"),
+        "{}",
+        out.stderr
+    );
+    let plan = lakebundle(
+        &b,
+        Some(home.path()),
+        &["--local", "plan", "--detailed-exitcode"],
+    );
+    assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
+
+    let job_id = b.state_id("resources.jobs.export").expect("job in state");
+    let data_dir: PathBuf = home.path().join("local-workspace");
+    let emu = Emulator::start_with(&["--no-postgres", "--data-dir", &data_dir.to_string_lossy()]);
+    let api = Api::new(&emu);
+    let direct = |path: &str| -> Value {
+        let acl = api
+            .get(path, &[])
+            .unwrap_or_else(|| panic!("{path} exists"));
+        Value::Array(
+            acl["access_control_list"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|e| e["all_permissions"][0]["inherited"] == json!(false))
+                .cloned()
+                .collect(),
+        )
+    };
+    assert_eq!(
+        grants(&direct("/api/2.0/permissions/apps/reports-app")),
+        pairs(&[
+            ("group_name=analysts", "CAN_USE"),
+            (&format!("user_name={DEPLOYER}"), "CAN_MANAGE"),
+        ])
+    );
+    assert_eq!(
+        grants(&direct(&format!("/api/2.0/permissions/jobs/{job_id}"))),
+        pairs(&[
+            ("group_name=analysts", "CAN_VIEW"),
+            (&format!("user_name={DEPLOYER}"), "IS_OWNER"),
+        ])
+    );
+}

@@ -172,7 +172,7 @@ fn read_top_level(tree: &Node, diags: &mut Diagnostics) -> Vec<TopEntry> {
                     list.type_name()
                 ))
                 .at(list.span, "not a list")
-                .at(key.span, "permissions")
+                .related(key.span, "permissions")
                 .help("write a list of `- level: CAN_MANAGE|CAN_VIEW|CAN_RUN` entries with one of user_name, group_name, service_principal_name"),
             );
             return vec![];
@@ -669,6 +669,38 @@ mod tests {
                 ("user_name=me@example.com".into(), "CAN_MANAGE".into()),
             ]
         );
+    }
+
+    #[test]
+    fn database_instances_give_the_deployer_manage_in_place() {
+        let tree = node("permissions:\n  - {level: CAN_VIEW, group_name: readers}\n  - {level: CAN_RUN, group_name: runners}\n");
+        let mut diags = Diagnostics::default();
+        let top = read_top_level(&tree, &mut diags);
+        let inst = node(
+            "name: i\npermissions:\n  - {level: CAN_USE, service_principal_name: me@example.com}\n",
+        );
+        let out = complete(
+            &ResourceAddr::new(Kind::DatabaseInstances, "i"),
+            &inst,
+            "database-instances",
+            &top,
+            Some(&user()),
+            &mut diags,
+        )
+        .unwrap();
+        // The deployer's own entry is raised where it stands (keeping its
+        // principal field); CAN_RUN has no instance level and is skipped.
+        assert_eq!(
+            levels_of(&out),
+            [
+                (
+                    "service_principal_name=me@example.com".to_string(),
+                    "CAN_MANAGE".to_string()
+                ),
+                ("group_name=readers".into(), "CAN_USE".into()),
+            ]
+        );
+        assert!(diags.is_empty());
     }
 
     #[test]
