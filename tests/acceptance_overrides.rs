@@ -112,7 +112,12 @@ fn app_resources_merge_by_name_and_other_lists_concatenate() {
         app["resources"][0]["database"]["permission"],
         "CAN_CONNECT_AND_CREATE"
     );
-    assert_eq!(app["permissions"].as_array().map(Vec::len), Some(2));
+    // Both grants, plus the deploying identity's CAN_MANAGE (pending offline).
+    assert_eq!(app["permissions"].as_array().map(Vec::len), Some(3));
+    assert_eq!(
+        app["permissions"][2]["user_name"],
+        "${workspace.current_user.userName}"
+    );
 }
 
 #[test]

@@ -411,6 +411,12 @@ fn load_inner(opts: &LoadOptions, cx: &mut Ctx) -> Option<Bundle> {
     drop(resolver);
     rayon::spawn(move || drop(pre));
 
+    let resolved_tree = crate::config::permissions::apply_identity(
+        resolved_tree,
+        &mut resources,
+        user,
+        &mut cx.diags,
+    );
     check_resources(&mut resources, cx);
     check_resource_cycles(&resources, cx);
 

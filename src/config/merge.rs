@@ -358,6 +358,8 @@ pub fn apply_target(tree: &mut Node, target_name: &str, target: Node, diags: &mu
             | "presets" | "experimental" => {
                 merge_entry(root, k, v, diags);
             }
+            // An empty `run_as:` in a target keeps the bundle's (as the CLI does).
+            "run_as" if matches!(v.kind, NodeKind::Null) => {}
             "run_as" => root.insert(k, v),
             "mode" | "compute_id" | "cluster_id" => {
                 let bundle = ensure_map(root, "bundle", k.span);

@@ -4,7 +4,9 @@
 pub mod load;
 pub mod merge;
 pub mod model;
+pub mod permissions;
 pub mod presets;
+pub mod run_as;
 pub mod source;
 pub mod variables;
 
