@@ -337,6 +337,9 @@ async fn deploy_locked(
         session.bundle.workspace.file_path
     );
     if !plan.has_changes() {
+        // A crash may have left changes only in the local log, or the
+        // workspace copy behind it: nothing to apply, but make both current.
+        store.sync_remote().await.map_err(CliError::state)?;
         if g.output == OutputFormat::Json {
             output::print_json(
                 &json!({"plan": crate::plan::render::render_json(&plan), "result": report_json(&ApplyReport::default())}),
