@@ -226,11 +226,11 @@ fn run_name_runs_a_custom_script_with_its_env_and_exit_code() {
     assert_eq!(out.code, 42, "{}\n{}", out.stdout, out.stderr);
     let root_shown = root.canonicalize().expect("canonical root");
     assert!(
-        out.stdout.contains(&format!(
-            "region=eu-west-1 target=from-env-section host=http://127.0.0.1:"
-        )) && out
-            .stdout
-            .contains(&format!("cwd={}", root_shown.display())),
+        out.stdout
+            .contains("region=eu-west-1 target=from-env-section host=http://127.0.0.1:")
+            && out
+                .stdout
+                .contains(&format!("cwd={}", root_shown.display())),
         "{}\n{}",
         out.stdout,
         out.stderr
