@@ -436,7 +436,11 @@ pub(super) fn finish(
 }
 
 pub fn run(g: &GlobalArgs, a: &DeployArgs) -> Result<Exit, CliError> {
+    use crate::scripts::Hook;
     with_lock(g, "deploy", a.force_lock, async |session| {
-        deploy_locked(g, a, session).await
+        session.hooks(&[Hook::PreBuild, Hook::PostBuild, Hook::PreDeploy])?;
+        let exit = deploy_locked(g, a, session).await?;
+        session.hooks(&[Hook::PostDeploy])?;
+        Ok(exit)
     })
 }
