@@ -1058,16 +1058,19 @@ impl Rewriter<'_> {
             return None;
         }
         if let Some(why) = self.not_synced(&rel, kind) {
+            let help = if why.contains("sync.paths") {
+                "add its directory to `sync.paths`"
+            } else {
+                "replace a symlink pointing outside the bundle with the file itself, \
+                 or bring the path back with `sync.include`"
+            };
             let d = self
                 .problem(
                     kind,
                     format!("{field}: {what} {value:?} is not uploaded by the sync: {why}"),
                 )
                 .at(node.span, "the resource needs it in the workspace")
-                .help(
-                    "replace a symlink pointing outside the bundle with the file itself, \
-                     or bring the path back with `sync.include`",
-                );
+                .help(help);
             self.diags.push(d);
             return None;
         }
