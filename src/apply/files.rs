@@ -98,6 +98,157 @@ impl SyncRules {
     }
 }
 
+/// Where the files sync from. `sync.paths` entries may reach above the
+/// bundle root (`../common/lib`); the sync root is then the common ancestor of
+/// the bundle root and every sync path, and files upload relative to it, as
+/// the official CLI does. Without such entries it is the bundle root.
+#[derive(Debug, Clone)]
+pub struct SyncRoot {
+    /// The directory files are uploaded relative to (normalised).
+    pub root: PathBuf,
+    /// The bundle root relative to `root` (`/`-separated, `""` when the same).
+    pub bundle_rel: String,
+    /// The rules rebased onto `root`: `paths` is never empty (`""` is all of
+    /// `root`); include/exclude patterns are relative to `root`.
+    pub rules: SyncRules,
+}
+
+impl SyncRoot {
+    pub fn resolve(bundle_root: &Path, rules: &SyncRules) -> SyncRoot {
+        let bundle_root = normalise(bundle_root);
+        let mut root = bundle_root.clone();
+        for p in &rules.paths {
+            if let Some(candidate) = sync_path_ancestor(&bundle_root, p) {
+                if candidate.components().count() < root.components().count() {
+                    root = candidate;
+                }
+            }
+        }
+        let bundle_rel = rel_string(&root, &bundle_root).unwrap_or_default();
+        let paths = if rules.paths.is_empty() {
+            vec![bundle_rel.clone()]
+        } else {
+            rules
+                .paths
+                .iter()
+                .filter_map(|p| rebase_sync_path(&bundle_root, &bundle_rel, p))
+                .collect()
+        };
+        let patterns = |list: &[String]| -> Vec<String> {
+            list.iter()
+                .filter_map(|p| rebase_pattern(&bundle_rel, p))
+                .collect()
+        };
+        SyncRoot {
+            rules: SyncRules {
+                include: patterns(&rules.include),
+                exclude: patterns(&rules.exclude),
+                paths,
+            },
+            root,
+            bundle_rel,
+        }
+    }
+
+    /// "the bundle root", or the sync root when `sync.paths` moved it up.
+    fn label(&self) -> String {
+        if self.bundle_rel.is_empty() {
+            "the bundle root".into()
+        } else {
+            format!("the sync root {}", self.root.display())
+        }
+    }
+}
+
+/// The relative form of a `sync.paths` entry (`None`: an absolute path that
+/// is not under the bundle root, which syncs nothing).
+fn sync_path_relative(bundle_root: &Path, p: &str) -> Option<PathBuf> {
+    let path = Path::new(p);
+    if let Ok(rest) = path.strip_prefix(bundle_root) {
+        return Some(rest.to_path_buf());
+    }
+    if p.starts_with('/') {
+        // Anchored at the bundle root, like .gitignore, unless it is a real
+        // absolute path (warned by `check_sync_settings`).
+        return outside_root(bundle_root, p)
+            .is_none()
+            .then(|| PathBuf::from(p.trim_start_matches('/')));
+    }
+    Some(path.to_path_buf())
+}
+
+/// The ancestor of the bundle root a sync path reaches up to (the bundle root
+/// itself when it stays inside); `None` for an absolute path or one above `/`.
+fn sync_path_ancestor(bundle_root: &Path, p: &str) -> Option<PathBuf> {
+    let rel = lexical(&sync_path_relative(bundle_root, p)?);
+    let up = rel
+        .components()
+        .take_while(|c| *c == Component::ParentDir)
+        .count();
+    let mut root = bundle_root.to_path_buf();
+    for _ in 0..up {
+        if !root.pop() {
+            return None;
+        }
+    }
+    Some(root)
+}
+
+/// A `sync.paths` entry relative to the sync root (`""`: all of it).
+fn rebase_sync_path(bundle_root: &Path, bundle_rel: &str, p: &str) -> Option<String> {
+    let rel = sync_path_relative(bundle_root, p)?;
+    let joined = lexical(&Path::new(bundle_rel).join(rel));
+    if joined.components().any(|c| c == Component::ParentDir) {
+        return None;
+    }
+    Some(rel_string(Path::new(""), &joined).unwrap_or_default())
+}
+
+/// An include/exclude pattern (relative to the bundle root) relative to the
+/// sync root; `None` when it points above the sync root.
+fn rebase_pattern(bundle_rel: &str, p: &str) -> Option<String> {
+    if bundle_rel.is_empty() {
+        return Some(p.to_string());
+    }
+    let anchored = p.starts_with('/');
+    let t = p.trim_start_matches("./").trim_start_matches('/');
+    if !anchored && !t.trim_end_matches('/').contains('/') {
+        // A bare name matches at any depth below the bundle root.
+        return Some(format!("{bundle_rel}/**/{t}"));
+    }
+    let joined = lexical(&Path::new(bundle_rel).join(t));
+    if joined.components().next() == Some(Component::ParentDir) {
+        return None;
+    }
+    rel_string(Path::new(""), &joined)
+}
+
+/// Normalise `a/./b/../c` lexically, keeping leading `..` (unlike [`normalise`]).
+fn lexical(path: &Path) -> PathBuf {
+    let mut parts: Vec<Component> = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => match parts.last() {
+                Some(Component::Normal(_)) => {
+                    parts.pop();
+                }
+                Some(Component::RootDir) | Some(Component::Prefix(_)) => {}
+                _ => parts.push(c),
+            },
+            other => parts.push(other),
+        }
+    }
+    parts.iter().map(|c| c.as_os_str()).collect()
+}
+
+/// The git repository holding `dir`, if any.
+fn git_repo_root(dir: &Path) -> Option<PathBuf> {
+    dir.ancestors()
+        .find(|d| d.join(".git").exists())
+        .map(Path::to_path_buf)
+}
+
 /// Gitignore-like patterns: `dist/*.whl` anchored at the root, a bare name
 /// (`*.pyc`) matching at any depth, a directory matching everything below it.
 fn glob_set(patterns: &[String]) -> Result<GlobSet, FilesError> {
@@ -167,6 +318,8 @@ pub struct FileSet {
 /// One walk over the bundle's files.
 struct Walker<'a> {
     canonical_root: &'a Path,
+    /// How the root is named in a skipped link's reason.
+    root_label: &'a str,
     honour_ignores: bool,
 }
 
@@ -242,7 +395,11 @@ impl Walker<'_> {
         if !target.starts_with(self.canonical_root) {
             skip(
                 out,
-                format!("it points outside the bundle root, to {}", target.display()),
+                format!(
+                    "it points outside {}, to {}",
+                    self.root_label,
+                    target.display()
+                ),
             );
             return Ok(());
         }
@@ -266,34 +423,30 @@ impl Walker<'_> {
     }
 }
 
-/// Every file to sync and every symlink left out.
+/// Every file to sync and every symlink left out, for a bundle rooted at `root`.
 pub fn collect(root: &Path, rules: &SyncRules) -> Result<FileSet, FilesError> {
+    collect_in(&SyncRoot::resolve(root, rules))
+}
+
+/// Every file under the sync root's paths (keys relative to the sync root).
+pub fn collect_in(sync: &SyncRoot) -> Result<FileSet, FilesError> {
+    let rules = &sync.rules;
     let include = glob_set(&rules.include)?;
     let exclude = glob_set(&rules.exclude)?;
+    let root = sync.root.as_path();
     let canonical_root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
-    let starts: Vec<String> = if rules.paths.is_empty() {
-        vec![String::new()]
-    } else {
-        rules
-            .paths
-            .iter()
-            .filter_map(|p| {
-                let n = normalise(Path::new(p.trim_start_matches("./")));
-                // A path outside the root syncs nothing (warned by `check_files`).
-                if n.is_absolute() || n.components().any(|c| c == Component::ParentDir) {
-                    return None;
-                }
-                Some(rel_string(Path::new(""), &n).unwrap_or_default())
-            })
-            .collect()
-    };
+    let root_label = sync.label();
     let mut out = FileSet::default();
-    for start in &starts {
+    for start in &rules.paths {
         let dir = if start.is_empty() {
             root.to_path_buf()
         } else {
             root.join(start)
         };
+        // A sync path that does not exist syncs nothing (warned by `check_files`).
+        if !dir.exists() && !dir.is_symlink() {
+            continue;
+        }
         let mut seen = vec![canonical_root.clone()];
         for honour_ignores in [true, false] {
             // `sync.include` brings back files that .gitignore hides (build output).
@@ -303,10 +456,13 @@ pub fn collect(root: &Path, rules: &SyncRules) -> Result<FileSet, FilesError> {
             let mut found = FileSet::default();
             let w = Walker {
                 canonical_root: &canonical_root,
+                root_label: &root_label,
                 honour_ignores,
             };
             if dir.is_symlink() {
                 w.link(&dir, start.clone(), &mut seen, &mut found)?;
+            } else if dir.is_file() {
+                found.files.insert(start.clone(), dir.clone());
             } else {
                 w.walk(&dir, start, &mut seen, &mut found)?;
             }
@@ -588,7 +744,7 @@ pub async fn sync(
     opts: &SyncOptions,
 ) -> Result<SyncReport, FilesError> {
     let rules = SyncRules::from_value(&bundle.sync);
-    let files = collect_files(&bundle.root, &rules)?;
+    let files = collect_in(&SyncRoot::resolve(&bundle.root, &rules))?.files;
     let file_path = bundle.workspace.file_path.clone();
     let manifest = build_manifest(&files, &file_path)?;
     let local_path = local_manifest_path(bundle);
@@ -655,60 +811,51 @@ fn upload_target(file_path: &str, rel: &str) -> String {
 enum PathKind {
     /// A notebook: the workspace object has no extension.
     Notebook,
-    /// A plain file (python_file, sql file, whl, jar, requirements).
+    /// A plain file (python_file, sql file, requirements).
     File,
     /// A directory (app source, dbt project).
     Dir,
-    /// An environment dependency: rewritten only when it is a local path.
+    /// A library (`whl`, `jar`, `egg`): often a build output, so checked at
+    /// deploy only; a glob expands to every matching file.
+    Library,
+    /// An environment dependency: a library when it is a local path.
     Dependency,
 }
 
-/// One path segment of a field pattern.
-#[derive(Debug, Clone, Copy)]
-enum Seg {
-    Key(&'static str),
-    /// Every element of a sequence.
-    Each,
+impl PathKind {
+    /// Built by `artifacts` before deploy: the CLI does not look for it at validate.
+    fn is_build_output(self) -> bool {
+        matches!(self, PathKind::Library | PathKind::Dependency)
+    }
 }
 
-use Seg::{Each, Key};
+/// Which command the rewrite serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// `validate`: libraries may not be built yet (warnings); they are shown
+    /// relative to the sync root, as the CLI shows them.
+    Validate,
+    /// Before planning a deploy: everything must exist; library globs expand.
+    Deploy,
+}
 
-/// Path fields inside one job task (also used for `for_each_task.task`).
-const TASK_FIELDS: &[(&[Seg], PathKind, bool)] = &[
-    // (pattern under the task, kind, affected by git_source)
-    (
-        &[Key("notebook_task"), Key("notebook_path")],
-        PathKind::Notebook,
-        true,
-    ),
-    (
-        &[Key("spark_python_task"), Key("python_file")],
-        PathKind::File,
-        true,
-    ),
-    (
-        &[Key("sql_task"), Key("file"), Key("path")],
-        PathKind::File,
-        true,
-    ),
-    (
-        &[Key("dbt_task"), Key("project_directory")],
-        PathKind::Dir,
-        true,
-    ),
-    (
-        &[Key("dbt_task"), Key("profiles_directory")],
-        PathKind::Dir,
-        true,
-    ),
-    (&[Key("libraries"), Each, Key("whl")], PathKind::File, false),
-    (&[Key("libraries"), Each, Key("jar")], PathKind::File, false),
-    (&[Key("libraries"), Each, Key("egg")], PathKind::File, false),
-    (
-        &[Key("libraries"), Each, Key("requirements")],
-        PathKind::File,
-        false,
-    ),
+/// Path fields inside one job task (also used for `for_each_task.task`);
+/// `libraries` are handled apart, since a glob may become several entries.
+/// `dbt_task.profiles_directory` is not here: the CLI leaves it as written
+/// (dbt resolves it against the project at run time).
+const TASK_FIELDS: &[(&[&str], PathKind)] = &[
+    (&["notebook_task", "notebook_path"], PathKind::Notebook),
+    (&["spark_python_task", "python_file"], PathKind::File),
+    (&["sql_task", "file", "path"], PathKind::File),
+    (&["dbt_task", "project_directory"], PathKind::Dir),
+];
+
+/// Library keys holding a local path, and what each names.
+const LIBRARY_KEYS: &[(&str, PathKind)] = &[
+    ("whl", PathKind::Library),
+    ("jar", PathKind::Library),
+    ("egg", PathKind::Library),
+    ("requirements", PathKind::File),
 ];
 
 /// A value that names something outside the bundle's files.
@@ -726,6 +873,20 @@ fn looks_like_local_dependency(s: &str) -> bool {
     s.starts_with("./") || s.starts_with("../") || (s.ends_with(".whl") && !is_remote_reference(s))
 }
 
+fn has_glob(s: &str) -> bool {
+    s.contains(['*', '?', '['])
+}
+
+/// Files matching an absolute glob, sorted.
+fn glob_matches(pattern: &Path) -> Vec<PathBuf> {
+    let Ok(paths) = glob::glob(&pattern.to_string_lossy()) else {
+        return Vec::new();
+    };
+    let mut out: Vec<PathBuf> = paths.flatten().filter(|p| p.is_file()).collect();
+    out.sort();
+    out
+}
+
 /// Normalise `a/./b/../c` without touching the filesystem.
 fn normalise(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();
@@ -741,14 +902,25 @@ fn normalise(path: &Path) -> PathBuf {
     out
 }
 
+/// `file_path` as the CLI prints it: `~` is the user's home under
+/// `/Workspace/Users`; offline the user name stays a reference.
+fn workspace_file_path(file_path: &str) -> String {
+    match file_path.strip_prefix('~') {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => {
+            format!("/Workspace/Users/${{workspace.current_user.userName}}{rest}")
+        }
+        _ => file_path.to_string(),
+    }
+}
+
 struct Rewriter<'a> {
-    bundle_root: PathBuf,
+    sync: &'a SyncRoot,
     file_path: String,
     sources: &'a crate::config::source::SourceMap,
     diags: Diagnostics,
     /// What the sync will upload (None when the walk itself failed).
     synced: Option<&'a FileSet>,
-    rules: &'a SyncRules,
+    mode: Mode,
 }
 
 impl Rewriter<'_> {
@@ -775,14 +947,14 @@ impl Rewriter<'_> {
                 format!("{} is a symlink and {}", link.rel, link.reason)
             });
         }
-        if glob_set(&self.rules.exclude).is_ok_and(|g| g.is_match(rel)) {
+        let rules = &self.sync.rules;
+        if glob_set(&rules.exclude).is_ok_and(|g| g.is_match(rel)) {
             return Some("it matches `sync.exclude`".into());
         }
-        if !self.rules.paths.is_empty()
-            && !self.rules.paths.iter().any(|p| {
-                let p = p.trim_start_matches("./").trim_end_matches('/');
-                p.is_empty() || p == "." || rel == p || rel.starts_with(&format!("{p}/"))
-            })
+        if !rules
+            .paths
+            .iter()
+            .any(|p| p.is_empty() || rel == p || rel.starts_with(&format!("{p}/")))
         {
             return Some("it is outside `sync.paths`".into());
         }
@@ -796,75 +968,115 @@ impl Rewriter<'_> {
     /// Directory a relative path in this node is relative to: the YAML file
     /// that wrote it (as the CLI does), else the bundle root.
     fn base_dir(&self, span: Span) -> PathBuf {
+        let bundle_root = self.sync.root.join(&self.sync.bundle_rel);
         if span.is_synthetic() {
-            return self.bundle_root.clone();
+            return bundle_root;
         }
         match self.sources.path(span.file).and_then(Path::parent) {
             Some(dir) if dir.is_absolute() => dir.to_path_buf(),
-            Some(dir) => self.bundle_root.join(dir),
-            None => self.bundle_root.clone(),
+            Some(dir) => bundle_root.join(dir),
+            None => bundle_root,
         }
     }
 
-    fn rewrite(&mut self, node: &mut Node, kind: PathKind, field: &str) {
-        let NodeKind::String(value, _) = &node.kind else {
-            return;
-        };
-        let value = value.clone();
+    /// A problem with a path: an error, or a warning at validate for a
+    /// library (it may be a build output, made before deploy).
+    fn problem(&mut self, kind: PathKind, message: String) -> Diag {
+        if kind.is_build_output() && self.mode == Mode::Validate {
+            Diag::warning(message)
+        } else {
+            Diag::error(message)
+        }
+    }
+
+    /// The path relative to the sync root, or a diagnostic when it is outside.
+    fn relative(
+        &mut self,
+        local: &Path,
+        node: &Node,
+        kind: PathKind,
+        field: &str,
+    ) -> Option<String> {
+        let root = &self.sync.root;
+        if let Some(rel) = rel_string(root, local).or_else(|| (local == root).then(String::new)) {
+            return Some(rel);
+        }
+        let value = node.as_str().unwrap_or_default();
+        let d = self
+            .problem(
+                kind,
+                format!(
+                    "{field} {value:?} is outside {}, so it is not synced",
+                    self.sync.label()
+                ),
+            )
+            .at(node.span, "points outside the synced files")
+            .help(
+                "move the file under the bundle root, list its directory in `sync.paths` \
+                 (e.g. `../shared`), or reference a workspace path",
+            );
+        self.diags.push(d);
+        None
+    }
+
+    /// The new values of a path field (several when a library glob matches
+    /// several files), or None to leave it as written.
+    fn translate(&mut self, node: &Node, kind: PathKind, field: &str) -> Option<Vec<String>> {
+        let value = node.as_str()?.to_string();
         if is_remote_reference(&value) || value.is_empty() {
-            return;
+            return None;
         }
         if kind == PathKind::Dependency && !looks_like_local_dependency(&value) {
-            return;
+            return None;
         }
-        let base = self.base_dir(node.span);
-        let local = normalise(&base.join(&value));
-        let root = normalise(&self.bundle_root);
-        let Some(rel) = rel_string(&root, &local).or_else(|| (local == root).then(String::new))
-        else {
-            self.diags.push(
-                Diag::error(format!(
-                    "{field} {value:?} is outside the bundle root, so it is not synced"
-                ))
-                .at(node.span, "points outside the bundle")
-                .help("move the file under the bundle root, or reference a workspace path"),
-            );
-            return;
+        let local = normalise(&self.base_dir(node.span).join(&value));
+        let rel = self.relative(&local, node, kind, field)?;
+        if kind.is_build_output() && has_glob(&value) {
+            return self.library_glob(node, &local, rel, kind, field, &value);
+        }
+        let what = if kind == PathKind::Dir {
+            "directory"
+        } else {
+            "file"
         };
         let exists = match kind {
             PathKind::Dir => local.is_dir(),
             _ => local.is_file(),
         };
         if !exists {
-            let what = if kind == PathKind::Dir {
-                "directory"
+            let d = if kind.is_build_output() && self.mode == Mode::Validate {
+                Diag::warning(format!(
+                    "{field}: {what} {value:?} not found yet; it must exist when you deploy (a build output?)"
+                ))
             } else {
-                "file"
+                Diag::error(format!("{field}: {what} {value:?} does not exist"))
             };
             self.diags.push(
-                Diag::error(format!("{field}: {what} {value:?} does not exist"))
-                    .at(node.span, format!("no {what} at {}", local.display()))
+                d.at(node.span, format!("no {what} at {}", local.display()))
                     .help("paths are relative to the YAML file that contains them"),
             );
-            return;
+            return None;
         }
         if let Some(why) = self.not_synced(&rel, kind) {
-            let what = if kind == PathKind::Dir {
-                "directory"
+            let help = if why.contains("sync.paths") {
+                "add its directory to `sync.paths`"
             } else {
-                "file"
+                "replace a symlink pointing outside the bundle with the file itself, \
+                 or bring the path back with `sync.include`"
             };
-            self.diags.push(
-                Diag::error(format!(
-                    "{field}: {what} {value:?} is not uploaded by the sync: {why}"
-                ))
+            let d = self
+                .problem(
+                    kind,
+                    format!("{field}: {what} {value:?} is not uploaded by the sync: {why}"),
+                )
                 .at(node.span, "the resource needs it in the workspace")
-                .help(
-                    "replace a symlink pointing outside the bundle with the file itself, \
-                     or bring the path back with `sync.include`",
-                ),
-            );
-            return;
+                .help(help);
+            self.diags.push(d);
+            return None;
+        }
+        if kind.is_build_output() && self.mode == Mode::Validate {
+            // The CLI shows a library relative to the sync root until deploy.
+            return Some(vec![rel]);
         }
         let notebook = kind == PathKind::Notebook && is_notebook(&local);
         if kind == PathKind::Notebook && !notebook {
@@ -875,51 +1087,147 @@ impl Rewriter<'_> {
                 .at(node.span, "uploaded as a plain file"),
             );
         }
-        let remote = if rel.is_empty() {
+        Some(vec![if rel.is_empty() {
             self.file_path.trim_end_matches('/').to_string()
         } else {
             remote_path(&self.file_path, &rel, notebook)
-        };
-        node.kind = NodeKind::String(remote, ScalarStyle::Quoted);
+        }])
     }
 
-    fn visit(&mut self, node: &mut Node, pattern: &[Seg], kind: PathKind, field: &str) {
+    /// A library glob (`./dist/*.whl`): at deploy, every matching file (each
+    /// its own library, as the CLI does); at validate, the pattern as the CLI
+    /// shows it.
+    fn library_glob(
+        &mut self,
+        node: &Node,
+        local: &Path,
+        rel: String,
+        kind: PathKind,
+        field: &str,
+        value: &str,
+    ) -> Option<Vec<String>> {
+        let matches = glob_matches(local);
+        if matches.is_empty() {
+            let d = match self.mode {
+                Mode::Validate => Diag::warning(format!(
+                    "{field}: no file matches {value:?} yet; it must exist when you deploy (a build output?)"
+                )),
+                Mode::Deploy => Diag::error(format!("{field}: no file matches {value:?}")),
+            };
+            self.diags.push(
+                d.at(node.span, format!("nothing at {}", local.display()))
+                    .help("build the library first; paths are relative to the YAML file that contains them"),
+            );
+            return None;
+        }
+        let mut out = Vec::with_capacity(matches.len());
+        for m in &matches {
+            let Some(rel_m) = rel_string(&self.sync.root, m) else {
+                continue;
+            };
+            if let Some(why) = self.not_synced(&rel_m, kind) {
+                let d = self
+                    .problem(
+                        kind,
+                        format!("{field}: file {rel_m:?} (from {value:?}) is not uploaded by the sync: {why}"),
+                    )
+                    .at(node.span, "the job needs it in the workspace")
+                    .help("bring the path back with `sync.include` (e.g. `dist/*.whl`)");
+                self.diags.push(d);
+                return None;
+            }
+            out.push(remote_path(&self.file_path, &rel_m, false));
+        }
+        match self.mode {
+            Mode::Validate => Some(vec![rel]),
+            Mode::Deploy => Some(out),
+        }
+    }
+
+    fn rewrite(&mut self, node: &mut Node, kind: PathKind, field: &str) {
+        if let Some(first) = self
+            .translate(node, kind, field)
+            .and_then(|v| v.into_iter().next())
+        {
+            node.kind = NodeKind::String(first, ScalarStyle::Quoted);
+        }
+    }
+
+    fn visit(&mut self, node: &mut Node, pattern: &[&str], kind: PathKind, field: &str) {
         match pattern.split_first() {
             None => self.rewrite(node, kind, field),
-            Some((Key(k), rest)) => {
+            Some((k, rest)) => {
                 if let Some(child) = node.as_map_mut().and_then(|m| m.get_mut(k)) {
                     self.visit(child, rest, kind, field);
-                }
-            }
-            Some((Each, rest)) => {
-                if let NodeKind::Seq(items) = &mut node.kind {
-                    for item in items {
-                        self.visit(item, rest, kind, field);
-                    }
                 }
             }
         }
     }
 
-    fn task(&mut self, task: &mut Node, git: bool) {
-        for (pattern, kind, git_affected) in TASK_FIELDS {
-            if git && *git_affected {
-                continue;
-            }
-            let field = pattern
+    /// `libraries: [{whl: ...}, ...]`; a glob entry becomes one entry per file.
+    fn libraries(&mut self, libs: &mut Node) {
+        let NodeKind::Seq(items) = &mut libs.kind else {
+            return;
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for item in std::mem::take(items) {
+            let found = LIBRARY_KEYS
                 .iter()
-                .filter_map(|s| match s {
-                    Key(k) => Some(*k),
-                    Each => None,
-                })
-                .collect::<Vec<_>>()
-                .join(".");
-            // A task-level `source: GIT` also means "relative to the repo".
-            let task_git = task_source_is_git(task, pattern);
-            if task_git && *git_affected {
+                .find_map(|(k, kind)| item.get(k).map(|n| (*k, *kind, n)));
+            let Some((key, kind, value)) = found else {
+                out.push(item);
+                continue;
+            };
+            let Some(values) = self.translate(value, kind, &format!("libraries.{key}")) else {
+                out.push(item);
+                continue;
+            };
+            for v in values {
+                let mut copy = item.clone();
+                if let Some(n) = copy.as_map_mut().and_then(|m| m.get_mut(key)) {
+                    n.kind = NodeKind::String(v, ScalarStyle::Quoted);
+                }
+                out.push(copy);
+            }
+        }
+        *items = out;
+    }
+
+    /// `environments[].spec.dependencies`: local paths are libraries.
+    fn dependencies(&mut self, deps: &mut Node) {
+        let NodeKind::Seq(items) = &mut deps.kind else {
+            return;
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for item in std::mem::take(items) {
+            match self.translate(
+                &item,
+                PathKind::Dependency,
+                "environments.spec.dependencies",
+            ) {
+                Some(values) => out.extend(values.into_iter().map(|v| {
+                    let mut copy = item.clone();
+                    copy.kind = NodeKind::String(v, ScalarStyle::Quoted);
+                    copy
+                })),
+                None => out.push(item),
+            }
+        }
+        *items = out;
+    }
+
+    fn task(&mut self, task: &mut Node, git: bool) {
+        for (pattern, kind) in TASK_FIELDS {
+            let field = pattern.join(".");
+            // With `git_source` (or a task-level `source: GIT`) these paths
+            // are relative to the repository, not local files.
+            if git || task_source_is_git(task, pattern) {
                 continue;
             }
             self.visit(task, pattern, *kind, &field);
+        }
+        if let Some(libs) = task.as_map_mut().and_then(|m| m.get_mut("libraries")) {
+            self.libraries(libs);
         }
         if let Some(inner) = task
             .as_map_mut()
@@ -942,32 +1250,36 @@ impl Rewriter<'_> {
                 self.task(t, git);
             }
         }
-        self.visit(
-            job,
-            &[
-                Key("environments"),
-                Each,
-                Key("spec"),
-                Key("dependencies"),
-                Each,
-            ],
-            PathKind::Dependency,
-            "environments.spec.dependencies",
-        );
+        if let Some(NodeKind::Seq(envs)) = job
+            .as_map_mut()
+            .and_then(|m| m.get_mut("environments"))
+            .map(|n| &mut n.kind)
+        {
+            for env in envs {
+                if let Some(deps) = env
+                    .as_map_mut()
+                    .and_then(|m| m.get_mut("spec"))
+                    .and_then(Node::as_map_mut)
+                    .and_then(|m| m.get_mut("dependencies"))
+                {
+                    self.dependencies(deps);
+                }
+            }
+        }
     }
 
     fn app(&mut self, app: &mut Node) {
         self.visit(
             app,
-            &[Key("source_code_path")],
+            &["source_code_path"],
             PathKind::Dir,
             "source_code_path",
         );
     }
 }
 
-fn task_source_is_git(task: &Node, pattern: &[Seg]) -> bool {
-    let Some(Key(task_type)) = pattern.first() else {
+fn task_source_is_git(task: &Node, pattern: &[&str]) -> bool {
+    let Some(task_type) = pattern.first() else {
         return false;
     };
     task.get(task_type)
@@ -976,12 +1288,25 @@ fn task_source_is_git(task: &Node, pattern: &[Seg]) -> bool {
         .is_some_and(|s| s.eq_ignore_ascii_case("GIT"))
 }
 
+/// The node to rewrite for a resource: `resources.<kind>.<key>` of the whole
+/// tree (for `validate -o json`), or the resource's own.
+fn tree_resource_mut<'a>(tree: &'a mut Node, addr: &ResourceAddr) -> Option<&'a mut Node> {
+    tree.as_map_mut()?
+        .get_mut("resources")?
+        .as_map_mut()?
+        .get_mut(addr.kind.key())?
+        .as_map_mut()?
+        .get_mut(&addr.key)
+}
+
 /// Walk the bundle's files, check the sync settings and every local path a
-/// resource names; with `rewrite`, also compute the rewritten resource nodes.
-fn inspect(bundle: &Bundle, rewrite: bool) -> (Diagnostics, Vec<(ResourceAddr, Node)>) {
+/// resource names; the rewritten resource nodes come back with the
+/// diagnostics (only the ones that changed).
+fn inspect(bundle: &Bundle, mode: Mode) -> (Diagnostics, Vec<(ResourceAddr, Node)>) {
     let rules = SyncRules::from_value(&bundle.sync);
-    let mut diags = check_sync_settings(bundle);
-    let set = match collect(&bundle.root, &rules) {
+    let sync = SyncRoot::resolve(&bundle.root, &rules);
+    let mut diags = check_sync_settings(bundle, &sync);
+    let set = match collect_in(&sync) {
         Ok(set) => Some(set),
         Err(e) => {
             // Pattern errors are reported on their entries by the settings check.
@@ -1004,22 +1329,33 @@ fn inspect(bundle: &Bundle, rewrite: bool) -> (Diagnostics, Vec<(ResourceAddr, N
         );
     }
     let mut rw = Rewriter {
-        bundle_root: bundle.root.clone(),
-        file_path: bundle.workspace.file_path.clone(),
+        sync: &sync,
+        file_path: workspace_file_path(&bundle.workspace.file_path),
         sources: &bundle.sources,
         diags,
         synced: set.as_ref(),
-        rules: &rules,
+        mode,
     };
     let mut updated = Vec::new();
     for (addr, rc) in bundle.resources.iter() {
-        let mut node = rc.node.clone();
+        if !matches!(addr.kind, Kind::Jobs | Kind::Apps) {
+            continue;
+        }
+        // Validate shows the whole tree: rewrite its copy of the resource.
+        let original = match mode {
+            Mode::Validate => {
+                let tree = &bundle.tree;
+                tree.pointer(&["resources", addr.kind.key(), &addr.key])
+                    .unwrap_or(&rc.node)
+            }
+            Mode::Deploy => &rc.node,
+        };
+        let mut node = original.clone();
         match addr.kind {
             Kind::Jobs => rw.job(&mut node),
-            Kind::Apps => rw.app(&mut node),
-            _ => continue,
+            _ => rw.app(&mut node),
         }
-        if rewrite && node != rc.node {
+        if node != *original {
             updated.push((addr.clone(), node));
         }
     }
@@ -1027,38 +1363,95 @@ fn inspect(bundle: &Bundle, rewrite: bool) -> (Diagnostics, Vec<(ResourceAddr, N
 }
 
 /// `sync.include` / `sync.exclude` / `sync.paths` entries that cannot do what
-/// they seem to: an absolute path or one outside the bundle root matches
-/// nothing (warning, at the entry); an invalid pattern is an error.
-fn check_sync_settings(bundle: &Bundle) -> Diagnostics {
+/// they seem to: an absolute path, a pattern outside the sync root or a sync
+/// path that does not exist matches nothing (warning, at the entry); an
+/// invalid pattern, a sync path above `/`, or a sync root above the git
+/// repository (the CLI refuses it too) is an error.
+fn check_sync_settings(bundle: &Bundle, sync: &SyncRoot) -> Diagnostics {
     let mut diags = Diagnostics::default();
-    let Some(sync) = bundle.tree.get("sync") else {
+    let Some(settings) = bundle.tree.get("sync") else {
         return diags;
     };
+    let bundle_root = normalise(&bundle.root);
+    let repo = (!sync.bundle_rel.is_empty())
+        .then(|| git_repo_root(&bundle_root))
+        .flatten();
     for key in ["include", "exclude", "paths"] {
-        for entry in sync.get(key).and_then(Node::as_seq).unwrap_or_default() {
+        for entry in settings.get(key).and_then(Node::as_seq).unwrap_or_default() {
             let Some(p) = entry.as_str() else { continue };
             let setting = format!("sync.{key}");
-            if let Some(why) = outside_root(&bundle.root, p) {
-                let effect = if key == "exclude" {
-                    "excludes nothing"
-                } else {
-                    "syncs nothing"
-                };
-                diags.push(
-                    Diag::warning(format!("{setting} entry {p:?} {why}, so it {effect}"))
-                        .at(entry.span, "outside the bundle root")
-                        .help(
-                            "sync paths and patterns are relative to the bundle root \
-                             (a leading `/` anchors at the root); move the files under it",
-                        ),
-                );
-            } else if key != "paths" {
-                if let Err(e) = glob_set(&[p.to_string()]) {
+            let effect = if key == "exclude" {
+                "excludes nothing"
+            } else {
+                "syncs nothing"
+            };
+            let outside = |why: String| {
+                Diag::warning(format!("{setting} entry {p:?} {why}, so it {effect}"))
+                    .at(entry.span, "outside the synced files")
+                    .help(
+                        "sync patterns are relative to the bundle root (a leading `/` anchors \
+                         at the root); to sync a directory above it, list it in `sync.paths`",
+                    )
+            };
+            if key == "paths" {
+                if let Some(why) = outside_root(&bundle_root, p).filter(|w| w.contains("absolute"))
+                {
+                    diags.push(outside(why));
+                    continue;
+                }
+                let Some(ancestor) = sync_path_ancestor(&bundle_root, p) else {
                     diags.push(
-                        Diag::error(format!("{setting} entry {p:?} is not a valid pattern"))
-                            .at(entry.span, e.to_string()),
+                        Diag::error(format!(
+                            "sync.paths entry {p:?} reaches above the filesystem root"
+                        ))
+                        .at(entry.span, "invalid sync path"),
+                    );
+                    continue;
+                };
+                if let Some(repo) = repo.as_ref().filter(|r| !ancestor.starts_with(r)) {
+                    diags.push(
+                        Diag::error(format!(
+                            "sync.paths entry {p:?} puts the sync root at {}, outside the git repository {}",
+                            ancestor.display(),
+                            repo.display()
+                        ))
+                        .at(entry.span, "above the repository root")
+                        .help("sync paths must stay inside the bundle's git repository (the official CLI refuses this too)"),
+                    );
+                    continue;
+                }
+                let exists = rebase_sync_path(&bundle_root, &sync.bundle_rel, p)
+                    .map(|rel| sync.root.join(rel))
+                    .is_some_and(|d| d.exists());
+                if !exists {
+                    diags.push(
+                        Diag::warning(format!(
+                            "sync.paths entry {p:?} does not exist, so it syncs nothing"
+                        ))
+                        .at(entry.span, "no such file or directory")
+                        .help("sync paths are relative to the bundle root"),
                     );
                 }
+                continue;
+            }
+            let why = if sync.bundle_rel.is_empty() {
+                outside_root(&bundle_root, p)
+            } else {
+                outside_root(&bundle_root, p)
+                    .filter(|w| w.contains("absolute"))
+                    .or_else(|| {
+                        rebase_pattern(&sync.bundle_rel, p)
+                            .is_none()
+                            .then(|| format!("points outside {}", sync.label()))
+                    })
+            };
+            if let Some(why) = why {
+                diags.push(outside(why));
+            } else if let Err(e) = glob_set(&[p.to_string()]) {
+                diags.push(
+                    Diag::error(format!("{setting} entry {p:?} is not a valid pattern"))
+                        .at(entry.span, e.to_string()),
+                );
             }
         }
     }
@@ -1100,20 +1493,34 @@ fn outside_root(root: &Path, p: &str) -> Option<String> {
     None
 }
 
-/// Problems with the bundle's files, found without a workspace (`validate`):
-/// sync settings that match nothing, symlinks the sync leaves out, and files
-/// or directories a resource names that are missing or will not be uploaded
-/// (errors, at the YAML that names them).
+/// Problems with the bundle's files, found without a workspace: sync settings
+/// that match nothing, symlinks the sync leaves out, and files or directories
+/// a resource names that are missing or will not be uploaded (errors, at the
+/// YAML that names them; libraries, often build outputs, only warn).
 pub fn check_files(bundle: &Bundle) -> Diagnostics {
-    inspect(bundle, false).0
+    inspect(bundle, Mode::Validate).0
+}
+
+/// `validate`: the [`check_files`] diagnostics, and the resolved tree's
+/// notebook/file/app paths shown as their workspace paths (libraries relative
+/// to the sync root), as the official CLI prints them.
+pub fn translate_for_validate(bundle: &mut Bundle) -> Diagnostics {
+    let (diags, updated) = inspect(bundle, Mode::Validate);
+    for (addr, node) in updated {
+        if let Some(slot) = tree_resource_mut(&mut bundle.tree, &addr) {
+            *slot = node;
+        }
+    }
+    diags
 }
 
 /// Rewrite local relative paths in jobs and apps to their workspace paths
-/// under `${workspace.file_path}`. Call after load, before planning. Errors
-/// (a missing file, a path outside the bundle, a file the sync will not
-/// upload) point at the YAML; the diagnostics are those of [`check_files`].
+/// under `${workspace.file_path}` (library globs expand to every matching
+/// file). Call after load, before planning. Errors (a missing file or
+/// library, a path outside the sync root, a file the sync will not upload)
+/// point at the YAML.
 pub fn rewrite_paths(bundle: &mut Bundle) -> Diagnostics {
-    let (diags, updated) = inspect(bundle, true);
+    let (diags, updated) = inspect(bundle, Mode::Deploy);
     for (addr, node) in updated {
         if let Some(rc) = bundle.resources.get_mut(&addr) {
             rc.value = node.to_json();
@@ -1211,6 +1618,51 @@ mod tests {
         );
         assert_eq!(outside_root(root, "a/../b"), None);
         assert_eq!(outside_root(root, "/nonexistent-bundle-root/src"), None);
+    }
+
+    #[test]
+    fn sync_paths_above_the_bundle_root_move_the_sync_root_up() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let top = dir.path();
+        write(top, "project/bundle/databricks.yml", "bundle: {name: x}");
+        write(
+            top,
+            "project/bundle/src/nb.py",
+            "# Databricks notebook source",
+        );
+        write(top, "project/bundle/src/skip.pyc", "bytecode");
+        write(top, "project/shared/lib.py", "print(1)");
+        write(top, "project/shared/skip.pyc", "bytecode");
+        write(top, "project/other/x.py", "not synced");
+        let bundle = top.join("project/bundle");
+        let rules = SyncRules {
+            include: vec![],
+            exclude: vec!["*.pyc".into()],
+            paths: vec!["../shared".into(), ".".into()],
+        };
+        let sync = SyncRoot::resolve(&bundle, &rules);
+        assert_eq!(sync.root, normalise(&top.join("project")));
+        assert_eq!(sync.bundle_rel, "bundle");
+        assert_eq!(sync.rules.paths, vec!["shared", "bundle"]);
+        let set = collect_in(&sync).expect("collect");
+        // Bare exclude names apply below the bundle root only, as the CLI
+        // rebases them there.
+        assert_eq!(
+            keys(&set.files),
+            vec![
+                "bundle/databricks.yml",
+                "bundle/src/nb.py",
+                "shared/lib.py",
+                "shared/skip.pyc"
+            ]
+        );
+        // Without `..` entries nothing moves.
+        let plain = SyncRoot::resolve(&bundle, &SyncRules::default());
+        assert_eq!(plain.root, normalise(&bundle));
+        assert_eq!(plain.rules.paths, vec![String::new()]);
+        // `/..` cannot go above the filesystem root.
+        assert_eq!(sync_path_ancestor(Path::new("/a"), "../../x"), None);
+        assert_eq!(lexical(Path::new("a/../../b/./c")), PathBuf::from("../b/c"));
     }
 
     #[test]

@@ -25,8 +25,13 @@ pub fn run(g: &GlobalArgs, a: &ValidateArgs) -> Result<Exit, CliError> {
         ..LoadOptions::default()
     };
     let mut loaded = load(&opts);
-    // Files the sync leaves out or a resource needs but will not get.
-    if let Some(files) = loaded.bundle.as_ref().map(crate::apply::files::check_files) {
+    // Files the sync leaves out or a resource needs but will not get; the
+    // output shows the workspace paths local files deploy to.
+    if let Some(files) = loaded
+        .bundle
+        .as_mut()
+        .map(crate::apply::files::translate_for_validate)
+    {
         loaded.diags.extend(files);
     }
     // Notes go into the success summary, not among the problems.
