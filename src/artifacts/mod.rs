@@ -162,7 +162,8 @@ pub fn parse(bundle: &Bundle) -> (Vec<Artifact>, Diagnostics) {
                 .help("use one of: bash, sh, cmd");
                 if let Some(best) = EXECUTABLES
                     .iter()
-                    .find(|e| strsim::levenshtein(e, exe) <= 2)
+                    .min_by_key(|e| strsim::levenshtein(e, exe))
+                    .filter(|e| strsim::levenshtein(e, exe) <= 2)
                 {
                     d = d.add_help(format!("did you mean `{best}`?"));
                 }
