@@ -439,8 +439,12 @@ pub(super) fn finish(
 
 pub fn run(g: &GlobalArgs, a: &DeployArgs) -> Result<Exit, CliError> {
     // Built before the session opens, so its path rewrite sees the outputs.
-    let artifacts = crate::artifacts::build::build_all(&context::load_quiet(g)?)
-        .map_err(|e| CliError::diagnostic(ErrorClass::User, e))?;
+    // A bundle that does not load builds nothing: the session reports why.
+    let artifacts = match context::load_quiet(g) {
+        Ok(bundle) => crate::artifacts::build::build_all(&bundle)
+            .map_err(|e| CliError::diagnostic(ErrorClass::User, e))?,
+        Err(_) => Vec::new(),
+    };
     with_lock(g, "deploy", a.force_lock, async |session| {
         deploy_locked(g, a, session, &artifacts).await
     })
