@@ -298,3 +298,69 @@ fn validate_lists_artifacts_and_reports_their_mistakes_at_the_yaml() {
     assert!(err.contains("./nowhere/*.whl: no matching files"), "{err}");
     assert!(err.contains("databricks.yml:7:17"), "{err}");
 }
+
+#[test]
+fn a_glob_naming_several_files_gives_one_library_each_and_redeploys_clear_old_uploads() {
+    let b = TestBundle::fixture("artifacts_shell");
+    let two = "      printf 'PK-a' > out/tool-1.0-py3-none-any.whl\n      printf 'PK-b' > out/tool_extra-1.0-py3-none-any.whl";
+    b.edit(
+        "      printf 'PK-not-really-a-wheel' > out/tool-1.0-py3-none-any.whl",
+        two,
+    );
+    b.edit("executable: bash", "executable: sh");
+    b.edit(
+        "whl: ./tool/out/tool-1.0-py3-none-any.whl",
+        "whl: ./tool/out/*.whl",
+    );
+    let home = tempfile::tempdir().expect("tempdir");
+    let first = lakebundle(
+        &b,
+        home.path(),
+        None,
+        &["--local", "deploy", "--auto-approve"],
+    )
+    .expect(0);
+    for name in [
+        "tool-1.0-py3-none-any.whl",
+        "tool_extra-1.0-py3-none-any.whl",
+    ] {
+        assert!(
+            first
+                .stdout
+                .contains(&format!("/artifacts/.internal/{name}")),
+            "{name} not among the job's libraries:\n{}",
+            first.stdout
+        );
+    }
+    // A new version replaces both files: the old ones leave `.internal`.
+    b.edit(
+        two,
+        "      rm -rf out && mkdir out\n      printf 'PK-c' > out/tool-2.0-py3-none-any.whl",
+    );
+    let second = lakebundle(
+        &b,
+        home.path(),
+        None,
+        &["--local", "deploy", "--auto-approve"],
+    )
+    .expect(0);
+    assert!(
+        second
+            .stdout
+            .contains("Plan: 0 to add, 1 to change, 0 to destroy."),
+        "{}",
+        second.stdout
+    );
+
+    let emu = local_workspace(home.path());
+    let api = Api::new(&emu);
+    let internal = format!("{INTERNAL}/artifacts-shell/default/artifacts/.internal");
+    let v2 = format!("{internal}/tool-2.0-py3-none-any.whl");
+    assert_eq!(list(&api, &internal), vec![v2.clone()]);
+    let settings = job_settings(&b, &api, "resources.jobs.tool_job");
+    assert_eq!(
+        settings["tasks"][0]["libraries"],
+        json!([{"whl": v2}]),
+        "{settings}"
+    );
+}
