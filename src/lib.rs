@@ -13,4 +13,5 @@ pub mod init;
 pub mod interp;
 pub mod plan;
 pub mod resources;
+pub mod scripts;
 pub mod state;

@@ -238,7 +238,13 @@ fn run_on_an_undeployed_app_says_to_deploy_first() {
     let emu = emulator();
     let b = TestBundle::fixture("apps_lifecycle");
     let out: Run = run(&emu, &b, &["run", "web"]).expect(1);
-    assert!(out.stderr.contains("lakebundle deploy"), "{}", out.stderr);
+    // The hint carries the user's own flags (-C, -t) and runs as printed.
+    assert!(
+        out.stderr.contains("deploy it first with `lakebundle -C")
+            && out.stderr.contains(" deploy`"),
+        "{}",
+        out.stderr
+    );
     let out = run(&emu, &b, &["run", "wbe"]).expect(1);
     assert!(out.stderr.contains("`web`"), "{}", out.stderr);
 }

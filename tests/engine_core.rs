@@ -180,6 +180,7 @@ resources:
   apps:
     web:
       name: web-app
+      source_code_path: ./app
       resources:
         - name: pg
           database: {instance_name: shared-db, database_name: d, permission: CAN_CONNECT_AND_CREATE}

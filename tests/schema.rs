@@ -174,10 +174,22 @@ fn patterns_compile_as_javascript_unicode_regexes() {
             }
         }
     });
+    // Keys of `patternProperties` are patterns too.
+    walk(&s, String::new(), &mut |path, v| {
+        if path.ends_with("/patternProperties") {
+            if let Value::Object(map) = v {
+                patterns.extend(map.keys().cloned());
+            }
+        }
+    });
+    let interpolation = s["$defs"]["interpolation"]["pattern"]
+        .as_str()
+        .expect("interpolation pattern");
     let script = format!(
         "const ps = {}; for (const p of ps) {{ new RegExp(p, 'u'); }} \
-         const r = new RegExp(ps[0], 'u'); if (!r.test('${{var.a}}') || r.test('3')) process.exit(2);",
-        serde_json::to_string(&patterns).expect("json")
+         const r = new RegExp({}, 'u'); if (!r.test('${{var.a}}') || r.test('3')) process.exit(2);",
+        serde_json::to_string(&patterns).expect("json"),
+        serde_json::to_string(interpolation).expect("json")
     );
     match Command::new("node").arg("-e").arg(&script).output() {
         Err(e) => prereq::skip(
@@ -349,4 +361,132 @@ fn target_overrides_do_not_require_identity_fields() {
         target_instances["anyOf"][0]["additionalProperties"]["anyOf"][0]["$ref"],
         "#/$defs/DatabaseInstanceOverride"
     );
+}
+
+#[test]
+fn unknown_top_level_keys_are_ignored_unless_one_typo_from_a_section() {
+    let s = schema();
+    let props = s["properties"].as_object().expect("properties");
+    let patterns = s["patternProperties"]
+        .as_object()
+        .expect("patternProperties");
+    assert_eq!(patterns.len(), 1);
+    let (pattern, verdict) = patterns.iter().next().expect("one pattern");
+    assert_eq!(verdict, &Value::Bool(false));
+    let re = regex::Regex::new(pattern).expect("near-miss pattern compiles");
+    for key in props.keys() {
+        assert!(
+            !re.is_match(key),
+            "section `{key}` matches the near-miss pattern"
+        );
+    }
+    for typo in [
+        "resource",
+        "targtes",
+        "Resources",
+        "variable",
+        "workspce",
+        "includes",
+        "permisions",
+        "artifcats",
+    ] {
+        assert!(re.is_match(typo), "`{typo}` is not caught as a misspelling");
+    }
+    // Keys the corpus parks anchors on stay accepted.
+    for anchor in [
+        "x-defaults",
+        "new_cluster",
+        "common_permissions",
+        "grants",
+        "job-config",
+        "defaults",
+    ] {
+        assert!(!re.is_match(anchor), "anchor key `{anchor}` is flagged");
+    }
+    assert!(
+        s["additionalProperties"].is_object(),
+        "other top-level keys must be accepted"
+    );
+}
+
+#[test]
+fn job_tasks_need_a_task_type_but_overrides_do_not() {
+    let s = schema();
+    let defs = &s["$defs"];
+    let branches = defs["Task"]["allOf"][0]["anyOf"]
+        .as_array()
+        .expect("Task requires one of the task types");
+    let kinds: Vec<&str> = branches
+        .iter()
+        .filter_map(|b| b["required"][0].as_str())
+        .collect();
+    for k in [
+        "notebook_task",
+        "spark_python_task",
+        "python_wheel_task",
+        "sql_task",
+        "pipeline_task",
+        "run_job_task",
+        "for_each_task",
+        "condition_task",
+    ] {
+        assert!(
+            kinds.contains(&k),
+            "{k} missing from the task types: {kinds:?}"
+        );
+    }
+    assert!(defs["TaskOverride"].get("allOf").is_none());
+    assert!(defs["TaskOverride"].get("required").is_none());
+    let job_override = serde_json::to_string(&defs["JobOverride"]).expect("json");
+    assert!(job_override.contains("#/$defs/TaskOverride"));
+    assert!(!job_override.contains("\"#/$defs/Task\""));
+}
+
+#[test]
+fn resource_names_are_checked_but_references_pass() {
+    let s = schema();
+    let cases = [
+        ("DatabaseInstance", "main-db", true),
+        ("DatabaseInstance", "1bad_name", false),
+        ("DatabaseInstance", "bad_name", false),
+        ("DatabaseInstance", &"a".repeat(64), false),
+        ("DatabaseInstance", "${var.prefix}_db", true),
+        ("DatabaseInstanceOverride", "1bad", false),
+        ("App", "my-app-2", true),
+        ("App", "job_manager", false),
+        ("App", "${bundle.target}-app", true),
+    ];
+    for (def, name, ok) in cases {
+        let pattern = s["$defs"][def]["properties"]["name"]["pattern"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{def}.name has no pattern"));
+        let re = regex::Regex::new(pattern).expect("pattern");
+        assert_eq!(re.is_match(name), ok, "{def}.name {name:?}");
+    }
+}
+
+#[test]
+fn empty_sections_are_accepted() {
+    let s = schema();
+    let accepts_null = |v: &Value| {
+        v["anyOf"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|b| b["type"] == "null"))
+    };
+    for key in ["targets", "resources", "workspace", "variables", "include"] {
+        assert!(accepts_null(&s["properties"][key]), "top-level {key}");
+    }
+    assert!(
+        !accepts_null(&s["properties"]["bundle"]),
+        "bundle needs a name"
+    );
+    assert!(accepts_null(
+        &s["properties"]["targets"]["anyOf"][0]["additionalProperties"]
+    ));
+    for def in ["Resources", "TargetResources"] {
+        for (k, v) in s["$defs"][def]["properties"].as_object().expect("kinds") {
+            assert!(accepts_null(v), "{def}.{k}");
+        }
+    }
+    assert!(accepts_null(&s["$defs"]["Workspace"]["properties"]["host"]));
 }

@@ -1,7 +1,8 @@
 //! Drives the real `yaml-language-server` (npm) headless over stdio with our
 //! schema mapped through the `yaml.schemas` setting: the example bundles give
 //! no diagnostics, and a fixture with seeded mistakes gives one diagnostic per
-//! mistake, on the right line, with the expected message.
+//! mistake, on the right line, with the expected message; every bundle of
+//! the shared public corpus gets no diagnostic but its listed real defects.
 //!
 //! Needs `node` and `npm ci --prefix tests/lsp` (skips with a message otherwise).
 
@@ -247,6 +248,20 @@ fn diagnostics_for(script: &Path, files: &[PathBuf]) -> Vec<(PathBuf, Vec<Value>
     for f in files {
         let uri = file_uri(f);
         let text = std::fs::read_to_string(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        // A `$schema` modeline would override the mapping under test (corpus
+        // bundles point at the official schema's local copy, absent here);
+        // blank it out, keeping line numbers.
+        let text: String = text
+            .lines()
+            .map(|l| {
+                if l.contains("yaml-language-server: $schema=") {
+                    "#"
+                } else {
+                    l
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
         lsp.notify(
             "textDocument/didOpen",
             json!({"textDocument": {"uri": uri, "languageId": "yaml", "version": 1, "text": text}}),
@@ -345,10 +360,17 @@ fn seeded_mistakes_are_reported_on_their_lines() {
     let Some(script) = server_script() else {
         return;
     };
-    let file = root().join("tests/lsp/fixtures/mistakes/databricks.yml");
-    let results = diagnostics_for(&script, std::slice::from_ref(&file));
-    let diags = &results[0].1;
-    let text = std::fs::read_to_string(&file).expect("fixture");
+    let mut files = Vec::new();
+    yaml_files(&root().join("tests/lsp/fixtures/mistakes"), &mut files);
+    assert!(files.len() >= 2, "mistake fixtures missing: {files:?}");
+    for (file, diags) in diagnostics_for(&script, &files) {
+        check_seeded(&file, &diags);
+    }
+}
+
+/// Every `# expect:` line of `file` got its diagnostic, and nothing else came.
+fn check_seeded(file: &Path, diags: &[Value]) {
+    let text = std::fs::read_to_string(file).expect("fixture");
     // The fixture marks each mistake with a trailing `# expect: <message>` comment.
     let expected: Vec<Expected> = text
         .lines()
@@ -370,7 +392,8 @@ fn seeded_mistakes_are_reported_on_their_lines() {
         });
         assert!(
             hit,
-            "no diagnostic on line {} containing {:?}; got:\n{}",
+            "{}: no diagnostic on line {} containing {:?}; got:\n{}",
+            file.display(),
             e.line,
             e.message,
             got.join("\n")
@@ -379,7 +402,190 @@ fn seeded_mistakes_are_reported_on_their_lines() {
     assert_eq!(
         diags.len(),
         expected.len(),
-        "unexpected extra diagnostics:\n{}",
+        "{}: unexpected extra diagnostics:\n{}",
+        file.display(),
         got.join("\n")
+    );
+}
+
+/// Corpus diagnostics that are true positives: a real defect of the bundle
+/// (the same ones `tests/corpus.rs` lists as exceptions), by corpus-relative
+/// file, 1-based line and message fragment.
+const CORPUS_TRUE_POSITIVES: &[(&str, u64, &str)] = &[
+    // Instance name with underscores (tests/corpus.rs lists it too).
+    (
+        "databricks-solutions__lakebase-poc-accelerator__at_1482f43/resources/lakebase_instance.yml",
+        6,
+        "Instance name: 1-63 characters, a letter first, then letters, digits and hyphens.",
+    ),
+    // App name with an underscore (tests/corpus.rs lists it too).
+    (
+        "databricks__bundle-examples__knowledge_base__databricks_app/resources/job_manager.app.yml",
+        4,
+        "App name: lowercase letters, digits and hyphens only.",
+    ),
+    // `trigger: {type: cron, cron: ...}` is no trigger field (the CLI warns "unknown field").
+    (
+        "databricks__bundle-examples__knowledge_base__target_includes/resources/set1/job_2.yml",
+        14,
+        "Property type is not allowed.",
+    ),
+    (
+        "databricks__bundle-examples__knowledge_base__target_includes/resources/set1/job_2.yml",
+        15,
+        "Property cron is not allowed.",
+    ),
+    (
+        "databricks__bundle-examples__knowledge_base__target_includes/resources/set2/job_1.yml",
+        14,
+        "Property type is not allowed.",
+    ),
+    (
+        "databricks__bundle-examples__knowledge_base__target_includes/resources/set2/job_1.yml",
+        15,
+        "Property cron is not allowed.",
+    ),
+    (
+        "databricks__bundle-examples__knowledge_base__target_includes/resources/set2/job_2.yml",
+        14,
+        "Property type is not allowed.",
+    ),
+    (
+        "databricks__bundle-examples__knowledge_base__target_includes/resources/set2/job_2.yml",
+        15,
+        "Property cron is not allowed.",
+    ),
+    // CLI golden outputs: `[UUID]`, `[DATABRICKS_URL]`, `[USERNAME]` placeholders are flow
+    // sequences where strings belong.
+    (
+        "databricks__cli__acceptance__bundle__templates__default-python__classic__output__my_default_python/databricks.yml",
+        31,
+        r#"Expected "string"#,
+    ),
+    (
+        "databricks__cli__acceptance__bundle__templates__default-python__classic__output__my_default_python/databricks.yml",
+        40,
+        r#"Expected "string"#,
+    ),
+    (
+        "databricks__cli__acceptance__bundle__templates__default-python__classic__output__my_default_python/databricks.yml",
+        47,
+        r#"Expected "string"#,
+    ),
+    (
+        "databricks__cli__acceptance__bundle__templates__default-python__classic__output__my_default_python/databricks.yml",
+        5,
+        r#"Expected "string"#,
+    ),
+    (
+        "databricks__cli__acceptance__bundle__templates__default-python__classic__output__my_default_python/resources/sample_job.job.yml",
+        61,
+        r#"Expected "string"#,
+    ),
+    (
+        "databricks__cli__acceptance__bundle__templates__default-scala__output__my_default_scala/databricks.yml",
+        17,
+        r#"Expected "string"#,
+    ),
+    (
+        "databricks__cli__acceptance__bundle__templates__default-scala__output__my_default_scala/databricks.yml",
+        37,
+        r#"Expected "string"#,
+    ),
+    (
+        "databricks__cli__acceptance__bundle__templates__default-scala__output__my_default_scala/databricks.yml",
+        45,
+        r#"Expected "string"#,
+    ),
+    (
+        "databricks__cli__acceptance__bundle__templates__default-scala__output__my_default_scala/databricks.yml",
+        49,
+        r#"Expected "string"#,
+    ),
+    (
+        "databricks__cli__acceptance__bundle__templates__default-scala__output__my_default_scala/databricks.yml",
+        5,
+        r#"Expected "string"#,
+    ),
+    (
+        "databricks__cli__acceptance__bundle__templates__lakeflow-integrations__output__my_lakeflow_integrations/databricks.yml",
+        40,
+        r#"Expected "string"#,
+    ),
+    (
+        "databricks__cli__acceptance__bundle__templates__lakeflow-integrations__output__my_lakeflow_integrations/databricks.yml",
+        44,
+        r#"Expected "string"#,
+    ),
+    (
+        "databricks__cli__acceptance__bundle__templates__lakeflow-integrations__output__my_lakeflow_integrations/databricks.yml",
+        48,
+        r#"Expected "string"#,
+    ),
+    (
+        "databricks__cli__acceptance__bundle__templates__lakeflow-integrations__output__my_lakeflow_integrations/databricks.yml",
+        5,
+        r#"Expected "string"#,
+    ),
+
+];
+
+#[test]
+fn corpus_bundles_have_no_false_positives() {
+    let Some(script) = server_script() else {
+        return;
+    };
+    let Some(shared) = prereq::shared_dir() else {
+        return;
+    };
+    let corpus = shared.join("corpus");
+    // Every bundle folder (metadata and `_invalid/` start with `_`), every YAML
+    // file in it except metadata: the corpus keeps only bundle configuration.
+    let mut files = Vec::new();
+    let mut folders: Vec<PathBuf> = std::fs::read_dir(&corpus)
+        .expect("read corpus")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_dir()
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('_'))
+        })
+        .collect();
+    folders.sort();
+    for dir in &folders {
+        let mut found = Vec::new();
+        yaml_files(dir, &mut found);
+        files.extend(found.into_iter().filter(|p| {
+            !p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('_'))
+        }));
+    }
+    assert!(folders.len() > 50, "corpus has {} bundles", folders.len());
+    let results = diagnostics_for(&script, &files);
+    let mut unexpected = Vec::new();
+    let mut unmatched: Vec<&(&str, u64, &str)> = CORPUS_TRUE_POSITIVES.iter().collect();
+    for (f, ds) in &results {
+        let rel = f.strip_prefix(&corpus).unwrap_or(f).display().to_string();
+        for d in ds {
+            let line = d["range"]["start"]["line"].as_u64().unwrap_or(0) + 1;
+            let msg = d["message"].as_str().unwrap_or("");
+            let known = CORPUS_TRUE_POSITIVES
+                .iter()
+                .find(|(file, l, m)| *file == rel && *l == line && msg.contains(m));
+            match known {
+                Some(k) => unmatched.retain(|u| !std::ptr::eq(*u, k)),
+                None => unexpected.push(format!("{rel}: {}", describe(d))),
+            }
+        }
+    }
+    assert!(
+        unexpected.is_empty(),
+        "corpus bundles got diagnostics (false positives unless a real defect, then list it in CORPUS_TRUE_POSITIVES):\n{}",
+        unexpected.join("\n")
+    );
+    assert!(
+        unmatched.is_empty(),
+        "expected corpus diagnostics that did not come: {unmatched:?}"
     );
 }

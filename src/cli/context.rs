@@ -22,6 +22,7 @@ use crate::config::{load, LoadOptions};
 use crate::diag::{Diag, Diagnostics, Severity};
 use crate::emulator::{EmulatorConfig, RunningEmulator};
 use crate::plan::EngineError;
+use crate::scripts::Hook;
 use crate::state::StateStore;
 
 /// A loaded bundle bound to a workspace.
@@ -31,6 +32,8 @@ pub struct Session {
     pub user: CurrentUser,
     /// The in-process local workspace (`--local`), kept alive for the command.
     local: Option<RunningEmulator>,
+    /// Workspace auth for scripts (a token only in their environment).
+    script_env: Vec<(String, String)>,
 }
 
 impl Session {
@@ -52,6 +55,64 @@ impl Session {
     pub fn engine_error(&self, e: EngineError) -> CliError {
         CliError::engine(&self.bundle, e)
     }
+
+    /// Run these `experimental.scripts` hooks, in order, with the workspace
+    /// in their environment.
+    pub fn hooks(&self, hooks: &[Hook]) -> Result<(), CliError> {
+        for h in hooks {
+            // A script may call the local workspace served by this runtime:
+            // block this worker only, not the runtime.
+            tokio::task::block_in_place(|| run_hook(&self.bundle, *h, &self.script_env))?;
+        }
+        Ok(())
+    }
+
+    /// Run custom script `name` (top-level `scripts`); exit with its code.
+    pub fn run_script(&self, name: &str) -> Result<Exit, CliError> {
+        let code = tokio::task::block_in_place(|| {
+            crate::scripts::run_custom(&self.bundle, name, &self.script_env)
+        })
+        .map_err(script_error)?;
+        Ok(if code == 0 {
+            Exit::Success
+        } else {
+            Exit::Status(code)
+        })
+    }
+}
+
+fn script_error(e: crate::scripts::ScriptError) -> CliError {
+    CliError::diagnostic(ErrorClass::User, e)
+}
+
+/// Run one hook; without a workspace (`validate`), `env` is empty.
+pub fn run_hook(bundle: &Bundle, hook: Hook, env: &[(String, String)]) -> Result<(), CliError> {
+    crate::scripts::run_hook(bundle, hook, env).map_err(script_error)
+}
+
+/// What scripts get of the workspace: its host, and the auth that reaches it
+/// (the local workspace's token, or the profile in use); other auth comes
+/// from the inherited `DATABRICKS_*` environment.
+fn script_env(
+    g: &GlobalArgs,
+    bundle: &Bundle,
+    client: &Client,
+    local: Option<&RunningEmulator>,
+) -> Vec<(String, String)> {
+    let mut env = vec![("DATABRICKS_HOST".to_string(), client.host().to_string())];
+    match local {
+        Some(emu) => env.push(("DATABRICKS_TOKEN".into(), emu.token().to_string())),
+        None => {
+            if let Some(p) = g
+                .profile
+                .clone()
+                .or_else(|| bundle.workspace.profile.clone())
+            {
+                env.push(("DATABRICKS_CONFIG_PROFILE".into(), p));
+            }
+        }
+    }
+    env
 }
 
 /// Runs one command's `body` against an open session on its own runtime,
@@ -260,19 +321,27 @@ pub async fn bare_client(g: &GlobalArgs) -> Result<(Client, Option<RunningEmulat
 /// Load, connect, identify, resolve lookups, rewrite paths.
 pub async fn open(g: &GlobalArgs) -> Result<Session, CliError> {
     let first = load_bundle(&load_options(g, None, HashMap::new()), false)?;
+    tokio::task::block_in_place(|| run_hook(&first, Hook::PreInit, &[]))?;
     let (local, client) = if g.local {
         let (emu, client) = start_local(Some(&first.root)).await?;
         (Some(emu), client)
     } else {
         (None, remote_client(g, Some(&first))?)
     };
-    let result = finish_open(g, first, &client).await;
+    let env = script_env(g, &first, &client, local.as_ref());
+    let result = match finish_open(g, first, &client).await {
+        Ok((bundle, user)) => tokio::task::block_in_place(|| {
+            run_hook(&bundle, Hook::PostInit, &env).map(|()| (bundle, user))
+        }),
+        Err(e) => Err(e),
+    };
     match result {
         Ok((bundle, user)) => Ok(Session {
             bundle,
             client,
             user,
             local,
+            script_env: env,
         }),
         Err(e) => {
             if let Some(emu) = local {

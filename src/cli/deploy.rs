@@ -342,6 +342,9 @@ async fn deploy_locked(
         session.bundle.workspace.file_path
     );
     if !plan.has_changes() {
+        // A crash may have left changes only in the local log, or the
+        // workspace copy behind it: nothing to apply, but make both current.
+        store.sync_remote().await.map_err(CliError::state)?;
         if g.output == OutputFormat::Json {
             output::print_json(
                 &json!({"plan": crate::plan::render::render_json(&plan), "result": report_json(&ApplyReport::default())}),
@@ -438,14 +441,19 @@ pub(super) fn finish(
 }
 
 pub fn run(g: &GlobalArgs, a: &DeployArgs) -> Result<Exit, CliError> {
-    // Built before the session opens, so its path rewrite sees the outputs.
-    // A bundle that does not load builds nothing: the session reports why.
+    use crate::scripts::Hook;
+    // Built before the session opens, so its path rewrite sees the outputs
+    // (so before the `prebuild` hook, unlike the CLI). A bundle that does
+    // not load builds nothing: the session reports why.
     let artifacts = match context::load_quiet(g) {
         Ok(bundle) => crate::artifacts::build::build_all(&bundle)
             .map_err(|e| CliError::diagnostic(ErrorClass::User, e))?,
         Err(_) => Vec::new(),
     };
     with_lock(g, "deploy", a.force_lock, async |session| {
-        deploy_locked(g, a, session, &artifacts).await
+        session.hooks(&[Hook::PreBuild, Hook::PostBuild, Hook::PreDeploy])?;
+        let exit = deploy_locked(g, a, session, &artifacts).await?;
+        session.hooks(&[Hook::PostDeploy])?;
+        Ok(exit)
     })
 }

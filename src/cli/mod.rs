@@ -37,6 +37,8 @@ pub enum Exit {
     Changes,
     /// Interrupted by Ctrl-C.
     Interrupted,
+    /// A script's own exit code (`run SCRIPT`).
+    Status(i32),
 }
 
 impl Exit {
@@ -46,6 +48,7 @@ impl Exit {
             Exit::Error => 1,
             Exit::Changes => 2,
             Exit::Interrupted => 130,
+            Exit::Status(code) => code,
         }
     }
 }

@@ -384,7 +384,12 @@ async fn run_session(
 }
 
 pub fn run(g: &GlobalArgs, a: &RunArgs) -> Result<Exit, CliError> {
-    context::with_session(g, async |session| run_session(g, a, session).await)
+    context::with_session(g, async |session| {
+        if session.bundle.scripts.custom.contains_key(&a.key) {
+            return session.run_script(&a.key);
+        }
+        run_session(g, a, session).await
+    })
 }
 
 /// Start the app if stopped, deploy the source of its last applied

@@ -13,6 +13,7 @@ use crate::config::model::{Bundle, Mode};
 use crate::config::{load, LoadOptions, Loaded};
 use crate::diag::Severity;
 use crate::resources::Kind;
+use crate::scripts::Hook;
 
 pub fn run(g: &GlobalArgs, a: &ValidateArgs) -> Result<Exit, CliError> {
     let opts = LoadOptions {
@@ -42,6 +43,13 @@ pub fn run(g: &GlobalArgs, a: &ValidateArgs) -> Result<Exit, CliError> {
     let result = match &loaded.bundle {
         Some(b) if !loaded.diags.has_errors() => {
             context::print_warnings(&loaded.sources, &shown);
+            // No workspace here: the hooks get the inherited environment only.
+            for hook in [Hook::PreInit, Hook::PostInit] {
+                if let Err(e) = context::run_hook(b, hook, &[]) {
+                    std::mem::forget(loaded);
+                    return Err(e);
+                }
+            }
             match g.output {
                 OutputFormat::Json => output::print_json(&b.tree.to_json()),
                 _ => output::out(&summary(b, &loaded)),

@@ -286,6 +286,9 @@ fn load_inner(opts: &LoadOptions, cx: &mut Ctx) -> Option<Bundle> {
     // Keyed lists (`tasks` by `task_key`, ...) merge after substitution, as in
     // the CLI: a key or body written as `${var...}` is only known then.
 
+    crate::scripts::check_hooks(&tree, &mut cx.diags);
+    crate::config::unsupported::check(&tree, &mut cx.diags);
+
     let mode = presets::read_mode(&tree, &mut cx.diags);
     let user = opts.current_user.as_ref();
 
@@ -332,6 +335,15 @@ fn load_inner(opts: &LoadOptions, cx: &mut Ctx) -> Option<Bundle> {
             }
             "resources" => {
                 resolve_resources(&mut resolver, v, &mut resources, &mut unsupported, cx)
+            }
+            // Script content is shell text, never substituted; a section with
+            // errors is kept as written (its errors are already reported).
+            "scripts" => {
+                if crate::scripts::check_section(v, pre_map.get("resources"), &mut cx.diags) {
+                    resolver.resolve_node(v)
+                } else {
+                    v.clone()
+                }
             }
             _ => resolver.resolve_node(v),
         };
@@ -451,6 +463,7 @@ fn load_inner(opts: &LoadOptions, cx: &mut Ctx) -> Option<Bundle> {
         sync,
         resources,
         pending_lookups: chosen.pending,
+        scripts: crate::scripts::from_tree(&resolved_tree),
         tree: resolved_tree,
     })
 }

@@ -8,6 +8,7 @@ pub mod permissions;
 pub mod presets;
 pub mod run_as;
 pub mod source;
+pub mod unsupported;
 pub mod variables;
 
 pub use load::{load, LoadOptions, Loaded};

@@ -86,6 +86,8 @@ pub struct Bundle {
     pub sync: Value,
     pub resources: IndexMap<ResourceAddr, ResourceConfig>,
     pub pending_lookups: Vec<PendingLookup>,
+    /// `experimental.scripts` hooks and the top-level `scripts`.
+    pub scripts: crate::scripts::Scripts,
     /// The whole resolved tree (for `validate -o json`).
     pub tree: Node,
 }

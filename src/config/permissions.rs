@@ -166,9 +166,11 @@ fn read_top_level(tree: &Node, diags: &mut Diagnostics) -> Vec<TopEntry> {
         NodeKind::Seq(items) => items,
         NodeKind::Null => return vec![],
         _ => {
+            // The CLI's normaliser only warns and drops a value of the wrong
+            // type (bundles use the key to hold a YAML anchor), so do we.
             diags.push(
-                Diag::error(format!(
-                    "the top-level permissions must be a list, not {}",
+                Diag::warning(format!(
+                    "the top-level permissions must be a list, not {}; it is ignored",
                     list.type_name()
                 ))
                 .at(list.span, "not a list")

@@ -113,6 +113,14 @@ impl<'a> Walker<'a, '_> {
         schema
     }
 
+    /// A branch that never decides a shape: the `${...}` pattern, or the
+    /// `null` the editor schema allows for a key left empty (null nodes are
+    /// skipped before any branch is chosen).
+    fn is_passthrough_branch(schema: &Value) -> bool {
+        Self::is_interpolation_branch(schema)
+            || schema.get("type").and_then(Value::as_str) == Some("null")
+    }
+
     fn is_interpolation_branch(schema: &Value) -> bool {
         schema
             .get("$ref")
@@ -136,7 +144,7 @@ impl<'a> Walker<'a, '_> {
         {
             let alts: Vec<&Value> = alts
                 .iter()
-                .filter(|a| !Self::is_interpolation_branch(a))
+                .filter(|a| !Self::is_passthrough_branch(a))
                 .collect();
             match alts.as_slice() {
                 [] => {}
@@ -387,7 +395,7 @@ impl<'a> Normalizer<'a> {
             {
                 let typed: Vec<&Value> = alts
                     .iter()
-                    .filter(|a| !Walker::is_interpolation_branch(a))
+                    .filter(|a| !Walker::is_passthrough_branch(a))
                     .collect();
                 match typed.as_slice() {
                     [only] => {

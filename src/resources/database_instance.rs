@@ -357,6 +357,8 @@ impl ResourceKind for DatabaseInstanceKind {
                 // A stopped instance is as ready as it will get.
                 "AVAILABLE" | "STOPPED" => Poll::Ready(remote),
                 "DELETING" => Poll::Failed(format!("instance {id} is being deleted")),
+                // Terminal: waiting longer cannot make it AVAILABLE.
+                "FAILED" => Poll::Failed(format!("instance {id} FAILED")),
                 other => Poll::Pending(if other.is_empty() {
                     "without a state".into()
                 } else {

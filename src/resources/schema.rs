@@ -485,6 +485,8 @@ pub fn generate() -> Value {
         .with_transform(AllowInterpolation)
         .into_generator();
     let mut root = generator.into_root_schema_for::<BundleRoot>().to_value();
+    refine_names(&mut root);
+    refine_variables(&mut root);
     if let Some(Value::Object(defs)) = root.get_mut("$defs") {
         let overrides: Vec<(String, Value)> = registry()
             .iter()
@@ -499,8 +501,11 @@ pub fn generate() -> Value {
             .collect();
         defs.extend(overrides);
         defs.insert(INTERPOLATION_DEF.into(), interpolation_schema());
+        require_task_type(defs);
         defs.sort_keys();
     }
+    allow_empty_sections(&mut root);
+    allow_anchor_keys(&mut root);
     if let Value::Object(obj) = &mut root {
         obj.insert("title".into(), json!("lakebundle bundle configuration"));
     }
@@ -523,4 +528,247 @@ pub fn bundle_schema_text() -> String {
     let mut text = serde_json::to_string_pretty(bundle_schema_ref()).unwrap_or_default();
     text.push('\n');
     text
+}
+
+/// Unknown top-level keys: a key within one edit (deletion, insertion,
+/// substitution, adjacent swap) of a known section is a misspelling and an
+/// error; any other key is accepted and ignored. YAML anchors must be defined
+/// on some key, and bundles park them on top-level keys that no section uses
+/// (`x-defaults: &defaults`, `new_cluster: &new_cluster`); a schema sees no
+/// anchors, so the line it can draw is "far from every real key".
+fn allow_anchor_keys(root: &mut Value) {
+    // `permissions: &permissions {permissions: [...]}` (mlops-stacks) parks an
+    // anchor on the real key: a map holding only a permission list.
+    if let Some(Value::Array(any)) = root.pointer_mut("/properties/permissions/anyOf") {
+        any.push(json!({
+            "type": "object",
+            "description": "Anchor holder: `permissions: &name {permissions: [...]}`, referenced as `<<: *name` in resources.",
+            "properties": {
+                "permissions": {
+                    "description": "The permission list the anchor carries.",
+                    "type": "array",
+                    "items": {"anyOf": [{"$ref": "#/$defs/Permission"}, {"$ref": "#/$defs/interpolation"}]},
+                }
+            },
+            "required": ["permissions"],
+            "additionalProperties": false,
+        }));
+    }
+    let Some(obj) = root.as_object_mut() else {
+        return;
+    };
+    let known: Vec<String> = obj
+        .get("properties")
+        .and_then(Value::as_object)
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default();
+    obj.insert(
+        "patternProperties".into(),
+        json!({ near_miss_pattern(&known): false }),
+    );
+    obj.insert(
+        "additionalProperties".into(),
+        json!({
+            "description": "A key that is not a bundle section (an extension key such as `x-defaults`, or a key that only holds a YAML anchor): ignored. Keys one typo away from a section are errors instead."
+        }),
+    );
+}
+
+/// An anchored regex matching every string one edit away from a key in
+/// `known` but none of `known` itself (substitutions exclude the original
+/// character; variants that are themselves known keys are dropped).
+pub fn near_miss_pattern(known: &[String]) -> String {
+    fn esc(s: &str) -> String {
+        regex::escape(s)
+    }
+    let mut alts: Vec<String> = Vec::new();
+    for key in known {
+        let chars: Vec<char> = key.chars().collect();
+        let n = chars.len();
+        let part = |a: usize, b: usize| esc(&chars[a..b].iter().collect::<String>());
+        for i in 0..n {
+            // deletion
+            let del: String = chars[..i].iter().chain(&chars[i + 1..]).collect();
+            if !del.is_empty() && !known.contains(&del) {
+                alts.push(esc(&del));
+            }
+            // substitution (never the key itself)
+            alts.push(format!(
+                "{}[^{}]{}",
+                part(0, i),
+                esc(&chars[i].to_string()),
+                part(i + 1, n)
+            ));
+            // adjacent swap
+            if i + 1 < n && chars[i] != chars[i + 1] {
+                let mut sw = chars.clone();
+                sw.swap(i, i + 1);
+                let sw: String = sw.into_iter().collect();
+                if !known.contains(&sw) {
+                    alts.push(esc(&sw));
+                }
+            }
+        }
+        // insertion
+        for i in 0..=n {
+            alts.push(format!("{}.{}", part(0, i), part(i, n)));
+        }
+    }
+    alts.sort();
+    alts.dedup();
+    format!("^(?:{})$", alts.join("|"))
+}
+
+/// A key left empty (only comments under it) is null in YAML, and the CLI
+/// reads it as unset: accept null for every top-level section except
+/// `bundle` (which needs a name), for a target and each of its sections, for
+/// each resource kind map, and for workspace fields (`host:` left for later).
+fn allow_empty_sections(root: &mut Value) {
+    fn add_null(schema: &mut Value) {
+        let Some(obj) = schema.as_object_mut() else {
+            return;
+        };
+        let empty = json!({"type": "null", "description": "Left empty: unset."});
+        match obj.get_mut("anyOf") {
+            Some(Value::Array(any)) => any.push(empty),
+            _ => {
+                let description = obj.remove("description");
+                let inner = Value::Object(std::mem::take(obj));
+                obj.insert("anyOf".into(), Value::Array(vec![inner, empty]));
+                if let Some(d) = description {
+                    obj.insert("description".into(), d);
+                }
+            }
+        }
+    }
+    fn props_of<'a>(v: &'a mut Value, pointer: &str) -> Vec<&'a mut Value> {
+        match v.pointer_mut(pointer) {
+            Some(Value::Object(props)) => props.values_mut().collect(),
+            _ => Vec::new(),
+        }
+    }
+    if let Some(Value::Object(props)) = root.pointer_mut("/properties") {
+        for (k, v) in props.iter_mut() {
+            if k != "bundle" {
+                add_null(v);
+            }
+        }
+    }
+    // Target entries (`dev:` with nothing under it) and their sections.
+    for section in ["targets", "environments"] {
+        if let Some(entry) = root.pointer_mut(&format!(
+            "/properties/{section}/anyOf/0/additionalProperties"
+        )) {
+            add_null(entry);
+        }
+    }
+    for v in props_of(root, "/$defs/Target/properties") {
+        add_null(v);
+    }
+    for v in props_of(root, "/$defs/Workspace/properties") {
+        add_null(v);
+    }
+    for def in ["Resources", "TargetResources"] {
+        for v in props_of(root, &format!("/$defs/{def}/properties")) {
+            add_null(v);
+        }
+    }
+}
+
+/// Name rules the editor can check: a database instance name (1-63
+/// characters, a letter first, then letters, digits, hyphens) and an app
+/// name (lowercase letters, digits, hyphens). A name holding a `${...}`
+/// reference is accepted as written: its value is known only at deploy.
+fn refine_names(root: &mut Value) {
+    const RULES: &[(&str, &str, &str)] = &[
+        (
+            "DatabaseInstance",
+            "[A-Za-z][A-Za-z0-9-]{0,62}",
+            "Instance name: 1-63 characters, a letter first, then letters, digits and hyphens.",
+        ),
+        (
+            "App",
+            "[a-z0-9-]+",
+            "App name: lowercase letters, digits and hyphens only.",
+        ),
+    ];
+    for (def, pattern, message) in RULES {
+        if let Some(Value::Object(name)) =
+            root.pointer_mut(&format!("/$defs/{def}/properties/name"))
+        {
+            name.insert(
+                "pattern".into(),
+                json!(format!(r"^(?:{pattern}|.*\$\{{.+\}}.*)$")),
+            );
+            name.insert("patternErrorMessage".into(), json!(message));
+        }
+    }
+}
+
+/// `type` of a variable: only `complex` means something, but the CLI accepts
+/// (and ignores) other words such as `string`, so the schema does too and
+/// offers `complex` for completion. `value` is the older spelling the loader
+/// still reads.
+fn refine_variables(root: &mut Value) {
+    if let Some(defs) = root.pointer_mut("/$defs").and_then(Value::as_object_mut) {
+        defs.insert(
+            "VariableType".into(),
+            json!({
+                "type": "string",
+                "description": "Variable type: `complex` allows maps and sequences as values; other words (e.g. `string`) are accepted and ignored.",
+                "examples": ["complex"],
+            }),
+        );
+    }
+    if let Some(Value::Object(props)) = root.pointer_mut("/$defs/Variable/properties") {
+        props.insert(
+            "value".into(),
+            json!({"description": "The variable's value (older bundles; prefer `default`)."}),
+        );
+    }
+}
+
+/// A task of a job under `resources.jobs` must say what it runs (one
+/// `*_task` field); a task in a target override only patches a task merged
+/// by `task_key`, so overrides use `TaskOverride`, which requires nothing.
+fn require_task_type(defs: &mut Map<String, Value>) {
+    let Some(Value::Object(task)) = defs.get_mut("Task") else {
+        return;
+    };
+    let kinds: Vec<String> = task
+        .get("properties")
+        .and_then(Value::as_object)
+        .map(|p| p.keys().filter(|k| k.ends_with("_task")).cloned().collect())
+        .unwrap_or_default();
+    let mut relaxed = task.clone();
+    relaxed.remove("required");
+    relaxed.insert(
+        "description".into(),
+        json!("A task override of a target: fields merged into the task with the same `task_key`."),
+    );
+    // Under `allOf` so the resource checker, which picks among `anyOf`
+    // branches by shape, keeps reading `Task` as one object schema.
+    task.insert(
+        "allOf".into(),
+        json!([{"anyOf": kinds.iter().map(|k| json!({"required": [k]})).collect::<Vec<_>>()}]),
+    );
+    defs.insert("TaskOverride".into(), Value::Object(relaxed));
+    fn retarget(v: &mut Value) {
+        match v {
+            Value::Object(map) => {
+                for (k, child) in map.iter_mut() {
+                    if k == "$ref" && child == "#/$defs/Task" {
+                        *child = json!("#/$defs/TaskOverride");
+                    } else {
+                        retarget(child);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(retarget),
+            _ => {}
+        }
+    }
+    if let Some(job) = defs.get_mut(&format!("Job{OVERRIDE_SUFFIX}")) {
+        retarget(job);
+    }
 }

@@ -99,6 +99,13 @@ impl LocalStore {
     /// The snapshot with every logged change after it replayed; `None` when
     /// nothing was ever saved. A torn last log line (crash mid-append) is ignored.
     pub fn load(&self) -> Result<Option<DeploymentState>, StateError> {
+        Ok(self.load_with_snapshot_serial()?.0)
+    }
+
+    /// [`LocalStore::load`], and the serial the snapshot file itself holds
+    /// (0 when there is none): entries replayed from the log beyond it are
+    /// not in `resources.json` yet.
+    pub fn load_with_snapshot_serial(&self) -> Result<(Option<DeploymentState>, u64), StateError> {
         let snap_path = self.snapshot_path();
         let mut state = match fs::read(&snap_path) {
             Ok(bytes) => Some(DeploymentState::from_json(
@@ -108,6 +115,7 @@ impl LocalStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(io_err("read", &snap_path)(e)),
         };
+        let snapshot_serial = state.as_ref().map_or(0, |s| s.serial);
         for entry in self.read_wal()? {
             let st = state.get_or_insert_with(|| DeploymentState {
                 lineage: entry.lineage.clone(),
@@ -120,7 +128,7 @@ impl LocalStore {
             st.apply_op(&entry.op);
             st.serial = entry.serial;
         }
-        Ok(state)
+        Ok((state, snapshot_serial))
     }
 
     /// The logged entries. A torn last line (a crash mid-append) is cut off

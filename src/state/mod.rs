@@ -254,7 +254,7 @@ impl StateStore {
     /// the higher serial wins; a lineage mismatch is an error. A newer
     /// workspace copy refreshes the local cache.
     pub async fn open(local: LocalStore, remote: Option<RemoteStore>) -> Result<Self, StateError> {
-        let local_state = local.load()?;
+        let (local_state, snapshot_serial) = local.load_with_snapshot_serial()?;
         let remote_state = match &remote {
             Some(r) => r.load().await?,
             None => None,
@@ -262,14 +262,16 @@ impl StateStore {
         let remote_serial = remote_state.as_ref().map(|s| s.serial).unwrap_or(0);
         let local_serial = local_state.as_ref().map(|s| s.serial).unwrap_or(0);
         let state = reconcile(local_state, remote_state)?;
+        // What `resources.json` holds: changes only in the log (a crash
+        // before the periodic snapshot) are written out by the next flush.
+        let mut on_disk = snapshot_serial;
         if remote_serial > local_serial {
             local.write_snapshot(&state)?;
             local.compact_wal(state.serial)?;
+            on_disk = state.serial;
         }
         Ok(StateStore {
-            written: std::sync::Mutex::new(Written {
-                local: state.serial,
-            }),
+            written: std::sync::Mutex::new(Written { local: on_disk }),
             uploaded: tokio::sync::Mutex::new(remote_serial),
             local,
             remote,
