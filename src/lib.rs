@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod apply;
+pub mod artifacts;
 pub mod cli;
 pub mod config;
 pub mod diag;

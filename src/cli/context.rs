@@ -185,6 +185,12 @@ fn load_options(
     }
 }
 
+/// The bundle without a workspace (no current user, no lookups), warnings
+/// left for the session's load: what `deploy` builds artifacts from.
+pub(crate) fn load_quiet(g: &GlobalArgs) -> Result<Bundle, CliError> {
+    load_bundle(&load_options(g, None, HashMap::new()), false)
+}
+
 /// Load once; the bundle, or its diagnostics as the error. Warnings are
 /// printed when `print_warnings` (the first of two loads stays quiet).
 fn load_bundle(opts: &LoadOptions, print_warnings: bool) -> Result<Bundle, CliError> {
@@ -356,6 +362,9 @@ async fn finish_open(
         .await
         .map_err(|diags| CliError::diags(&first.sources, diags))?;
     let mut bundle = load_bundle(&load_options(g, Some(user.clone()), lookups), true)?;
+    // Artifact outputs first: they become workspace paths the rewrite skips.
+    let diags = crate::artifacts::check_and_point(&mut bundle);
+    check_diags(&bundle.sources, diags)?;
     let diags = crate::apply::files::rewrite_paths(&mut bundle);
     check_diags(&bundle.sources, diags)?;
     Ok((bundle, user))

@@ -19,6 +19,7 @@ use super::output::{self, Progress, ProgressEvent, ProgressKind};
 use super::{context, hint, Exit};
 use crate::apply::files::{self, SyncOptions};
 use crate::apply::{apply, ApplyEvent, ApplyEventKind, ApplyOptions, ApplyReport};
+use crate::artifacts::build::BuiltFile;
 use crate::plan::build::{check_plan_fresh, config_hash, make_plan, PlanOptions};
 use crate::plan::{Action, EngineError, Plan};
 use crate::resources::Kind;
@@ -289,6 +290,7 @@ async fn deploy_locked(
     g: &GlobalArgs,
     a: &DeployArgs,
     session: &context::Session,
+    artifacts: &[BuiltFile],
 ) -> Result<Exit, CliError> {
     let store = session.state().await?;
     let plan = match &a.plan {
@@ -320,6 +322,9 @@ async fn deploy_locked(
         rerun: rerun_args(a),
     };
     approve(g, &approval, a.auto_approve)?;
+    crate::artifacts::upload::upload(&session.client, &session.bundle, artifacts)
+        .await
+        .map_err(|e| CliError::context(ErrorClass::Remote, "uploading artifacts", &e))?;
     let synced = files::sync(
         &session.client,
         &session.bundle,
@@ -437,9 +442,17 @@ pub(super) fn finish(
 
 pub fn run(g: &GlobalArgs, a: &DeployArgs) -> Result<Exit, CliError> {
     use crate::scripts::Hook;
+    // Built before the session opens, so its path rewrite sees the outputs
+    // (so before the `prebuild` hook, unlike the CLI). A bundle that does
+    // not load builds nothing: the session reports why.
+    let artifacts = match context::load_quiet(g) {
+        Ok(bundle) => crate::artifacts::build::build_all(&bundle)
+            .map_err(|e| CliError::diagnostic(ErrorClass::User, e))?,
+        Err(_) => Vec::new(),
+    };
     with_lock(g, "deploy", a.force_lock, async |session| {
         session.hooks(&[Hook::PreBuild, Hook::PostBuild, Hook::PreDeploy])?;
-        let exit = deploy_locked(g, a, session).await?;
+        let exit = deploy_locked(g, a, session, &artifacts).await?;
         session.hooks(&[Hook::PostDeploy])?;
         Ok(exit)
     })

@@ -25,6 +25,14 @@ pub fn run(g: &GlobalArgs, a: &ValidateArgs) -> Result<Exit, CliError> {
         ..LoadOptions::default()
     };
     let mut loaded = load(&opts);
+    // Artifact outputs point at their upload before the file checks.
+    if let Some(arts) = loaded
+        .bundle
+        .as_mut()
+        .map(crate::artifacts::check_and_point)
+    {
+        loaded.diags.extend(arts);
+    }
     // Files the sync leaves out or a resource needs but will not get; the
     // output shows the workspace paths local files deploy to.
     if let Some(files) = loaded
@@ -120,6 +128,13 @@ pub fn summary(b: &Bundle, loaded: &Loaded) -> String {
             counts.join(", ")
         }
     );
+    let artifacts = crate::artifacts::describe(b);
+    if !artifacts.is_empty() {
+        let _ = writeln!(s, "Artifacts (built at deploy):");
+        for line in artifacts {
+            let _ = writeln!(s, "  {line}");
+        }
+    }
     if !b.pending_lookups.is_empty() {
         let _ = writeln!(s, "Pending lookups (resolved at plan time):");
         for p in &b.pending_lookups {
