@@ -349,6 +349,8 @@ impl Client {
         let mut reauthenticated = false;
         // Some earlier attempt may have done the work (its reply was lost).
         let mut maybe_applied = false;
+        // Whether any attempt reached the server (then it is not a dead address).
+        let mut got_response = false;
         loop {
             let authorization = match self.auth_header().await {
                 Ok(v) => v,
@@ -390,6 +392,7 @@ impl Client {
             let attempt = backoff.attempts() + 1;
             let (disposition, retry_after, outcome) = match req.send().await {
                 Ok(resp) => {
+                    got_response = true;
                     let status = resp.status().as_u16();
                     let retry_after = retry::parse_retry_after(resp.headers().get(RETRY_AFTER));
                     match resp.bytes().await {
@@ -450,6 +453,9 @@ impl Client {
                 Err(e) => {
                     tracing::debug!(target: "lakebundle::api", method = %m, path, attempt, error = %describe_reqwest_error(&e), "transport error");
                     maybe_applied |= retry::may_have_applied(None, e.is_connect());
+                    if e.is_connect() && !got_response {
+                        backoff.limit_budget(retry::CONNECT_FAILURE_BUDGET);
+                    }
                     (
                         retry::for_transport(&e, repeat),
                         None,

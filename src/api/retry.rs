@@ -223,6 +223,12 @@ pub(crate) fn parse_retry_after(value: Option<&reqwest::header::HeaderValue>) ->
     Some(Duration::from_secs(secs))
 }
 
+/// Budget for a call whose every attempt failed to connect. Nothing is
+/// listening there (a mistyped host or port, a stopped local workspace), which
+/// rarely heals in minutes: the user should hear so in seconds, not after
+/// the full budget meant for a busy workspace.
+pub(crate) const CONNECT_FAILURE_BUDGET: Duration = Duration::from_secs(20);
+
 /// Backoff state of one logical call.
 pub(crate) struct Backoff {
     base: Duration,
@@ -250,6 +256,11 @@ impl Backoff {
 
     pub(crate) fn elapsed(&self) -> Duration {
         self.started.elapsed()
+    }
+
+    /// Shrink the budget (never grow it).
+    pub(crate) fn limit_budget(&mut self, budget: Duration) {
+        self.budget = self.budget.min(budget);
     }
 
     /// The wait before the next attempt, or `None` when it would exceed the
@@ -465,6 +476,16 @@ mod tests {
             );
         }
         assert_eq!(b.attempts(), 8);
+    }
+
+    #[test]
+    fn a_limited_budget_gives_up_sooner_and_never_grows() {
+        let mut b = Backoff::new(&cfg(60_000));
+        b.limit_budget(Duration::from_millis(0));
+        assert_eq!(b.next_delay(None), None, "nothing fits a zero budget");
+        let mut b = Backoff::new(&cfg(0));
+        b.limit_budget(Duration::from_secs(3600));
+        assert_eq!(b.next_delay(None), None, "limit_budget must not grow it");
     }
 
     #[test]

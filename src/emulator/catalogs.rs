@@ -852,12 +852,27 @@ pub fn start_pipeline_update(
                 } else {
                     "COMPLETED"
                 });
+                if let Some(m) = internal_mut(&mut u) {
+                    m.insert("end_time".into(), json!(now_ms()));
+                }
                 t.put(UPDATES, &uid, u);
             }
             Ok::<_, ApiErr>(())
         });
     });
     Ok(update_id)
+}
+
+/// A pipeline update's state, and when it ended (0 while it runs). A job
+/// run whose pipeline task started the update finishes with it.
+pub fn pipeline_update_progress(emu: &Emu, update_id: &str) -> Option<(String, i64)> {
+    let u = emu.store.get(UPDATES, update_id)?;
+    let state = u.get("state").and_then(Value::as_str)?.to_string();
+    let end = internal(&u)
+        .get("end_time")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    Some((state, end))
 }
 
 fn update_view(u: &Value) -> Value {

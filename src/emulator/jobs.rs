@@ -582,6 +582,7 @@ async fn run_now(
         .ok_or_else(|| job_missing(id))?;
     let (run_id, number, created) = new_run(&emu, &caller, Some(&job), &b)?;
     if created {
+        let mut updates: Vec<String> = Vec::new();
         // A pipeline task of a synced table's pipeline triggers a refresh of that table.
         for task in job
             .pointer("/settings/tasks")
@@ -597,8 +598,20 @@ async fn run_now(
                     .pointer("/pipeline_task/full_refresh")
                     .and_then(Value::as_bool)
                     .unwrap_or(false);
-                let _ = super::catalogs::start_pipeline_update(&emu, pid, full);
+                if let Ok(update) = super::catalogs::start_pipeline_update(&emu, pid, full) {
+                    updates.push(update);
+                }
             }
+        }
+        if !updates.is_empty() {
+            // The run lasts as long as the refreshes its pipeline tasks started.
+            let _ = emu.store.txn(|t| {
+                if let Some(mut run) = t.get(RUNS, &key(run_id)).cloned() {
+                    run[INTERNAL]["pipeline_updates"] = json!(updates);
+                    t.put(RUNS, &key(run_id), run);
+                }
+                Ok::<_, ApiErr>(())
+            });
         }
     }
     ok(json!({"run_id": run_id, "number_in_job": number}))
@@ -623,9 +636,32 @@ fn run_state(emu: &Emu, run: &Value, now: i64) -> (&'static str, Option<&'static
         }
     }
     if now < start + step {
-        ("PENDING", None, 0)
-    } else if now < end {
+        return ("PENDING", None, 0);
+    }
+    // Pipeline refreshes started by the run's pipeline tasks: the run ends
+    // when the last one does, and fails with any of them.
+    let mut end = end;
+    let mut failed = false;
+    for id in run
+        .pointer(&format!("/{INTERNAL}/pipeline_updates"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        match super::catalogs::pipeline_update_progress(emu, id) {
+            Some((state, _)) if state == "RUNNING" => return ("RUNNING", None, 0),
+            Some((state, ended)) => {
+                failed |= state != "COMPLETED";
+                end = end.max(ended);
+            }
+            None => {}
+        }
+    }
+    if now < end {
         ("RUNNING", None, 0)
+    } else if failed {
+        ("TERMINATED", Some("FAILED"), end)
     } else {
         ("TERMINATED", Some("SUCCESS"), end)
     }
@@ -637,6 +673,7 @@ fn run_view(emu: &Emu, run: &Value, now: i64) -> Value {
     let start = run["start_time"].as_i64().unwrap_or(now);
     let message = match (life, result) {
         (_, Some("CANCELED")) => "Run cancelled.",
+        (_, Some("FAILED")) => "A pipeline refresh started by this run failed.",
         ("TERMINATED", _) => "",
         ("PENDING", _) => "Waiting for compute resources.",
         _ => "In run",
@@ -646,13 +683,13 @@ fn run_view(emu: &Emu, run: &Value, now: i64) -> Value {
     let mut status = json!({"state": life});
     if let Some(r) = result {
         state["result_state"] = json!(r);
-        let code = if r == "SUCCESS" {
-            "SUCCESS"
-        } else {
-            "USER_CANCELED"
+        let (code, kind) = match r {
+            "SUCCESS" => ("SUCCESS", "SUCCESS"),
+            "CANCELED" => ("USER_CANCELED", "SUCCESS"),
+            _ => ("RUN_EXECUTION_ERROR", "CLIENT_ERROR"),
         };
         status["termination_details"] =
-            json!({"code": code, "type": "SUCCESS", "message": message});
+            json!({"code": code, "type": kind, "message": message});
     }
     out.as_object_mut().map(|m| m.remove("cancelled_at"));
     out["state"] = state.clone();
