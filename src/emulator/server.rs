@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -127,11 +127,32 @@ async fn gate(State(emu): Shared, mut req: Request, next: Next) -> Response {
         Err(e) => return e.into_response(),
     }
     let resp = next.run(req).await;
+    if resp.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json(&resp) {
+        // The router's body limit answers in plain text; the service answers in its error shape.
+        return ApiErr::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RESOURCE_LIMIT_EXCEEDED",
+            format!("The request body of '{path}' exceeds the size limit of this endpoint"),
+        )
+        .into_response();
+    }
     if fault == Fault::Lose && resp.status().is_success() {
         return ApiErr::unavailable("injected fault: the response was lost").into_response();
     }
     resp
 }
+
+fn is_json(resp: &Response) -> bool {
+    resp.headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+}
+
+/// Body limit of the JSON APIs (the real services refuse requests past 10 MB).
+const MAX_JSON_BODY: usize = 10 * 1024 * 1024;
+/// Files API uploads go up to 5 GiB (reference §6.1).
+const MAX_FILES_API_BODY: usize = 5 * 1024 * 1024 * 1024;
 
 async fn not_found(method: Method, uri: axum::http::Uri) -> Response {
     ApiErr::new(
@@ -166,10 +187,11 @@ pub fn router(emu: Arc<Emu>) -> Router {
         .nest("/api/2.1/jobs", jobs_routes)
         .merge(apps::routes())
         .merge(workspace::routes())
-        .merge(files::routes())
+        .merge(files::routes().layer(DefaultBodyLimit::max(MAX_FILES_API_BODY)))
         .merge(permissions::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .layer(axum::middleware::from_fn_with_state(emu.clone(), gate))
         .with_state(emu)
 }

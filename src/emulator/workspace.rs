@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
@@ -21,7 +21,14 @@ use super::server::{Emu, Shared};
 use super::store::Txn;
 
 pub(super) const COLLECTION: &str = "workspace";
-const MAX_IMPORT: usize = 10 * 1024 * 1024;
+/// Documented limit of `workspace/import` content (reference §6.1: 10 MB, too big ⇒
+/// `MAX_NOTEBOOK_SIZE_EXCEEDED`).
+pub(super) const MAX_IMPORT: usize = 10 * 1024 * 1024;
+/// The JSON body of an import carries the content in base64 (4/3 larger) plus the other
+/// fields; past this the content cannot fit [`MAX_IMPORT`], so reading stops early.
+const MAX_IMPORT_BODY: usize = MAX_IMPORT / 3 * 4 + 1024 * 1024;
+/// Workspace files (`import-file`) are limited to 500 MB by the real service.
+pub(super) const MAX_WORKSPACE_FILE: usize = 500 * 1024 * 1024;
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
 pub fn routes() -> Router<Arc<Emu>> {
@@ -189,17 +196,46 @@ fn notebook_language(
     None
 }
 
-pub(super) fn write(emu: &Emu, imp: Import) -> ApiResult {
-    if imp.content.len() > MAX_IMPORT {
-        return Err(ApiErr::new(
-            StatusCode::BAD_REQUEST,
-            "MAX_NOTEBOOK_SIZE_EXCEEDED",
-            format!(
-                "File {} is larger than the import limit of 10 MB",
-                imp.shown
-            ),
-        ));
+fn import_too_big(shown: &str) -> ApiErr {
+    ApiErr::new(
+        StatusCode::BAD_REQUEST,
+        "MAX_NOTEBOOK_SIZE_EXCEEDED",
+        format!("File {shown} is larger than the import limit of 10 MB"),
+    )
+}
+
+fn file_too_big(shown: &str) -> ApiErr {
+    ApiErr::new(
+        StatusCode::BAD_REQUEST,
+        "RESOURCE_LIMIT_EXCEEDED",
+        format!("File {shown} is larger than the workspace file limit of 500 MB"),
+    )
+}
+
+/// Read a request body of at most `limit` bytes; `None` when it is larger. Handlers read
+/// their body themselves so each endpoint answers an oversized body with its own
+/// documented error rather than the router's default limit.
+pub(super) async fn read_body(body: Body, limit: usize) -> Result<Option<Bytes>, ApiErr> {
+    use futures::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut buf = bytes::BytesMut::new();
+    let mut over = false;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk
+            .map_err(|e| ApiErr::bad_request(format!("Could not read the request body: {e}")))?;
+        if over || buf.len() + chunk.len() > limit {
+            // Keep reading without storing: replying before the client finished sending
+            // would reach it as a broken pipe instead of the error.
+            over = true;
+            buf.clear();
+            continue;
+        }
+        buf.extend_from_slice(&chunk);
     }
+    Ok((!over).then(|| buf.freeze()))
+}
+
+pub(super) fn write(emu: &Emu, imp: Import) -> ApiResult {
     // A notebook loses its extension.
     let canon = match &imp.language {
         Some(_) => imp
@@ -266,7 +302,7 @@ async fn import_file(
     State(emu): Shared,
     Path(path): Path<String>,
     RawQuery(q): RawQuery,
-    raw: Bytes,
+    raw: Body,
 ) -> ApiResult {
     let q = query(q.as_deref());
     let shown = if path.starts_with('/') {
@@ -275,6 +311,9 @@ async fn import_file(
         format!("/{path}")
     };
     let canon = canonical(&shown)?;
+    let raw = read_body(raw, MAX_WORKSPACE_FILE)
+        .await?
+        .ok_or_else(|| file_too_big(&shown))?;
     let overwrite = qbool(&q, "overwrite")?.unwrap_or(false);
     write(
         &emu,
@@ -324,7 +363,11 @@ fn multipart_fields(content_type: &str, raw: &[u8]) -> Result<Vec<(String, Vec<u
     Ok(fields)
 }
 
-async fn import(State(emu): Shared, headers: HeaderMap, raw: Bytes) -> ApiResult {
+async fn import(State(emu): Shared, headers: HeaderMap, raw: Body) -> ApiResult {
+    // The path is inside the oversized body, so the error names no file.
+    let raw = read_body(raw, MAX_IMPORT_BODY)
+        .await?
+        .ok_or_else(|| import_too_big("(request body)"))?;
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -385,6 +428,9 @@ async fn import(State(emu): Shared, headers: HeaderMap, raw: Bytes) -> ApiResult
             "Invalid format '{format}': must be one of {}",
             FORMATS.join(", ")
         )));
+    }
+    if content.len() > MAX_IMPORT {
+        return Err(import_too_big(&path));
     }
     let canon = canonical(&path)?;
     let language = notebook_language(&canon, &content, &format, language.as_deref());

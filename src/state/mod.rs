@@ -4,9 +4,10 @@
 //! under `${workspace.state_path}` and is cached in the bundle at
 //! `.lakebundle/<target>/`. Every successful remote operation is recorded at
 //! once through [`StateStore::put`] / [`StateStore::remove`]: a fsync'd line in
-//! the local write-ahead log, an atomic rename of the local `resources.json`,
-//! then an overwrite of the workspace copy (not waited for while another
-//! upload is in flight; flushed by [`StateStore::sync_remote`] at the end).
+//! the local write-ahead log (the local `resources.json` is rewritten every few
+//! dozen changes), and an overwrite of the workspace copy at most every few
+//! seconds (never waited for while another upload is in flight; flushed by
+//! [`StateStore::sync_remote`] at the end).
 //!
 //! Public API:
 //! - [`DeploymentState`], [`ResourceState`] (the `resources.json` model)
@@ -41,6 +42,12 @@ pub use remote::{RemoteStore, STATE_FILE};
 /// Changes between two rewrites of the local `resources.json` (the log
 /// carries the ones in between).
 const SNAPSHOT_EVERY: u64 = 32;
+
+/// Least time between two uploads of the workspace copy during an apply. Each
+/// change is durable in the local log at once; uploading the whole state per
+/// change would make a large deploy quadratic in bytes sent, so the count of
+/// uploads is bounded by time instead (plus the flush at the end).
+const UPLOAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Version of the `resources.json` format written by this build.
 pub const STATE_FORMAT_VERSION: u32 = 1;
@@ -247,6 +254,8 @@ pub struct StateStore {
     written: std::sync::Mutex<Written>,
     /// Serial last uploaded; held across the upload so uploads never overlap.
     uploaded: tokio::sync::Mutex<u64>,
+    /// When the last upload started (`None`: none yet in this process).
+    upload_started: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl StateStore {
@@ -273,6 +282,7 @@ impl StateStore {
         Ok(StateStore {
             written: std::sync::Mutex::new(Written { local: on_disk }),
             uploaded: tokio::sync::Mutex::new(remote_serial),
+            upload_started: std::sync::Mutex::new(None),
             local,
             remote,
             state: std::sync::Mutex::new(state),
@@ -394,17 +404,29 @@ impl StateStore {
         self.local.compact_wal(snap_serial)
     }
 
-    /// Overwrite the workspace copy. While another change is uploading, this
-    /// one does not wait for it: the local log already holds it durably, the
-    /// next upload carries it (uploads send the whole latest state), and
-    /// [`StateStore::sync_remote`] flushes at the end of every apply. So the
-    /// workspace copy trails the local one by at most the uploads in flight,
-    /// and a deploy's operations are not serialised behind state uploads.
+    /// Overwrite the workspace copy when the last upload started at least
+    /// [`UPLOAD_INTERVAL`] ago. A change that is not uploaded now is not lost:
+    /// the local log already holds it durably, the next upload carries it
+    /// (uploads send the whole latest state), and [`StateStore::sync_remote`]
+    /// flushes at the end of every apply. While another upload is in flight
+    /// this does not wait either, so a deploy's operations are never
+    /// serialised behind state uploads.
     async fn save_remote(&self, serial: u64) -> Result<(), StateError> {
+        if !self.upload_due() {
+            return Ok(());
+        }
         let Ok(mut uploaded) = self.uploaded.try_lock() else {
             return Ok(());
         };
         self.upload_locked(&mut uploaded, serial).await
+    }
+
+    fn upload_due(&self) -> bool {
+        let started = *self
+            .upload_started
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        started.is_none_or(|t| t.elapsed() >= UPLOAD_INTERVAL)
     }
 
     async fn upload_locked(&self, uploaded: &mut u64, serial: u64) -> Result<(), StateError> {
@@ -414,6 +436,10 @@ impl StateStore {
         if *uploaded >= serial {
             return Ok(());
         }
+        *self
+            .upload_started
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(std::time::Instant::now());
         let (bytes, snap_serial) = {
             let st = self.lock_state();
             (st.to_json(), st.serial)

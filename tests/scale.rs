@@ -1,0 +1,355 @@
+//! Scale (issue 15): request body limits of the emulator follow the real service,
+//! the workspace copy of the state is uploaded on a time basis, and identical
+//! diagnostics are grouped.
+
+mod common;
+mod e2e_support;
+
+use std::time::Duration;
+
+use base64::Engine;
+use common::Emulator;
+use serde_json::{json, Value};
+
+const MB: usize = 1024 * 1024;
+
+fn http() -> reqwest::Client {
+    // Bounded, so a server hang fails the test instead of stalling it.
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .expect("client")
+}
+
+async fn send(rb: reqwest::RequestBuilder) -> (u16, Value) {
+    let resp = rb.send().await.expect("request");
+    let status = resp.status().as_u16();
+    let text = resp.text().await.expect("body");
+    let v = if text.is_empty() {
+        json!({})
+    } else {
+        serde_json::from_str(&text).unwrap_or(json!({ "raw": text }))
+    };
+    (status, v)
+}
+
+fn import_body(path: &str, size: usize) -> Value {
+    let content = vec![b'x'; size];
+    json!({
+        "path": path,
+        "content": base64::engine::general_purpose::STANDARD.encode(content),
+        "format": "AUTO",
+        "overwrite": true,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn request_body_limits_follow_the_real_service() {
+    let emu = Emulator::start_with(&["--no-postgres"]);
+    let c = http();
+    let url = |p: &str| format!("{}{p}", emu.url);
+    let root = "/Users/local-user@example.com/big";
+    let (s, _) = send(
+        c.post(url("/api/2.0/workspace/mkdirs"))
+            .bearer_auth(&emu.token)
+            .json(&json!({ "path": root })),
+    )
+    .await;
+    assert_eq!(s, 200);
+
+    // 8 MB of content (~10.7 MB of base64) is under the documented 10 MB import limit.
+    let (s, v) = send(
+        c.post(url("/api/2.0/workspace/import"))
+            .bearer_auth(&emu.token)
+            .json(&import_body(&format!("{root}/eight.bin"), 8 * MB)),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, st) = send(
+        c.get(url(&format!(
+            "/api/2.0/workspace/get-status?path={root}/eight.bin"
+        )))
+        .bearer_auth(&emu.token),
+    )
+    .await;
+    assert_eq!(s, 200, "{st}");
+    assert_eq!(st["size"], json!(8 * MB));
+
+    // 11 MB is over it: the documented 400 MAX_NOTEBOOK_SIZE_EXCEEDED, in the error shape.
+    let (s, v) = send(
+        c.post(url("/api/2.0/workspace/import"))
+            .bearer_auth(&emu.token)
+            .json(&import_body(&format!("{root}/eleven.bin"), 11 * MB)),
+    )
+    .await;
+    assert_eq!(s, 400, "{v}");
+    assert_eq!(v["error_code"], "MAX_NOTEBOOK_SIZE_EXCEEDED");
+    assert!(v["message"].as_str().unwrap_or("").contains("10 MB"), "{v}");
+    // A body far past the limit is cut off early with the same error.
+    let (s, v) = send(
+        c.post(url("/api/2.0/workspace/import"))
+            .bearer_auth(&emu.token)
+            .json(&import_body(&format!("{root}/thirty.bin"), 30 * MB)),
+    )
+    .await;
+    assert_eq!(s, 400, "{v}");
+    assert_eq!(v["error_code"], "MAX_NOTEBOOK_SIZE_EXCEEDED");
+    let (s, _) = send(
+        c.get(url(&format!(
+            "/api/2.0/workspace/get-status?path={root}/eleven.bin"
+        )))
+        .bearer_auth(&emu.token),
+    )
+    .await;
+    assert_eq!(s, 404, "a refused import writes nothing");
+
+    // Workspace files (import-file, what state uploads use) and the Files API take
+    // more than the JSON import.
+    let (s, v) = send(
+        c.post(url(&format!(
+            "/api/2.0/workspace-files/import-file{root}/file.bin?overwrite=true"
+        )))
+        .bearer_auth(&emu.token)
+        .body(vec![b'y'; 12 * MB]),
+    )
+    .await;
+    assert!(s == 200 || s == 204, "{s} {v}");
+    let (s, v) = send(
+        c.put(url(&format!(
+            "/api/2.0/fs/files{root}/put.bin?overwrite=true"
+        )))
+        .bearer_auth(&emu.token)
+        .header("content-type", "application/octet-stream")
+        .body(vec![b'z'; 12 * MB]),
+    )
+    .await;
+    assert!(s == 200 || s == 204, "{s} {v}");
+    let (s, st) = send(
+        c.get(url(&format!(
+            "/api/2.0/workspace/get-status?path={root}/put.bin"
+        )))
+        .bearer_auth(&emu.token),
+    )
+    .await;
+    assert_eq!(s, 200, "{st}");
+    assert_eq!(st["size"], json!(12 * MB));
+
+    // A JSON API past its limit answers in the error shape, not axum's plain text.
+    let big = "j".repeat(11 * MB);
+    let (s, v) = send(
+        c.post(url("/api/2.2/jobs/create"))
+            .bearer_auth(&emu.token)
+            .json(&json!({ "name": "big", "description": big })),
+    )
+    .await;
+    assert_eq!(s, 413, "{v}");
+    assert_eq!(v["error_code"], "RESOURCE_LIMIT_EXCEEDED");
+}
+
+/// Forwards every request to `upstream`; records `(METHOD path, body bytes)`.
+struct CountingProxy {
+    url: String,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<(String, usize)>>>,
+}
+
+impl CountingProxy {
+    async fn start(upstream: String) -> CountingProxy {
+        use axum::body::Bytes;
+        use axum::http::{HeaderMap, Method, StatusCode, Uri};
+        use axum::response::IntoResponse;
+        let seen: std::sync::Arc<std::sync::Mutex<Vec<(String, usize)>>> = Default::default();
+        let log = seen.clone();
+        let http = reqwest::Client::new();
+        let app = axum::Router::new().fallback(
+            move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+                let (log, http, upstream) = (log.clone(), http.clone(), upstream.clone());
+                async move {
+                    log.lock()
+                        .expect("log lock")
+                        .push((format!("{method} {}", uri.path()), body.len()));
+                    let target = format!(
+                        "{upstream}{}",
+                        uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+                    );
+                    let method =
+                        reqwest::Method::from_bytes(method.as_str().as_bytes()).expect("method");
+                    let mut req = http.request(method, target).body(body.to_vec());
+                    for (k, v) in headers.iter() {
+                        if k != "host" {
+                            req = req.header(k.as_str(), v.as_bytes());
+                        }
+                    }
+                    match req.send().await {
+                        Ok(resp) => {
+                            let status = StatusCode::from_u16(resp.status().as_u16())
+                                .unwrap_or(StatusCode::BAD_GATEWAY);
+                            let ct = resp
+                                .headers()
+                                .get("content-type")
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("application/json")
+                                .to_string();
+                            let bytes = resp.bytes().await.unwrap_or_default();
+                            (status, [("content-type", ct)], bytes.to_vec()).into_response()
+                        }
+                        Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+                    }
+                }
+            },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind proxy");
+        let url = format!("http://{}", listener.local_addr().expect("proxy addr"));
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        CountingProxy { url, seen }
+    }
+
+    /// `(count, bytes)` of the uploads of the workspace state file.
+    fn state_uploads(&self) -> (usize, usize) {
+        let seen = self.seen.lock().expect("log lock");
+        seen.iter()
+            .filter(|(l, _)| {
+                l.starts_with("POST /api/2.0/workspace-files/import-file/")
+                    && l.ends_with("/state/resources.json")
+            })
+            .fold((0, 0), |(n, b), (_, len)| (n + 1, b + len))
+    }
+}
+
+/// A bundle of `jobs` jobs in a fresh directory.
+fn jobs_bundle(jobs: usize) -> common::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut yaml = String::from("bundle:\n  name: scale\nresources:\n  jobs:\n");
+    for i in 0..jobs {
+        yaml.push_str(&format!(
+            "    j{i}:\n      name: scale-{i}\n      tasks:\n        - task_key: t\n          notebook_task:\n            notebook_path: /Shared/n\n"
+        ));
+    }
+    std::fs::write(dir.path().join("databricks.yml"), yaml).expect("write bundle");
+    dir
+}
+
+fn deploy(emu: &Emulator, host: &str, dir: &std::path::Path) -> std::process::Child {
+    emu.lakebundle()
+        .env("DATABRICKS_HOST", host)
+        .arg("-C")
+        .arg(dir)
+        .args(["deploy", "--auto-approve", "--force-lock"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn lakebundle")
+}
+
+fn finish(child: std::process::Child) -> (i32, String) {
+    let out = child.wait_with_output().expect("wait");
+    let text = format!(
+        "--- stdout\n{}\n--- stderr\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// The workspace copy of the state is uploaded on a time basis, not per change:
+/// a 1,000-job deploy sends it at most once per 3 s of deploy (plus the first
+/// change and the final flush), and the copy it leaves is complete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_uploads_are_bounded_by_time_not_by_changes() {
+    const JOBS: usize = 1000;
+    let emu = Emulator::start_with(&["--no-postgres"]);
+    let proxy = CountingProxy::start(emu.url.clone()).await;
+    let dir = jobs_bundle(JOBS);
+    let started = std::time::Instant::now();
+    let child = deploy(&emu, &proxy.url, dir.path());
+    let (code, out) = tokio::task::spawn_blocking(move || finish(child))
+        .await
+        .expect("join");
+    let secs = started.elapsed().as_secs_f64();
+    assert_eq!(code, 0, "{out}");
+    let (uploads, bytes) = proxy.state_uploads();
+    let state: Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join(".lakebundle/default/resources.json")).expect("local state"),
+    )
+    .expect("state parses");
+    let final_size = serde_json::to_vec(&state).expect("json").len();
+    eprintln!(
+        "{JOBS} jobs deployed in {secs:.1} s: {uploads} state uploads, {bytes} bytes \
+         (final state {final_size} bytes)"
+    );
+    // Every 3 s at most, plus the first change and the final flush.
+    let bound = (secs / 3.0).floor() as usize + 2;
+    assert!(
+        uploads <= bound,
+        "{uploads} uploads in {secs:.1} s (at most {bound} expected)"
+    );
+    assert!(uploads >= 1, "the final flush uploads the state");
+    assert_eq!(
+        state["resources"].as_object().map(|m| m.len()),
+        Some(JOBS),
+        "every job is in state"
+    );
+}
+
+/// `kill -9` of a 300-job deploy at several moments (while the workspace copy of
+/// the state trails the local log): each re-deploy converges, with exactly one
+/// job per resource and state matching the workspace.
+#[test]
+fn kill_dash_nine_mid_large_deploy_then_redeploy_converges() {
+    const JOBS: usize = 300;
+    let emu = Emulator::start_with(&["--no-postgres"]);
+    let api = e2e_support::Api::new(&emu);
+    let dir = jobs_bundle(JOBS);
+    for (round, delay_ms) in [700u64, 1800, 3500].into_iter().enumerate() {
+        let mut child = deploy(&emu, &emu.url, dir.path());
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        // SIGKILL: no cleanup of any kind runs.
+        let _ = child.kill();
+        let _ = child.wait();
+        let (code, out) = finish(deploy(&emu, &emu.url, dir.path()));
+        assert_eq!(code, 0, "round {round}: the re-deploy converges\n{out}");
+        let jobs = api.jobs();
+        let mut names: Vec<String> = jobs
+            .iter()
+            .filter_map(|j| j["settings"]["name"].as_str().map(str::to_string))
+            .collect();
+        names.sort();
+        let total = names.len();
+        names.dedup();
+        assert_eq!(total, names.len(), "round {round}: no duplicate job");
+        assert_eq!(total, JOBS, "round {round}: one job per resource");
+        let state: Value = serde_json::from_slice(
+            &std::fs::read(dir.path().join(".lakebundle/default/resources.json"))
+                .expect("local state"),
+        )
+        .expect("state parses");
+        let ids: std::collections::BTreeSet<String> = state["resources"]
+            .as_object()
+            .expect("resources")
+            .values()
+            .filter_map(|r| r["id"].as_str().map(str::to_string))
+            .collect();
+        let remote: std::collections::BTreeSet<String> =
+            jobs.iter().map(|j| j["job_id"].to_string()).collect();
+        assert_eq!(ids, remote, "round {round}: state matches the workspace");
+        // Start the next round from nothing so the killed run has real work.
+        let out = emu
+            .lakebundle()
+            .arg("-C")
+            .arg(dir.path())
+            .args(["destroy", "--auto-approve", "--force-lock"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("destroy");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(api.jobs().is_empty(), "round {round}: destroy left jobs");
+    }
+}
