@@ -688,8 +688,7 @@ fn run_view(emu: &Emu, run: &Value, now: i64) -> Value {
             "CANCELED" => ("USER_CANCELED", "SUCCESS"),
             _ => ("RUN_EXECUTION_ERROR", "CLIENT_ERROR"),
         };
-        status["termination_details"] =
-            json!({"code": code, "type": kind, "message": message});
+        status["termination_details"] = json!({"code": code, "type": kind, "message": message});
     }
     out.as_object_mut().map(|m| m.remove("cancelled_at"));
     out["state"] = state.clone();

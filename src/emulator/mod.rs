@@ -257,8 +257,12 @@ fn private_dir(dir: &Path) -> Result<(), EmulatorError> {
         .permissions()
         .mode()
         & 0o777;
-    if mode != 0o700 {
-        set_mode(dir, 0o700)?;
+    // Read and write go; a traverse-only bit stays: the PostgreSQL fleet of a
+    // running emulator adds it for its server user, and this runs before the
+    // data-dir lock tells a second emulator (a refused `--local`) to stop.
+    let want = 0o700 | (mode & 0o011);
+    if mode != want {
+        set_mode(dir, want)?;
     }
     Ok(())
 }
