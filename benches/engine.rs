@@ -160,7 +160,7 @@ fn bundle_yaml() -> String {
     for a in 0..APPS {
         let i = a % INSTANCES;
         y.push_str(&format!(
-            "    app{a}:\n      name: bench-app-{a}\n      description: benchmark app {a}\n      resources:\n        - name: db\n          database:\n            instance_name: ${{resources.database_instances.inst{i}.name}}\n            database_name: databricks_postgres\n            permission: CAN_CONNECT_AND_CREATE\n"
+            "    app{a}:\n      name: bench-app-{a}\n      description: benchmark app {a}\n      source_code_path: ./app\n      resources:\n        - name: db\n          database:\n            instance_name: ${{resources.database_instances.inst{i}.name}}\n            database_name: databricks_postgres\n            permission: CAN_CONNECT_AND_CREATE\n"
         ));
     }
     y
@@ -205,6 +205,8 @@ fn main() {
         let root = dir.path().join("bundle");
         std::fs::create_dir_all(&root).expect("bundle dir");
         std::fs::write(root.join("databricks.yml"), bundle_yaml()).expect("write bundle");
+        std::fs::create_dir_all(root.join("app")).expect("app dir");
+        std::fs::write(root.join("app").join("app.py"), "print('bench')\n").expect("app code");
         let lake = dir.path().join("lake-dir");
         write_lake(&lake);
         let emu = start_emulator(&dir.path().join("emu"), &lake);

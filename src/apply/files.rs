@@ -888,7 +888,7 @@ fn glob_matches(pattern: &Path) -> Vec<PathBuf> {
 }
 
 /// Normalise `a/./b/../c` without touching the filesystem.
-fn normalise(path: &Path) -> PathBuf {
+pub(crate) fn normalise(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for c in path.components() {
         match c {

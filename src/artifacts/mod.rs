@@ -20,7 +20,7 @@
 pub mod build;
 pub mod upload;
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use crate::config::model::Bundle;
 use crate::config::source::{Node, NodeKind, ScalarStyle, SourceMap, Span};
@@ -82,20 +82,7 @@ fn base_dir(root: &Path, sources: &SourceMap, span: Span) -> PathBuf {
     }
 }
 
-/// `a/./b/../c` without touching the filesystem.
-pub(crate) fn normalise(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other.as_os_str()),
-        }
-    }
-    out
-}
+pub(crate) use crate::apply::files::normalise;
 
 fn str_field<'a>(node: &'a Node, key: &str) -> Option<&'a str> {
     node.get(key).and_then(Node::as_str)

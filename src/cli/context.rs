@@ -169,6 +169,11 @@ fn env_snapshot() -> HashMap<String, String> {
     std::env::vars().collect()
 }
 
+/// One command loads its bundle more than once (offline, then with the
+/// current user and lookups); the files are parsed once.
+static PARSE_CACHE: std::sync::LazyLock<std::sync::Arc<crate::config::ParseCache>> =
+    std::sync::LazyLock::new(Default::default);
+
 fn load_options(
     g: &GlobalArgs,
     user: Option<CurrentUser>,
@@ -181,6 +186,7 @@ fn load_options(
         current_user: user,
         lookups,
         env: env_snapshot(),
+        parse_cache: Some(PARSE_CACHE.clone()),
         ..LoadOptions::default()
     }
 }

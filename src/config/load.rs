@@ -65,6 +65,64 @@ pub struct LoadOptions {
     pub strict: bool,
     /// A snapshot of the process environment (tests pass their own).
     pub env: HashMap<String, String>,
+    /// Files parsed by an earlier load in this process (the workspace
+    /// commands load twice: before and after the current user is known).
+    pub parse_cache: Option<std::sync::Arc<ParseCache>>,
+}
+
+/// Parsed YAML files, reused by a later load of the same bundle. Parsing is
+/// most of a load's time, and the second load of a workspace command reads
+/// exactly the same files. An entry is used only for the same file id and
+/// the same file size and modification time, so a file changed in between
+/// (a `preinit` script writing YAML) is parsed again.
+#[derive(Debug, Default)]
+pub struct ParseCache {
+    files: std::sync::Mutex<HashMap<PathBuf, CachedParse>>,
+}
+
+#[derive(Debug, Clone)]
+struct CachedParse {
+    id: FileId,
+    stamp: (u64, Option<std::time::SystemTime>),
+    text: std::sync::Arc<str>,
+    node: Node,
+    diags: Diagnostics,
+}
+
+fn file_stamp(path: &Path) -> Option<(u64, Option<std::time::SystemTime>)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.len(), meta.modified().ok()))
+}
+
+/// Read and parse `path` as file `id`, through `cache` when given.
+fn read_and_parse(
+    cache: Option<&ParseCache>,
+    path: &Path,
+    id: FileId,
+) -> std::io::Result<(std::sync::Arc<str>, Node, Diagnostics)> {
+    let stamp = cache.and_then(|_| file_stamp(path));
+    if let (Some(c), Some(stamp)) = (cache, stamp) {
+        let files = c.files.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(hit) = files.get(path).filter(|h| h.id == id && h.stamp == stamp) {
+            return Ok((hit.text.clone(), hit.node.clone(), hit.diags.clone()));
+        }
+    }
+    let text: std::sync::Arc<str> = std::fs::read_to_string(path)?.into();
+    let (node, diags) = parse_file(id, &text);
+    if let (Some(c), Some(stamp)) = (cache, stamp) {
+        let entry = CachedParse {
+            id,
+            stamp,
+            text: text.clone(),
+            node: node.clone(),
+            diags: diags.clone(),
+        };
+        c.files
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(path.to_path_buf(), entry);
+    }
+    Ok((text, node, diags))
 }
 
 #[derive(Debug, Clone)]
@@ -105,7 +163,10 @@ impl Ctx {
 }
 
 /// An included file: display path, and its text, tree and parse diagnostics.
-type ParsedInclude = (PathBuf, Result<(String, Node, Diagnostics), String>);
+type ParsedInclude = (
+    PathBuf,
+    Result<(std::sync::Arc<str>, Node, Diagnostics), String>,
+);
 
 /// Load, resolve and check the bundle.
 pub fn load(opts: &LoadOptions) -> Loaded {
@@ -131,8 +192,10 @@ fn load_inner(opts: &LoadOptions, cx: &mut Ctx) -> Option<Bundle> {
             .map(|n| n.to_os_string())
             .unwrap_or_default(),
     );
-    let root_text = match std::fs::read_to_string(&root_file) {
-        Ok(t) => t,
+    let cache = opts.parse_cache.as_deref();
+    let root_id = FileId(cx.sources.files.len() as u32);
+    let (root_text, mut tree, d) = match read_and_parse(cache, &root_file, root_id) {
+        Ok(parsed) => parsed,
         Err(e) => {
             cx.diags.push(Diag::error(format!(
                 "cannot read {}: {e}",
@@ -141,13 +204,7 @@ fn load_inner(opts: &LoadOptions, cx: &mut Ctx) -> Option<Bundle> {
             return None;
         }
     };
-    let root_id = cx.sources.add(root_display.clone(), root_text);
-    let text = cx
-        .sources
-        .get(root_id)
-        .map(|f| f.text.clone())
-        .unwrap_or_default();
-    let (mut tree, d) = parse_file(root_id, &text);
+    cx.sources.add(root_display.clone(), root_text);
     let root_parsed = !d.has_errors();
     cx.diags.extend(d);
     if !root_parsed {
@@ -170,12 +227,7 @@ fn load_inner(opts: &LoadOptions, cx: &mut Ctx) -> Option<Bundle> {
         .enumerate()
         .map(|(i, (display, full))| {
             let id = FileId(first_id + i as u32);
-            let res = std::fs::read_to_string(full)
-                .map(|text| {
-                    let (node, d) = parse_file(id, &text);
-                    (text, node, d)
-                })
-                .map_err(|e| e.to_string());
+            let res = read_and_parse(cache, full, id).map_err(|e| e.to_string());
             (display.clone(), res)
         })
         .collect();
@@ -1187,7 +1239,11 @@ fn fallback_outputs(kind: Kind) -> &'static [&'static str] {
 
 /// One parallel chunk: each resource resolved with its references (and the
 /// dotted path holding each), plus the forked resolver's findings.
-type ChunkResult<'a> = (Vec<(Node, Vec<(String, RefUse)>)>, Resolver<'a>);
+type ChunkResult<'a> = (
+    Vec<(Node, Vec<(String, RefUse)>)>,
+    Diagnostics,
+    Resolver<'a>,
+);
 
 /// Resolve `resources`. Supported resources are independent of each other
 /// once references are looked up lazily, so they resolve in parallel chunks,
@@ -1247,31 +1303,38 @@ fn resolve_resources(
         .par_chunks(chunk)
         .zip(forks)
         .map(|(items, mut fork)| {
+            // Keyed merges and the schema clean-up are per resource too:
+            // done here, in parallel, not one by one afterwards.
+            let mut diags = Diagnostics::default();
             let done = items
                 .iter()
-                .map(|(_, _, _, config)| fork.resolve_with_refs(config))
+                .map(|(ki, addr, _, config)| {
+                    let (mut resolved, refs) = fork.resolve_with_refs(config);
+                    let kind_key = &kinds.entries[*ki].0.name;
+                    merge::merge_resource_keyed_lists(kind_key, &mut resolved, &mut diags);
+                    crate::resources::check::normalize_resource(kind_key, &mut resolved);
+                    if addr.kind == Kind::DatabaseInstances {
+                        crate::resources::database_instance::normalize_custom_tags(
+                            &addr.to_string(),
+                            &mut resolved,
+                            &mut diags,
+                        );
+                    }
+                    (resolved, refs)
+                })
                 .collect();
-            (done, fork)
+            (done, diags, fork)
         })
         .collect();
     let mut resolved_by_kind: HashMap<usize, Map> = HashMap::new();
     let mut work_iter = work.iter();
-    for (done, fork) in results {
+    for (done, diags, fork) in results {
         resolver.absorb(fork);
-        for (mut resolved, refs) in done {
+        cx.diags.extend(diags);
+        for (resolved, refs) in done {
             let Some((ki, addr, key, _)) = work_iter.next() else {
                 break;
             };
-            let kind_key = &kinds.entries[*ki].0.name;
-            merge::merge_resource_keyed_lists(kind_key, &mut resolved, &mut cx.diags);
-            crate::resources::check::normalize_resource(kind_key, &mut resolved);
-            if addr.kind == Kind::DatabaseInstances {
-                crate::resources::database_instance::normalize_custom_tags(
-                    &addr.to_string(),
-                    &mut resolved,
-                    &mut cx.diags,
-                );
-            }
             let refs: Vec<ResourceRef> = refs
                 .into_iter()
                 .filter(|(_, r)| !(r.resolved && r.target == *addr))

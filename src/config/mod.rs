@@ -11,4 +11,4 @@ pub mod source;
 pub mod unsupported;
 pub mod variables;
 
-pub use load::{load, LoadOptions, Loaded};
+pub use load::{load, LoadOptions, Loaded, ParseCache};

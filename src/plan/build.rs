@@ -8,10 +8,10 @@
 //! from state outputs when their target is unchanged, else stay unknown
 //! ("known after apply").
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use futures::stream::{self, StreamExt, TryStreamExt};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::diff::{diff_fields, drift_fields, effective_current, get_path, is_unknown, restrict};
@@ -349,28 +349,70 @@ fn permissions_change(
 // ---------------------------------------------------------------------------
 // Hash and freshness
 
-fn canonical(v: &Value) -> Value {
-    match v {
-        Value::Object(m) => {
-            let sorted: BTreeMap<&String, Value> =
-                m.iter().map(|(k, v)| (k, canonical(v))).collect();
-            Value::Object(sorted.into_iter().map(|(k, v)| (k.clone(), v)).collect())
+/// sha256 (hex) of the canonical resolved configuration of every resource.
+/// The canonical JSON (keys sorted, compact) is streamed into the hasher:
+/// building it as a sorted copy first cost a fifth of a no-op plan.
+pub fn config_hash(bundle: &Bundle) -> String {
+    let mut h = Sha256::new();
+    h.update(b"{\"bundle\":");
+    write_canonical(&mut h, &Value::String(bundle.name.clone()));
+    h.update(b",\"resources\":{");
+    let mut addrs: Vec<(String, &Value)> = bundle
+        .resources
+        .iter()
+        .map(|(a, rc)| (a.to_string(), &rc.value))
+        .collect();
+    addrs.sort_by(|a, b| a.0.cmp(&b.0));
+    for (i, (addr, value)) in addrs.iter().enumerate() {
+        if i > 0 {
+            h.update(b",");
         }
-        Value::Array(a) => Value::Array(a.iter().map(canonical).collect()),
-        other => other.clone(),
+        write_json_string(&mut h, addr);
+        h.update(b":");
+        write_canonical(&mut h, value);
+    }
+    h.update(b"},\"target\":");
+    write_canonical(&mut h, &Value::String(bundle.target.clone()));
+    h.update(b"}");
+    hex::encode(h.finalize())
+}
+
+fn write_json_string(h: &mut Sha256, s: &str) {
+    // Serialising a &str to JSON cannot fail.
+    if let Ok(text) = serde_json::to_string(s) {
+        h.update(text.as_bytes());
     }
 }
 
-/// sha256 (hex) of the canonical resolved configuration of every resource.
-pub fn config_hash(bundle: &Bundle) -> String {
-    let resources: Map<String, Value> = bundle
-        .resources
-        .iter()
-        .map(|(a, rc)| (a.to_string(), rc.value.clone()))
-        .collect();
-    let doc =
-        canonical(&json!({"bundle": bundle.name, "target": bundle.target, "resources": resources}));
-    hex::encode(Sha256::digest(doc.to_string().as_bytes()))
+/// `v` as compact JSON with every object's keys sorted, into `h`.
+fn write_canonical(h: &mut Sha256, v: &Value) {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            h.update(b"{");
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    h.update(b",");
+                }
+                write_json_string(h, k);
+                h.update(b":");
+                write_canonical(h, &m[k]);
+            }
+            h.update(b"}");
+        }
+        Value::Array(a) => {
+            h.update(b"[");
+            for (i, item) in a.iter().enumerate() {
+                if i > 0 {
+                    h.update(b",");
+                }
+                write_canonical(h, item);
+            }
+            h.update(b"]");
+        }
+        scalar => h.update(scalar.to_string().as_bytes()),
+    }
 }
 
 /// Refuse a saved plan made against other state or another configuration.
