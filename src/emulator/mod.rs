@@ -257,10 +257,15 @@ fn private_dir(dir: &Path) -> Result<(), EmulatorError> {
         .permissions()
         .mode()
         & 0o777;
-    // Read and write go; a traverse-only bit stays: the PostgreSQL fleet of a
-    // running emulator adds it for its server user, and this runs before the
-    // data-dir lock tells a second emulator (a refused `--local`) to stop.
-    let want = 0o700 | (mode & 0o011);
+    // A traverse-only bit (no read, no write for others) stays: the PostgreSQL
+    // fleet of a running emulator adds it for its server user, and this runs
+    // before the data-dir lock tells a second emulator (a refused `--local`)
+    // to stop. Anything more open was not ours: owner only.
+    let want = if mode & 0o066 == 0 {
+        0o700 | (mode & 0o011)
+    } else {
+        0o700
+    };
     if mode != want {
         set_mode(dir, want)?;
     }
