@@ -3,13 +3,11 @@
 
 mod common;
 mod engine_support;
+#[path = "common/proxy.rs"]
+mod proxy;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::http::{HeaderMap, Method as HttpMethod, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
 use common::Emulator;
 use engine_support::load_bundle;
 use lakebundle::api::{Client, ClientConfig, Secret};
@@ -18,69 +16,9 @@ use lakebundle::config::model::CurrentUser;
 use lakebundle::plan::{make_plan, PlanOptions};
 use lakebundle::resources::{Kind, ResourceAddr};
 use lakebundle::state::StateStore;
+use proxy::CountingProxy;
 
 const USER: &str = "tester@example.com";
-
-/// Forwards every request to `upstream` and records `METHOD path`.
-struct CountingProxy {
-    url: String,
-    seen: Arc<Mutex<Vec<String>>>,
-}
-
-impl CountingProxy {
-    async fn start(upstream: String) -> CountingProxy {
-        let seen: Arc<Mutex<Vec<String>>> = Arc::default();
-        let log = seen.clone();
-        let http = reqwest::Client::new();
-        let app = axum::Router::new().fallback(
-            move |method: HttpMethod, uri: Uri, headers: HeaderMap, body: Bytes| {
-                let (log, http, upstream) = (log.clone(), http.clone(), upstream.clone());
-                async move {
-                    log.lock()
-                        .expect("log lock")
-                        .push(format!("{method} {}", uri.path()));
-                    let target = format!(
-                        "{upstream}{}",
-                        uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
-                    );
-                    let method =
-                        reqwest::Method::from_bytes(method.as_str().as_bytes()).expect("method");
-                    let mut req = http.request(method, target).body(body.to_vec());
-                    for (k, v) in headers.iter() {
-                        if k != "host" {
-                            req = req.header(k.as_str(), v.as_bytes());
-                        }
-                    }
-                    match req.send().await {
-                        Ok(resp) => {
-                            let status = StatusCode::from_u16(resp.status().as_u16())
-                                .unwrap_or(StatusCode::BAD_GATEWAY);
-                            let bytes = resp.bytes().await.unwrap_or_default();
-                            let mut out: Response = (status, bytes.to_vec()).into_response();
-                            out.headers_mut()
-                                .insert("content-type", "application/json".parse().unwrap());
-                            out
-                        }
-                        Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
-                    }
-                }
-            },
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind proxy");
-        let url = format!("http://{}", listener.local_addr().expect("proxy addr"));
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        CountingProxy { url, seen }
-    }
-
-    fn count(&self, line: &str) -> usize {
-        let seen = self.seen.lock().expect("log lock");
-        seen.iter().filter(|l| l.as_str() == line).count()
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_job_create_reads_the_job_back_once() {

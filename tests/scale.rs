@@ -4,11 +4,14 @@
 
 mod common;
 mod e2e_support;
+#[path = "common/proxy.rs"]
+mod proxy;
 
 use std::time::Duration;
 
 use base64::Engine;
 use common::Emulator;
+use proxy::CountingProxy;
 use serde_json::{json, Value};
 
 const MB: usize = 1024 * 1024;
@@ -146,77 +149,16 @@ async fn request_body_limits_follow_the_real_service() {
     assert_eq!(v["error_code"], "RESOURCE_LIMIT_EXCEEDED");
 }
 
-/// Forwards every request to `upstream`; records `(METHOD path, body bytes)`.
-struct CountingProxy {
-    url: String,
-    seen: std::sync::Arc<std::sync::Mutex<Vec<(String, usize)>>>,
-}
-
-impl CountingProxy {
-    async fn start(upstream: String) -> CountingProxy {
-        use axum::body::Bytes;
-        use axum::http::{HeaderMap, Method, StatusCode, Uri};
-        use axum::response::IntoResponse;
-        let seen: std::sync::Arc<std::sync::Mutex<Vec<(String, usize)>>> = Default::default();
-        let log = seen.clone();
-        let http = reqwest::Client::new();
-        let app = axum::Router::new().fallback(
-            move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-                let (log, http, upstream) = (log.clone(), http.clone(), upstream.clone());
-                async move {
-                    log.lock()
-                        .expect("log lock")
-                        .push((format!("{method} {}", uri.path()), body.len()));
-                    let target = format!(
-                        "{upstream}{}",
-                        uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
-                    );
-                    let method =
-                        reqwest::Method::from_bytes(method.as_str().as_bytes()).expect("method");
-                    let mut req = http.request(method, target).body(body.to_vec());
-                    for (k, v) in headers.iter() {
-                        if k != "host" {
-                            req = req.header(k.as_str(), v.as_bytes());
-                        }
-                    }
-                    match req.send().await {
-                        Ok(resp) => {
-                            let status = StatusCode::from_u16(resp.status().as_u16())
-                                .unwrap_or(StatusCode::BAD_GATEWAY);
-                            let ct = resp
-                                .headers()
-                                .get("content-type")
-                                .and_then(|v| v.to_str().ok())
-                                .unwrap_or("application/json")
-                                .to_string();
-                            let bytes = resp.bytes().await.unwrap_or_default();
-                            (status, [("content-type", ct)], bytes.to_vec()).into_response()
-                        }
-                        Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
-                    }
-                }
-            },
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind proxy");
-        let url = format!("http://{}", listener.local_addr().expect("proxy addr"));
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        CountingProxy { url, seen }
-    }
-
-    /// `(count, bytes)` of the uploads of the workspace state file.
-    fn state_uploads(&self) -> (usize, usize) {
-        let seen = self.seen.lock().expect("log lock");
-        seen.iter()
-            .filter(|(l, _)| {
-                l.starts_with("POST /api/2.0/workspace-files/import-file/")
-                    && l.ends_with("/state/resources.json")
-            })
-            .fold((0, 0), |(n, b), (_, len)| (n + 1, b + len))
-    }
+/// `(count, bytes)` of the uploads of the workspace state file.
+fn state_uploads(proxy: &CountingProxy) -> (usize, usize) {
+    proxy
+        .seen()
+        .iter()
+        .filter(|(l, _)| {
+            l.starts_with("POST /api/2.0/workspace-files/import-file/")
+                && l.ends_with("/state/resources.json")
+        })
+        .fold((0, 0), |(n, b), (_, len)| (n + 1, b + len))
 }
 
 /// A bundle of `jobs` jobs in a fresh directory.
@@ -271,7 +213,7 @@ async fn state_uploads_are_bounded_by_time_not_by_changes() {
         .expect("join");
     let secs = started.elapsed().as_secs_f64();
     assert_eq!(code, 0, "{out}");
-    let (uploads, bytes) = proxy.state_uploads();
+    let (uploads, bytes) = state_uploads(&proxy);
     let state: Value = serde_json::from_slice(
         &std::fs::read(dir.path().join(".lakebundle/default/resources.json")).expect("local state"),
     )
