@@ -7,7 +7,6 @@ pub mod artifacts;
 pub mod cli;
 pub mod config;
 pub mod diag;
-pub mod emulator;
 pub mod graph;
 pub mod init;
 pub mod interp;

@@ -1,7 +1,7 @@
 //! The emulator as a library (`--local` runs it in-process): start, serve, shut down,
 //! release the data dir, and keep secrets out of Debug output.
 
-use lakebundle::emulator::{self, EmulatorConfig, EmulatorError};
+use lakebundle_emulator::{self as emulator, EmulatorConfig, EmulatorError};
 
 fn config(dir: &std::path::Path) -> EmulatorConfig {
     EmulatorConfig {

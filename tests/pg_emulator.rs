@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 fn postgres_installed() -> bool {
-    match lakebundle::emulator::postgres::server::PgBinaries::discover() {
+    match lakebundle_emulator::postgres::server::PgBinaries::discover() {
         Ok(_) => true,
         Err(e) => {
             common::prereq::postgres_missing(&e.to_string());

@@ -261,7 +261,10 @@ fn production_bundle_on_real_postgres_end_to_end() {
     let bundle = e2e_support::TestBundle::production();
 
     e2e_support::run(&emu, &bundle, &["deploy", "--auto-approve"]).expect(0);
-    let seed_sql = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pg/seed.sql");
+    let seed_sql = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/crates/emulator/tests/pg/seed.sql"
+    );
     run_script(&emu, "e2e_lakebase.py", &[seed_sql, "250"]);
 
     e2e_support::run(&emu, &bundle, &["destroy", "--auto-approve"]).expect(0);

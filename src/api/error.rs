@@ -6,6 +6,7 @@
 
 use std::sync::LazyLock;
 
+use lakebundle_wire::codes;
 use regex::Regex;
 use serde_json::Value;
 
@@ -554,7 +555,7 @@ fn classify(path: &str, status: u16, error_code: &str, message: &str) -> Class {
         LazyLock::new(|| Regex::new(r"(Job|Run) .* does not exist").expect("static regex"));
     // SDK special case (§2.2): jobs report a missing job/run as a 400.
     if status == 400
-        && error_code == "INVALID_PARAMETER_VALUE"
+        && error_code == codes::INVALID_PARAMETER_VALUE
         && JOBS_MISSING.is_match(path)
         && MISSING_MSG.is_match(message)
     {
@@ -566,17 +567,19 @@ fn classify(path: &str, status: u16, error_code: &str, message: &str) -> Class {
         return Class::AlreadyExists;
     }
     match error_code {
-        "RESOURCE_DOES_NOT_EXIST" | "NOT_FOUND" | "ENDPOINT_NOT_FOUND" => return Class::NotFound,
-        "RESOURCE_ALREADY_EXISTS" | "ALREADY_EXISTS" => return Class::AlreadyExists,
-        "INVALID_PARAMETER_VALUE" => return Class::InvalidParameter,
-        "INVALID_STATE" => return Class::InvalidState,
-        "ABORTED" | "RESOURCE_CONFLICT" => return Class::Conflict,
-        "PERMISSION_DENIED" => return Class::PermissionDenied,
-        "UNAUTHENTICATED" => return Class::Unauthenticated,
-        "REQUEST_LIMIT_EXCEEDED" | "RESOURCE_EXHAUSTED" => return Class::RateLimited,
-        "TEMPORARILY_UNAVAILABLE" | "DEADLINE_EXCEEDED" => return Class::Unavailable,
-        "NOT_IMPLEMENTED" => return Class::NotImplemented,
-        "INTERNAL_ERROR" | "UNKNOWN" | "DATA_LOSS" => return Class::Internal,
+        codes::RESOURCE_DOES_NOT_EXIST | codes::NOT_FOUND | codes::ENDPOINT_NOT_FOUND => {
+            return Class::NotFound
+        }
+        codes::RESOURCE_ALREADY_EXISTS | codes::ALREADY_EXISTS => return Class::AlreadyExists,
+        codes::INVALID_PARAMETER_VALUE => return Class::InvalidParameter,
+        codes::INVALID_STATE => return Class::InvalidState,
+        codes::ABORTED | codes::RESOURCE_CONFLICT => return Class::Conflict,
+        codes::PERMISSION_DENIED => return Class::PermissionDenied,
+        codes::UNAUTHENTICATED => return Class::Unauthenticated,
+        codes::REQUEST_LIMIT_EXCEEDED | codes::RESOURCE_EXHAUSTED => return Class::RateLimited,
+        codes::TEMPORARILY_UNAVAILABLE | codes::DEADLINE_EXCEEDED => return Class::Unavailable,
+        codes::NOT_IMPLEMENTED => return Class::NotImplemented,
+        codes::INTERNAL_ERROR | codes::UNKNOWN | codes::DATA_LOSS => return Class::Internal,
         _ => {}
     }
     match status {

@@ -20,10 +20,10 @@ use crate::config::model::{Bundle, CurrentUser, PendingLookup};
 use crate::config::source::SourceMap;
 use crate::config::{load, LoadOptions};
 use crate::diag::{Diag, Diagnostics, Severity};
-use crate::emulator::{EmulatorConfig, RunningEmulator};
 use crate::plan::EngineError;
 use crate::scripts::Hook;
 use crate::state::StateStore;
+use lakebundle_emulator::{EmulatorConfig, RunningEmulator};
 
 /// A loaded bundle bound to a workspace.
 pub struct Session {
@@ -280,14 +280,14 @@ pub async fn current_user(client: &Client) -> Result<CurrentUser, CliError> {
 pub async fn start_local(
     bundle_root: Option<&std::path::Path>,
 ) -> Result<(RunningEmulator, Client), CliError> {
-    let data_dir = crate::emulator::default_data_dir()
+    let data_dir = lakebundle_emulator::default_data_dir()
         .map_err(|e| CliError::context(ErrorClass::User, "--local", &e))?;
     let lake_dir = match bundle_root {
         Some(root) => crate::init::local_lake_dir(root)
             .map_err(|e| CliError::user(format!("--local: {e}")))?,
         None => None,
     };
-    let emu = crate::emulator::start(EmulatorConfig {
+    let emu = lakebundle_emulator::start(EmulatorConfig {
         lake_dir,
         ..EmulatorConfig::local(data_dir)
     })

@@ -15,8 +15,8 @@ use super::args::{CredentialArgs, GlobalArgs, OutputFormat};
 use super::error::CliError;
 use super::{context, hint, output, Exit};
 use crate::api::{Client, Method};
-use crate::emulator::RunningEmulator;
 use crate::resources::{Kind, ResourceAddr};
+use lakebundle_emulator::RunningEmulator;
 
 /// Everything needed to log in to an instance.
 pub(super) struct DbLogin {

@@ -5,7 +5,7 @@ use serde_json::json;
 use super::args::{EmulatorCommand, GlobalArgs, OutputFormat};
 use super::error::{CliError, ErrorClass};
 use super::{output, Exit};
-use crate::emulator::{self, DownReport, EmulatorConfig};
+use lakebundle_emulator::{self as emulator, DownReport, EmulatorConfig};
 
 pub fn run(g: &GlobalArgs, c: &EmulatorCommand) -> Result<Exit, CliError> {
     let fail = |e| CliError::diagnostic(ErrorClass::User, e);

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::{kind_impl, DeploymentInfo, Kind, ResourceAddr};
 use crate::api::{Client, ClientConfig, Secret};
-use crate::emulator::{self, EmulatorConfig, RunningEmulator};
+use lakebundle_emulator::{self as emulator, EmulatorConfig, RunningEmulator};
 
 const READY: Duration = Duration::from_secs(30);
 

@@ -125,11 +125,12 @@ pub fn node() -> bool {
 /// A Python that imports `module` (e.g. `"databricks.sdk, psycopg2"`): the tests' venv (`tests/sdk/.venv`, made by
 /// `.ci/run` or the SDK tests) when it has it, else `python3` on PATH.
 pub fn python_with(module: &str) -> Option<PathBuf> {
-    let venv = Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/sdk/.venv/bin/python"
-    ))
-    .to_path_buf();
+    // The venv sits at the workspace root; crates under `crates/` include this file too.
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|dir| dir.join("tests/sdk/.venv/bin/python"))
+        .find(|py| py.exists())
+        .unwrap_or_else(|| PathBuf::from("tests/sdk/.venv/bin/python"));
     let imports = |py: &Path| {
         Command::new(py)
             .args(["-c", &format!("import {module}")])

@@ -5,8 +5,8 @@
 use std::io::Write;
 use std::time::Instant;
 
-use lakebundle::emulator::backend::{BranchPoint, DbBackend, InstanceSpec, SyncedTableSpec};
-use lakebundle::emulator::postgres::PgFleet;
+use lakebundle_emulator::backend::{BranchPoint, DbBackend, InstanceSpec, SyncedTableSpec};
+use lakebundle_emulator::postgres::PgFleet;
 
 const ROWS: usize = 1_000_000;
 

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use axum::body::Bytes;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
+
+use lakebundle_wire::{codes, ErrorReply};
 
 use super::store::StoreError;
 
@@ -27,36 +29,52 @@ impl ApiErr {
         }
     }
     pub fn invalid(message: impl Into<String>) -> ApiErr {
-        ApiErr::new(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE", message)
+        ApiErr::new(
+            StatusCode::BAD_REQUEST,
+            codes::INVALID_PARAMETER_VALUE,
+            message,
+        )
     }
     pub fn invalid_state(message: impl Into<String>) -> ApiErr {
-        ApiErr::new(StatusCode::BAD_REQUEST, "INVALID_STATE", message)
+        ApiErr::new(StatusCode::BAD_REQUEST, codes::INVALID_STATE, message)
     }
     pub fn bad_request(message: impl Into<String>) -> ApiErr {
-        ApiErr::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", message)
+        ApiErr::new(StatusCode::BAD_REQUEST, codes::BAD_REQUEST, message)
     }
     pub fn not_found(message: impl Into<String>) -> ApiErr {
-        ApiErr::new(StatusCode::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST", message)
+        ApiErr::new(
+            StatusCode::NOT_FOUND,
+            codes::RESOURCE_DOES_NOT_EXIST,
+            message,
+        )
     }
     pub fn exists(message: impl Into<String>) -> ApiErr {
-        ApiErr::new(StatusCode::CONFLICT, "RESOURCE_ALREADY_EXISTS", message)
+        ApiErr::new(
+            StatusCode::CONFLICT,
+            codes::RESOURCE_ALREADY_EXISTS,
+            message,
+        )
     }
     pub fn not_implemented(message: impl Into<String>) -> ApiErr {
-        ApiErr::new(StatusCode::NOT_IMPLEMENTED, "NOT_IMPLEMENTED", message)
+        ApiErr::new(StatusCode::NOT_IMPLEMENTED, codes::NOT_IMPLEMENTED, message)
     }
     pub fn internal(message: impl Into<String>) -> ApiErr {
-        ApiErr::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", message)
+        ApiErr::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            codes::INTERNAL_ERROR,
+            message,
+        )
     }
     pub fn unauthenticated(message: impl Into<String>) -> ApiErr {
-        ApiErr::new(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message)
+        ApiErr::new(StatusCode::UNAUTHORIZED, codes::UNAUTHENTICATED, message)
     }
     pub fn permission_denied(message: impl Into<String>) -> ApiErr {
-        ApiErr::new(StatusCode::FORBIDDEN, "PERMISSION_DENIED", message)
+        ApiErr::new(StatusCode::FORBIDDEN, codes::PERMISSION_DENIED, message)
     }
     pub fn unavailable(message: impl Into<String>) -> ApiErr {
         ApiErr::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "TEMPORARILY_UNAVAILABLE",
+            codes::TEMPORARILY_UNAVAILABLE,
             message,
         )
     }
@@ -84,16 +102,7 @@ impl From<super::backend::BackendError> for ApiErr {
 
 impl IntoResponse for ApiErr {
     fn into_response(self) -> Response {
-        let body = json!({
-            "error_code": self.code,
-            "message": self.message,
-            "details": [{
-                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
-                "reason": self.code,
-                "domain": "lakebundle-emulator",
-                "metadata": {}
-            }]
-        });
+        let body = ErrorReply::with_info(self.code, self.message, "lakebundle-emulator");
         let mut r = (self.status, axum::Json(body)).into_response();
         if self.status == StatusCode::TOO_MANY_REQUESTS
             || self.status == StatusCode::SERVICE_UNAVAILABLE

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::emulator::backend::BackendError;
+use crate::backend::BackendError;
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum PgError {

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lakebundle::emulator::{self, EmulatorConfig};
+use lakebundle_emulator::{self as emulator, EmulatorConfig};
 use serde_json::json;
 
 const CLIENTS: usize = 32;

@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use super::error::{PgError, PgResult};
 use super::server::{self, RecoveryTarget, ADMIN_ROLE};
 use super::{BaseBackup, Fleet, InstanceMeta};
-use crate::emulator::backend::BranchPoint;
+use crate::backend::BranchPoint;
 
 /// `X/Y` → a comparable number.
 pub fn parse_lsn(lsn: &str) -> Option<u64> {

@@ -6,12 +6,12 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use lakebundle::emulator::backend::{
+use lakebundle_emulator::backend::{
     BackendError, BranchPoint, DbBackend, InstanceSpec, SyncedTableSpec,
 };
-use lakebundle::emulator::postgres::PgFleet;
+use lakebundle_emulator::postgres::PgFleet;
 
-#[path = "common/prereq.rs"]
+#[path = "../../../tests/common/prereq.rs"]
 mod prereq;
 
 struct Fixture {

@@ -14,6 +14,7 @@
 //! ownership), `faults` (seeded fault injection).
 
 pub mod apps;
+pub mod args;
 pub mod auth;
 pub mod backend;
 pub mod catalogs;
@@ -34,7 +35,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cli::args::EmulatorServeArgs;
+use crate::args::ServeArgs as EmulatorServeArgs;
 
 pub use server::Emu;
 

@@ -22,7 +22,7 @@ use futures::SinkExt;
 
 use super::error::{PgError, PgResult};
 use super::server::ident;
-use crate::emulator::backend::SyncStats;
+use crate::backend::SyncStats;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PgType {
