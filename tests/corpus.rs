@@ -6,185 +6,11 @@
 #[path = "loader_support/mod.rs"]
 mod support;
 
-use std::path::Path;
+#[path = "corpus_support/mod.rs"]
+mod corpus;
 
+use corpus::{bundle_dir, cli_var_args, manifest, stage, EXCEPTIONS};
 use support::{messages, run_in};
-
-/// Bundles with a real defect of their own, and what it is.
-const EXCEPTIONS: &[(&str, &str)] = &[
-    (
-        "databricks-solutions__lakebase-poc-accelerator__at_1482f43",
-        "instance name `lakebase_accelerator_instance` has underscores; Lakebase names allow letters, digits and hyphens",
-    ),
-    (
-        "databricks-industry-solutions__energy-sandbox__osdu-app-with-connector",
-        "`workspace.host: ${var.workspace_host}`: the CLI needs the host before references resolve and refuses it too",
-    ),
-    (
-        "databricks__bundle-examples__contrib__data_engineering",
-        "variable `notifications` has no default and is not `type: complex`, so the targets' list values are ignored: no value",
-    ),
-    (
-        "databricks__bundle-examples__knowledge_base__databricks_app",
-        "app name `job_manager` has an underscore; app names allow lowercase letters, digits and hyphens",
-    ),
-    (
-        "databricks__bundle-examples__knowledge_base__target_includes",
-        "uses `${var.environment}`, which is never declared",
-    ),
-    (
-        "databricks__cli__acceptance__bundle__templates__default-python__classic__output__my_default_python",
-        "golden test output: `node_type_id: [NODE_TYPE_ID]` is a placeholder list where a string belongs",
-    ),
-];
-
-/// Bundles whose required variables have no default by design: their READMEs
-/// or deploy scripts pass them with `--var`. The test does the same.
-const CLI_VARS: &[(&str, &[&str])] = &[
-    (
-        "databricks-industry-solutions__genesis-workbench__modules__core",
-        &[
-            "a10_node_type", "app_name", "core_catalog_name", "core_schema_name", "cpu_node_type", "dev_user_prefix",
-            "gpu_large_setting", "gpu_medium_setting", "gpu_small_setting", "secret_scope_name", "sql_warehouse_id",
-            "t4_node_type", "workspace_url",
-        ],
-    ),
-    (
-        "databricks-industry-solutions__genesis-workbench__modules__genomics__gwas__gwas_v1",
-        &[
-            "a10_node_type", "core_catalog_name", "core_schema_name", "cpu_node_type", "gpu_large_setting",
-            "gpu_medium_setting", "gpu_small_setting", "parabricks_docker_image", "parabricks_docker_token",
-            "parabricks_docker_userid", "sql_warehouse_id", "t4_node_type", "workspace_url",
-        ],
-    ),
-    (
-        "databricks-industry-solutions__genesis-workbench__modules__genomics__parabricks__parabricks_v1",
-        &[
-            "a10_node_type", "core_catalog_name", "core_schema_name", "cpu_node_type", "gpu_large_setting",
-            "gpu_medium_setting", "gpu_small_setting", "parabricks_docker_image", "parabricks_docker_token",
-            "parabricks_docker_userid", "sql_warehouse_id", "t4_node_type", "workspace_url",
-        ],
-    ),
-    (
-        "databricks-industry-solutions__genesis-workbench__modules__large_molecule__alphafold__alphafold_v2.3.2",
-        &[
-            "a10_node_type", "core_catalog_name", "core_schema_name", "cpu_node_type", "gpu_large_setting",
-            "gpu_medium_setting", "gpu_small_setting", "sql_warehouse_id", "t4_node_type", "workspace_url",
-        ],
-    ),
-    ("databricks__bundle-examples__contrib__databricks_ingestion_monitoring__cdc_connector_monitoring_dab", &["main_dashboard_template_path"]),
-    ("databricks__bundle-examples__contrib__databricks_ingestion_monitoring__generic_sdp_monitoring_dab", &["main_dashboard_template_path"]),
-    ("databricks__bundle-examples__knowledge_base__bundle_variables__at_ed59139", &["no_default"]),
-    (
-        "databricks__bundle-examples__multi_region_serving__at_a413925",
-        &["endpoint_name", "model_name", "model_version", "notification_email", "remote_model_name", "share_name"],
-    ),
-    ("databricks__bundle-examples__wanderbricks__revenue_analytics__at_1422bfb", &["warehouse_id"]),
-    ("david-hurley__lakebase-cicd", &["project_name"]),
-    ("db-afeng__genie_slack_app", &["TOKEN_APP", "TOKEN_BOT"]),
-    ("reggie-db__lens-iq", &["warehouse_id"]),
-    ("zacharyphillips723__A3_DockLab", &["warehouse_id"]),
-];
-
-struct Entry {
-    folder: String,
-    root: String,
-}
-
-fn manifest(corpus: &Path) -> Vec<Entry> {
-    let text = std::fs::read_to_string(corpus.join("MANIFEST.tsv")).expect("MANIFEST.tsv");
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap_or_default().split('\t').collect();
-    let col = |name: &str| {
-        header
-            .iter()
-            .position(|h| *h == name)
-            .unwrap_or_else(|| panic!("no column {name}"))
-    };
-    let (f, r) = (col("folder"), col("bundle_root_in_folder"));
-    lines
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let cells: Vec<&str> = l.split('\t').collect();
-            Entry {
-                folder: cells[f].to_string(),
-                root: cells[r].to_string(),
-            }
-        })
-        .collect()
-}
-
-/// Copy a corpus folder under `staging` (nested, so `../..` paths stay
-/// inside it) and create a stub for every file it references that existed
-/// upstream or is built before deploy (`_REFERENCED_FILES.tsv`): the corpus
-/// keeps only the YAML, and the CLI would refuse a missing notebook too.
-fn stage(src: &Path, staging: &Path, folder: &str) -> std::path::PathBuf {
-    let dest = staging.join("a/b/c/d").join(folder);
-    copy_dir(src, &dest);
-    let Ok(refs) = std::fs::read_to_string(src.join("_REFERENCED_FILES.tsv")) else {
-        return dest;
-    };
-    for line in refs.lines().skip(1) {
-        let cells: Vec<&str> = line.split('\t').collect();
-        let [yaml_file, _, value, status, ..] = cells.as_slice() else {
-            continue;
-        };
-        let kind = status.split(':').next().unwrap_or_default();
-        if !matches!(
-            kind,
-            "exists" | "exists_dir" | "glob_matches" | "glob_nomatch"
-        ) {
-            continue;
-        }
-        let base = dest.join(yaml_file);
-        let target = base
-            .parent()
-            .unwrap_or(&dest)
-            .join(value.replace('*', "stub"));
-        // Stay inside the staging dir whatever the path says.
-        let normal = normalize(&target);
-        if !normal.starts_with(staging) {
-            continue;
-        }
-        if kind == "exists_dir" {
-            // Not empty: an empty folder uploads nothing.
-            let _ = std::fs::create_dir_all(&normal);
-            let _ = std::fs::write(normal.join("README.md"), "stub\n");
-        } else if let Some(parent) = normal.parent() {
-            let _ = std::fs::create_dir_all(parent);
-            if !normal.exists() {
-                let _ = std::fs::write(&normal, "# Databricks notebook source\n");
-            }
-        }
-    }
-    dest
-}
-
-fn normalize(p: &Path) -> std::path::PathBuf {
-    let mut out = std::path::PathBuf::new();
-    for c in p.components() {
-        match c {
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            std::path::Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    out
-}
-
-fn copy_dir(src: &Path, dest: &Path) {
-    std::fs::create_dir_all(dest).expect("mkdir");
-    for entry in std::fs::read_dir(src).expect("read corpus dir").flatten() {
-        let to = dest.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &to);
-        } else {
-            std::fs::copy(entry.path(), &to).expect("copy corpus file");
-        }
-    }
-}
 
 #[test]
 fn corpus_bundles_validate() {
@@ -203,14 +29,8 @@ fn corpus_bundles_validate() {
     let staging = tempfile::tempdir().expect("temp dir");
     for e in &entries {
         let copy = stage(&corpus.join(&e.folder), staging.path(), &e.folder);
-        let dir = copy.join(Path::new(&e.root).parent().unwrap_or(Path::new("")));
-        let mut args: Vec<String> = Vec::new();
-        if let Some((_, vars)) = CLI_VARS.iter().find(|(f, _)| *f == e.folder) {
-            for v in *vars {
-                args.push("--var".into());
-                args.push(format!("{v}=corpus-value"));
-            }
-        }
+        let dir = bundle_dir(&copy, e);
+        let mut args = cli_var_args(&e.folder);
         args.extend(["validate".to_string(), "-o".to_string(), "json".to_string()]);
         let argv: Vec<&str> = args.iter().map(String::as_str).collect();
         let r = run_in(&dir, &[], &argv);

@@ -1,0 +1,271 @@
+//! Conformance: every public bundle of the shared corpus whose resource kinds
+//! lakebundle deploys goes through the whole life cycle against one served
+//! local workspace: deploy, a no-op plan right after, a remote change that the
+//! next plan shows as an update, and a destroy that leaves nothing behind.
+//! Skips when `../shared` is absent; fails under `CI=true`.
+
+mod common;
+mod e2e_support;
+
+#[path = "loader_support/mod.rs"]
+mod support;
+
+#[path = "corpus_support/mod.rs"]
+mod corpus;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+
+use common::Emulator;
+use corpus::{bundle_dir, cli_var_args, manifest, stage, Entry, EXCEPTIONS};
+use e2e_support::Api;
+use serde_json::{json, Value};
+
+/// Bundles whose artifacts cannot be built from the corpus: it keeps only the
+/// YAML (sources are stubs), and their builds need the real sources and
+/// toolchains. Their deploy must stop at the artifact build, with its error.
+const UNBUILDABLE: &[(&str, &str)] = &[
+    ("databricks__bundle-examples__job_with_python_wheel_task__at_8462025", "wheel sources of `common` are not in the corpus"),
+    ("databricks__bundle-examples__knowledge_base__job_with_multiple_wheels", "poetry projects are not in the corpus"),
+    ("databricks__bundle-examples__knowledge_base__python_wheel_poetry", "poetry project is not in the corpus"),
+    ("databricks__bundle-examples__knowledge_base__spark_jar_task", "PrintArgs.java is not in the corpus"),
+    ("databricks__cli__acceptance__bundle__templates__default-scala__output__my_default_scala", "the sbt project is not in the corpus"),
+    ("databricks__cli__acceptance__bundle__templates__lakeflow-integrations__output__my_lakeflow_integrations", "the uv project is not in the corpus"),
+];
+
+struct Outcome {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn lakebundle(emu: &Emulator, dir: &Path, vars: &[String], args: &[&str]) -> Outcome {
+    let out = Command::new(env!("CARGO_BIN_EXE_lakebundle"))
+        .arg("-C")
+        .arg(dir)
+        .args(vars)
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .env("DATABRICKS_HOST", &emu.url)
+        .env("DATABRICKS_TOKEN", &emu.token)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run lakebundle");
+    Outcome {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The kinds this build deploys (the registry), not a list kept by hand.
+fn deployed_kinds() -> BTreeSet<String> {
+    lakebundle::resources::Kind::ALL
+        .iter()
+        .map(|k| k.key().to_string())
+        .collect()
+}
+
+/// Source tables for the bundle's synced tables, in the lake layout the
+/// emulator reads (`<catalog>/<schema>/<table>.csv`): the primary key columns
+/// plus one value column, two rows.
+fn write_sources(lake: &Path, resolved: &Value) {
+    let Some(tables) = resolved["resources"]["synced_database_tables"].as_object() else {
+        return;
+    };
+    for table in tables.values() {
+        let spec = &table["spec"];
+        let Some(source) = spec["source_table_full_name"].as_str() else {
+            continue;
+        };
+        let parts: Vec<&str> = source.split('.').collect();
+        let [catalog, schema, name] = parts.as_slice() else {
+            continue;
+        };
+        let mut columns: Vec<String> = spec["primary_key_columns"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if columns.is_empty() {
+            columns.push("id".into());
+        }
+        if let Some(ts) = spec["timeseries_key"].as_str() {
+            if !columns.iter().any(|c| c == ts) {
+                columns.push(ts.to_string());
+            }
+        }
+        columns.push("corpus_value".into());
+        let row = |n: usize| {
+            columns
+                .iter()
+                .map(|c| format!("{c}-{n}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let dir = lake.join(catalog).join(schema);
+        std::fs::create_dir_all(&dir).expect("lake dir");
+        std::fs::write(
+            dir.join(format!("{name}.csv")),
+            format!("{}\n{}\n{}\n", columns.join(","), row(1), row(2)),
+        )
+        .expect("write source table");
+    }
+}
+
+/// Whether the remote object of a deployed resource is gone (or going).
+fn gone(api: &Api, kind: &str, id: &str) -> Result<bool, String> {
+    let path = match kind {
+        "database_instances" => format!("/api/2.0/database/instances/{id}"),
+        "database_catalogs" => format!("/api/2.0/database/catalogs/{id}"),
+        "synced_database_tables" => format!("/api/2.0/database/synced_tables/{id}"),
+        "apps" => {
+            return Ok(api
+                .get(&format!("/api/2.0/apps/{id}"), &[])
+                .is_none_or(|a| a["compute_status"]["state"] == "DELETING"))
+        }
+        "jobs" => {
+            return Ok(!api
+                .jobs()
+                .iter()
+                .any(|j| j["job_id"].to_string().trim_matches('"') == id))
+        }
+        other => return Err(format!("no gone-check for kind `{other}`: add one here")),
+    };
+    Ok(api.get(&path, &[]).is_none())
+}
+
+/// One bundle's life cycle; `Err` says which step failed and why.
+fn life_cycle(emu: &Emulator, api: &Api, lake: &Path, dir: &Path, e: &Entry) -> Result<(), String> {
+    let vars = cli_var_args(&e.folder);
+    let step = |args: &[&str], want: i32| -> Result<Outcome, String> {
+        let o = lakebundle(emu, dir, &vars, args);
+        if o.code == want {
+            Ok(o)
+        } else {
+            Err(format!(
+                "`{}` exited {} (want {want}):\n{}{}",
+                args.join(" "),
+                o.code,
+                o.stdout,
+                o.stderr
+            ))
+        }
+    };
+    let resolved: Value = serde_json::from_str(&step(&["validate", "-o", "json"], 0)?.stdout)
+        .map_err(|err| format!("validate -o json: {err}"))?;
+    write_sources(lake, &resolved);
+
+    let deploy = step(&["deploy", "--auto-approve"], 0);
+    if UNBUILDABLE.iter().any(|(f, _)| *f == e.folder) {
+        return match deploy {
+            Err(why) if why.contains("building artifact") => Ok(()),
+            Err(why) => Err(format!(
+                "listed as unbuildable, but failed otherwise: {why}"
+            )),
+            Ok(_) => Err("listed as unbuildable but deploys: remove it from UNBUILDABLE".into()),
+        };
+    }
+    deploy?;
+    step(&["plan", "--detailed-exitcode"], 0)
+        .map_err(|err| format!("no-op plan after deploy: {err}"))?;
+
+    let summary: Value = serde_json::from_str(&step(&["summary", "-o", "json"], 0)?.stdout)
+        .map_err(|err| format!("summary -o json: {err}"))?;
+    let deployed: Vec<(String, String, String)> = summary["resources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| {
+            Some((
+                r["address"].as_str()?.to_string(),
+                r["kind"].as_str()?.to_string(),
+                r["id"]
+                    .as_str()
+                    .map(str::to_string)
+                    .or_else(|| r["id"].as_u64().map(|n| n.to_string()))?,
+            ))
+        })
+        .collect();
+    if deployed.is_empty() {
+        return Err(format!("summary lists no deployed resource: {summary}"));
+    }
+
+    // A change made behind the tool's back: the next plan updates that field.
+    if let Some((addr, _, id)) = deployed.iter().find(|(_, kind, _)| kind == "jobs") {
+        let job_id: u64 = id.parse().map_err(|_| format!("job id {id:?}"))?;
+        api.post(
+            "/api/2.2/jobs/update",
+            &json!({"job_id": job_id, "new_settings": {"name": "renamed behind lakebundle's back"}}),
+        );
+        let plan = lakebundle(emu, dir, &vars, &["plan", "-o", "json"]);
+        let plan: Value = serde_json::from_str(&plan.stdout)
+            .map_err(|err| format!("plan -o json after a remote rename: {err}: {}", plan.stderr))?;
+        let change = plan["resource_changes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["address"] == addr.as_str())
+            .ok_or_else(|| format!("the plan after a remote rename omits {addr}"))?;
+        if change["actions"] != json!(["update"]) {
+            return Err(format!(
+                "{addr} renamed remotely plans {}",
+                change["actions"]
+            ));
+        }
+    }
+
+    step(&["destroy", "--auto-approve"], 0)?;
+    for (addr, kind, id) in &deployed {
+        if !gone(api, kind, id)? {
+            return Err(format!("{addr} ({id}) still exists after destroy"));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn corpus_bundles_deploy_plan_no_op_and_destroy_clean() {
+    let Some(shared) = support::shared() else {
+        return;
+    };
+    let corpus_dir = shared.join("corpus");
+    let kinds = deployed_kinds();
+    let entries: Vec<Entry> = manifest(&corpus_dir)
+        .into_iter()
+        .filter(|e| !e.kinds.is_empty() && e.kinds.iter().all(|k| kinds.contains(k)))
+        .filter(|e| !EXCEPTIONS.iter().any(|(f, _)| *f == e.folder))
+        .collect();
+    assert!(
+        entries.len() >= 20,
+        "only {} corpus bundles use just the deployed kinds",
+        entries.len()
+    );
+    let lake = tempfile::tempdir().expect("lake dir");
+    let lake_arg = lake.path().display().to_string();
+    let emu = Emulator::start_with(&["--lake-dir", &lake_arg]);
+    let api = Api::new(&emu);
+    let staging = tempfile::tempdir().expect("staging dir");
+    let mut failures = Vec::new();
+    for e in &entries {
+        let copy = stage(&corpus_dir.join(&e.folder), staging.path(), &e.folder);
+        let dir = bundle_dir(&copy, e);
+        if let Err(why) = life_cycle(&emu, &api, lake.path(), &dir, e) {
+            failures.push(format!("{}: {why}", e.folder));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} corpus bundles failed their life cycle:\n\n{}",
+        failures.len(),
+        entries.len(),
+        failures.join("\n\n")
+    );
+}
