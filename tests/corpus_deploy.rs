@@ -7,9 +7,6 @@
 mod common;
 mod e2e_support;
 
-#[path = "loader_support/mod.rs"]
-mod support;
-
 #[path = "corpus_support/mod.rs"]
 mod corpus;
 
@@ -233,7 +230,7 @@ fn life_cycle(emu: &Emulator, api: &Api, lake: &Path, dir: &Path, e: &Entry) -> 
 
 #[test]
 fn corpus_bundles_deploy_plan_no_op_and_destroy_clean() {
-    let Some(shared) = support::shared() else {
+    let Some(shared) = common::prereq::shared_dir() else {
         return;
     };
     let corpus_dir = shared.join("corpus");
