@@ -32,7 +32,7 @@ schema_enum! {
 }
 schema_enum! {
     /// Permission levels of SQL warehouses.
-    SqlWarehousePermissionLevel { CAN_MANAGE, IS_OWNER, CAN_USE, CAN_MONITOR, CAN_VIEW }
+    WarehousePermissionLevel { CAN_MANAGE, IS_OWNER, CAN_USE, CAN_MONITOR, CAN_VIEW }
 }
 
 schema_struct! {
@@ -63,9 +63,9 @@ schema_struct! {
 schema_struct! {
     /// One grant on a SQL warehouse (applied through the Permissions API).
     #[schemars(extend("required" = ["level"]))]
-    pub struct SqlWarehousePermission {
+    pub struct WarehousePermission {
         /// The permission level to grant.
-        level: SqlWarehousePermissionLevel,
+        level: WarehousePermissionLevel,
         /// The user (email) receiving the level.
         user_name: String,
         /// The workspace group receiving the level.
@@ -110,7 +110,7 @@ schema_struct! {
         /// Deprecated: instance profile.
         instance_profile_arn: String,
         /// Grants on the warehouse.
-        permissions: Vec<SqlWarehousePermission>,
+        permissions: Vec<WarehousePermission>,
         /// Deployment lifecycle settings; `started: false` keeps the warehouse stopped.
         lifecycle: LifecycleWithStarted,
     }
