@@ -172,6 +172,7 @@ fn deploy_noop_update_replace_run_and_destroy() {
     want.sort();
     assert_eq!(acls(&api, "pws-scope"), want);
 
+    assert!(b.state_id(JOB).is_some(), "the job with the pipeline task");
     assert_eq!(actions(&plan(&emu, &b)), vec![], "no-op right after deploy");
 
     // Changes: pipeline and warehouse update in place, a scope rename replaces.
