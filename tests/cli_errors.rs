@@ -230,11 +230,11 @@ fn engine_errors_keep_their_help_as_text_and_as_json() {
     let emu = Emulator::start_with(&["--no-postgres"]);
     let yaml = format!("{JOBS_ONLY}\n").replace(
         "resources:\n  jobs:",
-        "resources:\n  pipelines:\n    etl:\n      name: etl\n  jobs:",
+        "resources:\n  quality_monitors:\n    etl:\n      table_name: etl\n  jobs:",
     );
     let (_d, root) = bundle_dir(&yaml);
     let text = lb(&emu, &root, &["plan"]).expect(1);
-    assert!(text.stderr.contains("pipelines"), "{}", text.stderr);
+    assert!(text.stderr.contains("quality_monitors"), "{}", text.stderr);
     assert!(
         text.stderr.contains("help:"),
         "the hint is shown: {}",
@@ -449,7 +449,7 @@ fn run_and_credential_say_what_is_wrong_with_the_key() {
     assert!(
         not_runnable
             .stderr
-            .contains("resources.database_instances.main_db is a database instance; `run` works on jobs, apps and synced tables"),
+            .contains("resources.database_instances.main_db is a database instance; `run` works on jobs, pipelines, apps and synced tables"),
         "{}",
         not_runnable.stderr
     );

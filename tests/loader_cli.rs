@@ -357,7 +357,7 @@ fn include_rules() {
 fn legacy_environments_and_unsupported_kinds_warn() {
     let b = Bundle::new(&[(
         "bundle.yml",
-        &format!("{BASE}resources:\n  pipelines:\n    p:\n      name: ${{bundle.environment}}\n  jobs:\n    j:\n      name: ${{resources.pipelines.p.id}}\nenvironments:\n  staging:\n    default: true\n"),
+        &format!("{BASE}resources:\n  quality_monitors:\n    p:\n      name: ${{bundle.environment}}\n  jobs:\n    j:\n      name: ${{resources.quality_monitors.p.id}}\nenvironments:\n  staging:\n    default: true\n"),
     )]);
     let r = b.run(&["validate"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -369,15 +369,15 @@ fn legacy_environments_and_unsupported_kinds_warn() {
     );
     assert!(
         r.stderr
-            .contains("resources.pipelines is not supported by lakebundle yet"),
+            .contains("resources.quality_monitors is not supported by lakebundle yet"),
         "{}",
         r.stderr
     );
     let v = b.run(&["validate", "-o", "json"]).json();
-    assert_eq!(v["resources"]["pipelines"]["p"]["name"], "staging");
+    assert_eq!(v["resources"]["quality_monitors"]["p"]["name"], "staging");
     assert_eq!(
         v["resources"]["jobs"]["j"]["name"],
-        "${resources.pipelines.p.id}"
+        "${resources.quality_monitors.p.id}"
     );
     assert_eq!(b.run(&["validate", "--strict"]).code, 1);
 }

@@ -188,6 +188,15 @@ fn sdk_apps() {
 }
 
 #[test]
+fn sdk_pipelines_warehouses_and_secret_scopes() {
+    if python().is_none() {
+        return;
+    }
+    let emu = Emulator::start_with(&["--no-postgres"]);
+    run_script(&emu, "pipelines_warehouses_secrets.py", &[]);
+}
+
+#[test]
 fn sdk_workspace_files_current_user_and_m2m_oauth() {
     if python().is_none() {
         return;

@@ -26,7 +26,7 @@ use crate::api::{ApiError, Client, Method};
 use crate::config::model::Bundle;
 use crate::config::source::{Node, NodeKind, ScalarStyle, Span};
 use crate::diag::{Diag, Diagnostics};
-use crate::resources::{Kind, ResourceAddr};
+use crate::resources::{Kind, ResourceAddr, WorkspacePathKind};
 use crate::state::private;
 
 /// Directories never synced: VCS metadata and tool caches.
@@ -820,6 +820,19 @@ enum PathKind {
     Library,
     /// An environment dependency: a library when it is a local path.
     Dependency,
+    /// A path pattern (`transformations/**`): translated as written.
+    Glob,
+}
+
+impl From<WorkspacePathKind> for PathKind {
+    fn from(k: WorkspacePathKind) -> PathKind {
+        match k {
+            WorkspacePathKind::Notebook => PathKind::Notebook,
+            WorkspacePathKind::File => PathKind::File,
+            WorkspacePathKind::Dir => PathKind::Dir,
+            WorkspacePathKind::Glob => PathKind::Glob,
+        }
+    }
 }
 
 impl PathKind {
@@ -1031,6 +1044,10 @@ impl Rewriter<'_> {
         }
         let local = normalise(&self.base_dir(node.span).join(&value));
         let rel = self.relative(&local, node, kind, field)?;
+        if kind == PathKind::Glob {
+            // The pattern is the pipeline's to expand in the workspace.
+            return Some(vec![remote_path(&self.file_path, &rel, false)]);
+        }
         if kind.is_build_output() && has_glob(&value) {
             return self.library_glob(node, &local, rel, kind, field, &value);
         }
@@ -1156,6 +1173,13 @@ impl Rewriter<'_> {
     fn visit(&mut self, node: &mut Node, pattern: &[&str], kind: PathKind, field: &str) {
         match pattern.split_first() {
             None => self.rewrite(node, kind, field),
+            Some((&"[]", rest)) => {
+                if let NodeKind::Seq(items) = &mut node.kind {
+                    for item in items {
+                        self.visit(item, rest, kind, field);
+                    }
+                }
+            }
             Some((k, rest)) => {
                 if let Some(child) = node.as_map_mut().and_then(|m| m.get_mut(k)) {
                     self.visit(child, rest, kind, field);
@@ -1338,7 +1362,8 @@ fn inspect(bundle: &Bundle, mode: Mode) -> (Diagnostics, Vec<(ResourceAddr, Node
     };
     let mut updated = Vec::new();
     for (addr, rc) in bundle.resources.iter() {
-        if !matches!(addr.kind, Kind::Jobs | Kind::Apps) {
+        let paths = crate::resources::kind_impl(addr.kind).workspace_paths();
+        if !matches!(addr.kind, Kind::Jobs | Kind::Apps) && paths.is_empty() {
             continue;
         }
         // Validate shows the whole tree: rewrite its copy of the resource.
@@ -1353,7 +1378,13 @@ fn inspect(bundle: &Bundle, mode: Mode) -> (Diagnostics, Vec<(ResourceAddr, Node
         let mut node = original.clone();
         match addr.kind {
             Kind::Jobs => rw.job(&mut node),
-            _ => rw.app(&mut node),
+            Kind::Apps => rw.app(&mut node),
+            _ => {
+                for p in paths {
+                    let field = p.path.join(".").replace(".[]", "[]");
+                    rw.visit(&mut node, p.path, p.kind.into(), &field);
+                }
+            }
         }
         if node != *original {
             updated.push((addr.clone(), node));

@@ -133,6 +133,9 @@ fn wait_description(kind: Kind) -> &'static str {
         Kind::SyncedDatabaseTables => "synced table to be provisioned",
         Kind::DatabaseCatalogs => "catalog",
         Kind::Jobs => "job",
+        Kind::Pipelines => "pipeline",
+        Kind::SqlWarehouses => "SQL warehouse to become RUNNING",
+        Kind::SecretScopes => "secret scope",
     }
 }
 
@@ -354,7 +357,15 @@ impl Executor<'_> {
         let ready = if addr.kind == Kind::Apps {
             self.app_lifecycle(addr, &id, &config, ready).await?
         } else {
-            ready
+            kind.converge(
+                self.client,
+                &id,
+                &config,
+                ready,
+                self.opts.timeout_for(addr.kind),
+            )
+            .await
+            .map_err(|e| OpError::Failed(api_msg(&e)))?
         };
         let outputs = match (ready, remote) {
             (r, _) if !r.is_null() => kind.outputs(&id, &r),
@@ -545,6 +556,18 @@ impl Executor<'_> {
         config: &Value,
         before: Option<&ResourceState>,
     ) -> Result<(), OpError> {
+        if kind.applies_own_permissions() {
+            let applied = before.map(|rs| &rs.applied);
+            let unchanged =
+                applied.is_some_and(|a| a.get("permissions") == config.get("permissions"));
+            if unchanged {
+                return Ok(());
+            }
+            return kind
+                .apply_own_permissions(self.client, id, config, applied)
+                .await
+                .map_err(|e| OpError::Failed(api_msg(&e)));
+        }
         let Some(object_type) = kind.permissions_object_type() else {
             return Ok(());
         };

@@ -271,11 +271,26 @@ pub struct SummaryArgs {
 pub struct RunArgs {
     #[command(flatten)]
     pub bundle: BundleArgs,
-    /// Resource key of a job, app or synced table
+    /// Resource key of a job, pipeline, app or synced table
     pub key: String,
     /// Return as soon as the run is triggered
     #[arg(long)]
     pub no_wait: bool,
+    /// Pipelines: tables to update (comma-separated)
+    #[arg(long, value_delimiter = ',', value_name = "TABLES")]
+    pub refresh: Vec<String>,
+    /// Pipelines: update the full graph
+    #[arg(long)]
+    pub refresh_all: bool,
+    /// Pipelines: tables to reset and recompute (comma-separated)
+    #[arg(long, value_delimiter = ',', value_name = "TABLES")]
+    pub full_refresh: Vec<String>,
+    /// Pipelines: reset and recompute the full graph
+    #[arg(long)]
+    pub full_refresh_all: bool,
+    /// Pipelines: only validate the graph
+    #[arg(long)]
+    pub validate_only: bool,
 }
 
 #[derive(Debug, Args)]

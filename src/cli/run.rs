@@ -15,7 +15,12 @@ use crate::resources::{Kind, ResourceAddr};
 use crate::state::DeploymentState;
 
 /// What `run` can act on.
-const RUNNABLE: &[Kind] = &[Kind::Jobs, Kind::Apps, Kind::SyncedDatabaseTables];
+const RUNNABLE: &[Kind] = &[
+    Kind::Jobs,
+    Kind::Pipelines,
+    Kind::Apps,
+    Kind::SyncedDatabaseTables,
+];
 
 /// Job run lifecycle states after which nothing more happens.
 const RUN_TERMINAL: &[&str] = &["TERMINATED", "SKIPPED", "INTERNAL_ERROR"];
@@ -30,6 +35,9 @@ pub(super) fn kind_noun(kind: Kind) -> &'static str {
         Kind::SyncedDatabaseTables => "synced table",
         Kind::Jobs => "job",
         Kind::Apps => "app",
+        Kind::Pipelines => "pipeline",
+        Kind::SqlWarehouses => "SQL warehouse",
+        Kind::SecretScopes => "secret scope",
     }
 }
 
@@ -61,13 +69,13 @@ fn find_target(session: &context::Session, key: &str) -> Result<ResourceAddr, Cl
         .collect();
     let not_runnable = |addr: &ResourceAddr| {
         CliError::user(format!(
-            "{addr} is a {}; `run` works on jobs, apps and synced tables",
+            "{addr} is a {}; `run` works on jobs, pipelines, apps and synced tables",
             kind_noun(addr.kind)
         ))
         .with_help(suggest(
             key,
             runnable_keys.iter().copied(),
-            "jobs, apps and synced tables",
+            "jobs, pipelines, apps and synced tables",
         ))
     };
     if let Some(addr) = ResourceAddr::parse(key) {
@@ -102,12 +110,12 @@ fn find_target(session: &context::Session, key: &str) -> Result<ResourceAddr, Cl
                 return Err(not_runnable(other));
             }
             Err(CliError::user(format!(
-                "no job, app or synced table with key `{key}` in the bundle"
+                "no job, pipeline, app or synced table with key `{key}` in the bundle"
             ))
             .with_help(suggest(
                 key,
                 runnable_keys.iter().copied(),
-                "jobs, apps and synced tables",
+                "jobs, pipelines, apps and synced tables",
             )))
         }
         many => Err(CliError::user(format!(
@@ -313,6 +321,87 @@ async fn refresh_pipeline(
         .ok_or_else(|| CliError::remote(format!("{what} returned no update_id")))?
         .to_string();
     eprintln!("Started refresh {update_id} of {table} (pipeline {pipeline})");
+    follow_update(g, client, pipeline, table, &update_id, "refresh", wait).await
+}
+
+/// The start-update body for `run`'s pipeline flags (the CLI's request shape).
+fn update_request(a: &RunArgs) -> Result<Value, CliError> {
+    let mut body = serde_json::Map::new();
+    if a.full_refresh_all && (!a.refresh.is_empty() || !a.full_refresh.is_empty() || a.refresh_all)
+    {
+        return Err(CliError::user(
+            "--full-refresh-all cannot be combined with --refresh, --refresh-all or --full-refresh",
+        )
+        .with_help("reset the whole graph with --full-refresh-all alone, or name the tables"));
+    }
+    if a.refresh_all && (!a.refresh.is_empty() || !a.full_refresh.is_empty()) {
+        return Err(CliError::user(
+            "--refresh-all cannot be combined with --refresh or --full-refresh",
+        )
+        .with_help("update everything with --refresh-all, or name the tables"));
+    }
+    if a.full_refresh_all {
+        body.insert("full_refresh".into(), json!(true));
+    }
+    if !a.refresh.is_empty() {
+        body.insert("refresh_selection".into(), json!(a.refresh));
+    }
+    if !a.full_refresh.is_empty() {
+        body.insert("full_refresh_selection".into(), json!(a.full_refresh));
+    }
+    if a.validate_only {
+        body.insert("validate_only".into(), json!(true));
+    }
+    Ok(Value::Object(body))
+}
+
+/// Start an update of a bundle pipeline and (with `wait`) follow it to the end.
+async fn run_pipeline(
+    g: &GlobalArgs,
+    a: &RunArgs,
+    client: &Client,
+    addr: &ResourceAddr,
+    pipeline: &str,
+) -> Result<Exit, CliError> {
+    let what = format!("pipeline {pipeline} ({addr})");
+    let body = update_request(a)?;
+    let path = format!("/api/2.0/pipelines/{pipeline}/updates");
+    let started = client
+        .call(Method::POST, &path, &[], Some(&body))
+        .await
+        .map_err(|e| api_error(g, &what, e))?;
+    let update_id = text(&started, &["update_id"])
+        .ok_or_else(|| CliError::remote(format!("{what} returned no update_id")))?
+        .to_string();
+    eprintln!(
+        "Update URL: {}/#joblist/pipelines/{pipeline}/updates/{update_id}",
+        client.host().trim_end_matches('/')
+    );
+    eprintln!("Started update {update_id} of {addr}");
+    follow_update(
+        g,
+        client,
+        pipeline,
+        &addr.to_string(),
+        &update_id,
+        "update",
+        !a.no_wait,
+    )
+    .await
+}
+
+/// Poll a pipeline update until it ends; exit 1 unless it COMPLETED.
+async fn follow_update(
+    g: &GlobalArgs,
+    client: &Client,
+    pipeline: &str,
+    table: &str,
+    update_id: &str,
+    noun: &str,
+    wait: bool,
+) -> Result<Exit, CliError> {
+    let what = format!("pipeline {pipeline} of {table}");
+    let path = format!("/api/2.0/pipelines/{pipeline}/updates");
     if !wait {
         if g.output == OutputFormat::Json {
             output::print_json(&json!({"pipeline_id": pipeline, "update_id": update_id}))?;
@@ -331,7 +420,7 @@ async fn refresh_pipeline(
             .unwrap_or("UNKNOWN")
             .to_string();
         if state != last {
-            eprintln!("refresh {update_id}: {state}");
+            eprintln!("{noun} {update_id}: {state}");
             last = state.clone();
         }
         if UPDATE_TERMINAL.contains(&state.as_str()) {
@@ -343,13 +432,13 @@ async fn refresh_pipeline(
     let data = json!({"pipeline_id": pipeline, "update_id": update_id, "state": state});
     if state != "COMPLETED" {
         return Err(
-            CliError::remote(format!("refresh {update_id} of {table}: {state}"))
-                .with_json("refresh", data),
+            CliError::remote(format!("{noun} {update_id} of {table}: {state}"))
+                .with_json(noun, data),
         );
     }
     match g.output {
         OutputFormat::Json => output::print_json(&data)?,
-        _ => output::out(&format!("refresh {update_id}: {state}\n"))?,
+        _ => output::out(&format!("{noun} {update_id}: {state}\n"))?,
     }
     Ok(Exit::Success)
 }
@@ -360,11 +449,24 @@ async fn run_session(
     session: &context::Session,
 ) -> Result<Exit, CliError> {
     let addr = find_target(session, &a.key)?;
+    let pipeline_flags = a.refresh_all
+        || a.full_refresh_all
+        || a.validate_only
+        || !a.refresh.is_empty()
+        || !a.full_refresh.is_empty();
+    if pipeline_flags && addr.kind != Kind::Pipelines {
+        return Err(CliError::user(format!(
+            "--refresh, --refresh-all, --full-refresh, --full-refresh-all and --validate-only apply to pipelines; {addr} is a {}",
+            kind_noun(addr.kind)
+        ))
+        .with_help("drop the pipeline flags, or name a pipeline"));
+    }
     let store = session.state().await?;
     let state = store.snapshot();
     let id = deployed_id(g, &state, &addr)?;
     match addr.kind {
         Kind::Jobs => run_job(g, &session.client, &addr, &id, !a.no_wait).await,
+        Kind::Pipelines => run_pipeline(g, a, &session.client, &addr, &id).await,
         Kind::SyncedDatabaseTables => {
             let pipeline = pipeline_id(g, &session.client, &state, &addr, &id).await?;
             refresh_pipeline(g, &session.client, &pipeline, &id, !a.no_wait).await

@@ -35,6 +35,9 @@ fn kind_title(kind: Kind) -> &'static str {
         Kind::SyncedDatabaseTables => "Synced database tables",
         Kind::Jobs => "Jobs",
         Kind::Apps => "Apps",
+        Kind::Pipelines => "Pipelines",
+        Kind::SqlWarehouses => "SQL warehouses",
+        Kind::SecretScopes => "Secret scopes",
     }
 }
 
@@ -77,6 +80,9 @@ fn url_for(host: &str, kind: Kind, id: &str, remote: Option<&Value>) -> String {
                 }
             })
             .unwrap_or_else(|| format!("{host}/apps/{id}")),
+        Kind::Pipelines => format!("{host}/pipelines/{id}"),
+        Kind::SqlWarehouses => format!("{host}/sql/warehouses/{id}"),
+        Kind::SecretScopes => format!("{host}/secrets/scopes/{id}"),
     }
 }
 

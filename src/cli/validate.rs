@@ -115,6 +115,9 @@ pub fn summary(b: &Bundle, loaded: &Loaded) -> String {
                 Kind::SyncedDatabaseTables => ("synced table", "synced tables"),
                 Kind::Jobs => ("job", "jobs"),
                 Kind::Apps => ("app", "apps"),
+                Kind::Pipelines => ("pipeline", "pipelines"),
+                Kind::SqlWarehouses => ("SQL warehouse", "SQL warehouses"),
+                Kind::SecretScopes => ("secret scope", "secret scopes"),
             };
             (n > 0).then(|| plural(n, one, many))
         })

@@ -1234,6 +1234,9 @@ fn fallback_outputs(kind: Kind) -> &'static [&'static str] {
             "app_status",
             "compute_status",
         ],
+        Kind::Pipelines => &["id", "pipeline_id"],
+        Kind::SqlWarehouses => &["id", "jdbc_url"],
+        Kind::SecretScopes => &["id", "name"],
     }
 }
 

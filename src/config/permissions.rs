@@ -71,6 +71,30 @@ fn levels(object_type: &str) -> Levels {
                 ("CAN_RUN", "CAN_MANAGE_RUN"),
             ],
         },
+        "pipelines" => Levels {
+            order: &["CAN_VIEW", "CAN_RUN", "CAN_MANAGE", "IS_OWNER"],
+            owner: "IS_OWNER",
+            from_top: &[
+                ("CAN_MANAGE", "CAN_MANAGE"),
+                ("CAN_VIEW", "CAN_VIEW"),
+                ("CAN_RUN", "CAN_RUN"),
+            ],
+        },
+        "sql/warehouses" => Levels {
+            order: &[
+                "CAN_VIEW",
+                "CAN_MONITOR",
+                "CAN_USE",
+                "CAN_MANAGE",
+                "IS_OWNER",
+            ],
+            owner: "IS_OWNER",
+            from_top: &[
+                ("CAN_MANAGE", "CAN_MANAGE"),
+                ("CAN_VIEW", "CAN_VIEW"),
+                ("CAN_RUN", "CAN_MONITOR"),
+            ],
+        },
         "apps" | "database-instances" => Levels {
             order: &["CAN_USE", "CAN_MANAGE"],
             owner: "CAN_MANAGE",

@@ -11,7 +11,10 @@ pub mod common;
 pub mod database_catalog;
 pub mod database_instance;
 pub mod job;
+pub mod pipeline;
 pub mod schema;
+pub mod secret_scope;
+pub mod sql_warehouse;
 pub mod synced_database_table;
 
 use std::fmt;
@@ -36,15 +39,21 @@ pub enum Kind {
     SyncedDatabaseTables,
     Jobs,
     Apps,
+    Pipelines,
+    SqlWarehouses,
+    SecretScopes,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 8] = [
         Kind::DatabaseInstances,
         Kind::DatabaseCatalogs,
         Kind::SyncedDatabaseTables,
         Kind::Jobs,
         Kind::Apps,
+        Kind::Pipelines,
+        Kind::SqlWarehouses,
+        Kind::SecretScopes,
     ];
     /// The YAML key under `resources:`.
     pub fn key(self) -> &'static str {
@@ -54,6 +63,9 @@ impl Kind {
             Kind::SyncedDatabaseTables => "synced_database_tables",
             Kind::Jobs => "jobs",
             Kind::Apps => "apps",
+            Kind::Pipelines => "pipelines",
+            Kind::SqlWarehouses => "sql_warehouses",
+            Kind::SecretScopes => "secret_scopes",
         }
     }
     pub fn from_key(key: &str) -> Option<Kind> {
@@ -146,6 +158,28 @@ pub struct DeploymentInfo<'a> {
     pub metadata_file_path: &'a str,
 }
 
+/// What a workspace path field names (see [`ResourceKind::workspace_paths`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkspacePathKind {
+    /// A notebook: the workspace object has no extension.
+    Notebook,
+    /// A plain file.
+    File,
+    /// A directory.
+    Dir,
+    /// A path pattern (`dir/**`): translated, not checked file by file.
+    Glob,
+}
+
+/// A field holding a bundle-relative path that deploy uploads and rewrites to
+/// its workspace path. `path` segments are map keys; `"[]"` means every
+/// element of a list (`["libraries", "[]", "notebook", "path"]`).
+#[derive(Debug, Clone, Copy)]
+pub struct WorkspacePath {
+    pub path: &'static [&'static str],
+    pub kind: WorkspacePathKind,
+}
+
 /// Result of a create: the remote id and the remote object as returned.
 #[derive(Debug, Clone)]
 pub struct Created {
@@ -216,6 +250,42 @@ pub trait ResourceKind: Send + Sync + 'static {
     fn permissions_object_type(&self) -> Option<&'static str> {
         None
     }
+    /// Fields holding local paths that deploy uploads and rewrites to
+    /// workspace paths (pipelines: `libraries[].notebook.path`, ...). Default: none.
+    fn workspace_paths(&self) -> &'static [WorkspacePath] {
+        &[]
+    }
+    /// Whether the kind applies its `permissions` block itself (secret scopes:
+    /// ACLs) instead of through the Permissions API.
+    fn applies_own_permissions(&self) -> bool {
+        false
+    }
+    /// Apply the `permissions` of `config` to the object `id` (only called when
+    /// [`Self::applies_own_permissions`]); `applied` is the last applied config.
+    async fn apply_own_permissions(
+        &self,
+        client: &Client,
+        id: &str,
+        config: &Value,
+        applied: Option<&Value>,
+    ) -> Result<(), ApiError> {
+        let _ = (client, id, config, applied);
+        Ok(())
+    }
+    /// After create/update and [`Self::wait_ready`]: bring the object to the
+    /// state its config asks for beyond its fields (SQL warehouses:
+    /// `lifecycle.started`). Returns the object as read last. Default: `ready`.
+    async fn converge(
+        &self,
+        client: &Client,
+        id: &str,
+        config: &Value,
+        ready: Value,
+        timeout: Duration,
+    ) -> Result<Value, ApiError> {
+        let _ = (client, id, config, timeout);
+        Ok(ready)
+    }
 }
 
 /// Every supported kind, in a fixed order.
@@ -226,6 +296,9 @@ pub fn registry() -> &'static [&'static dyn ResourceKind] {
         &synced_database_table::SyncedDatabaseTableKind,
         &job::JobKind,
         &app::AppKind,
+        &pipeline::PipelineKind,
+        &sql_warehouse::SqlWarehouseKind,
+        &secret_scope::SecretScopeKind,
     ]
 }
 
@@ -239,7 +312,6 @@ pub fn kind_impl(kind: Kind) -> &'static dyn ResourceKind {
 
 /// DAB resource kinds that lakebundle recognises but does not deploy yet.
 pub const UNSUPPORTED_KINDS: &[&str] = &[
-    "pipelines",
     "schemas",
     "volumes",
     "registered_models",
@@ -249,8 +321,6 @@ pub const UNSUPPORTED_KINDS: &[&str] = &[
     "quality_monitors",
     "clusters",
     "dashboards",
-    "secret_scopes",
-    "sql_warehouses",
     "alerts",
     "genie_spaces",
     "postgres_projects",

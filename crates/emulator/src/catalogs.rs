@@ -33,8 +33,8 @@ use super::server::{Emu, Shared};
 
 pub const CATALOGS: &str = "catalogs";
 pub const SYNCED: &str = "synced_tables";
-const PIPELINES: &str = "pipelines";
-const UPDATES: &str = "pipeline_updates";
+pub(crate) const PIPELINES: &str = "pipelines";
+pub(crate) const UPDATES: &str = "pipeline_updates";
 const POLICIES: [&str; 3] = ["SNAPSHOT", "TRIGGERED", "CONTINUOUS"];
 /// Spec fields accepted on create but never returned (reference §10).
 const SPEC_INPUT_ONLY: [&str; 4] = [
@@ -67,16 +67,6 @@ pub fn routes() -> Router<Arc<Emu>> {
         .route(
             "/api/2.0/database/instances/{name}/synced_tables",
             get(list_synced),
-        )
-        .route("/api/2.0/pipelines", get(list_pipelines))
-        .route("/api/2.0/pipelines/{id}", get(get_pipeline))
-        .route(
-            "/api/2.0/pipelines/{id}/updates",
-            post(start_update).get(list_updates),
-        )
-        .route(
-            "/api/2.0/pipelines/{id}/updates/{update_id}",
-            get(get_update),
         )
 }
 
@@ -883,21 +873,8 @@ fn pipeline_name(id: &str) -> String {
     format!("synced-table-pipeline-{id}")
 }
 
-/// `GET /api/2.0/pipelines`: every synced-table pipeline (`statuses` absent when none).
-async fn list_pipelines(State(emu): Shared) -> ApiResult {
-    let statuses: Vec<Value> = emu
-        .store
-        .all(PIPELINES)
-        .into_iter()
-        .map(|(id, _)| json!({"pipeline_id": id, "name": pipeline_name(&id), "state": "IDLE"}))
-        .collect();
-    if statuses.is_empty() {
-        return ok(json!({}));
-    }
-    ok(json!({"statuses": statuses}))
-}
-
-async fn get_pipeline(State(emu): Shared, Path(id): Path<String>) -> ApiResult {
+/// `GET /api/2.0/pipelines/{id}` of a synced table's pipeline (routed by `pipelines`).
+pub(crate) async fn get_pipeline(State(emu): Shared, Path(id): Path<String>) -> ApiResult {
     let p = emu
         .store
         .get(PIPELINES, &id)
@@ -917,43 +894,4 @@ async fn get_pipeline(State(emu): Shared, Path(id): Path<String>) -> ApiResult {
         "spec": {"id": id, "tables": p["tables"], "continuous": p["scheduling_policy"] == json!("CONTINUOUS")},
         "latest_updates": updates,
     }))
-}
-
-async fn start_update(State(emu): Shared, Path(id): Path<String>, raw: Bytes) -> ApiResult {
-    let b = body(&raw)?;
-    let full = opt_bool(&b, "full_refresh")?.unwrap_or(false);
-    let update_id = start_pipeline_update(&emu, &id, full)?;
-    ok(json!({"update_id": update_id}))
-}
-
-async fn list_updates(State(emu): Shared, Path(id): Path<String>) -> ApiResult {
-    if emu.store.get(PIPELINES, &id).is_none() {
-        return Err(ApiErr::not_found(format!(
-            "Pipeline '{id}' does not exist."
-        )));
-    }
-    let updates: Vec<Value> = emu
-        .store
-        .all(UPDATES)
-        .into_iter()
-        .filter(|(_, u)| u["pipeline_id"].as_str() == Some(id.as_str()))
-        .map(|(_, u)| update_view(&u))
-        .collect();
-    ok(json!({"updates": updates}))
-}
-
-async fn get_update(
-    State(emu): Shared,
-    Path((id, update_id)): Path<(String, String)>,
-) -> ApiResult {
-    let u = emu
-        .store
-        .get(UPDATES, &update_id)
-        .filter(|u| u["pipeline_id"].as_str() == Some(id.as_str()))
-        .ok_or_else(|| {
-            ApiErr::not_found(format!(
-                "Update '{update_id}' of pipeline '{id}' does not exist."
-            ))
-        })?;
-    ok(json!({"update": update_view(&u)}))
 }

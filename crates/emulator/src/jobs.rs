@@ -583,7 +583,7 @@ async fn run_now(
     let (run_id, number, created) = new_run(&emu, &caller, Some(&job), &b)?;
     if created {
         let mut updates: Vec<String> = Vec::new();
-        // A pipeline task of a synced table's pipeline triggers a refresh of that table.
+        // A pipeline task starts an update of its pipeline (a synced table's refreshes the table).
         for task in job
             .pointer("/settings/tasks")
             .and_then(Value::as_array)
@@ -598,7 +598,10 @@ async fn run_now(
                     .pointer("/pipeline_task/full_refresh")
                     .and_then(Value::as_bool)
                     .unwrap_or(false);
-                if let Ok(update) = super::catalogs::start_pipeline_update(&emu, pid, full) {
+                let mut req = Map::new();
+                req.insert("full_refresh".into(), json!(full));
+                req.insert("cause".into(), json!("JOB_TASK"));
+                if let Ok(update) = super::pipelines::start(&emu, pid, &req) {
                     updates.push(update);
                 }
             }
@@ -649,7 +652,7 @@ fn run_state(emu: &Emu, run: &Value, now: i64) -> (&'static str, Option<&'static
         .flatten()
         .filter_map(Value::as_str)
     {
-        match super::catalogs::pipeline_update_progress(emu, id) {
+        match super::pipelines::update_progress(emu, id) {
             Some((state, _)) if state == "RUNNING" => return ("RUNNING", None, 0),
             Some((state, ended)) => {
                 failed |= state != "COMPLETED";

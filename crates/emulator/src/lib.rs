@@ -25,10 +25,13 @@ pub mod instances;
 pub mod jobs;
 pub mod lock;
 pub mod permissions;
+pub mod pipelines;
 pub mod postgres;
 pub mod records;
+pub mod secrets;
 pub mod server;
 pub mod store;
+pub mod warehouses;
 pub mod workspace;
 
 use std::path::{Path, PathBuf};

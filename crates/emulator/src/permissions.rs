@@ -1,5 +1,5 @@
 //! Permissions (reference §13): `GET|PUT|PATCH /api/2.0/permissions/{type}/{id}` for jobs,
-//! apps and database instances. Direct grants are stored per object; every object also
+//! apps, database instances, pipelines and SQL warehouses. Direct grants are stored per object; every object also
 //! shows the `admins` group's inherited CAN_MANAGE, as the real service does.
 
 use std::sync::Arc;
@@ -18,10 +18,32 @@ const COLLECTION: &str = "permissions";
 const PRINCIPALS: [&str; 3] = ["user_name", "group_name", "service_principal_name"];
 
 pub fn routes() -> Router<Arc<Emu>> {
-    Router::new().route(
-        "/api/2.0/permissions/{object_type}/{id}",
-        get(get_acl).put(put_acl).patch(patch_acl),
-    )
+    Router::new()
+        .route(
+            "/api/2.0/permissions/{object_type}/{id}",
+            get(get_acl).put(put_acl).patch(patch_acl),
+        )
+        // The one object type with a slash (what the CLI and Terraform call warehouses).
+        .route(
+            "/api/2.0/permissions/sql/warehouses/{id}",
+            get(get_warehouse_acl)
+                .put(put_warehouse_acl)
+                .patch(patch_warehouse_acl),
+        )
+}
+
+const WAREHOUSES: &str = "sql/warehouses";
+
+async fn get_warehouse_acl(emu: Shared, Path(id): Path<String>) -> ApiResult {
+    get_acl(emu, Path((WAREHOUSES.into(), id))).await
+}
+
+async fn put_warehouse_acl(State(emu): Shared, Path(id): Path<String>, raw: Bytes) -> ApiResult {
+    write_acl(&emu, WAREHOUSES, &id, &raw, true).await
+}
+
+async fn patch_warehouse_acl(State(emu): Shared, Path(id): Path<String>, raw: Bytes) -> ApiResult {
+    write_acl(&emu, WAREHOUSES, &id, &raw, false).await
 }
 
 struct ObjectType {
@@ -50,12 +72,33 @@ fn object_type(t: &str) -> Result<&'static ObjectType, ApiErr> {
         levels: &["CAN_USE", "CAN_MANAGE"],
         owner_level: "CAN_MANAGE",
     };
+    static PIPELINES: ObjectType = ObjectType {
+        path: "pipelines",
+        singular: "pipelines",
+        levels: &["CAN_VIEW", "CAN_RUN", "IS_OWNER", "CAN_MANAGE"],
+        owner_level: "IS_OWNER",
+    };
+    static WAREHOUSES: ObjectType = ObjectType {
+        path: "sql/warehouses",
+        singular: "warehouses",
+        levels: &[
+            "CAN_VIEW",
+            "CAN_MONITOR",
+            "CAN_USE",
+            "IS_OWNER",
+            "CAN_MANAGE",
+        ],
+        owner_level: "IS_OWNER",
+    };
     match t {
         "jobs" => Ok(&JOBS),
         "apps" => Ok(&APPS),
         "database-instances" => Ok(&INSTANCES),
+        "pipelines" => Ok(&PIPELINES),
+        // The Python SDK's helper says `warehouses`; the CLI `sql/warehouses`: one object.
+        "sql/warehouses" | "warehouses" => Ok(&WAREHOUSES),
         other => Err(ApiErr::invalid(format!(
-            "Invalid object type '{other}': supported are jobs, apps, database-instances"
+            "Invalid object type '{other}': supported are jobs, apps, database-instances, pipelines, sql/warehouses"
         ))),
     }
 }
@@ -67,7 +110,7 @@ fn key(object_type: &str, id: &str) -> String {
 /// Give the creator of a new object its owner-level grant.
 pub fn grant_owner(t: &mut Txn<'_>, object_type: &str, id: &str, user: &str) {
     let level = match object_type {
-        "jobs" => "IS_OWNER",
+        "jobs" | "pipelines" | "sql/warehouses" => "IS_OWNER",
         _ => "CAN_MANAGE",
     };
     let principal = if user.contains('@') {
@@ -97,6 +140,8 @@ fn object_exists(emu: &Emu, ty: &ObjectType, id: &str) -> Result<(), ApiErr> {
             .store
             .get(super::apps::APPS, id)
             .is_some_and(|a| !super::apps::is_deleting(&a)),
+        "pipelines" => super::pipelines::exists(emu, id),
+        "sql/warehouses" => super::warehouses::exists(emu, id),
         _ => emu.store.get(super::instances::COLLECTION, id).is_some(),
     };
     if found {
