@@ -25,7 +25,7 @@ use serde_json::{json, Value};
 use crate::config::model::Bundle;
 use crate::config::source::Span;
 use crate::diag::{Diag, Diagnostics};
-use crate::resources::{registry, Kind, ResourceAddr, ResourceKind};
+use crate::resources::{kind_impl, Kind, ResourceAddr};
 
 /// One dependency: `from` (the dependent) needs `to` (the dependency).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,12 +49,6 @@ struct EdgeInfo {
 pub struct ResourceGraph {
     graph: DiGraph<ResourceAddr, EdgeInfo>,
     index: HashMap<ResourceAddr, NodeIndex>,
-}
-
-/// The registered implementation of a kind, if the resources module has one.
-/// (`resources::kind_impl` panics for an unregistered kind; the engine never must.)
-pub(crate) fn kind_lookup(kind: Kind) -> Option<&'static dyn ResourceKind> {
-    registry().iter().copied().find(|k| k.kind() == kind)
 }
 
 /// `resources[0].database.instance_name` → `["resources", "0", "database", "instance_name"]`.
@@ -101,9 +95,7 @@ impl ResourceGraph {
             }
         }
         for (addr, rc) in &bundle.resources {
-            let Some(kind) = kind_lookup(addr.kind) else {
-                continue;
-            };
+            let kind = kind_impl(addr.kind);
             for link in kind.name_links(&rc.value) {
                 let Some(&target) = by_name.get(&(link.target_kind, link.name.as_str())) else {
                     continue;

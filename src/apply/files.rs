@@ -26,7 +26,7 @@ use crate::api::{ApiError, Client, Method};
 use crate::config::model::Bundle;
 use crate::config::source::{Node, NodeKind, ScalarStyle, Span};
 use crate::diag::{Diag, Diagnostics};
-use crate::resources::{Kind, ResourceAddr};
+use crate::resources::{PathKind, ResourceAddr, WorkspacePaths};
 use crate::state::private;
 
 /// Directories never synced: VCS metadata and tool caches.
@@ -806,29 +806,6 @@ fn upload_target(file_path: &str, rel: &str) -> String {
 // ---------------------------------------------------------------------------
 // Path rewriting
 
-/// What a path field names, which decides how it is rewritten.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum PathKind {
-    /// A notebook: the workspace object has no extension.
-    Notebook,
-    /// A plain file (python_file, sql file, requirements).
-    File,
-    /// A directory (app source, dbt project).
-    Dir,
-    /// A library (`whl`, `jar`, `egg`): often a build output, so checked at
-    /// deploy only; a glob expands to every matching file.
-    Library,
-    /// An environment dependency: a library when it is a local path.
-    Dependency,
-}
-
-impl PathKind {
-    /// Built by `artifacts` before deploy: the CLI does not look for it at validate.
-    fn is_build_output(self) -> bool {
-        matches!(self, PathKind::Library | PathKind::Dependency)
-    }
-}
-
 /// Which command the rewrite serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -1153,9 +1130,17 @@ impl Rewriter<'_> {
         }
     }
 
+    /// Rewrite the path at `pattern` (map keys; `*` = every sequence item).
     fn visit(&mut self, node: &mut Node, pattern: &[&str], kind: PathKind, field: &str) {
         match pattern.split_first() {
             None => self.rewrite(node, kind, field),
+            Some((&"*", rest)) => {
+                if let NodeKind::Seq(items) = &mut node.kind {
+                    for item in items {
+                        self.visit(item, rest, kind, field);
+                    }
+                }
+            }
             Some((k, rest)) => {
                 if let Some(child) = node.as_map_mut().and_then(|m| m.get_mut(k)) {
                     self.visit(child, rest, kind, field);
@@ -1267,15 +1252,6 @@ impl Rewriter<'_> {
             }
         }
     }
-
-    fn app(&mut self, app: &mut Node) {
-        self.visit(
-            app,
-            &["source_code_path"],
-            PathKind::Dir,
-            "source_code_path",
-        );
-    }
 }
 
 fn task_source_is_git(task: &Node, pattern: &[&str]) -> bool {
@@ -1338,7 +1314,8 @@ fn inspect(bundle: &Bundle, mode: Mode) -> (Diagnostics, Vec<(ResourceAddr, Node
     };
     let mut updated = Vec::new();
     for (addr, rc) in bundle.resources.iter() {
-        if !matches!(addr.kind, Kind::Jobs | Kind::Apps) {
+        let paths = addr.kind.info().workspace_paths;
+        if matches!(paths, WorkspacePaths::None) {
             continue;
         }
         // Validate shows the whole tree: rewrite its copy of the resource.
@@ -1351,9 +1328,15 @@ fn inspect(bundle: &Bundle, mode: Mode) -> (Diagnostics, Vec<(ResourceAddr, Node
             Mode::Deploy => &rc.node,
         };
         let mut node = original.clone();
-        match addr.kind {
-            Kind::Jobs => rw.job(&mut node),
-            _ => rw.app(&mut node),
+        match paths {
+            WorkspacePaths::None => continue,
+            WorkspacePaths::JobSettings => rw.job(&mut node),
+            WorkspacePaths::Fields(fields) => {
+                for f in fields {
+                    let label: Vec<&str> = f.path.iter().copied().filter(|s| *s != "*").collect();
+                    rw.visit(&mut node, f.path, f.kind, &label.join("."));
+                }
+            }
         }
         if node != *original {
             updated.push((addr.clone(), node));

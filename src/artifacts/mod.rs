@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use crate::config::model::Bundle;
 use crate::config::source::{Node, NodeKind, ScalarStyle, SourceMap, Span};
 use crate::diag::{Diag, Diagnostics};
-use crate::resources::Kind;
+use crate::resources::WorkspacePaths;
 
 /// Shells a `build` command may run with.
 pub const EXECUTABLES: &[&str] = &["bash", "sh", "cmd"];
@@ -437,7 +437,11 @@ pub fn check_and_point(bundle: &mut Bundle) -> Diagnostics {
     };
     let mut updated = Vec::new();
     for (addr, rc) in bundle.resources.iter() {
-        if addr.kind != Kind::Jobs {
+        // Artifacts attach to job settings (task libraries, environments).
+        if !matches!(
+            addr.kind.info().workspace_paths,
+            WorkspacePaths::JobSettings
+        ) {
             continue;
         }
         let mut node = rc.node.clone();

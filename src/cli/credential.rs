@@ -16,7 +16,7 @@ use super::error::CliError;
 use super::{context, hint, output, Exit};
 use crate::api::{Client, Method};
 use crate::emulator::RunningEmulator;
-use crate::resources::{Kind, ResourceAddr};
+use crate::resources::ResourceAddr;
 
 /// Everything needed to log in to an instance.
 pub(super) struct DbLogin {
@@ -130,26 +130,27 @@ fn instance_in_bundle(
             .unwrap_or(&addr.key)
             .to_string()
     };
-    let addr =
-        ResourceAddr::parse(key).unwrap_or_else(|| ResourceAddr::new(Kind::DatabaseInstances, key));
-    if addr.kind == Kind::DatabaseInstances && resources.contains_key(&addr) {
-        return Ok(Some((name_of(&addr), addr)));
+    // Kinds `credential` can open a session on (database instances).
+    let access = |a: &ResourceAddr| a.kind.info().database_access;
+    let parsed = ResourceAddr::parse(key);
+    let by_key = match &parsed {
+        Some(addr) => resources.get_key_value(addr).map(|(a, _)| a),
+        None => resources.keys().find(|a| access(a) && a.key == key),
+    };
+    if let Some(addr) = by_key.filter(|a| access(a)) {
+        return Ok(Some((name_of(addr), addr.clone())));
     }
-    if let Some(by_name) = resources
-        .keys()
-        .find(|a| a.kind == Kind::DatabaseInstances && name_of(a) == key)
-    {
+    if let Some(by_name) = resources.keys().find(|a| access(a) && name_of(a) == key) {
         return Ok(Some((key.to_string(), by_name.clone())));
     }
-    let other = if addr.kind != Kind::DatabaseInstances {
-        resources.contains_key(&addr).then(|| addr.clone())
-    } else {
-        resources.keys().find(|a| a.key == key).cloned()
+    let other = match &parsed {
+        Some(addr) if !access(addr) => resources.contains_key(addr).then(|| addr.clone()),
+        _ => resources.keys().find(|a| a.key == key).cloned(),
     };
     if let Some(other) = other {
         return Err(CliError::user(format!(
             "{other} is a {}, not a database instance",
-            super::run::kind_noun(other.kind)
+            other.kind.noun()
         ))
         .with_help(super::run::suggest(
             &other.key,
@@ -166,7 +167,7 @@ fn instance_keys(session: &context::Session) -> Vec<String> {
         .bundle
         .resources
         .keys()
-        .filter(|a| a.kind == Kind::DatabaseInstances)
+        .filter(|a| a.kind.info().database_access)
         .map(|a| a.key.clone())
         .collect()
 }

@@ -10,8 +10,7 @@ use super::args::{GlobalArgs, OutputFormat};
 use super::error::CliError;
 use super::{context, output, Exit};
 use crate::api::Client;
-use crate::graph::kind_lookup;
-use crate::resources::{Kind, ResourceAddr};
+use crate::resources::{kind_impl, Kind, ResourceAddr};
 use crate::state::DeploymentState;
 
 /// One row of the summary.
@@ -28,16 +27,6 @@ pub struct Entry {
     pub note: Option<String>,
 }
 
-fn kind_title(kind: Kind) -> &'static str {
-    match kind {
-        Kind::DatabaseInstances => "Database instances",
-        Kind::DatabaseCatalogs => "Database catalogs",
-        Kind::SyncedDatabaseTables => "Synced database tables",
-        Kind::Jobs => "Jobs",
-        Kind::Apps => "Apps",
-    }
-}
-
 fn text_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
     path.iter()
         .try_fold(v, |cur, k| cur.get(*k))
@@ -45,39 +34,18 @@ fn text_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
-/// The live state field of a remote object, whichever its kind reports.
-fn live_state(remote: &Value) -> Option<String> {
-    const PATHS: &[&[&str]] = &[
-        &["state"],
-        &["compute_status", "state"],
-        &["data_synchronization_status", "detailed_state"],
-        &["unity_catalog_provisioning_state"],
-    ];
-    PATHS
+/// The live state of a remote object, at the first state field its kind has.
+fn live_state(kind: Kind, remote: &Value) -> Option<String> {
+    kind.info()
+        .state_fields
         .iter()
-        .find_map(|p| text_at(remote, p))
+        .find_map(|p| text_at(remote, &p.split('.').collect::<Vec<_>>()))
         .map(str::to_string)
 }
 
 /// The workspace UI address of a resource.
 fn url_for(host: &str, kind: Kind, id: &str, remote: Option<&Value>) -> String {
-    let host = host.trim_end_matches('/');
-    match kind {
-        Kind::DatabaseInstances => format!("{host}/compute/database-instances/{id}"),
-        Kind::DatabaseCatalogs => format!("{host}/explore/data/{id}"),
-        Kind::SyncedDatabaseTables => format!("{host}/explore/data/{}", id.replace('.', "/")),
-        Kind::Jobs => format!("{host}/jobs/{id}"),
-        Kind::Apps => remote
-            .and_then(|r| text_at(r, &["url"]))
-            .map(|u| {
-                if u.contains("://") {
-                    u.to_string()
-                } else {
-                    format!("https://{u}")
-                }
-            })
-            .unwrap_or_else(|| format!("{host}/apps/{id}")),
-    }
+    kind_impl(kind).ui_url(host, id, remote)
 }
 
 async fn entry_for(
@@ -99,14 +67,11 @@ async fn entry_for(
             note: None,
         };
     };
-    let (remote, note) = match kind_lookup(addr.kind) {
-        Some(kind) => match kind.read(client, &rs.id).await {
-            Ok(Some(r)) => (Some(r), None),
-            Ok(None) => (None, Some("deleted outside lakebundle".to_string())),
-            Err(e) if e.is_not_found() => (None, Some("deleted outside lakebundle".to_string())),
-            Err(e) => (None, Some(format!("cannot read: {e}"))),
-        },
-        None => (None, Some("kind not supported by this build".to_string())),
+    let (remote, note) = match kind_impl(addr.kind).read(client, &rs.id).await {
+        Ok(Some(r)) => (Some(r), None),
+        Ok(None) => (None, Some("deleted outside lakebundle".to_string())),
+        Err(e) if e.is_not_found() => (None, Some("deleted outside lakebundle".to_string())),
+        Err(e) => (None, Some(format!("cannot read: {e}"))),
     };
     let from_outputs = |key: &str| {
         rs.outputs
@@ -121,7 +86,7 @@ async fn entry_for(
     Entry {
         name: name_of(&rs.applied).or_else(|| config.and_then(name_of)),
         id: Some(rs.id.clone()),
-        state: remote.as_ref().and_then(live_state),
+        state: remote.as_ref().and_then(|r| live_state(addr.kind, r)),
         endpoint,
         url: Some(url_for(client.host(), addr.kind, &rs.id, remote.as_ref())),
         deployed: true,
@@ -150,7 +115,7 @@ pub async fn collect(
     .collect()
     .await;
     entries.sort_by(|a, b| {
-        (kind_title(a.addr.kind), &a.addr.key).cmp(&(kind_title(b.addr.kind), &b.addr.key))
+        (a.addr.kind.title(), &a.addr.key).cmp(&(b.addr.kind.title(), &b.addr.key))
     });
     entries
 }
@@ -168,7 +133,7 @@ fn render_text(session: &context::Session, entries: &[Entry]) -> String {
     let mut last_kind = None;
     for e in entries {
         if last_kind != Some(e.addr.kind) {
-            s.push_str(&format!("  {}:\n", kind_title(e.addr.kind)));
+            s.push_str(&format!("  {}:\n", e.addr.kind.title()));
             last_kind = Some(e.addr.kind);
         }
         s.push_str(&format!("    {}:\n", e.addr.key));
@@ -238,21 +203,31 @@ mod tests {
     #[test]
     fn live_state_from_each_kind() {
         assert_eq!(
-            live_state(&json!({"state": "AVAILABLE"})).as_deref(),
+            live_state(Kind::DatabaseInstances, &json!({"state": "AVAILABLE"})).as_deref(),
             Some("AVAILABLE")
         );
         assert_eq!(
-            live_state(&json!({"compute_status": {"state": "STOPPED"}})).as_deref(),
+            live_state(Kind::Apps, &json!({"compute_status": {"state": "STOPPED"}})).as_deref(),
             Some("STOPPED")
         );
         assert_eq!(
             live_state(
-                &json!({"data_synchronization_status": {"detailed_state": "SYNCED_TABLE_ONLINE"}})
+                Kind::SyncedDatabaseTables,
+                &json!({"data_synchronization_status": {"detailed_state": "SYNCED_TABLE_ONLINE"},
+                        "unity_catalog_provisioning_state": "ACTIVE"})
             )
             .as_deref(),
             Some("SYNCED_TABLE_ONLINE")
         );
-        assert_eq!(live_state(&json!({"job_id": 1})), None);
+        assert_eq!(
+            live_state(
+                Kind::SyncedDatabaseTables,
+                &json!({"unity_catalog_provisioning_state": "PROVISIONING"})
+            )
+            .as_deref(),
+            Some("PROVISIONING")
+        );
+        assert_eq!(live_state(Kind::Jobs, &json!({"job_id": 1})), None);
     }
 
     #[test]
@@ -269,6 +244,18 @@ mod tests {
         assert_eq!(
             url_for(h, Kind::Apps, "a", Some(&json!({"url": "a-1.apps.local"}))),
             "https://a-1.apps.local"
+        );
+        assert_eq!(
+            url_for(h, Kind::Apps, "a", None),
+            "http://127.0.0.1:9/apps/a"
+        );
+        assert_eq!(
+            url_for(h, Kind::DatabaseInstances, "i", None),
+            "http://127.0.0.1:9/compute/database-instances/i"
+        );
+        assert_eq!(
+            url_for(h, Kind::DatabaseCatalogs, "c", None),
+            "http://127.0.0.1:9/explore/data/c"
         );
     }
 }

@@ -17,7 +17,7 @@ use crate::config::source::{
 use crate::config::variables;
 use crate::diag::{did_you_mean, suggestion_help, suggestions, Diag, Diagnostics, Severity};
 use crate::interp::resolve::{Context, RefUse, Resolver, VarSource};
-use crate::resources::{Kind, ResourceAddr};
+use crate::resources::{kind_impl, Kind, ResourceAddr};
 
 /// Root file names, in the order they are looked for.
 pub const ROOT_FILES: &[&str] = &[
@@ -45,9 +45,6 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "python",
     "scripts",
 ];
-
-/// Above this many database instances in one target, warn (workspace limit).
-const INSTANCE_LIMIT: usize = 10;
 
 #[derive(Debug, Clone, Default)]
 pub struct LoadOptions {
@@ -1195,46 +1192,8 @@ fn git_info(dir: &Path) -> Option<Vec<(&'static str, String)>> {
 fn output_fields() -> HashMap<Kind, Vec<&'static str>> {
     Kind::ALL
         .into_iter()
-        .map(|kind| {
-            let fields = crate::resources::registry()
-                .iter()
-                .find(|k| k.kind() == kind)
-                .map(|k| k.output_fields().to_vec())
-                .unwrap_or_else(|| fallback_outputs(kind).to_vec());
-            (kind, fields)
-        })
+        .map(|kind| (kind, kind_impl(kind).output_fields().to_vec()))
         .collect()
-}
-
-fn fallback_outputs(kind: Kind) -> &'static [&'static str] {
-    match kind {
-        Kind::DatabaseInstances => &[
-            "id",
-            "uid",
-            "state",
-            "read_write_dns",
-            "read_only_dns",
-            "creator",
-            "creation_time",
-            "pg_version",
-        ],
-        Kind::DatabaseCatalogs => &["id", "uid"],
-        Kind::SyncedDatabaseTables => &[
-            "id",
-            "data_synchronization_status",
-            "unity_catalog_provisioning_state",
-        ],
-        Kind::Jobs => &["id", "url"],
-        Kind::Apps => &[
-            "id",
-            "url",
-            "service_principal_id",
-            "service_principal_client_id",
-            "service_principal_name",
-            "app_status",
-            "compute_status",
-        ],
-    }
 }
 
 /// One parallel chunk: each resource resolved with its references (and the
@@ -1313,13 +1272,7 @@ fn resolve_resources(
                     let kind_key = &kinds.entries[*ki].0.name;
                     merge::merge_resource_keyed_lists(kind_key, &mut resolved, &mut diags);
                     crate::resources::check::normalize_resource(kind_key, &mut resolved);
-                    if addr.kind == Kind::DatabaseInstances {
-                        crate::resources::database_instance::normalize_custom_tags(
-                            &addr.to_string(),
-                            &mut resolved,
-                            &mut diags,
-                        );
-                    }
+                    kind_impl(addr.kind).normalize(&addr.to_string(), &mut resolved, &mut diags);
                     (resolved, refs)
                 })
                 .collect();
@@ -1388,37 +1341,41 @@ fn resolve_resources(
 /// The JSON view of each resource and the kind's checks, in parallel (each
 /// resource is independent); diagnostics keep the resources' order.
 fn check_resources(resources: &mut IndexMap<ResourceAddr, ResourceConfig>, cx: &mut Ctx) {
-    let registry = crate::resources::registry();
     let mut all: Vec<&mut ResourceConfig> = resources.values_mut().collect();
     let found: Vec<Diagnostics> = all
         .par_iter_mut()
         .map(|rc| {
             rc.value = rc.node.to_json();
             let mut diags = Diagnostics::default();
-            if let Some(k) = registry.iter().find(|k| k.kind() == rc.addr.kind) {
-                k.check(&rc.addr.key, &rc.node, &mut diags);
-            }
+            kind_impl(rc.addr.kind).check(&rc.addr.key, &rc.node, &mut diags);
             diags
         })
         .collect();
     for d in found {
         cx.diags.extend(d);
     }
-    let instances: Vec<&ResourceConfig> = resources
-        .values()
-        .filter(|r| r.addr.kind == Kind::DatabaseInstances)
-        .collect();
-    if instances.len() > INSTANCE_LIMIT {
-        let mut d = Diag::warning(format!(
-            "this target defines {} database instances; a workspace allows at most {INSTANCE_LIMIT}",
-            instances.len()
-        ));
-        if let Some(first) = instances.get(INSTANCE_LIMIT) {
-            d = d.at(first.node.span, "the 11th instance");
+    for kind in Kind::ALL {
+        let Some(limit) = kind.info().workspace_limit else {
+            continue;
+        };
+        let of_kind: Vec<&ResourceConfig> =
+            resources.values().filter(|r| r.addr.kind == kind).collect();
+        if of_kind.len() <= limit.max {
+            continue;
         }
-        cx.diags.push(
-            d.help("split the instances across workspaces or share instances between catalogs"),
-        );
+        let mut d = Diag::warning(format!(
+            "this target defines {} {}; a workspace allows at most {}",
+            of_kind.len(),
+            kind.plural(),
+            limit.max
+        ));
+        if let Some(first) = of_kind.get(limit.max) {
+            d = d.at(
+                first.node.span,
+                format!("the first {} over the limit", kind.noun()),
+            );
+        }
+        cx.diags.push(d.help(limit.help));
     }
 }
 
