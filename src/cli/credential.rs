@@ -256,7 +256,14 @@ impl Target {
             .with_help(format!("deploy it first with `{}`", self.deploy_hint));
         }
         let mut candidates = self.bundle_keys.clone();
-        if let Ok(list) = self.client.database().list_instances().await {
+        let list = crate::api::list_all(
+            &self.client,
+            "/api/2.0/database/instances",
+            &[("page_size", "100".into())],
+            "database_instances",
+        )
+        .await;
+        if let Ok(list) = list {
             candidates.extend(
                 list.iter()
                     .filter_map(|i| i.get("name").and_then(Value::as_str))
@@ -282,7 +289,11 @@ impl Target {
     /// Check the instance is AVAILABLE and mint a credential for it.
     pub async fn login(&self, database: &str) -> Result<DbLogin, CliError> {
         let what = format!("database instance {:?}", self.instance);
-        let inst = match self.client.database().get_instance(&self.instance).await {
+        let path = format!(
+            "/api/2.0/database/instances/{}",
+            crate::api::seg(&self.instance)
+        );
+        let inst = match self.client.call(Method::GET, &path, &[], None).await {
             Ok(i) => i,
             Err(e) if e.is_not_found() => return Err(self.missing().await),
             Err(e) => return Err(CliError::api(&what, &e)),

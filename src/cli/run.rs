@@ -178,7 +178,7 @@ async fn run_job(
             Method::POST,
             "/api/2.2/jobs/run-now",
             &[],
-            Some(&json!({ "job_id": id })),
+            Some(&crate::resources::job::run_now_body(id, &json!({}))),
         )
         .await
         .map_err(|e| api_error(g, &format!("job {job_id} ({addr})"), e))?;

@@ -489,7 +489,7 @@ fn load_inner(opts: &LoadOptions, cx: &mut Ctx) -> Option<Bundle> {
     }
     let name = resolved_tree
         .pointer(&["bundle", "name"])
-        .and_then(scalar_string)
+        .and_then(Node::scalar_text)
         .unwrap_or_default();
     if name.is_empty() {
         cx.diags.push(
@@ -578,7 +578,7 @@ fn check_cli_rules(pre: &Node, resolved: &Node, cx: &mut Ctx) {
         }
     }
     if let Some(engine) = resolved.pointer(&["bundle", "engine"]) {
-        let text = scalar_string(engine);
+        let text = engine.scalar_text();
         let ok = matches!(engine.kind, NodeKind::Null)
             || text.as_deref().is_some_and(|t| ENGINES.contains(&t));
         if !ok {
@@ -613,16 +613,6 @@ fn check_cli_rules(pre: &Node, resolved: &Node, cx: &mut Ctx) {
                 );
             }
         }
-    }
-}
-
-fn scalar_string(n: &Node) -> Option<String> {
-    match &n.kind {
-        NodeKind::String(s, _) => Some(s.clone()),
-        NodeKind::Int(i) => Some(i.to_string()),
-        NodeKind::Float(f) => Some(f.to_string()),
-        NodeKind::Bool(b) => Some(b.to_string()),
-        _ => None,
     }
 }
 
@@ -1382,91 +1372,44 @@ fn check_resources(resources: &mut IndexMap<ResourceAddr, ResourceConfig>, cx: &
 /// Resource-level cycles (through references to outputs, which are not
 /// substituted at load): one error per cycle, listing every edge.
 fn check_resource_cycles(resources: &IndexMap<ResourceAddr, ResourceConfig>, cx: &mut Ctx) {
+    use crate::graph::{cycle_diag, cycles, CycleHop};
+    let mut g: petgraph::graph::DiGraph<&ResourceAddr, &ResourceRef> =
+        petgraph::graph::DiGraph::new();
+    let nodes: Vec<_> = resources.keys().map(|a| g.add_node(a)).collect();
     let index: HashMap<&ResourceAddr, usize> =
         resources.keys().enumerate().map(|(i, a)| (a, i)).collect();
-    let edges: Vec<Vec<(usize, &ResourceRef)>> = resources
-        .values()
-        .map(|rc| {
-            rc.refs
-                .iter()
-                // Permissions are applied once both sides exist: no ordering.
-                .filter(|r| !r.at_path.starts_with("permissions"))
-                .filter_map(|r| index.get(&r.target).map(|&t| (t, r)))
-                .collect()
-        })
-        .collect();
-    // Iterative DFS with colours; each back edge closes a cycle on the stack.
-    let n = resources.len();
-    let mut colour = vec![0u8; n];
-    let mut reported: HashSet<Vec<usize>> = HashSet::new();
-    for start in 0..n {
-        if colour[start] != 0 {
-            continue;
-        }
-        let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
-        let mut via: Vec<Option<&ResourceRef>> = vec![None];
-        colour[start] = 1;
-        while let Some(top) = stack.last_mut() {
-            let node = top.0;
-            if let Some(&(to, r)) = edges[node].get(top.1) {
-                top.1 += 1;
-                match colour[to] {
-                    0 => {
-                        colour[to] = 1;
-                        stack.push((to, 0));
-                        via.push(Some(r));
-                    }
-                    1 => {
-                        let pos = stack.iter().position(|(s, _)| *s == to).unwrap_or(0);
-                        let members: Vec<usize> = stack[pos..].iter().map(|(s, _)| *s).collect();
-                        let mut key = members.clone();
-                        key.sort_unstable();
-                        if reported.insert(key) {
-                            let mut hops: Vec<&ResourceRef> =
-                                via[pos + 1..].iter().flatten().copied().collect();
-                            hops.push(r);
-                            cx.diags.push(cycle_diag(resources, &members, &hops));
-                        }
-                    }
-                    _ => {}
-                }
-            } else {
-                colour[node] = 2;
-                stack.pop();
-                via.pop();
+    for (i, rc) in resources.values().enumerate() {
+        // Permissions are applied once both sides exist: no ordering.
+        for r in rc
+            .refs
+            .iter()
+            .filter(|r| !r.at_path.starts_with("permissions"))
+        {
+            if let Some(&t) = index.get(&r.target) {
+                g.add_edge(nodes[i], nodes[t], r);
             }
         }
     }
-}
-
-fn cycle_diag(
-    resources: &IndexMap<ResourceAddr, ResourceConfig>,
-    members: &[usize],
-    hops: &[&ResourceRef],
-) -> Diag {
-    let addrs: Vec<String> = members
-        .iter()
-        .chain(members.first())
-        .filter_map(|i| resources.get_index(*i).map(|(a, _)| a.to_string()))
-        .collect();
-    let mut d = Diag::error(format!(
-        "cycle detected between resources: {}",
-        addrs.join(" → ")
-    ));
-    for (i, hop) in hops.iter().enumerate() {
-        let from = addrs.get(i).cloned().unwrap_or_default();
-        let label = format!("{from} refers to {} via {}", hop.target, hop.text);
-        d = if i == 0 {
-            d.at(hop.span, label)
-        } else {
-            d.related(hop.span, label)
-        };
+    for cycle in cycles(&g) {
+        let hops: Vec<CycleHop<'_>> = cycle
+            .iter()
+            .filter_map(|&e| {
+                let (s, t) = g.edge_endpoints(e)?;
+                let r = g[e];
+                Some(CycleHop {
+                    from: g[s],
+                    to: g[t],
+                    via: &r.text,
+                    span: Some(r.span),
+                })
+            })
+            .collect();
+        cx.diags.push(cycle_diag(&hops));
     }
-    d.help("resources cannot depend on each other in a loop; remove one of these references")
 }
 
 fn workspace_from(tree: &Node, user: Option<&CurrentUser>) -> Workspace {
-    let get = |k: &str| tree.pointer(&["workspace", k]).and_then(scalar_string);
+    let get = |k: &str| tree.pointer(&["workspace", k]).and_then(Node::scalar_text);
     let root_path = get("root_path").unwrap_or_default();
     Workspace {
         host: get("host").filter(|h| !h.is_empty()),

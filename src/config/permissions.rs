@@ -14,10 +14,8 @@ use indexmap::IndexMap;
 use crate::config::model::{CurrentUser, ResourceConfig};
 use crate::config::source::{Key, Map, Node, NodeKind, ScalarStyle, Span};
 use crate::diag::{did_you_mean, Diag, Diagnostics};
+use crate::resources::common::PRINCIPALS;
 use crate::resources::ResourceAddr;
-
-/// Principal fields of a permission entry.
-const PRINCIPALS: [&str; 3] = ["user_name", "group_name", "service_principal_name"];
 
 /// Levels the top-level `permissions` accepts.
 pub const TOP_LEVELS: [&str; 3] = ["CAN_MANAGE", "CAN_VIEW", "CAN_RUN"];
@@ -195,7 +193,7 @@ fn read_top_level(tree: &Node, diags: &mut Diagnostics) -> Vec<TopEntry> {
             if k.name != "level" && !PRINCIPALS.contains(&k.name.as_str()) {
                 let mut d = Diag::error(format!("unknown field `{}` in {at}", k.name))
                     .at(k.span, "unknown field");
-                let fields = ["level", "user_name", "group_name", "service_principal_name"];
+                let fields = std::iter::once("level").chain(PRINCIPALS);
                 if let Some(s) = did_you_mean(&k.name, fields) {
                     d = d.help(format!("did you mean `{s}`?"));
                 }

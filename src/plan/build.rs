@@ -19,7 +19,7 @@ use super::{Action, EngineError, FieldChange, Plan, ResourceChange, FORMAT_VERSI
 use crate::api::Client;
 use crate::config::model::{Bundle, ResourceConfig};
 use crate::graph::ResourceGraph;
-use crate::resources::common::destroy_protection;
+use crate::resources::common::{destroy_protection, PRINCIPALS};
 use crate::resources::{kind_impl, DeploymentInfo, Kind, ResourceAddr};
 use crate::state::{DeploymentState, ResourceState};
 
@@ -209,8 +209,6 @@ pub fn unknown_paths(v: &Value) -> Vec<String> {
 
 // ---------------------------------------------------------------------------
 // Permissions (Permissions API, diffed like fields)
-
-const PRINCIPALS: &[&str] = &["user_name", "group_name", "service_principal_name"];
 
 fn principal(entry: &Value) -> Option<(&'static str, String)> {
     PRINCIPALS.iter().find_map(|p| {

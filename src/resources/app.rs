@@ -648,7 +648,9 @@ pub async fn converge_lifecycle(
                 "deployment {} succeeded",
                 state_at(&dep, "deployment_id")
             ));
-            Ok(Some(client.apps().get(name).await?))
+            Ok(Some(
+                client.call(Method::GET, &path_for(name), &[], None).await?,
+            ))
         }
         Some(false) if is_live(current) => {
             progress("stopping the app's compute".into());
@@ -686,7 +688,7 @@ pub async fn run_app(
     timeout: Duration,
     progress: &(dyn Fn(String) + Send + Sync),
 ) -> Result<(Value, Value), ApiError> {
-    let current = client.apps().get(name).await?;
+    let current = client.call(Method::GET, &path_for(name), &[], None).await?;
     let app = ensure_started(client, name, &current, timeout, progress).await?;
     if !has_source(config) {
         return Err(common::not_ready(
@@ -735,7 +737,7 @@ pub async fn deploy_source(
     if let (Value::Object(m), Some(p)) = (&mut config, workspace_source_path) {
         m.insert("source_code_path".into(), json!(p));
     }
-    let app = client.apps().get(name).await?;
+    let app = client.call(Method::GET, &path_for(name), &[], None).await?;
     let progress = |_: String| {};
     deploy_after(client, name, &config, &app, timeout, &progress).await
 }
@@ -842,17 +844,18 @@ async fn find_deployment_since(
             .ok()
             .map(|t| t.with_timezone(&chrono::Utc))
     };
-    let found = client
-        .apps()
-        .list_deployments(name)
-        .await?
-        .into_iter()
-        .filter(|d| {
-            source.is_none_or(|s| d.get("source_code_path").and_then(Value::as_str) == Some(s))
-        })
-        .filter_map(|d| created_at(&d).filter(|t| *t >= earliest).map(|t| (t, d)))
-        .max_by_key(|(t, _)| *t)
-        .map(|(_, d)| d);
+    let found = crate::api::list_all(
+        client,
+        &format!("{}/deployments", path_for(name)),
+        &[],
+        "app_deployments",
+    )
+    .await?
+    .into_iter()
+    .filter(|d| source.is_none_or(|s| d.get("source_code_path").and_then(Value::as_str) == Some(s)))
+    .filter_map(|d| created_at(&d).filter(|t| *t >= earliest).map(|t| (t, d)))
+    .max_by_key(|(t, _)| *t)
+    .map(|(_, d)| d);
     Ok(found)
 }
 
@@ -1192,15 +1195,8 @@ fn warn_on_job_permissions(
             .at_path
             .strip_suffix(".job.id")
             .and_then(|base| {
-                let segs: Vec<String> = base
-                    .replace('[', ".")
-                    .replace(']', "")
-                    .split('.')
-                    .map(str::to_string)
-                    .collect();
-                let refs: Vec<&str> = segs.iter().map(String::as_str).collect();
                 rc.node
-                    .pointer(&refs)?
+                    .at_path(base)?
                     .pointer(&["job", "permission"])?
                     .as_str()
                     .map(str::to_string)

@@ -189,6 +189,17 @@ fn merge_page(settings: &mut Map<String, Value>, page: &Value) {
     }
 }
 
+/// The `jobs/run-now` body: `job_id`, the fields of `extra` (`job_parameters`,
+/// `only`, ...) and an `idempotency_token`, which lets a lost response be
+/// re-sent safely (the server returns the same run).
+pub fn run_now_body(job_id: i64, extra: &Value) -> Value {
+    let mut body = extra.as_object().cloned().unwrap_or_default();
+    body.insert("job_id".into(), json!(job_id));
+    body.entry("idempotency_token")
+        .or_insert_with(|| json!(uuid::Uuid::new_v4().to_string()));
+    Value::Object(body)
+}
+
 static INFO: KindInfo = KindInfo {
     noun: "job",
     plural: "jobs",
