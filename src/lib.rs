@@ -11,6 +11,8 @@ pub mod emulator;
 pub mod graph;
 pub mod init;
 pub mod interp;
+pub mod lookup;
+pub mod ops;
 pub mod plan;
 pub mod resources;
 pub mod scripts;

@@ -38,11 +38,11 @@ fn start(extra: &[&str]) -> (Emulator, Client) {
 }
 
 async fn available_instance(c: &Client, name: &str) -> Value {
-    database(&c)
+    database(c)
         .create_instance(&json!({"name": name, "capacity": "CU_1"}))
         .await
         .expect("create instance");
-    wait_instance_available(&c, name, WAIT)
+    wait_instance_available(c, name, WAIT)
         .await
         .expect("instance available")
 }
@@ -398,7 +398,7 @@ async fn permissions_round_trip() {
 #[tokio::test]
 async fn me_and_auth_from_environment() {
     let (emu, c) = start(&["--user", "dev@example.com"]);
-    assert_eq!(c.me().await.unwrap().user_name, "dev@example.com");
+    assert_eq!(me(&c).await.unwrap().user_name, "dev@example.com");
 
     // Resolution from (a fake) environment, as the CLI does it.
     let env: HashMap<String, String> = [
@@ -417,10 +417,10 @@ async fn me_and_auth_from_environment() {
     )
     .unwrap();
     assert_eq!(from_env.auth_type(), "pat");
-    assert_eq!(from_env.me().await.unwrap().user_name, "dev@example.com");
+    assert_eq!(me(&from_env).await.unwrap().user_name, "dev@example.com");
 
     let bad = Client::with_token(&emu.url, Secret::new("dapi-wrong"), config()).unwrap();
-    let e = bad.me().await.unwrap_err();
+    let e = me(&bad).await.unwrap_err();
     assert!(
         matches!(
             e,
@@ -459,12 +459,12 @@ async fn m2m_login() {
     };
     let c = mk("sp-secret-value");
     assert_eq!(c.auth_type(), "oauth-m2m");
-    let me = c.me().await.unwrap();
-    assert_eq!(me.user_name, "sp-client");
+    let who = me(&c).await.unwrap();
+    assert_eq!(who.user_name, "sp-client");
     let id = jobs(&c).create(&json!({"name": "by-sp"})).await.unwrap();
     assert!(jobs(&c).get(id).await.is_ok());
 
-    let e = mk("not-the-secret").me().await.unwrap_err();
+    let e = me(&mk("not-the-secret")).await.unwrap_err();
     assert!(matches!(e, ApiError::Unauthenticated { .. }), "{e}");
     assert!(!format!("{e} {e:?}").contains("not-the-secret"));
 }
@@ -544,7 +544,7 @@ async fn injected_faults_are_retried_to_success() {
     let all = jobs(&c).list(None).await.unwrap();
     assert!(all.len() >= created, "{} < {created}", all.len());
     for _ in 0..6 {
-        c.me().await.unwrap();
+        me(&c).await.unwrap();
         c.workspace().mkdirs("/Users/x/dir").await.unwrap();
     }
     eprintln!("faults: {created} creates succeeded directly, {reconciled} reconciled");

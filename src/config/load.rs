@@ -175,7 +175,32 @@ pub fn load(opts: &LoadOptions) -> Loaded {
     cx.finish(bundle, opts.strict)
 }
 
+/// The stages of DESIGN §1, each a function with its own input and output:
+/// parse → merge/target → variables → resolve → check.
 fn load_inner(opts: &LoadOptions, cx: &mut Ctx) -> Option<Bundle> {
+    let Parsed { root_dir, tree } = parse(opts, cx)?;
+    let Targeted { tree, target, mode } = select_target(tree, opts, cx)?;
+    let user = opts.current_user.as_ref();
+    let (pre, chosen) = choose_variables(tree, &root_dir, &target, mode, opts, cx);
+    let resolved = resolve(&pre, &chosen, user, &target, cx)?;
+    let checked = Checked {
+        root_dir,
+        target,
+        mode,
+        pending: chosen.pending,
+    };
+    Some(check(pre, resolved, checked, user, cx))
+}
+
+/// Stage 1 output: the root file with its includes merged in.
+struct Parsed {
+    root_dir: PathBuf,
+    tree: Node,
+}
+
+/// Parse: find the root file, read it and its includes (in parallel), and
+/// merge the includes in sorted order.
+fn parse(opts: &LoadOptions, cx: &mut Ctx) -> Option<Parsed> {
     let (root_dir, root_file) = match find_root(opts) {
         Ok(found) => found,
         Err(d) => {
@@ -265,6 +290,19 @@ fn load_inner(opts: &LoadOptions, cx: &mut Ctx) -> Option<Bundle> {
         }
     }
 
+    Some(Parsed { root_dir, tree })
+}
+
+/// Stage 2 output: the tree with the selected target merged in.
+struct Targeted {
+    tree: Node,
+    target: String,
+    mode: Option<Mode>,
+}
+
+/// Merge/target: normalize variable declarations, pick the target (legacy
+/// `environments:` too) and merge its overrides; read the mode.
+fn select_target(mut tree: Node, opts: &LoadOptions, cx: &mut Ctx) -> Option<Targeted> {
     variables::normalize_declarations(&mut tree, &mut cx.diags);
 
     // Targets (legacy `environments:` is the same thing).
@@ -339,12 +377,25 @@ fn load_inner(opts: &LoadOptions, cx: &mut Ctx) -> Option<Bundle> {
     crate::config::unsupported::check(&tree, &mut cx.diags);
 
     let mode = presets::read_mode(&tree, &mut cx.diags);
-    let user = opts.current_user.as_ref();
+    Some(Targeted { tree, target, mode })
+}
 
+/// Variables: choose every variable's value (`--var`, environment, the
+/// overrides file, defaults, lookups), then apply the mode's presets and the
+/// engine defaults. Returns the tree to resolve and the chosen values.
+fn choose_variables(
+    mut tree: Node,
+    root_dir: &Path,
+    target: &str,
+    mode: Option<Mode>,
+    opts: &LoadOptions,
+    cx: &mut Ctx,
+) -> (Node, variables::Chosen) {
+    let user = opts.current_user.as_ref();
     // Variable values.
-    let overrides = read_overrides_file(&root_dir, &target, cx);
+    let overrides = read_overrides_file(root_dir, target, cx);
     let inputs = variables::ValueInputs {
-        target: &target,
+        target,
         cli: &opts.vars,
         env: &opts.env,
         overrides_file: overrides.as_ref(),
@@ -353,14 +404,30 @@ fn load_inner(opts: &LoadOptions, cx: &mut Ctx) -> Option<Bundle> {
     let chosen = variables::choose_values(&tree, &inputs, &mut cx.diags);
 
     presets::apply(&mut tree, mode, user, &mut cx.diags);
-    insert_defaults(&mut tree, &target, user, &root_dir);
+    insert_defaults(&mut tree, target, user, root_dir);
+    (tree, chosen)
+}
 
+/// Stage 4 output: the substituted tree and the resources read from it.
+struct Resolved {
+    tree: Node,
+    resources: IndexMap<ResourceAddr, ResourceConfig>,
+}
+
+/// Resolve: substitute every `${...}` (deferred resource outputs stay as
+/// references), read the resources, and report what could not be resolved.
+fn resolve(
+    pre: &Node,
+    chosen: &variables::Chosen,
+    user: Option<&CurrentUser>,
+    target: &str,
+    cx: &mut Ctx,
+) -> Option<Resolved> {
     // Substitution.
     let output_fields = output_fields();
-    let pre = tree;
     let texts: Vec<std::sync::Arc<str>> = cx.sources.files.iter().map(|f| f.text.clone()).collect();
     let ctx = Context {
-        tree: &pre,
+        tree: pre,
         vars: &chosen.values,
         user_known: user.is_some(),
         output_fields: &output_fields,
@@ -409,7 +476,7 @@ fn load_inner(opts: &LoadOptions, cx: &mut Ctx) -> Option<Bundle> {
                 name,
                 chosen.decl_spans.get(name).copied(),
                 &uses,
-                &target,
+                target,
             ));
         }
     }
@@ -463,13 +530,44 @@ fn load_inner(opts: &LoadOptions, cx: &mut Ctx) -> Option<Bundle> {
             )),
         });
     }
+    Some(Resolved {
+        tree: resolved_tree,
+        resources,
+    })
+}
 
+/// What the check stage needs from the earlier ones.
+struct Checked {
+    root_dir: PathBuf,
+    target: String,
+    mode: Option<Mode>,
+    pending: Vec<crate::config::model::PendingLookup>,
+}
+
+/// Check: the CLI's rules, permissions and identities, each resource's
+/// schema, cycles, the workspace and the bundle name; builds the [`Bundle`].
+fn check(
+    pre: Node,
+    resolved: Resolved,
+    checked: Checked,
+    user: Option<&CurrentUser>,
+    cx: &mut Ctx,
+) -> Bundle {
+    let Checked {
+        root_dir,
+        target,
+        mode,
+        pending,
+    } = checked;
+    let Resolved {
+        tree: resolved_tree,
+        mut resources,
+    } = resolved;
     check_cli_rules(&pre, &resolved_tree, cx);
 
     // The unresolved tree is no longer needed: free it while the checks run
     // (it is as large as the resolved one, and this lowers peak memory).
     let bundle_span = pre.get("bundle").map(|b| b.span).unwrap_or(pre.span);
-    drop(resolver);
     rayon::spawn(move || drop(pre));
 
     let resolved_tree = crate::config::permissions::apply_identity(
@@ -502,7 +600,7 @@ fn load_inner(opts: &LoadOptions, cx: &mut Ctx) -> Option<Bundle> {
         .get("sync")
         .map(Node::to_json)
         .unwrap_or(serde_json::Value::Null);
-    Some(Bundle {
+    Bundle {
         sources: SourceMap::default(),
         root: root_dir,
         name,
@@ -511,12 +609,11 @@ fn load_inner(opts: &LoadOptions, cx: &mut Ctx) -> Option<Bundle> {
         workspace,
         sync,
         resources,
-        pending_lookups: chosen.pending,
+        pending_lookups: pending,
         scripts: crate::scripts::from_tree(&resolved_tree),
         tree: resolved_tree,
-    })
+    }
 }
-
 /// Values of `bundle.engine` the official CLI accepts.
 const ENGINES: &[&str] = &["terraform", "direct"];
 

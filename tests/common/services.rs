@@ -23,10 +23,31 @@ pub fn apps(client: &lakebundle::api::Client) -> AppsApi<'_> {
     AppsApi { client }
 }
 
+fn invalid_response(method: &str, path: &str, message: impl Into<String>) -> ApiError {
+    ApiError::InvalidResponse {
+        method: method.to_string(),
+        path: path.to_string(),
+        message: message.into(),
+    }
+}
+
 fn decode<T: DeserializeOwned>(method: &str, path: &str, value: Value) -> Result<T, ApiError> {
-    serde_json::from_value(value).map_err(|e| {
-        ApiError::invalid_response(method, path, format!("unexpected response body: {e}"))
-    })
+    serde_json::from_value(value)
+        .map_err(|e| invalid_response(method, path, format!("unexpected response body: {e}")))
+}
+
+/// `GET /Me`: the calling identity.
+pub async fn me(
+    client: &lakebundle::api::Client,
+) -> Result<lakebundle::api::types::scim::User, ApiError> {
+    client
+        .call_typed(
+            lakebundle::api::Method::GET,
+            "/api/2.0/preview/scim/v2/Me",
+            &[],
+            None,
+        )
+        .await
 }
 
 fn seg(name: &str) -> String {
@@ -287,7 +308,7 @@ pub mod jobs {
             while let Some(token) = take_page_token(&mut job) {
                 pages += 1;
                 if pages > 1000 {
-                    return Err(ApiError::invalid_response(
+                    return Err(super::invalid_response(
                         "GET",
                         &path,
                         "jobs/get returned more than 1000 pages",
