@@ -3,7 +3,7 @@
 
 pub mod api;
 pub mod apply;
-pub mod artifacts;
+pub(crate) mod artifacts;
 pub mod cli;
 pub mod config;
 pub mod diag;
@@ -11,9 +11,9 @@ pub mod emulator;
 pub mod graph;
 pub mod init;
 pub mod interp;
-pub mod lookup;
-pub mod ops;
+pub(crate) mod lookup;
+pub(crate) mod ops;
 pub mod plan;
 pub mod resources;
-pub mod scripts;
+pub(crate) mod scripts;
 pub mod state;

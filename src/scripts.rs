@@ -104,16 +104,6 @@ pub enum ScriptError {
     Restricted { name: String },
 }
 
-impl ScriptError {
-    /// The script's own exit code, when it ran and failed.
-    pub fn code(&self) -> Option<i32> {
-        match self {
-            ScriptError::Failed { code, .. } => Some(*code),
-            _ => None,
-        }
-    }
-}
-
 /// `bash` when on PATH, else `sh` (as the CLI's executor).
 fn shell() -> &'static str {
     let on_path = |name: &str| {

@@ -54,7 +54,6 @@ pub struct Artifact {
     /// Explicit `files`, else the default (`<path>/dist/*.whl` for a wheel).
     pub files: Vec<FileSource>,
     pub dynamic_version: bool,
-    pub span: Span,
 }
 
 impl Artifact {
@@ -209,7 +208,6 @@ pub fn parse(bundle: &Bundle) -> (Vec<Artifact>, Diagnostics) {
             executable,
             files,
             dynamic_version,
-            span: key.span,
         };
         // Without a build step the files must already be there.
         if !art.builds() {
