@@ -98,17 +98,12 @@ fn main() {
 
         let t = Instant::now();
         for _ in 0..n {
-            client
-                .database()
-                .get_instance_typed("db1")
+            let _: lakebundle::api::types::database::DatabaseInstance = client
+                .call_typed(Method::GET, path, &[], None)
                 .await
                 .expect("typed get");
         }
-        report(
-            "DatabaseApi::get_instance_typed (sequential)",
-            n,
-            t.elapsed(),
-        );
+        report("Client::call_typed GET (sequential)", n, t.elapsed());
 
         let t = Instant::now();
         let tasks: Vec<_> = (0..32)

@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::graph::{DiGraph, EdgeIndex, NodeIndex};
 use petgraph::visit::EdgeRef;
 use petgraph::Direction;
 use serde_json::{json, Value};
@@ -25,7 +25,7 @@ use serde_json::{json, Value};
 use crate::config::model::Bundle;
 use crate::config::source::Span;
 use crate::diag::{Diag, Diagnostics};
-use crate::resources::{registry, Kind, ResourceAddr, ResourceKind};
+use crate::resources::{kind_impl, Kind, ResourceAddr};
 
 /// One dependency: `from` (the dependent) needs `to` (the dependency).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,17 +51,89 @@ pub struct ResourceGraph {
     index: HashMap<ResourceAddr, NodeIndex>,
 }
 
-/// The registered implementation of a kind, if the resources module has one.
-/// (`resources::kind_impl` panics for an unregistered kind; the engine never must.)
-pub(crate) fn kind_lookup(kind: Kind) -> Option<&'static dyn ResourceKind> {
-    registry().iter().copied().find(|k| k.kind() == kind)
+/// One edge of a dependency cycle, for [`cycle_diag`].
+pub(crate) struct CycleHop<'a> {
+    pub from: &'a ResourceAddr,
+    pub to: &'a ResourceAddr,
+    /// The reference text (`${resources.jobs.b.id}`) or `implicit: <field>`.
+    pub via: &'a str,
+    pub span: Option<Span>,
 }
 
-/// `resources[0].database.instance_name` → `["resources", "0", "database", "instance_name"]`.
-fn pointer_segments(path: &str) -> Vec<&str> {
-    path.split(['.', '[', ']'])
-        .filter(|s| !s.is_empty())
-        .collect()
+/// One cycle per strongly connected component (or self-loop), as the edges
+/// of a cycle through the component's lowest node. Depth-first, lowest index
+/// first, so the output is stable. Shared by the loader (references) and the
+/// resource graph (references and implicit links).
+pub(crate) fn cycles<N, E>(g: &DiGraph<N, E>) -> Vec<Vec<EdgeIndex>> {
+    let mut sccs = petgraph::algo::tarjan_scc(g);
+    sccs.iter_mut().for_each(|scc| scc.sort());
+    sccs.sort();
+    let mut out = Vec::new();
+    for scc in sccs {
+        let self_loop = scc.len() == 1 && g.find_edge(scc[0], scc[0]).is_some();
+        if scc.len() < 2 && !self_loop {
+            continue;
+        }
+        let members: BTreeSet<NodeIndex> = scc.iter().copied().collect();
+        let start = scc[0];
+        let mut path: Vec<EdgeIndex> = Vec::new();
+        let mut visited: BTreeSet<NodeIndex> = BTreeSet::from([start]);
+        find_cycle(g, start, start, &members, &mut visited, &mut path);
+        out.push(path);
+    }
+    out
+}
+
+fn find_cycle<N, E>(
+    g: &DiGraph<N, E>,
+    at: NodeIndex,
+    start: NodeIndex,
+    members: &BTreeSet<NodeIndex>,
+    visited: &mut BTreeSet<NodeIndex>,
+    path: &mut Vec<EdgeIndex>,
+) -> bool {
+    let mut out: Vec<_> = g
+        .edges(at)
+        .filter(|e| members.contains(&e.target()))
+        .collect();
+    out.sort_by_key(|e| (e.target().index(), e.id().index()));
+    for e in out {
+        path.push(e.id());
+        if e.target() == start {
+            return true;
+        }
+        if visited.insert(e.target()) && find_cycle(g, e.target(), start, members, visited, path) {
+            return true;
+        }
+        path.pop();
+    }
+    false
+}
+
+/// The error for one cycle: every resource in order, each edge located.
+pub(crate) fn cycle_diag(hops: &[CycleHop<'_>]) -> Diag {
+    let mut names: Vec<String> = hops.iter().map(|h| h.from.to_string()).collect();
+    if let Some(first) = names.first().cloned() {
+        names.push(first);
+    }
+    let mut diag = Diag::error(format!(
+        "cycle detected between resources: {}",
+        names.join(" → ")
+    ))
+    .help("resources cannot depend on each other in a loop; remove one of these references");
+    let mut primary_set = false;
+    for hop in hops {
+        let label = format!("{} refers to {} via {}", hop.from, hop.to, hop.via);
+        match hop.span {
+            Some(span) if !primary_set => {
+                diag = diag.at(span, label);
+                primary_set = true;
+            }
+            Some(span) => diag = diag.related(span, label),
+            None => {}
+        }
+    }
+    diag
 }
 
 impl ResourceGraph {
@@ -101,9 +173,7 @@ impl ResourceGraph {
             }
         }
         for (addr, rc) in &bundle.resources {
-            let Some(kind) = kind_lookup(addr.kind) else {
-                continue;
-            };
+            let kind = kind_impl(addr.kind);
             for link in kind.name_links(&rc.value) {
                 let Some(&target) = by_name.get(&(link.target_kind, link.name.as_str())) else {
                     continue;
@@ -111,8 +181,7 @@ impl ResourceGraph {
                 if target == addr || g.has_edge(addr, target) {
                     continue;
                 }
-                let segs = pointer_segments(&link.field);
-                let span = rc.node.pointer(&segs).map(|n| n.span);
+                let span = rc.node.at_path(&link.field).map(|n| n.span);
                 g.add_edge(addr, target, format!("implicit: {}", link.field), span);
             }
         }
@@ -240,89 +309,22 @@ impl ResourceGraph {
     }
 
     fn check_cycles(&self, diags: &mut Diagnostics) {
-        for scc in petgraph::algo::tarjan_scc(&self.graph) {
-            let self_loop = scc.len() == 1 && self.graph.find_edge(scc[0], scc[0]).is_some();
-            if scc.len() < 2 && !self_loop {
-                continue;
-            }
-            let members: BTreeSet<NodeIndex> = scc.iter().copied().collect();
-            let start = *members.iter().next().unwrap_or(&scc[0]);
-            let cycle = self.find_cycle(start, &members);
-            diags.push(self.cycle_diag(&cycle));
-        }
-    }
-
-    /// Edges of one cycle through `start`, staying inside `members` (an SCC,
-    /// so such a cycle exists). Depth-first, lowest index first, for stable output.
-    fn find_cycle(
-        &self,
-        start: NodeIndex,
-        members: &BTreeSet<NodeIndex>,
-    ) -> Vec<petgraph::graph::EdgeIndex> {
-        let mut path: Vec<petgraph::graph::EdgeIndex> = Vec::new();
-        let mut visited: BTreeSet<NodeIndex> = BTreeSet::new();
-        fn dfs(
-            g: &DiGraph<ResourceAddr, EdgeInfo>,
-            at: NodeIndex,
-            start: NodeIndex,
-            members: &BTreeSet<NodeIndex>,
-            visited: &mut BTreeSet<NodeIndex>,
-            path: &mut Vec<petgraph::graph::EdgeIndex>,
-        ) -> bool {
-            let mut out: Vec<_> = g
-                .edges(at)
-                .filter(|e| members.contains(&e.target()))
+        for cycle in cycles(&self.graph) {
+            let hops: Vec<CycleHop<'_>> = cycle
+                .iter()
+                .filter_map(|&e| {
+                    let (s, t) = self.graph.edge_endpoints(e)?;
+                    let info = &self.graph[e];
+                    Some(CycleHop {
+                        from: &self.graph[s],
+                        to: &self.graph[t],
+                        via: &info.via,
+                        span: info.span,
+                    })
+                })
                 .collect();
-            out.sort_by_key(|e| (e.target().index(), e.id().index()));
-            for e in out {
-                path.push(e.id());
-                if e.target() == start {
-                    return true;
-                }
-                if visited.insert(e.target()) && dfs(g, e.target(), start, members, visited, path) {
-                    return true;
-                }
-                path.pop();
-            }
-            false
+            diags.push(cycle_diag(&hops));
         }
-        visited.insert(start);
-        dfs(&self.graph, start, start, members, &mut visited, &mut path);
-        path
-    }
-
-    fn cycle_diag(&self, cycle: &[petgraph::graph::EdgeIndex]) -> Diag {
-        let mut names: Vec<String> = Vec::new();
-        for &e in cycle {
-            if let Some((s, _)) = self.graph.edge_endpoints(e) {
-                names.push(self.graph[s].to_string());
-            }
-        }
-        if let Some(first) = names.first().cloned() {
-            names.push(first);
-        }
-        let mut diag = Diag::error(format!("dependency cycle: {}", names.join(" -> ")))
-            .help("break the cycle by removing one of these references");
-        let mut primary_set = false;
-        for &e in cycle {
-            let Some((s, t)) = self.graph.edge_endpoints(e) else {
-                continue;
-            };
-            let info = &self.graph[e];
-            let label = format!(
-                "{} depends on {} via {}",
-                self.graph[s], self.graph[t], info.via
-            );
-            match info.span {
-                Some(span) if !primary_set => {
-                    diag = diag.at(span, label);
-                    primary_set = true;
-                }
-                Some(span) => diag = diag.related(span, label),
-                None => {}
-            }
-        }
-        diag
     }
 
     /// `{"nodes": [addr...], "edges": [{"from", "to", "via"}]}`

@@ -3,14 +3,16 @@
 
 pub mod api;
 pub mod apply;
-pub mod artifacts;
+pub(crate) mod artifacts;
 pub mod cli;
 pub mod config;
 pub mod diag;
 pub mod graph;
 pub mod init;
 pub mod interp;
+pub(crate) mod lookup;
+pub(crate) mod ops;
 pub mod plan;
 pub mod resources;
-pub mod scripts;
+pub(crate) mod scripts;
 pub mod state;

@@ -104,16 +104,6 @@ pub enum ScriptError {
     Restricted { name: String },
 }
 
-impl ScriptError {
-    /// The script's own exit code, when it ran and failed.
-    pub fn code(&self) -> Option<i32> {
-        match self {
-            ScriptError::Failed { code, .. } => Some(*code),
-            _ => None,
-        }
-    }
-}
-
 /// `bash` when on PATH, else `sh` (as the CLI's executor).
 fn shell() -> &'static str {
     let on_path = |name: &str| {
@@ -263,16 +253,6 @@ pub fn run_custom(
 // ---------------------------------------------------------------------------
 // loading
 
-fn scalar(n: &Node) -> Option<String> {
-    match &n.kind {
-        NodeKind::String(s, _) => Some(s.clone()),
-        NodeKind::Int(i) => Some(i.to_string()),
-        NodeKind::Float(f) => Some(f.to_string()),
-        NodeKind::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
 /// The reference prefixes resolved before scripts run.
 const ENV_PREFIXES: &[&str] = &["bundle", "workspace", "var", "variables"];
 
@@ -295,7 +275,7 @@ pub fn check_section(scripts: &Node, resources: Option<&Node>, diags: &mut Diagn
     for (key, script) in &map.entries {
         let name = &key.name;
         let content = script.get("content");
-        match content.map(|c| (c, scalar(c))) {
+        match content.map(|c| (c, c.scalar_text())) {
             Some((c, Some(text))) if !text.is_empty() => {
                 if crate::interp::has_ref(&text) {
                     // The first `${...}` as written (it may not be a bundle path).
@@ -352,7 +332,7 @@ pub fn check_section(scripts: &Node, resources: Option<&Node>, diags: &mut Diagn
             None => {}
             Some((_, Some(env))) => {
                 for (k, v) in &env.entries {
-                    let Some(text) = scalar(v) else {
+                    let Some(text) = v.scalar_text() else {
                         diags.push(
                             Diag::error(format!(
                                 "scripts.{name}.env.{} must be a string, not {}",
@@ -437,7 +417,7 @@ pub fn check_hooks(tree: &Node, diags: &mut Diagnostics) {
                 None => d.help(format!("hooks are: {}", names.join(", "))),
             };
             diags.push(d);
-        } else if scalar(v).is_none() && !matches!(v.kind, NodeKind::Null) {
+        } else if v.scalar_text().is_none() && !matches!(v.kind, NodeKind::Null) {
             diags.push(
                 Diag::error(format!(
                     "experimental.scripts.{} must be a command string, not {}",
@@ -459,7 +439,7 @@ pub fn from_tree(tree: &Node) -> Scripts {
         .and_then(Node::as_map)
     {
         for (k, v) in &m.entries {
-            if let (Some(h), Some(cmd)) = (Hook::from_name(&k.name), scalar(v)) {
+            if let (Some(h), Some(cmd)) = (Hook::from_name(&k.name), v.scalar_text()) {
                 if !cmd.trim().is_empty() {
                     out.hooks.insert(h, cmd);
                 }
@@ -468,14 +448,17 @@ pub fn from_tree(tree: &Node) -> Scripts {
     }
     if let Some(m) = tree.get("scripts").and_then(Node::as_map) {
         for (k, v) in &m.entries {
-            let content = v.get("content").and_then(scalar).unwrap_or_default();
+            let content = v
+                .get("content")
+                .and_then(Node::scalar_text)
+                .unwrap_or_default();
             let env = v
                 .get("env")
                 .and_then(Node::as_map)
                 .map(|e| {
                     e.entries
                         .iter()
-                        .filter_map(|(k, v)| scalar(v).map(|s| (k.name.clone(), s)))
+                        .filter_map(|(k, v)| v.scalar_text().map(|s| (k.name.clone(), s)))
                         .collect()
                 })
                 .unwrap_or_default();

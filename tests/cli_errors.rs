@@ -449,7 +449,7 @@ fn run_and_credential_say_what_is_wrong_with_the_key() {
     assert!(
         not_runnable
             .stderr
-            .contains("resources.database_instances.main_db is a database instance; `run` works on jobs, pipelines, apps and synced tables"),
+            .contains("resources.database_instances.main_db is a database instance; `run` works on synced tables, jobs, apps and pipelines"),
         "{}",
         not_runnable.stderr
     );

@@ -4,6 +4,8 @@
 //! injection.
 
 mod common;
+#[path = "common/services.rs"]
+mod services;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -12,6 +14,7 @@ use common::Emulator;
 use lakebundle::api::types::apps::compute_state;
 use lakebundle::api::{ApiError, AuthOptions, Client, ClientConfig, Method, Secret};
 use serde_json::{json, Value};
+use services::*;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -35,11 +38,11 @@ fn start(extra: &[&str]) -> (Emulator, Client) {
 }
 
 async fn available_instance(c: &Client, name: &str) -> Value {
-    c.database()
+    database(c)
         .create_instance(&json!({"name": name, "capacity": "CU_1"}))
         .await
         .expect("create instance");
-    c.wait_instance_available(name, WAIT)
+    wait_instance_available(c, name, WAIT)
         .await
         .expect("instance available")
 }
@@ -47,13 +50,13 @@ async fn available_instance(c: &Client, name: &str) -> Value {
 #[tokio::test]
 async fn database_instances_crud() {
     let (_emu, c) = start(&[]);
-    let db = c.database();
+    let db = database(&c);
     let created = db
         .create_instance(&json!({"name": "db1", "capacity": "CU_1", "custom_tags": [{"key": "team", "value": "a"}], "stopped": false}))
         .await
         .unwrap();
     assert_eq!(created["name"], "db1");
-    let ready = c.wait_instance_available("db1", WAIT).await.unwrap();
+    let ready = wait_instance_available(&c, "db1", WAIT).await.unwrap();
     assert_eq!(ready["state"], "AVAILABLE");
 
     let typed = db.get_instance_typed("db1").await.unwrap();
@@ -83,14 +86,14 @@ async fn database_instances_crud() {
         .await
         .unwrap();
     assert_eq!(updated["capacity"], "CU_2");
-    c.wait_instance_available("db1", WAIT).await.unwrap();
+    wait_instance_available(&c, "db1", WAIT).await.unwrap();
     assert_eq!(db.get_instance("db1").await.unwrap()["capacity"], "CU_2");
 
     db.set_stopped("db1", true).await.unwrap();
     let stopped = db.get_instance_typed("db1").await.unwrap();
     assert_eq!(stopped.effective_stopped, Some(true));
     db.set_stopped("db1", false).await.unwrap();
-    c.wait_instance_available("db1", WAIT).await.unwrap();
+    wait_instance_available(&c, "db1", WAIT).await.unwrap();
 
     db.delete_instance("db1", false).await.unwrap();
     let gone = wait_gone(|| async { db.find_instance("db1").await }).await;
@@ -117,7 +120,7 @@ where
 async fn credential_catalog_and_synced_table() {
     let (_emu, c) = start(&[]);
     available_instance(&c, "inst").await;
-    let db = c.database();
+    let db = database(&c);
 
     let cred = db.generate_credential(&["inst"]).await.unwrap();
     assert!(!cred.token.expose().is_empty());
@@ -187,7 +190,7 @@ async fn credential_catalog_and_synced_table() {
 #[tokio::test]
 async fn jobs_lifecycle_pagination_and_runs() {
     let (_emu, c) = start(&[]);
-    let jobs = c.jobs();
+    let jobs = jobs(&c);
     let mut ids = Vec::new();
     for i in 0..105 {
         ids.push(jobs.create(&json!({"name": format!("job-{i:03}"), "tasks": [{"task_key": "t", "notebook_task": {"notebook_path": "/n"}}]})).await.unwrap());
@@ -229,7 +232,7 @@ async fn jobs_lifecycle_pagination_and_runs() {
     assert_eq!(jobs.get(id).await.unwrap()["settings"]["description"], "d");
 
     let run = jobs.run_now(id, None).await.unwrap();
-    let done = c.wait_run_terminated(run.run_id, WAIT).await.unwrap();
+    let done = wait_run_terminated(&c, run.run_id, WAIT).await.unwrap();
     assert_eq!(done.state.life_cycle_state.as_deref(), Some("TERMINATED"));
     assert!(done.state.result_state.is_some());
     assert_eq!(done.job_id, Some(id));
@@ -243,15 +246,14 @@ async fn jobs_lifecycle_pagination_and_runs() {
 #[tokio::test]
 async fn apps_create_deploy_stop_delete() {
     let (_emu, c) = start(&[]);
-    let apps = c.apps();
+    let apps = apps(&c);
     let created = apps
         .create(&json!({"name": "app1", "description": "d"}), true)
         .await
         .unwrap();
     assert_eq!(created["name"], "app1");
     assert!(created.get("compute_status").is_some());
-    let app = c
-        .wait_app_compute("app1", &["ACTIVE", "STOPPED"], WAIT)
+    let app = wait_app_compute(&c, "app1", &["ACTIVE", "STOPPED"], WAIT)
         .await
         .unwrap();
     assert_eq!(
@@ -261,7 +263,9 @@ async fn apps_create_deploy_stop_delete() {
     );
 
     apps.start("app1").await.unwrap();
-    c.wait_app_compute("app1", &["ACTIVE"], WAIT).await.unwrap();
+    wait_app_compute(&c, "app1", &["ACTIVE"], WAIT)
+        .await
+        .unwrap();
     c.workspace()
         .mkdirs("/Workspace/Users/local-user@example.com/app1")
         .await
@@ -271,7 +275,9 @@ async fn apps_create_deploy_stop_delete() {
         .await
         .unwrap();
     let dep_id = dep.deployment_id.clone().expect("deployment_id");
-    let done = c.wait_app_deployment("app1", &dep_id, WAIT).await.unwrap();
+    let done = wait_app_deployment(&c, "app1", &dep_id, WAIT)
+        .await
+        .unwrap();
     assert_eq!(
         done.status.and_then(|s| s.state).as_deref(),
         Some("SUCCEEDED")
@@ -304,7 +310,7 @@ async fn apps_create_deploy_stop_delete() {
     assert_eq!(desc, "new");
 
     apps.stop("app1").await.unwrap();
-    c.wait_app_compute("app1", &["STOPPED"], WAIT)
+    wait_app_compute(&c, "app1", &["STOPPED"], WAIT)
         .await
         .unwrap();
     assert!(apps
@@ -375,7 +381,7 @@ async fn workspace_files_for_state_and_lock() {
 #[tokio::test]
 async fn permissions_round_trip() {
     let (_emu, c) = start(&[]);
-    let id = c.jobs().create(&json!({"name": "p"})).await.unwrap();
+    let id = jobs(&c).create(&json!({"name": "p"})).await.unwrap();
     let acl = json!([{"user_name": "someone@example.com", "permission_level": "CAN_MANAGE_RUN"}]);
     c.permissions()
         .set("jobs", &id.to_string(), &acl)
@@ -392,7 +398,7 @@ async fn permissions_round_trip() {
 #[tokio::test]
 async fn me_and_auth_from_environment() {
     let (emu, c) = start(&["--user", "dev@example.com"]);
-    assert_eq!(c.me().await.unwrap().user_name, "dev@example.com");
+    assert_eq!(me(&c).await.unwrap().user_name, "dev@example.com");
 
     // Resolution from (a fake) environment, as the CLI does it.
     let env: HashMap<String, String> = [
@@ -411,10 +417,10 @@ async fn me_and_auth_from_environment() {
     )
     .unwrap();
     assert_eq!(from_env.auth_type(), "pat");
-    assert_eq!(from_env.me().await.unwrap().user_name, "dev@example.com");
+    assert_eq!(me(&from_env).await.unwrap().user_name, "dev@example.com");
 
     let bad = Client::with_token(&emu.url, Secret::new("dapi-wrong"), config()).unwrap();
-    let e = bad.me().await.unwrap_err();
+    let e = me(&bad).await.unwrap_err();
     assert!(
         matches!(
             e,
@@ -453,12 +459,12 @@ async fn m2m_login() {
     };
     let c = mk("sp-secret-value");
     assert_eq!(c.auth_type(), "oauth-m2m");
-    let me = c.me().await.unwrap();
-    assert_eq!(me.user_name, "sp-client");
-    let id = c.jobs().create(&json!({"name": "by-sp"})).await.unwrap();
-    assert!(c.jobs().get(id).await.is_ok());
+    let who = me(&c).await.unwrap();
+    assert_eq!(who.user_name, "sp-client");
+    let id = jobs(&c).create(&json!({"name": "by-sp"})).await.unwrap();
+    assert!(jobs(&c).get(id).await.is_ok());
 
-    let e = mk("not-the-secret").me().await.unwrap_err();
+    let e = me(&mk("not-the-secret")).await.unwrap_err();
     assert!(matches!(e, ApiError::Unauthenticated { .. }), "{e}");
     assert!(!format!("{e} {e:?}").contains("not-the-secret"));
 }
@@ -466,7 +472,7 @@ async fn m2m_login() {
 #[tokio::test]
 async fn error_mapping() {
     let (_emu, c) = start(&[]);
-    let db = c.database();
+    let db = database(&c);
     let e = db.get_instance("missing").await.unwrap_err();
     assert!(e.is_not_found());
     assert_eq!(e.path(), "/api/2.0/database/instances/missing");
@@ -491,7 +497,7 @@ async fn error_mapping() {
         "the message names the field: {e}"
     );
 
-    let e = c.jobs().get(123_456_789).await.unwrap_err();
+    let e = jobs(&c).get(123_456_789).await.unwrap_err();
     assert!(e.is_not_found(), "{e}");
 
     let e = c
@@ -509,16 +515,16 @@ async fn injected_faults_are_retried_to_success() {
     let mut reconciled = 0;
     for i in 0..6 {
         let name = format!("job-{i}");
-        match c.jobs().create(&json!({"name": name})).await {
+        match jobs(&c).create(&json!({"name": name})).await {
             Ok(_) => created += 1,
             // A 503 on a create is ambiguous to the client; the fault here
             // was injected before applying, so reconciling finds nothing and
             // the create is safe to repeat.
             Err(e) if e.is_outcome_unknown() => {
                 reconciled += 1;
-                let found = c.jobs().list(Some(&name)).await.unwrap();
+                let found = jobs(&c).list(Some(&name)).await.unwrap();
                 if found.is_empty() {
-                    c.jobs()
+                    jobs(&c)
                         .create(&json!({"name": name}))
                         .await
                         .or_else(|e| {
@@ -535,10 +541,10 @@ async fn injected_faults_are_retried_to_success() {
         }
     }
     // Reads and idempotent calls always succeed through the faults.
-    let all = c.jobs().list(None).await.unwrap();
+    let all = jobs(&c).list(None).await.unwrap();
     assert!(all.len() >= created, "{} < {created}", all.len());
     for _ in 0..6 {
-        c.me().await.unwrap();
+        me(&c).await.unwrap();
         c.workspace().mkdirs("/Users/x/dir").await.unwrap();
     }
     eprintln!("faults: {created} creates succeeded directly, {reconciled} reconciled");
@@ -547,22 +553,20 @@ async fn injected_faults_are_retried_to_success() {
 #[tokio::test]
 async fn lost_response_on_create_is_outcome_unknown_and_was_applied() {
     let (_emu, c) = start(&["--lost-response-rate", "1.0", "--seed", "3"]);
-    let e = c
-        .database()
+    let e = database(&c)
         .create_instance(&json!({"name": "lost1", "capacity": "CU_1"}))
         .await
         .unwrap_err();
     assert!(e.is_outcome_unknown(), "{e}");
     assert_eq!(e.method(), "POST");
     // The engine reconciles by name: the instance exists.
-    let found = c.database().find_instance("lost1").await.unwrap();
+    let found = database(&c).find_instance("lost1").await.unwrap();
     assert!(found.is_some(), "the lost create was applied");
     // Idempotent calls are re-sent; reads are never "lost" (GET is not mutating).
-    let e = c
-        .apps()
+    let e = apps(&c)
         .create(&json!({"name": "lostapp"}), true)
         .await
         .unwrap_err();
     assert!(e.is_outcome_unknown(), "{e}");
-    assert!(c.apps().find("lostapp").await.unwrap().is_some());
+    assert!(apps(&c).find("lostapp").await.unwrap().is_some());
 }

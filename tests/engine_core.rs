@@ -237,13 +237,13 @@ resources:
     let d = &diags.items[0];
     assert_eq!(
         d.message,
-        "dependency cycle: resources.database_instances.a -> resources.database_instances.b -> resources.database_instances.a"
+        "cycle detected between resources: resources.database_instances.a → resources.database_instances.b → resources.database_instances.a"
     );
     assert!(d.span.is_some());
     assert_eq!(d.related.len(), 1, "each edge of the cycle has a location");
     assert_eq!(
         d.label.as_deref(),
-        Some("resources.database_instances.a depends on resources.database_instances.b via implicit: parent_instance_ref.name")
+        Some("resources.database_instances.a refers to resources.database_instances.b via implicit: parent_instance_ref.name")
     );
 }
 

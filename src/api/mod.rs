@@ -6,16 +6,11 @@
 //! [`Client::apps`], [`Client::workspace`], [`Client::permissions`],
 //! [`Client::me`].
 
-pub mod apps;
 pub mod auth;
-pub mod database;
 pub mod error;
-pub mod jobs;
 pub mod permissions;
 mod retry;
-pub mod scim;
 pub mod types;
-pub mod wait;
 pub mod workspace;
 
 use std::fmt;
@@ -511,18 +506,6 @@ impl Client {
         }
     }
 
-    /// Database instances, credentials, catalogs, synced tables.
-    pub fn database(&self) -> database::DatabaseApi<'_> {
-        database::DatabaseApi { client: self }
-    }
-    /// Jobs 2.2 and runs.
-    pub fn jobs(&self) -> jobs::JobsApi<'_> {
-        jobs::JobsApi { client: self }
-    }
-    /// Apps, deployments, start/stop.
-    pub fn apps(&self) -> apps::AppsApi<'_> {
-        apps::AppsApi { client: self }
-    }
     /// Workspace files (state and lock).
     pub fn workspace(&self) -> workspace::WorkspaceApi<'_> {
         workspace::WorkspaceApi { client: self }
@@ -593,9 +576,23 @@ pub(crate) fn seg(name: &str) -> String {
     percent_encoding::utf8_percent_encode(name, SEGMENT).to_string()
 }
 
+/// `Ok(None)` for a not-found error, so a read can map 404 to "missing".
+/// Jobs also report a missing job as 400 `INVALID_PARAMETER_VALUE` "Job .. does
+/// not exist."; that counts as missing too.
+pub fn none_if_missing<T>(result: Result<T, ApiError>) -> Result<Option<T>, ApiError> {
+    match result {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(ApiError::InvalidParameter { message, .. }) if message.contains("does not exist") => {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Follow `next_page_token` (stop when absent or empty) collecting
 /// `items_key` from every page. Shared by every list call.
-pub(crate) async fn list_all(
+pub async fn list_all(
     client: &Client,
     path: &str,
     base_query: &[(&str, String)],

@@ -120,6 +120,12 @@ impl Server {
     }
 }
 
+/// `GET /Me` (the calling identity), as the CLI asks it.
+async fn me(c: &Client) -> Result<crate::api::types::scim::User, ApiError> {
+    c.call_typed(Method::GET, "/api/2.0/preview/scim/v2/Me", &[], None)
+        .await
+}
+
 fn fast() -> ClientConfig {
     ClientConfig {
         request_timeout: Duration::from_secs(5),
@@ -229,7 +235,12 @@ async fn error_response_maps_with_method_path_message() {
     assert_eq!(e.path(), "/api/2.0/database/instances/x");
     assert_eq!(e.message(), "Database instance 'x' does not exist.");
     assert_eq!(srv.seen().len(), 1, "404 is not retried");
-    assert_eq!(c.database().find_instance("x").await.unwrap(), None);
+    assert_eq!(
+        crate::resources::common::get_if_exists(&c, "/api/2.0/database/instances/x")
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 #[tokio::test]
@@ -242,8 +253,11 @@ async fn jobs_missing_400_is_not_found() {
     })
     .await;
     let c = pat(&srv.url, fast());
-    assert!(c.jobs().get(42).await.unwrap_err().is_not_found());
-    assert_eq!(c.jobs().find(42).await.unwrap(), None);
+    let get = [("job_id", "42".to_string())];
+    let e = c.call(Method::GET, "/api/2.2/jobs/get", &get, None).await;
+    assert!(e.unwrap_err().is_not_found());
+    let jobs = crate::resources::kind_impl(crate::resources::Kind::Jobs);
+    assert_eq!(jobs.read(&c, "42").await.unwrap(), None);
 }
 
 #[tokio::test]
@@ -262,8 +276,16 @@ async fn honours_integer_retry_after_on_429_even_for_post() {
     .await;
     let c = pat(&srv.url, fast());
     let start = Instant::now();
-    let id = c.jobs().create(&json!({"name": "j"})).await.unwrap();
-    assert_eq!(id, 5);
+    let created = c
+        .call(
+            Method::POST,
+            "/api/2.2/jobs/create",
+            &[],
+            Some(&json!({"name": "j"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(created["job_id"], 5);
     assert!(
         start.elapsed() >= Duration::from_secs(1),
         "waited {:?}",
@@ -286,7 +308,10 @@ async fn retries_503_on_get() {
     })
     .await;
     let c = pat(&srv.url, fast());
-    let inst = c.database().get_instance_typed("db1").await.unwrap();
+    let inst: crate::api::types::database::DatabaseInstance = c
+        .call_typed(Method::GET, "/api/2.0/database/instances/db1", &[], None)
+        .await
+        .unwrap();
     assert_eq!(inst.state.as_deref(), Some("AVAILABLE"));
     assert_eq!(srv.seen().len(), 4);
 }
@@ -301,9 +326,14 @@ async fn lost_response_on_post_create_is_outcome_unknown_and_not_resent() {
     })
     .await;
     let c = pat(&srv.url, fast());
+    let body = json!({"name": "db1", "capacity": "CU_1"});
     let e = c
-        .database()
-        .create_instance(&json!({"name": "db1", "capacity": "CU_1"}))
+        .call(
+            Method::POST,
+            "/api/2.0/database/instances",
+            &[],
+            Some(&body),
+        )
         .await
         .unwrap_err();
     assert!(e.is_outcome_unknown(), "{e}");
@@ -334,7 +364,16 @@ async fn idempotent_post_is_retried_after_503() {
     })
     .await;
     let c = pat(&srv.url, fast());
-    let cred = c.database().generate_credential(&["db1"]).await.unwrap();
+    let body = json!({"instance_names": ["db1"], "request_id": uuid::Uuid::new_v4().to_string()});
+    let cred: crate::api::types::database::DatabaseCredential = c
+        .call_typed(
+            Method::POST,
+            "/api/2.0/database/credentials",
+            &[],
+            Some(&body),
+        )
+        .await
+        .unwrap();
     assert_eq!(cred.token.expose(), "pg-pass");
     let seen = srv.seen();
     assert_eq!(seen.len(), 2);
@@ -404,7 +443,12 @@ async fn resent_delete_that_finds_nothing_is_done() {
     );
     let srv = Server::start(lost_then(missing_job)).await;
     let c = pat(&srv.url, fast());
-    c.jobs().delete(7).await.unwrap();
+    let body = json!({"job_id": 7});
+    crate::resources::common::ok_if_missing(
+        c.call(Method::POST, "/api/2.2/jobs/delete", &[], Some(&body))
+            .await,
+    )
+    .unwrap();
 
     // A first attempt that finds nothing is still reported: the caller decides.
     let srv = Server::start(|_, _| {
@@ -456,12 +500,12 @@ async fn run_now_carries_an_idempotency_token_and_retries() {
     })
     .await;
     let c = pat(&srv.url, fast());
+    let body = crate::resources::job::run_now_body(42, &json!({"job_parameters": {"a": "1"}}));
     let r = c
-        .jobs()
-        .run_now(42, Some(&json!({"job_parameters": {"a": "1"}})))
+        .call(Method::POST, "/api/2.2/jobs/run-now", &[], Some(&body))
         .await
         .unwrap();
-    assert_eq!(r.run_id, 77);
+    assert_eq!(r["run_id"], 77);
     let bodies: Vec<Value> = srv
         .seen()
         .iter()
@@ -487,7 +531,16 @@ async fn transient_error_messages_are_retried() {
     })
     .await;
     let c = pat(&srv.url, fast());
-    assert_eq!(c.jobs().create(&json!({"name": "j"})).await.unwrap(), 3);
+    let created = c
+        .call(
+            Method::POST,
+            "/api/2.2/jobs/create",
+            &[],
+            Some(&json!({"name": "j"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(created["job_id"], 3);
     assert_eq!(srv.seen().len(), 2);
 }
 
@@ -612,9 +665,14 @@ async fn connection_dropped_after_send_is_outcome_unknown_for_post() {
         }
     });
     let c = pat(&format!("http://{addr}"), fast());
+    let query = [("no_compute", "true".to_string())];
     let e = c
-        .apps()
-        .create(&json!({"name": "a"}), true)
+        .call(
+            Method::POST,
+            "/api/2.0/apps",
+            &query,
+            Some(&json!({"name": "a"})),
+        )
         .await
         .unwrap_err();
     assert!(e.is_outcome_unknown(), "{e}");
@@ -710,7 +768,10 @@ async fn lists_follow_page_tokens() {
     })
     .await;
     let c = pat(&srv.url, fast());
-    let jobs = c.jobs().list(Some("my job")).await.unwrap();
+    let query = [("name", "my job".to_string())];
+    let jobs = crate::api::list_all(&c, "/api/2.2/jobs/list", &query, "jobs")
+        .await
+        .unwrap();
     let ids: Vec<i64> = jobs.iter().map(|j| j["job_id"].as_i64().unwrap()).collect();
     assert_eq!(ids, vec![1, 2, 3]);
     assert_eq!(srv.seen()[0].query["name"], "my job");
@@ -721,7 +782,9 @@ async fn repeated_page_token_is_an_error_not_a_hang() {
     let srv =
         Server::start(|_, _| ok(json!({"apps": [{"name": "a"}], "next_page_token": "same"}))).await;
     let c = pat(&srv.url, fast());
-    let e = c.apps().list().await.unwrap_err();
+    let e = crate::api::list_all(&c, "/api/2.0/apps", &[], "apps")
+        .await
+        .unwrap_err();
     assert!(e.message().contains("pagination loop"), "{e}");
 }
 
@@ -734,7 +797,8 @@ async fn jobs_get_merges_task_pages() {
     })
     .await;
     let c = pat(&srv.url, fast());
-    let job = c.jobs().get(7).await.unwrap();
+    let jobs = crate::resources::kind_impl(crate::resources::Kind::Jobs);
+    let job = jobs.read(&c, "7").await.unwrap().expect("job 7");
     assert_eq!(
         job["settings"]["tasks"],
         json!([{"task_key": "a"}, {"task_key": "b"}])
@@ -789,7 +853,7 @@ async fn m2m_discovers_endpoint_caches_and_refreshes_token() {
     let calls: Vec<_> = (0..16)
         .map(|_| {
             let c = c.clone();
-            tokio::spawn(async move { c.me().await })
+            tokio::spawn(async move { me(&c).await })
         })
         .collect();
     for h in calls {
@@ -800,7 +864,7 @@ async fn m2m_discovers_endpoint_caches_and_refreshes_token() {
     assert_eq!(srv.count("/custom/token"), 1);
     // expires_in 2 s refreshes 0.5 s early: after 1.6 s a new token is fetched.
     tokio::time::sleep(Duration::from_millis(1600)).await;
-    c.me().await.unwrap();
+    me(&c).await.unwrap();
     assert_eq!(issued.load(Ordering::SeqCst), 2);
     let api_calls: Vec<Seen> = srv
         .seen()
@@ -826,7 +890,7 @@ async fn m2m_discovers_endpoint_caches_and_refreshes_token() {
 async fn m2m_falls_back_to_oidc_v1_token_without_metadata() {
     let (srv, issued) = oauth_server(3600, false).await;
     let c = m2m(&srv.url, None);
-    c.me().await.unwrap();
+    me(&c).await.unwrap();
     assert_eq!(issued.load(Ordering::SeqCst), 1);
     assert_eq!(srv.count("/oidc/v1/token"), 1);
 }
@@ -835,10 +899,10 @@ async fn m2m_falls_back_to_oidc_v1_token_without_metadata() {
 async fn m2m_refetches_once_after_401() {
     let (srv, issued) = oauth_server(3600, false).await;
     let c = m2m(&srv.url, None);
-    c.me().await.unwrap();
+    me(&c).await.unwrap();
     // Revoke: the server now expects the next token.
     issued.fetch_add(1, Ordering::SeqCst);
-    c.me().await.unwrap();
+    me(&c).await.unwrap();
     assert_eq!(srv.count("/oidc/v1/token"), 2);
 }
 
@@ -860,7 +924,7 @@ async fn m2m_bad_secret_is_unauthenticated_without_leaking_it() {
         origin: vec![],
     };
     let c = Client::from_resolved(resolved, fast()).unwrap();
-    let e = c.me().await.unwrap_err();
+    let e = me(&c).await.unwrap_err();
     assert!(matches!(e, ApiError::Unauthenticated { .. }), "{e}");
     let text = format!("{e} {e:?} {c:?}");
     assert!(text.contains("bad client credentials"), "{text}");

@@ -132,7 +132,7 @@ impl WorkspaceApi<'_> {
 
     /// Stat a path; missing ⇒ `None`.
     pub async fn find(&self, path: &str) -> Result<Option<ObjectInfo>, ApiError> {
-        super::database::none_if_missing(self.get_status(path).await)
+        super::none_if_missing(self.get_status(path).await)
     }
 
     /// Delete a path (`recursive` for non-empty directories). Re-sent after a

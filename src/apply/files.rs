@@ -26,7 +26,7 @@ use crate::api::{ApiError, Client, Method};
 use crate::config::model::Bundle;
 use crate::config::source::{Node, NodeKind, ScalarStyle, Span};
 use crate::diag::{Diag, Diagnostics};
-use crate::resources::{Kind, ResourceAddr, WorkspacePathKind};
+use crate::resources::{PathKind, ResourceAddr, WorkspacePaths};
 use crate::state::private;
 
 /// Directories never synced: VCS metadata and tool caches.
@@ -806,42 +806,6 @@ fn upload_target(file_path: &str, rel: &str) -> String {
 // ---------------------------------------------------------------------------
 // Path rewriting
 
-/// What a path field names, which decides how it is rewritten.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum PathKind {
-    /// A notebook: the workspace object has no extension.
-    Notebook,
-    /// A plain file (python_file, sql file, requirements).
-    File,
-    /// A directory (app source, dbt project).
-    Dir,
-    /// A library (`whl`, `jar`, `egg`): often a build output, so checked at
-    /// deploy only; a glob expands to every matching file.
-    Library,
-    /// An environment dependency: a library when it is a local path.
-    Dependency,
-    /// A path pattern (`transformations/**`): translated as written.
-    Glob,
-}
-
-impl From<WorkspacePathKind> for PathKind {
-    fn from(k: WorkspacePathKind) -> PathKind {
-        match k {
-            WorkspacePathKind::Notebook => PathKind::Notebook,
-            WorkspacePathKind::File => PathKind::File,
-            WorkspacePathKind::Dir => PathKind::Dir,
-            WorkspacePathKind::Glob => PathKind::Glob,
-        }
-    }
-}
-
-impl PathKind {
-    /// Built by `artifacts` before deploy: the CLI does not look for it at validate.
-    fn is_build_output(self) -> bool {
-        matches!(self, PathKind::Library | PathKind::Dependency)
-    }
-}
-
 /// Which command the rewrite serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -1170,10 +1134,11 @@ impl Rewriter<'_> {
         }
     }
 
+    /// Rewrite the path at `pattern` (map keys; `*` = every sequence item).
     fn visit(&mut self, node: &mut Node, pattern: &[&str], kind: PathKind, field: &str) {
         match pattern.split_first() {
             None => self.rewrite(node, kind, field),
-            Some((&"[]", rest)) => {
+            Some((&"*", rest)) => {
                 if let NodeKind::Seq(items) = &mut node.kind {
                     for item in items {
                         self.visit(item, rest, kind, field);
@@ -1291,15 +1256,6 @@ impl Rewriter<'_> {
             }
         }
     }
-
-    fn app(&mut self, app: &mut Node) {
-        self.visit(
-            app,
-            &["source_code_path"],
-            PathKind::Dir,
-            "source_code_path",
-        );
-    }
 }
 
 fn task_source_is_git(task: &Node, pattern: &[&str]) -> bool {
@@ -1362,8 +1318,8 @@ fn inspect(bundle: &Bundle, mode: Mode) -> (Diagnostics, Vec<(ResourceAddr, Node
     };
     let mut updated = Vec::new();
     for (addr, rc) in bundle.resources.iter() {
-        let paths = crate::resources::kind_impl(addr.kind).workspace_paths();
-        if !matches!(addr.kind, Kind::Jobs | Kind::Apps) && paths.is_empty() {
+        let paths = addr.kind.info().workspace_paths;
+        if matches!(paths, WorkspacePaths::None) {
             continue;
         }
         // Validate shows the whole tree: rewrite its copy of the resource.
@@ -1376,13 +1332,13 @@ fn inspect(bundle: &Bundle, mode: Mode) -> (Diagnostics, Vec<(ResourceAddr, Node
             Mode::Deploy => &rc.node,
         };
         let mut node = original.clone();
-        match addr.kind {
-            Kind::Jobs => rw.job(&mut node),
-            Kind::Apps => rw.app(&mut node),
-            _ => {
-                for p in paths {
-                    let field = p.path.join(".").replace(".[]", "[]");
-                    rw.visit(&mut node, p.path, p.kind.into(), &field);
+        match paths {
+            WorkspacePaths::None => continue,
+            WorkspacePaths::JobSettings => rw.job(&mut node),
+            WorkspacePaths::Fields(fields) => {
+                for f in fields {
+                    let label: Vec<&str> = f.path.iter().copied().filter(|s| *s != "*").collect();
+                    rw.visit(&mut node, f.path, f.kind, &label.join("."));
                 }
             }
         }

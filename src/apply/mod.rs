@@ -28,11 +28,11 @@ use crate::api::{ApiError, Client};
 use crate::config::model::Bundle;
 use crate::plan::build::{
     api_view, check_destroy_allowed, desired_permissions, destroying_action, fill_refs, find_refs,
-    kind_of, make_destroy_plan, managed_config, permissions_acl, state_field, DeferredRef,
+    make_destroy_plan, managed_config, permissions_acl, state_field, DeferredRef,
 };
 use crate::plan::diff::is_unknown;
 use crate::plan::{Action, EngineError, Plan, ResourceChange};
-use crate::resources::{Created, Kind, ResourceAddr, ResourceKind};
+use crate::resources::{kind_impl, Created, Kind, ResourceAddr, ResourceKind};
 use crate::state::{ResourceState, StateStore};
 use schedule::{run_graph, Failure, Op, OpGraph, Outcome, Step};
 
@@ -122,20 +122,6 @@ impl ApplyReport {
     /// Everything planned was done.
     pub fn ok(&self) -> bool {
         self.failed.is_empty() && self.skipped.is_empty() && !self.interrupted
-    }
-}
-
-/// What a kind waits for, for progress lines.
-fn wait_description(kind: Kind) -> &'static str {
-    match kind {
-        Kind::DatabaseInstances => "database instance to become AVAILABLE",
-        Kind::Apps => "app compute to become ACTIVE or STOPPED",
-        Kind::SyncedDatabaseTables => "synced table to be provisioned",
-        Kind::DatabaseCatalogs => "catalog",
-        Kind::Jobs => "job",
-        Kind::Pipelines => "pipeline",
-        Kind::SqlWarehouses => "SQL warehouse to become RUNNING",
-        Kind::SecretScopes => "secret scope",
     }
 }
 
@@ -266,7 +252,7 @@ impl Executor<'_> {
     }
 
     async fn remove(&self, op: &Op) -> Result<String, OpError> {
-        let kind = kind_of(op.addr.kind).map_err(|e| OpError::Failed(e.to_string()))?;
+        let kind = kind_impl(op.addr.kind);
         let Some(rs) = self.store.get(&op.addr) else {
             // Nothing recorded (an earlier run already deleted it).
             return Ok(String::new());
@@ -301,7 +287,7 @@ impl Executor<'_> {
 
     async fn put(&self, op: &Op) -> Result<String, OpError> {
         let addr = &op.addr;
-        let kind = kind_of(addr.kind).map_err(|e| OpError::Failed(e.to_string()))?;
+        let kind = kind_impl(addr.kind);
         let config = self.resolved_config(addr).map_err(OpError::Failed)?;
         let body = api_view(&config);
         let depends_on = self
@@ -322,14 +308,9 @@ impl Executor<'_> {
                 (id, None)
             }
             _ => {
-                // An app's create reads `lifecycle.started` (compute or
-                // `no_compute`); its body strips the engine fields itself.
-                let input = if addr.kind == Kind::Apps {
-                    &config
-                } else {
-                    &body
-                };
-                let created = self.create(kind, addr, input).await?;
+                let created = self
+                    .create(kind, addr, kind.create_input(&config, &body))
+                    .await?;
                 let record = ResourceState {
                     id: created.id.clone(),
                     applied: config.clone(),
@@ -347,26 +328,28 @@ impl Executor<'_> {
         self.emit(
             addr,
             ApplyEventKind::Waiting {
-                what: wait_description(addr.kind).into(),
+                what: match kind.info().wait_text {
+                    "" => addr.kind.noun().into_owned(),
+                    text => text.to_string(),
+                },
             },
         );
         let ready = kind
             .wait_ready(self.client, &id, self.opts.timeout_for(addr.kind))
             .await
             .map_err(|e| OpError::Failed(api_msg(&e)))?;
-        let ready = if addr.kind == Kind::Apps {
-            self.app_lifecycle(addr, &id, &config, ready).await?
-        } else {
-            kind.converge(
+        let progress = |message: String| self.emit(addr, ApplyEventKind::Progress { message });
+        let ready = kind
+            .after_ready(
                 self.client,
                 &id,
                 &config,
                 ready,
                 self.opts.timeout_for(addr.kind),
+                &progress,
             )
             .await
-            .map_err(|e| OpError::Failed(api_msg(&e)))?
-        };
+            .map_err(|e| OpError::Failed(api_msg(&e)))?;
         let outputs = match (ready, remote) {
             (r, _) if !r.is_null() => kind.outputs(&id, &r),
             (_, Some(created)) => kind.outputs(&id, &created),
@@ -393,36 +376,6 @@ impl Executor<'_> {
         Ok(id)
     }
 
-    /// An app's compute and code after its create or update
-    /// (`lifecycle.started`): start and deploy, or stop. Returns the app as
-    /// read last.
-    async fn app_lifecycle(
-        &self,
-        addr: &ResourceAddr,
-        id: &str,
-        config: &Value,
-        ready: Value,
-    ) -> Result<Value, OpError> {
-        let failed = |e: ApiError| OpError::Failed(api_msg(&e));
-        let current = if ready.is_null() {
-            self.client.apps().get(id).await.map_err(failed)?
-        } else {
-            ready
-        };
-        let progress = |message: String| self.emit(addr, ApplyEventKind::Progress { message });
-        let after = crate::resources::app::converge_lifecycle(
-            self.client,
-            id,
-            config,
-            &current,
-            self.opts.timeout_for(addr.kind),
-            &progress,
-        )
-        .await
-        .map_err(failed)?;
-        Ok(after.unwrap_or(current))
-    }
-
     /// A dependency this plan leaves alone may still be becoming ready: an
     /// earlier deploy can have been stopped after its create but before its
     /// wait finished. Wait for it (one read when it is ready) before building on it.
@@ -438,7 +391,7 @@ impl Executor<'_> {
             let Some(rs) = self.store.get(dep) else {
                 continue;
             };
-            let kind = kind_of(dep.kind).map_err(|e| OpError::Failed(e.to_string()))?;
+            let kind = kind_impl(dep.kind);
             kind.wait_ready(self.client, &rs.id, self.opts.timeout_for(dep.kind))
                 .await
                 .map_err(|e| OpError::Failed(format!("{dep} is not ready: {}", api_msg(&e))))?;
@@ -623,9 +576,6 @@ async fn execute(
     opts: &ApplyOptions,
     events: UnboundedSender<ApplyEvent>,
 ) -> Result<ApplyReport, EngineError> {
-    for c in &plan.changes {
-        kind_of(c.addr.kind)?;
-    }
     let state = store.snapshot();
     let old_deps: HashMap<ResourceAddr, Vec<ResourceAddr>> = state
         .resources

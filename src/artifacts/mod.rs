@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use crate::config::model::Bundle;
 use crate::config::source::{Node, NodeKind, ScalarStyle, SourceMap, Span};
 use crate::diag::{Diag, Diagnostics};
-use crate::resources::Kind;
+use crate::resources::WorkspacePaths;
 
 /// Shells a `build` command may run with.
 pub const EXECUTABLES: &[&str] = &["bash", "sh", "cmd"];
@@ -54,7 +54,6 @@ pub struct Artifact {
     /// Explicit `files`, else the default (`<path>/dist/*.whl` for a wheel).
     pub files: Vec<FileSource>,
     pub dynamic_version: bool,
-    pub span: Span,
 }
 
 impl Artifact {
@@ -209,7 +208,6 @@ pub fn parse(bundle: &Bundle) -> (Vec<Artifact>, Diagnostics) {
             executable,
             files,
             dynamic_version,
-            span: key.span,
         };
         // Without a build step the files must already be there.
         if !art.builds() {
@@ -437,7 +435,11 @@ pub fn check_and_point(bundle: &mut Bundle) -> Diagnostics {
     };
     let mut updated = Vec::new();
     for (addr, rc) in bundle.resources.iter() {
-        if addr.kind != Kind::Jobs {
+        // Artifacts attach to job settings (task libraries, environments).
+        if !matches!(
+            addr.kind.info().workspace_paths,
+            WorkspacePaths::JobSettings
+        ) {
             continue;
         }
         let mut node = rc.node.clone();

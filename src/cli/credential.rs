@@ -15,7 +15,7 @@ use super::args::{CredentialArgs, GlobalArgs, OutputFormat};
 use super::error::CliError;
 use super::{context, hint, output, Exit};
 use crate::api::{Client, Method};
-use crate::resources::{Kind, ResourceAddr};
+use crate::resources::ResourceAddr;
 use lakebundle_emulator::RunningEmulator;
 
 /// Everything needed to log in to an instance.
@@ -130,26 +130,27 @@ fn instance_in_bundle(
             .unwrap_or(&addr.key)
             .to_string()
     };
-    let addr =
-        ResourceAddr::parse(key).unwrap_or_else(|| ResourceAddr::new(Kind::DatabaseInstances, key));
-    if addr.kind == Kind::DatabaseInstances && resources.contains_key(&addr) {
-        return Ok(Some((name_of(&addr), addr)));
+    // Kinds `credential` can open a session on (database instances).
+    let access = |a: &ResourceAddr| a.kind.info().database_access;
+    let parsed = ResourceAddr::parse(key);
+    let by_key = match &parsed {
+        Some(addr) => resources.get_key_value(addr).map(|(a, _)| a),
+        None => resources.keys().find(|a| access(a) && a.key == key),
+    };
+    if let Some(addr) = by_key.filter(|a| access(a)) {
+        return Ok(Some((name_of(addr), addr.clone())));
     }
-    if let Some(by_name) = resources
-        .keys()
-        .find(|a| a.kind == Kind::DatabaseInstances && name_of(a) == key)
-    {
+    if let Some(by_name) = resources.keys().find(|a| access(a) && name_of(a) == key) {
         return Ok(Some((key.to_string(), by_name.clone())));
     }
-    let other = if addr.kind != Kind::DatabaseInstances {
-        resources.contains_key(&addr).then(|| addr.clone())
-    } else {
-        resources.keys().find(|a| a.key == key).cloned()
+    let other = match &parsed {
+        Some(addr) if !access(addr) => resources.contains_key(addr).then(|| addr.clone()),
+        _ => resources.keys().find(|a| a.key == key).cloned(),
     };
     if let Some(other) = other {
         return Err(CliError::user(format!(
             "{other} is a {}, not a database instance",
-            super::run::kind_noun(other.kind)
+            other.kind.noun()
         ))
         .with_help(super::run::suggest(
             &other.key,
@@ -166,7 +167,7 @@ fn instance_keys(session: &context::Session) -> Vec<String> {
         .bundle
         .resources
         .keys()
-        .filter(|a| a.kind == Kind::DatabaseInstances)
+        .filter(|a| a.kind.info().database_access)
         .map(|a| a.key.clone())
         .collect()
 }
@@ -255,7 +256,14 @@ impl Target {
             .with_help(format!("deploy it first with `{}`", self.deploy_hint));
         }
         let mut candidates = self.bundle_keys.clone();
-        if let Ok(list) = self.client.database().list_instances().await {
+        let list = crate::api::list_all(
+            &self.client,
+            "/api/2.0/database/instances",
+            &[("page_size", "100".into())],
+            "database_instances",
+        )
+        .await;
+        if let Ok(list) = list {
             candidates.extend(
                 list.iter()
                     .filter_map(|i| i.get("name").and_then(Value::as_str))
@@ -281,7 +289,11 @@ impl Target {
     /// Check the instance is AVAILABLE and mint a credential for it.
     pub async fn login(&self, database: &str) -> Result<DbLogin, CliError> {
         let what = format!("database instance {:?}", self.instance);
-        let inst = match self.client.database().get_instance(&self.instance).await {
+        let path = format!(
+            "/api/2.0/database/instances/{}",
+            crate::api::seg(&self.instance)
+        );
+        let inst = match self.client.call(Method::GET, &path, &[], None).await {
             Ok(i) => i,
             Err(e) if e.is_not_found() => return Err(self.missing().await),
             Err(e) => return Err(CliError::api(&what, &e)),

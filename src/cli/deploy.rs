@@ -22,7 +22,6 @@ use crate::apply::{apply, ApplyEvent, ApplyEventKind, ApplyOptions, ApplyReport}
 use crate::artifacts::build::BuiltFile;
 use crate::plan::build::{check_plan_fresh, config_hash, make_plan, PlanOptions};
 use crate::plan::{Action, EngineError, Plan};
-use crate::resources::Kind;
 use crate::state::{DeployLock, StateError, StateStore};
 
 fn action_word(a: Action) -> &'static str {
@@ -175,17 +174,13 @@ pub(super) fn report_json(report: &ApplyReport) -> Value {
 }
 
 /// Destructive changes that need a confirmation: any delete; a replace of
-/// an instance or synced table (their data goes with them).
+/// a kind whose data goes with it (instances, synced tables).
 pub fn destructive_changes(plan: &Plan) -> Vec<String> {
     plan.changes
         .iter()
         .filter(|c| {
             c.action == Action::Delete
-                || (c.action == Action::Replace
-                    && matches!(
-                        c.addr.kind,
-                        Kind::DatabaseInstances | Kind::SyncedDatabaseTables
-                    ))
+                || (c.action == Action::Replace && c.addr.kind.info().replace_loses_data)
         })
         .map(|c| format!("{} ({})", c.addr, action_word(c.action)))
         .collect()

@@ -9,43 +9,14 @@ use super::args::{DestroyArgs, GlobalArgs, OutputFormat};
 use super::deploy::{approve, drive, finish, report_json, with_lock, Approval, Done};
 use super::error::CliError;
 use super::{context, output, Exit};
-use crate::api::Method;
 use crate::apply::destroy;
 use crate::plan::build::make_destroy_plan;
 use crate::plan::render::{render_json, render_text, TextOptions};
 
-/// Remove the synced bundle files and their manifests.
+/// Remove the synced bundle files; what could not be removed is a warning.
 async fn remove_files(session: &context::Session) {
-    let path = &session.bundle.workspace.file_path;
-    let body = json!({ "path": path, "recursive": true });
-    match session
-        .client
-        .call(Method::POST, "/api/2.0/workspace/delete", &[], Some(&body))
-        .await
-    {
-        Ok(_) => {}
-        Err(e) if e.is_not_found() => {}
-        Err(e) => output::warning(format!("removing the bundle files at {path}: {e}")),
-    }
-    let manifest = format!(
-        "{}/files.json",
-        session.bundle.workspace.state_path.trim_end_matches('/')
-    );
-    let body = json!({ "path": manifest, "recursive": false });
-    if let Err(e) = session
-        .client
-        .call(Method::POST, "/api/2.0/workspace/delete", &[], Some(&body))
-        .await
-    {
-        if !e.is_not_found() {
-            output::warning(format!("removing {manifest}: {e}"));
-        }
-    }
-    let local = crate::apply::files::local_manifest_path(&session.bundle);
-    if let Err(e) = std::fs::remove_file(&local) {
-        if e.kind() != std::io::ErrorKind::NotFound {
-            output::warning(format!("removing {}: {e}", local.display()));
-        }
+    for w in crate::ops::destroy::remove_files(&session.bundle, &session.client).await {
+        output::warning(w);
     }
 }
 

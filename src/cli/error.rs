@@ -187,7 +187,7 @@ impl CliError {
         let class = match &e {
             EngineError::Graph { diags } => return CliError::diags(&bundle.sources, diags.clone()),
             EngineError::Read { .. } => ErrorClass::Remote,
-            EngineError::KindMissing { .. } | EngineError::NoClient => ErrorClass::Internal,
+            EngineError::NoClient => ErrorClass::Internal,
             EngineError::State(s) => state_class(s),
             EngineError::Unsupported { .. }
             | EngineError::PreventDestroy { .. }

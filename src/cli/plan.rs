@@ -9,7 +9,7 @@
 use super::args::{GlobalArgs, OutputFormat, PlanArgs};
 use super::error::CliError;
 use super::{context, hint, output, Exit};
-use crate::plan::build::{make_plan, PlanOptions};
+use crate::ops::plan::{plan, PlanFailure, PlanOutcome, PlanRequest};
 use crate::plan::render::{render_json, render_markdown, render_text, TextOptions};
 use crate::plan::Plan;
 
@@ -37,17 +37,21 @@ async fn plan_session(
     session: &context::Session,
 ) -> Result<Exit, CliError> {
     let store = session.state().await?;
-    let opts = PlanOptions {
+    let req = PlanRequest {
         refresh: a.refresh,
-        parallelism: a.parallelism.max(1),
+        parallelism: a.parallelism,
+        save_to: a.out.clone(),
     };
-    let client = a.refresh.then_some(&session.client);
-    let plan = make_plan(&session.bundle, &store.snapshot(), client, &opts)
-        .await
-        .map_err(|e| session.engine_error(e))?;
-    if let Some(out) = &a.out {
-        crate::apply::files::write_atomic(out, plan.to_json_string().as_bytes())
-            .map_err(|e| CliError::user(format!("cannot save the plan: {e}")))?;
+    let PlanOutcome { plan, saved } =
+        plan(&session.bundle, &store.snapshot(), &session.client, &req)
+            .await
+            .map_err(|e| match e {
+                PlanFailure::Engine(e) => session.engine_error(e),
+                PlanFailure::Save { source, .. } => {
+                    CliError::user(format!("cannot save the plan: {source}"))
+                }
+            })?;
+    if let Some(out) = saved {
         let path = out.display().to_string();
         eprintln!(
             "Saved the plan to {}; apply it with `{}`.",

@@ -11,35 +11,29 @@ use super::args::{GlobalArgs, OutputFormat, RunArgs};
 use super::error::{CliError, ErrorClass};
 use super::{context, hint, output, Exit};
 use crate::api::{ApiError, Client, Method};
-use crate::resources::{Kind, ResourceAddr};
+use crate::resources::{Kind, ResourceAddr, RunStyle};
 use crate::state::DeploymentState;
 
-/// What `run` can act on.
-const RUNNABLE: &[Kind] = &[
-    Kind::Jobs,
-    Kind::Pipelines,
-    Kind::Apps,
-    Kind::SyncedDatabaseTables,
-];
+/// The kinds `run` can act on.
+fn runnable() -> impl Iterator<Item = Kind> {
+    Kind::ALL
+        .into_iter()
+        .filter(|k| k.info().run != RunStyle::None)
+}
+
+/// `a, b and c` (`conj` = "and"/"or").
+fn word_list(items: &[String], conj: &str) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} {conj} {last}", init.join(", ")),
+    }
+}
 
 /// Job run lifecycle states after which nothing more happens.
 const RUN_TERMINAL: &[&str] = &["TERMINATED", "SKIPPED", "INTERNAL_ERROR"];
 /// Pipeline update states after which nothing more happens.
 const UPDATE_TERMINAL: &[&str] = &["COMPLETED", "FAILED", "CANCELED"];
-
-/// `job`, `database instance`, ... (for messages).
-pub(super) fn kind_noun(kind: Kind) -> &'static str {
-    match kind {
-        Kind::DatabaseInstances => "database instance",
-        Kind::DatabaseCatalogs => "database catalog",
-        Kind::SyncedDatabaseTables => "synced table",
-        Kind::Jobs => "job",
-        Kind::Apps => "app",
-        Kind::Pipelines => "pipeline",
-        Kind::SqlWarehouses => "SQL warehouse",
-        Kind::SecretScopes => "secret scope",
-    }
-}
 
 /// "did you mean ..." among `candidates`, else the list of them.
 pub(super) fn suggest<'a>(
@@ -64,22 +58,25 @@ fn find_target(session: &context::Session, key: &str) -> Result<ResourceAddr, Cl
     let resources = &session.bundle.resources;
     let runnable_keys: Vec<&str> = resources
         .keys()
-        .filter(|a| RUNNABLE.contains(&a.kind))
+        .filter(|a| a.kind.info().run != RunStyle::None)
         .map(|a| a.key.as_str())
         .collect();
+    let plurals = word_list(
+        &runnable()
+            .map(|k| k.plural().into_owned())
+            .collect::<Vec<_>>(),
+        "and",
+    );
+    let nouns: Vec<String> = runnable().map(|k| k.noun().into_owned()).collect();
     let not_runnable = |addr: &ResourceAddr| {
         CliError::user(format!(
-            "{addr} is a {}; `run` works on jobs, pipelines, apps and synced tables",
-            kind_noun(addr.kind)
+            "{addr} is a {}; `run` works on {plurals}",
+            addr.kind.noun()
         ))
-        .with_help(suggest(
-            key,
-            runnable_keys.iter().copied(),
-            "jobs, pipelines, apps and synced tables",
-        ))
+        .with_help(suggest(key, runnable_keys.iter().copied(), &plurals))
     };
     if let Some(addr) = ResourceAddr::parse(key) {
-        if !RUNNABLE.contains(&addr.kind) {
+        if addr.kind.info().run == RunStyle::None {
             return Err(not_runnable(&addr));
         }
         if !resources.contains_key(&addr) {
@@ -92,15 +89,14 @@ fn find_target(session: &context::Session, key: &str) -> Result<ResourceAddr, Cl
                 CliError::user(format!("no {addr} in the bundle")).with_help(suggest(
                     &addr.key,
                     same_kind,
-                    &format!("{}s", kind_noun(addr.kind)),
+                    &addr.kind.plural(),
                 )),
             );
         }
         return Ok(addr);
     }
-    let matches: Vec<ResourceAddr> = RUNNABLE
-        .iter()
-        .map(|k| ResourceAddr::new(*k, key))
+    let matches: Vec<ResourceAddr> = runnable()
+        .map(|k| ResourceAddr::new(k, key))
         .filter(|a| resources.contains_key(a))
         .collect();
     match matches.as_slice() {
@@ -109,14 +105,11 @@ fn find_target(session: &context::Session, key: &str) -> Result<ResourceAddr, Cl
             if let Some(other) = resources.keys().find(|a| a.key == key) {
                 return Err(not_runnable(other));
             }
-            Err(CliError::user(format!(
-                "no job, pipeline, app or synced table with key `{key}` in the bundle"
-            ))
-            .with_help(suggest(
-                key,
-                runnable_keys.iter().copied(),
-                "jobs, pipelines, apps and synced tables",
-            )))
+            let nouns = word_list(&nouns, "or");
+            Err(
+                CliError::user(format!("no {nouns} with key `{key}` in the bundle"))
+                    .with_help(suggest(key, runnable_keys.iter().copied(), &plurals)),
+            )
         }
         many => Err(CliError::user(format!(
             "`{key}` is ambiguous: {}",
@@ -185,7 +178,7 @@ async fn run_job(
             Method::POST,
             "/api/2.2/jobs/run-now",
             &[],
-            Some(&json!({ "job_id": id })),
+            Some(&crate::resources::job::run_now_body(id, &json!({}))),
         )
         .await
         .map_err(|e| api_error(g, &format!("job {job_id} ({addr})"), e))?;
@@ -454,33 +447,33 @@ async fn run_session(
         || a.validate_only
         || !a.refresh.is_empty()
         || !a.full_refresh.is_empty();
-    if pipeline_flags && addr.kind != Kind::Pipelines {
+    if pipeline_flags && addr.kind.info().run != RunStyle::PipelineUpdate {
         return Err(CliError::user(format!(
             "--refresh, --refresh-all, --full-refresh, --full-refresh-all and --validate-only apply to pipelines; {addr} is a {}",
-            kind_noun(addr.kind)
+            addr.kind.noun()
         ))
         .with_help("drop the pipeline flags, or name a pipeline"));
     }
     let store = session.state().await?;
     let state = store.snapshot();
     let id = deployed_id(g, &state, &addr)?;
-    match addr.kind {
-        Kind::Jobs => run_job(g, &session.client, &addr, &id, !a.no_wait).await,
-        Kind::Pipelines => run_pipeline(g, a, &session.client, &addr, &id).await,
-        Kind::SyncedDatabaseTables => {
+    match addr.kind.info().run {
+        RunStyle::JobRun => run_job(g, &session.client, &addr, &id, !a.no_wait).await,
+        RunStyle::PipelineUpdate => run_pipeline(g, a, &session.client, &addr, &id).await,
+        RunStyle::PipelineRefresh => {
             let pipeline = pipeline_id(g, &session.client, &state, &addr, &id).await?;
             refresh_pipeline(g, &session.client, &pipeline, &id, !a.no_wait).await
         }
-        Kind::Apps => {
+        RunStyle::AppDeploy => {
             let applied = state
                 .get(&addr)
                 .map(|rs| rs.applied.clone())
                 .unwrap_or_default();
             run_app(g, &session.client, &id, &applied, !a.no_wait).await
         }
-        other => Err(CliError::msg(
+        RunStyle::None => Err(CliError::msg(
             ErrorClass::Internal,
-            format!("{addr}: `run` has no action for {other}"),
+            format!("{addr}: `run` has no action for {}", addr.kind),
         )),
     }
 }

@@ -109,17 +109,7 @@ pub fn summary(b: &Bundle, loaded: &Loaded) -> String {
         .into_iter()
         .filter_map(|k| {
             let n = b.resources.keys().filter(|a| a.kind == k).count();
-            let (one, many) = match k {
-                Kind::DatabaseInstances => ("database instance", "database instances"),
-                Kind::DatabaseCatalogs => ("database catalog", "database catalogs"),
-                Kind::SyncedDatabaseTables => ("synced table", "synced tables"),
-                Kind::Jobs => ("job", "jobs"),
-                Kind::Apps => ("app", "apps"),
-                Kind::Pipelines => ("pipeline", "pipelines"),
-                Kind::SqlWarehouses => ("SQL warehouse", "SQL warehouses"),
-                Kind::SecretScopes => ("secret scope", "secret scopes"),
-            };
-            (n > 0).then(|| plural(n, one, many))
+            (n > 0).then(|| plural(n, &k.noun(), &k.plural()))
         })
         .collect();
     let _ = writeln!(

@@ -17,7 +17,7 @@ use crate::config::source::{
 use crate::config::variables;
 use crate::diag::{did_you_mean, suggestion_help, suggestions, Diag, Diagnostics, Severity};
 use crate::interp::resolve::{Context, RefUse, Resolver, VarSource};
-use crate::resources::{Kind, ResourceAddr};
+use crate::resources::{kind_impl, Kind, ResourceAddr};
 
 /// Root file names, in the order they are looked for.
 pub const ROOT_FILES: &[&str] = &[
@@ -45,9 +45,6 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "python",
     "scripts",
 ];
-
-/// Above this many database instances in one target, warn (workspace limit).
-const INSTANCE_LIMIT: usize = 10;
 
 #[derive(Debug, Clone, Default)]
 pub struct LoadOptions {
@@ -178,7 +175,32 @@ pub fn load(opts: &LoadOptions) -> Loaded {
     cx.finish(bundle, opts.strict)
 }
 
+/// The stages of DESIGN §1, each a function with its own input and output:
+/// parse → merge/target → variables → resolve → check.
 fn load_inner(opts: &LoadOptions, cx: &mut Ctx) -> Option<Bundle> {
+    let Parsed { root_dir, tree } = parse(opts, cx)?;
+    let Targeted { tree, target, mode } = select_target(tree, opts, cx)?;
+    let user = opts.current_user.as_ref();
+    let (pre, chosen) = choose_variables(tree, &root_dir, &target, mode, opts, cx);
+    let resolved = resolve(&pre, &chosen, user, &target, cx)?;
+    let checked = Checked {
+        root_dir,
+        target,
+        mode,
+        pending: chosen.pending,
+    };
+    Some(check(pre, resolved, checked, user, cx))
+}
+
+/// Stage 1 output: the root file with its includes merged in.
+struct Parsed {
+    root_dir: PathBuf,
+    tree: Node,
+}
+
+/// Parse: find the root file, read it and its includes (in parallel), and
+/// merge the includes in sorted order.
+fn parse(opts: &LoadOptions, cx: &mut Ctx) -> Option<Parsed> {
     let (root_dir, root_file) = match find_root(opts) {
         Ok(found) => found,
         Err(d) => {
@@ -268,6 +290,19 @@ fn load_inner(opts: &LoadOptions, cx: &mut Ctx) -> Option<Bundle> {
         }
     }
 
+    Some(Parsed { root_dir, tree })
+}
+
+/// Stage 2 output: the tree with the selected target merged in.
+struct Targeted {
+    tree: Node,
+    target: String,
+    mode: Option<Mode>,
+}
+
+/// Merge/target: normalize variable declarations, pick the target (legacy
+/// `environments:` too) and merge its overrides; read the mode.
+fn select_target(mut tree: Node, opts: &LoadOptions, cx: &mut Ctx) -> Option<Targeted> {
     variables::normalize_declarations(&mut tree, &mut cx.diags);
 
     // Targets (legacy `environments:` is the same thing).
@@ -342,12 +377,25 @@ fn load_inner(opts: &LoadOptions, cx: &mut Ctx) -> Option<Bundle> {
     crate::config::unsupported::check(&tree, &mut cx.diags);
 
     let mode = presets::read_mode(&tree, &mut cx.diags);
-    let user = opts.current_user.as_ref();
+    Some(Targeted { tree, target, mode })
+}
 
+/// Variables: choose every variable's value (`--var`, environment, the
+/// overrides file, defaults, lookups), then apply the mode's presets and the
+/// engine defaults. Returns the tree to resolve and the chosen values.
+fn choose_variables(
+    mut tree: Node,
+    root_dir: &Path,
+    target: &str,
+    mode: Option<Mode>,
+    opts: &LoadOptions,
+    cx: &mut Ctx,
+) -> (Node, variables::Chosen) {
+    let user = opts.current_user.as_ref();
     // Variable values.
-    let overrides = read_overrides_file(&root_dir, &target, cx);
+    let overrides = read_overrides_file(root_dir, target, cx);
     let inputs = variables::ValueInputs {
-        target: &target,
+        target,
         cli: &opts.vars,
         env: &opts.env,
         overrides_file: overrides.as_ref(),
@@ -356,14 +404,30 @@ fn load_inner(opts: &LoadOptions, cx: &mut Ctx) -> Option<Bundle> {
     let chosen = variables::choose_values(&tree, &inputs, &mut cx.diags);
 
     presets::apply(&mut tree, mode, user, &mut cx.diags);
-    insert_defaults(&mut tree, &target, user, &root_dir);
+    insert_defaults(&mut tree, target, user, root_dir);
+    (tree, chosen)
+}
 
+/// Stage 4 output: the substituted tree and the resources read from it.
+struct Resolved {
+    tree: Node,
+    resources: IndexMap<ResourceAddr, ResourceConfig>,
+}
+
+/// Resolve: substitute every `${...}` (deferred resource outputs stay as
+/// references), read the resources, and report what could not be resolved.
+fn resolve(
+    pre: &Node,
+    chosen: &variables::Chosen,
+    user: Option<&CurrentUser>,
+    target: &str,
+    cx: &mut Ctx,
+) -> Option<Resolved> {
     // Substitution.
     let output_fields = output_fields();
-    let pre = tree;
     let texts: Vec<std::sync::Arc<str>> = cx.sources.files.iter().map(|f| f.text.clone()).collect();
     let ctx = Context {
-        tree: &pre,
+        tree: pre,
         vars: &chosen.values,
         user_known: user.is_some(),
         output_fields: &output_fields,
@@ -412,7 +476,7 @@ fn load_inner(opts: &LoadOptions, cx: &mut Ctx) -> Option<Bundle> {
                 name,
                 chosen.decl_spans.get(name).copied(),
                 &uses,
-                &target,
+                target,
             ));
         }
     }
@@ -466,13 +530,44 @@ fn load_inner(opts: &LoadOptions, cx: &mut Ctx) -> Option<Bundle> {
             )),
         });
     }
+    Some(Resolved {
+        tree: resolved_tree,
+        resources,
+    })
+}
 
+/// What the check stage needs from the earlier ones.
+struct Checked {
+    root_dir: PathBuf,
+    target: String,
+    mode: Option<Mode>,
+    pending: Vec<crate::config::model::PendingLookup>,
+}
+
+/// Check: the CLI's rules, permissions and identities, each resource's
+/// schema, cycles, the workspace and the bundle name; builds the [`Bundle`].
+fn check(
+    pre: Node,
+    resolved: Resolved,
+    checked: Checked,
+    user: Option<&CurrentUser>,
+    cx: &mut Ctx,
+) -> Bundle {
+    let Checked {
+        root_dir,
+        target,
+        mode,
+        pending,
+    } = checked;
+    let Resolved {
+        tree: resolved_tree,
+        mut resources,
+    } = resolved;
     check_cli_rules(&pre, &resolved_tree, cx);
 
     // The unresolved tree is no longer needed: free it while the checks run
     // (it is as large as the resolved one, and this lowers peak memory).
     let bundle_span = pre.get("bundle").map(|b| b.span).unwrap_or(pre.span);
-    drop(resolver);
     rayon::spawn(move || drop(pre));
 
     let resolved_tree = crate::config::permissions::apply_identity(
@@ -492,7 +587,7 @@ fn load_inner(opts: &LoadOptions, cx: &mut Ctx) -> Option<Bundle> {
     }
     let name = resolved_tree
         .pointer(&["bundle", "name"])
-        .and_then(scalar_string)
+        .and_then(Node::scalar_text)
         .unwrap_or_default();
     if name.is_empty() {
         cx.diags.push(
@@ -505,7 +600,7 @@ fn load_inner(opts: &LoadOptions, cx: &mut Ctx) -> Option<Bundle> {
         .get("sync")
         .map(Node::to_json)
         .unwrap_or(serde_json::Value::Null);
-    Some(Bundle {
+    Bundle {
         sources: SourceMap::default(),
         root: root_dir,
         name,
@@ -514,12 +609,11 @@ fn load_inner(opts: &LoadOptions, cx: &mut Ctx) -> Option<Bundle> {
         workspace,
         sync,
         resources,
-        pending_lookups: chosen.pending,
+        pending_lookups: pending,
         scripts: crate::scripts::from_tree(&resolved_tree),
         tree: resolved_tree,
-    })
+    }
 }
-
 /// Values of `bundle.engine` the official CLI accepts.
 const ENGINES: &[&str] = &["terraform", "direct"];
 
@@ -581,7 +675,7 @@ fn check_cli_rules(pre: &Node, resolved: &Node, cx: &mut Ctx) {
         }
     }
     if let Some(engine) = resolved.pointer(&["bundle", "engine"]) {
-        let text = scalar_string(engine);
+        let text = engine.scalar_text();
         let ok = matches!(engine.kind, NodeKind::Null)
             || text.as_deref().is_some_and(|t| ENGINES.contains(&t));
         if !ok {
@@ -616,16 +710,6 @@ fn check_cli_rules(pre: &Node, resolved: &Node, cx: &mut Ctx) {
                 );
             }
         }
-    }
-}
-
-fn scalar_string(n: &Node) -> Option<String> {
-    match &n.kind {
-        NodeKind::String(s, _) => Some(s.clone()),
-        NodeKind::Int(i) => Some(i.to_string()),
-        NodeKind::Float(f) => Some(f.to_string()),
-        NodeKind::Bool(b) => Some(b.to_string()),
-        _ => None,
     }
 }
 
@@ -1195,49 +1279,8 @@ fn git_info(dir: &Path) -> Option<Vec<(&'static str, String)>> {
 fn output_fields() -> HashMap<Kind, Vec<&'static str>> {
     Kind::ALL
         .into_iter()
-        .map(|kind| {
-            let fields = crate::resources::registry()
-                .iter()
-                .find(|k| k.kind() == kind)
-                .map(|k| k.output_fields().to_vec())
-                .unwrap_or_else(|| fallback_outputs(kind).to_vec());
-            (kind, fields)
-        })
+        .map(|kind| (kind, kind_impl(kind).output_fields().to_vec()))
         .collect()
-}
-
-fn fallback_outputs(kind: Kind) -> &'static [&'static str] {
-    match kind {
-        Kind::DatabaseInstances => &[
-            "id",
-            "uid",
-            "state",
-            "read_write_dns",
-            "read_only_dns",
-            "creator",
-            "creation_time",
-            "pg_version",
-        ],
-        Kind::DatabaseCatalogs => &["id", "uid"],
-        Kind::SyncedDatabaseTables => &[
-            "id",
-            "data_synchronization_status",
-            "unity_catalog_provisioning_state",
-        ],
-        Kind::Jobs => &["id", "url"],
-        Kind::Apps => &[
-            "id",
-            "url",
-            "service_principal_id",
-            "service_principal_client_id",
-            "service_principal_name",
-            "app_status",
-            "compute_status",
-        ],
-        Kind::Pipelines => &["id", "pipeline_id"],
-        Kind::SqlWarehouses => &["id", "jdbc_url"],
-        Kind::SecretScopes => &["id", "name"],
-    }
 }
 
 /// One parallel chunk: each resource resolved with its references (and the
@@ -1316,13 +1359,7 @@ fn resolve_resources(
                     let kind_key = &kinds.entries[*ki].0.name;
                     merge::merge_resource_keyed_lists(kind_key, &mut resolved, &mut diags);
                     crate::resources::check::normalize_resource(kind_key, &mut resolved);
-                    if addr.kind == Kind::DatabaseInstances {
-                        crate::resources::database_instance::normalize_custom_tags(
-                            &addr.to_string(),
-                            &mut resolved,
-                            &mut diags,
-                        );
-                    }
+                    kind_impl(addr.kind).normalize(&addr.to_string(), &mut resolved, &mut diags);
                     (resolved, refs)
                 })
                 .collect();
@@ -1391,128 +1428,85 @@ fn resolve_resources(
 /// The JSON view of each resource and the kind's checks, in parallel (each
 /// resource is independent); diagnostics keep the resources' order.
 fn check_resources(resources: &mut IndexMap<ResourceAddr, ResourceConfig>, cx: &mut Ctx) {
-    let registry = crate::resources::registry();
     let mut all: Vec<&mut ResourceConfig> = resources.values_mut().collect();
     let found: Vec<Diagnostics> = all
         .par_iter_mut()
         .map(|rc| {
             rc.value = rc.node.to_json();
             let mut diags = Diagnostics::default();
-            if let Some(k) = registry.iter().find(|k| k.kind() == rc.addr.kind) {
-                k.check(&rc.addr.key, &rc.node, &mut diags);
-            }
+            kind_impl(rc.addr.kind).check(&rc.addr.key, &rc.node, &mut diags);
             diags
         })
         .collect();
     for d in found {
         cx.diags.extend(d);
     }
-    let instances: Vec<&ResourceConfig> = resources
-        .values()
-        .filter(|r| r.addr.kind == Kind::DatabaseInstances)
-        .collect();
-    if instances.len() > INSTANCE_LIMIT {
-        let mut d = Diag::warning(format!(
-            "this target defines {} database instances; a workspace allows at most {INSTANCE_LIMIT}",
-            instances.len()
-        ));
-        if let Some(first) = instances.get(INSTANCE_LIMIT) {
-            d = d.at(first.node.span, "the 11th instance");
+    for kind in Kind::ALL {
+        let Some(limit) = kind.info().workspace_limit else {
+            continue;
+        };
+        let of_kind: Vec<&ResourceConfig> =
+            resources.values().filter(|r| r.addr.kind == kind).collect();
+        if of_kind.len() <= limit.max {
+            continue;
         }
-        cx.diags.push(
-            d.help("split the instances across workspaces or share instances between catalogs"),
-        );
+        let mut d = Diag::warning(format!(
+            "this target defines {} {}; a workspace allows at most {}",
+            of_kind.len(),
+            kind.plural(),
+            limit.max
+        ));
+        if let Some(first) = of_kind.get(limit.max) {
+            d = d.at(
+                first.node.span,
+                format!("the first {} over the limit", kind.noun()),
+            );
+        }
+        cx.diags.push(d.help(limit.help));
     }
 }
 
 /// Resource-level cycles (through references to outputs, which are not
 /// substituted at load): one error per cycle, listing every edge.
 fn check_resource_cycles(resources: &IndexMap<ResourceAddr, ResourceConfig>, cx: &mut Ctx) {
+    use crate::graph::{cycle_diag, cycles, CycleHop};
+    let mut g: petgraph::graph::DiGraph<&ResourceAddr, &ResourceRef> =
+        petgraph::graph::DiGraph::new();
+    let nodes: Vec<_> = resources.keys().map(|a| g.add_node(a)).collect();
     let index: HashMap<&ResourceAddr, usize> =
         resources.keys().enumerate().map(|(i, a)| (a, i)).collect();
-    let edges: Vec<Vec<(usize, &ResourceRef)>> = resources
-        .values()
-        .map(|rc| {
-            rc.refs
-                .iter()
-                // Permissions are applied once both sides exist: no ordering.
-                .filter(|r| !r.at_path.starts_with("permissions"))
-                .filter_map(|r| index.get(&r.target).map(|&t| (t, r)))
-                .collect()
-        })
-        .collect();
-    // Iterative DFS with colours; each back edge closes a cycle on the stack.
-    let n = resources.len();
-    let mut colour = vec![0u8; n];
-    let mut reported: HashSet<Vec<usize>> = HashSet::new();
-    for start in 0..n {
-        if colour[start] != 0 {
-            continue;
-        }
-        let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
-        let mut via: Vec<Option<&ResourceRef>> = vec![None];
-        colour[start] = 1;
-        while let Some(top) = stack.last_mut() {
-            let node = top.0;
-            if let Some(&(to, r)) = edges[node].get(top.1) {
-                top.1 += 1;
-                match colour[to] {
-                    0 => {
-                        colour[to] = 1;
-                        stack.push((to, 0));
-                        via.push(Some(r));
-                    }
-                    1 => {
-                        let pos = stack.iter().position(|(s, _)| *s == to).unwrap_or(0);
-                        let members: Vec<usize> = stack[pos..].iter().map(|(s, _)| *s).collect();
-                        let mut key = members.clone();
-                        key.sort_unstable();
-                        if reported.insert(key) {
-                            let mut hops: Vec<&ResourceRef> =
-                                via[pos + 1..].iter().flatten().copied().collect();
-                            hops.push(r);
-                            cx.diags.push(cycle_diag(resources, &members, &hops));
-                        }
-                    }
-                    _ => {}
-                }
-            } else {
-                colour[node] = 2;
-                stack.pop();
-                via.pop();
+    for (i, rc) in resources.values().enumerate() {
+        // Permissions are applied once both sides exist: no ordering.
+        for r in rc
+            .refs
+            .iter()
+            .filter(|r| !r.at_path.starts_with("permissions"))
+        {
+            if let Some(&t) = index.get(&r.target) {
+                g.add_edge(nodes[i], nodes[t], r);
             }
         }
     }
-}
-
-fn cycle_diag(
-    resources: &IndexMap<ResourceAddr, ResourceConfig>,
-    members: &[usize],
-    hops: &[&ResourceRef],
-) -> Diag {
-    let addrs: Vec<String> = members
-        .iter()
-        .chain(members.first())
-        .filter_map(|i| resources.get_index(*i).map(|(a, _)| a.to_string()))
-        .collect();
-    let mut d = Diag::error(format!(
-        "cycle detected between resources: {}",
-        addrs.join(" → ")
-    ));
-    for (i, hop) in hops.iter().enumerate() {
-        let from = addrs.get(i).cloned().unwrap_or_default();
-        let label = format!("{from} refers to {} via {}", hop.target, hop.text);
-        d = if i == 0 {
-            d.at(hop.span, label)
-        } else {
-            d.related(hop.span, label)
-        };
+    for cycle in cycles(&g) {
+        let hops: Vec<CycleHop<'_>> = cycle
+            .iter()
+            .filter_map(|&e| {
+                let (s, t) = g.edge_endpoints(e)?;
+                let r = g[e];
+                Some(CycleHop {
+                    from: g[s],
+                    to: g[t],
+                    via: &r.text,
+                    span: Some(r.span),
+                })
+            })
+            .collect();
+        cx.diags.push(cycle_diag(&hops));
     }
-    d.help("resources cannot depend on each other in a loop; remove one of these references")
 }
 
 fn workspace_from(tree: &Node, user: Option<&CurrentUser>) -> Workspace {
-    let get = |k: &str| tree.pointer(&["workspace", k]).and_then(scalar_string);
+    let get = |k: &str| tree.pointer(&["workspace", k]).and_then(Node::scalar_text);
     let root_path = get("root_path").unwrap_or_default();
     Workspace {
         host: get("host").filter(|h| !h.is_empty()),

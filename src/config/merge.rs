@@ -224,13 +224,7 @@ fn merge_by_key(seq: &mut Vec<Node>, key_field: &str, diags: &mut Diagnostics) {
     let mut out: Vec<Node> = Vec::with_capacity(seq.len());
     for item in seq.drain(..) {
         // A key resolved from a number (`task_key: ${var.n}`) is still a key.
-        let key = item.get(key_field).and_then(|k| match &k.kind {
-            NodeKind::String(s, _) => Some(s.clone()),
-            NodeKind::Int(i) => Some(i.to_string()),
-            NodeKind::Float(f) => Some(f.to_string()),
-            NodeKind::Bool(b) => Some(b.to_string()),
-            _ => None,
-        });
+        let key = item.get(key_field).and_then(Node::scalar_text);
         match key.map(|k| first.get(&k).copied().ok_or(k)) {
             Some(Ok(i)) => merge_into(&mut out[i], item, diags),
             Some(Err(k)) => {

@@ -14,10 +14,8 @@ use indexmap::IndexMap;
 use crate::config::model::{CurrentUser, ResourceConfig};
 use crate::config::source::{Key, Map, Node, NodeKind, ScalarStyle, Span};
 use crate::diag::{did_you_mean, Diag, Diagnostics};
-use crate::resources::{Kind, ResourceAddr};
-
-/// Principal fields of a permission entry.
-const PRINCIPALS: [&str; 3] = ["user_name", "group_name", "service_principal_name"];
+use crate::resources::common::PRINCIPALS;
+use crate::resources::ResourceAddr;
 
 /// Levels the top-level `permissions` accepts.
 pub const TOP_LEVELS: [&str; 3] = ["CAN_MANAGE", "CAN_VIEW", "CAN_RUN"];
@@ -219,7 +217,7 @@ fn read_top_level(tree: &Node, diags: &mut Diagnostics) -> Vec<TopEntry> {
             if k.name != "level" && !PRINCIPALS.contains(&k.name.as_str()) {
                 let mut d = Diag::error(format!("unknown field `{}` in {at}", k.name))
                     .at(k.span, "unknown field");
-                let fields = ["level", "user_name", "group_name", "service_principal_name"];
+                let fields = std::iter::once("level").chain(PRINCIPALS);
                 if let Some(s) = did_you_mean(&k.name, fields) {
                     d = d.help(format!("did you mean `{s}`?"));
                 }
@@ -455,76 +453,6 @@ fn recommend_deployer(tree: &Node, top: &[TopEntry], user: &CurrentUser, diags: 
     );
 }
 
-/// Apps that reference a job with permissions: deploying the app grants its
-/// service principal on the job, and the job's permissions (a full PUT) would
-/// take that grant away again unless they list it.
-fn warn_apps_on_jobs(resources: &IndexMap<ResourceAddr, ResourceConfig>, diags: &mut Diagnostics) {
-    for (addr, rc) in resources {
-        if addr.kind != Kind::Apps {
-            continue;
-        }
-        let mut warned: HashSet<&ResourceAddr> = HashSet::new();
-        for r in &rc.refs {
-            if r.target.kind != Kind::Jobs
-                || !r.at_path.starts_with("resources")
-                || !warned.insert(&r.target)
-            {
-                continue;
-            }
-            let Some(job) = resources.get(&r.target) else {
-                continue;
-            };
-            let Some(perms) = job.node.get("permissions").and_then(Node::as_seq) else {
-                continue;
-            };
-            if perms.is_empty() {
-                continue;
-            }
-            let sp_ref = format!("${{resources.apps.{}.service_principal_", addr.key);
-            let listed = perms.iter().any(|e| {
-                e.get("service_principal_name")
-                    .and_then(Node::as_str)
-                    .is_some_and(|s| s.starts_with(&sp_ref))
-            });
-            if listed {
-                continue;
-            }
-            // The level the app asks for on the job (`resources[i].job.permission`).
-            let level = r
-                .at_path
-                .strip_suffix(".job.id")
-                .and_then(|base| {
-                    let segs: Vec<String> = base
-                        .replace('[', ".")
-                        .replace(']', "")
-                        .split('.')
-                        .map(str::to_string)
-                        .collect();
-                    let refs: Vec<&str> = segs.iter().map(String::as_str).collect();
-                    rc.node
-                        .pointer(&refs)?
-                        .pointer(&["job", "permission"])?
-                        .as_str()
-                        .map(str::to_string)
-                })
-                .unwrap_or_else(|| "CAN_MANAGE_RUN".into());
-            diags.push(
-                Diag::warning(format!(
-                    "app `{}` references job `{}`, which has permissions set; deploying the job's permissions would remove the app service principal's access",
-                    addr.key, r.target.key
-                ))
-                .at(rc.node.span, format!("{addr}"))
-                .related(r.span, "the job reference")
-                .help(format!(
-                    "add the app's service principal to the job's permissions:\n\n  resources:\n    jobs:\n      {job}:\n        permissions:\n          - level: {level}\n            service_principal_name: ${{resources.apps.{app}.service_principal_client_id}}",
-                    job = r.target.key,
-                    app = addr.key
-                )),
-            );
-        }
-    }
-}
-
 /// Write changed resources back into the tree `validate -o json` prints.
 fn sync_tree(
     tree: &mut Node,
@@ -590,7 +518,11 @@ pub(crate) fn apply_identity(
             touched.insert(addr.clone());
         }
     }
-    warn_apps_on_jobs(resources, diags);
+    // Kind-specific checks across resources (an app referencing a job whose
+    // permissions would drop the app's grant).
+    for (addr, rc) in resources.iter() {
+        crate::resources::kind_impl(addr.kind).check_in_bundle(addr, rc, resources, diags);
+    }
     sync_tree(&mut tree, resources, &touched);
     tree
 }
@@ -599,6 +531,7 @@ pub(crate) fn apply_identity(
 mod tests {
     use super::*;
     use crate::config::source::{parse_file, FileId};
+    use crate::resources::Kind;
 
     fn node(yaml: &str) -> Node {
         parse_file(FileId(0), yaml).0

@@ -270,7 +270,7 @@ fn apply_to_job(job_key: &str, job: &mut Map, presets: &Map) {
     {
         let (name, span) = match job.get("name") {
             Some(n) => (
-                scalar_text(n).unwrap_or_else(|| job_key.to_string()),
+                n.scalar_text().unwrap_or_else(|| job_key.to_string()),
                 n.span,
             ),
             None => (job_key.to_string(), Span::synthetic()),
@@ -335,16 +335,6 @@ fn apply_to_job(job_key: &str, job: &mut Map, presets: &Map) {
                 }
             }
         }
-    }
-}
-
-fn scalar_text(n: &Node) -> Option<String> {
-    match &n.kind {
-        NodeKind::String(s, _) => Some(s.clone()),
-        NodeKind::Int(i) => Some(i.to_string()),
-        NodeKind::Float(f) => Some(f.to_string()),
-        NodeKind::Bool(b) => Some(b.to_string()),
-        _ => None,
     }
 }
 

@@ -14,7 +14,7 @@ use crate::config::model::{CurrentUser, ResourceConfig};
 use crate::config::source::{Key, Map, Node, NodeKind, Span};
 use crate::diag::{Diag, Diagnostics};
 use crate::resources::common::has_interpolation;
-use crate::resources::{Kind, ResourceAddr};
+use crate::resources::{Kind, ResourceAddr, RunAs as KindRunAs};
 
 /// The identity fields of the top-level `run_as`.
 const IDENTITY_FIELDS: [&str; 2] = ["user_name", "service_principal_name"];
@@ -180,15 +180,20 @@ fn check_identity(
         id = run_as.identity
     );
     let kinds = tree.get("resources").and_then(Node::as_map);
-    // Apps run as their own service principal: the CLI refuses any other run_as.
-    if resources.keys().any(|a| a.kind == Kind::Apps) {
+    // Kinds that run as their own service principal (apps): the CLI refuses
+    // any other run_as.
+    for kind in Kind::ALL {
+        if kind.info().run_as != KindRunAs::OwnIdentity || !resources.keys().any(|a| a.kind == kind)
+        {
+            continue;
+        }
         let at = kinds
-            .and_then(|k| k.get("apps"))
+            .and_then(|k| k.get(kind.key()))
             .map(|n| n.span)
             .unwrap_or(run_as.span);
         diags.push(
-            Diag::error(not_supported("apps", &user.user_name, &run_as.identity))
-                .at(at, "apps defined here")
+            Diag::error(not_supported(kind.key(), &user.user_name, &run_as.identity))
+                .at(at, format!("{} defined here", kind.key()))
                 .related(run_as.span, "run_as")
                 .help(help.clone()),
         );
@@ -242,7 +247,7 @@ pub(crate) fn apply(
     touched: &mut HashSet<ResourceAddr>,
 ) {
     for (addr, rc) in resources.iter() {
-        if addr.kind == Kind::Jobs {
+        if addr.kind.info().run_as == KindRunAs::Inherits {
             check_job_run_as(addr, &rc.node, diags);
         }
     }
@@ -282,7 +287,7 @@ pub(crate) fn apply(
     );
     let copy = Node::new(NodeKind::Map(copy), node.span);
     for (addr, rc) in resources.iter_mut() {
-        if addr.kind != Kind::Jobs {
+        if addr.kind.info().run_as != KindRunAs::Inherits {
             continue;
         }
         let Some(job) = rc.node.as_map_mut() else {

@@ -203,6 +203,20 @@ impl Node {
             NodeKind::Map(_) => "a map",
         }
     }
+    /// A scalar as text (`1`, `true`, `x`); None for null, maps and sequences.
+    pub fn scalar_text(&self) -> Option<String> {
+        match &self.kind {
+            NodeKind::String(s, _) => Some(s.clone()),
+            NodeKind::Int(i) => Some(i.to_string()),
+            NodeKind::Float(f) => Some(f.to_string()),
+            NodeKind::Bool(b) => Some(b.to_string()),
+            _ => None,
+        }
+    }
+    /// [`Node::pointer`] by a field path (`resources[0].database.instance_name`).
+    pub fn at_path(&self, path: &str) -> Option<&Node> {
+        self.pointer(&path_segments(path))
+    }
     /// Follow a JSON-pointer-like path of map keys and sequence indices.
     pub fn pointer(&self, path: &[&str]) -> Option<&Node> {
         let mut cur = self;
@@ -955,6 +969,15 @@ fn run_parser(b: &mut Builder<'_>, text: &str) -> Result<Option<Node>, Stop> {
 /// Keys of a map whose `<<` sources were all applied (no residue). Exposed for tests.
 pub fn is_merge_key(name: &str) -> bool {
     name == MERGE_KEY
+}
+
+/// `resources[0].database.instance_name` → `["resources", "0", "database",
+/// "instance_name"]`: the field paths of references and links as node pointer
+/// segments.
+pub fn path_segments(path: &str) -> Vec<&str> {
+    path.split(['.', '[', ']'])
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 #[cfg(test)]

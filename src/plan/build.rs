@@ -18,9 +18,9 @@ use super::diff::{diff_fields, drift_fields, effective_current, get_path, is_unk
 use super::{Action, EngineError, FieldChange, Plan, ResourceChange, FORMAT_VERSION};
 use crate::api::Client;
 use crate::config::model::{Bundle, ResourceConfig};
-use crate::graph::{kind_lookup, ResourceGraph};
-use crate::resources::common::destroy_protection;
-use crate::resources::{DeploymentInfo, Kind, ResourceAddr, ResourceKind, UNSUPPORTED_KINDS};
+use crate::graph::ResourceGraph;
+use crate::resources::common::{destroy_protection, PRINCIPALS};
+use crate::resources::{kind_impl, DeploymentInfo, Kind, ResourceAddr};
 use crate::state::{DeploymentState, ResourceState};
 
 /// Bundle fields the engine itself interprets; never sent to a resource API
@@ -42,11 +42,6 @@ impl Default for PlanOptions {
             parallelism: 10,
         }
     }
-}
-
-/// The implementation of `kind`, or the error that names it.
-pub(crate) fn kind_of(kind: Kind) -> Result<&'static dyn ResourceKind, EngineError> {
-    kind_lookup(kind).ok_or(EngineError::KindMissing { kind })
 }
 
 /// What a remote read found.
@@ -214,8 +209,6 @@ pub fn unknown_paths(v: &Value) -> Vec<String> {
 
 // ---------------------------------------------------------------------------
 // Permissions (Permissions API, diffed like fields)
-
-const PRINCIPALS: &[&str] = &["user_name", "group_name", "service_principal_name"];
 
 fn principal(entry: &Value) -> Option<(&'static str, String)> {
     PRINCIPALS.iter().find_map(|p| {
@@ -462,7 +455,6 @@ fn unsupported_kinds(bundle: &Bundle) -> Vec<String> {
             Kind::from_key(&k.name).is_none() && v.as_map().is_some_and(|m| !m.is_empty())
         })
         .map(|(k, _)| k.name.clone())
-        .filter(|k| UNSUPPORTED_KINDS.contains(&k.as_str()) || Kind::from_key(k).is_none())
         .collect()
 }
 
@@ -472,7 +464,7 @@ async fn observe(
     rs: &ResourceState,
     want_permissions: bool,
 ) -> Result<Observed, EngineError> {
-    let kind = kind_of(addr.kind)?;
+    let kind = kind_impl(addr.kind);
     let read_err = |source: crate::api::ApiError| EngineError::Read {
         addr: addr.clone(),
         source: Box::new(source),
@@ -539,9 +531,6 @@ pub async fn make_plan(
         return Err(EngineError::Unsupported { kinds: unsupported });
     }
     let graph = ResourceGraph::build(bundle).map_err(|diags| EngineError::Graph { diags })?;
-    for addr in bundle.resources.keys().chain(state.resources.keys()) {
-        kind_of(addr.kind)?;
-    }
     let observed = match (opts.refresh, client) {
         (true, Some(c)) => observe_all(bundle, state, c, opts.parallelism).await?,
         (true, None) => return Err(EngineError::NoClient),
@@ -585,7 +574,6 @@ pub async fn make_plan(
 pub fn make_destroy_plan(bundle: &Bundle, state: &DeploymentState) -> Result<Plan, EngineError> {
     let mut changes = Vec::new();
     for (addr, rs) in &state.resources {
-        kind_of(addr.kind)?;
         // The bundle's current config counts too: a protection just added
         // to the YAML holds before it was ever applied.
         let config = bundle.resources.get(addr).map(|rc| &rc.value);
@@ -691,16 +679,13 @@ pub fn managed_config(bundle: &Bundle, addr: &ResourceAddr, value: &Value) -> Va
         "{}/metadata.json",
         bundle.workspace.state_path.trim_end_matches('/')
     );
-    match kind_lookup(addr.kind) {
-        Some(kind) => kind.with_deployment_marker(
-            value,
-            &DeploymentInfo {
-                addr,
-                metadata_file_path: &metadata,
-            },
-        ),
-        None => value.clone(),
-    }
+    kind_impl(addr.kind).with_deployment_marker(
+        value,
+        &DeploymentInfo {
+            addr,
+            metadata_file_path: &metadata,
+        },
+    )
 }
 
 fn plan_resource(
@@ -712,7 +697,7 @@ fn plan_resource(
     depends_on: Vec<ResourceAddr>,
 ) -> Result<ResourceChange, EngineError> {
     let addr = &rc.addr;
-    let kind = kind_of(addr.kind)?;
+    let kind = kind_impl(addr.kind);
     let rules = kind.rules();
     let desired_full = desired_config(bundle, rc, state, actions);
     let desired = api_view(&desired_full);
@@ -785,15 +770,16 @@ fn plan_resource(
             change.drift.push(d);
         }
     }
-    if addr.kind == Kind::Apps {
-        // Compute and deployed code are not fields of the app object.
+    {
+        // Changes that are not fields of the remote object (an app's compute
+        // and deployed code).
         let raw = match obs {
             Observed::Present { raw, .. } => Some(raw),
             _ => None,
         };
-        let lc = crate::resources::app::lifecycle_changes(&desired_full, &rs.applied, raw);
-        fields.extend(lc.fields);
-        change.drift.extend(lc.drift);
+        let extra = kind.extra_changes(&desired_full, &rs.applied, raw);
+        fields.extend(extra.fields);
+        change.drift.extend(extra.drift);
     }
     change.before =
         Some(restrict(&current, &union_shape(&desired, Some(&applied))).unwrap_or(current.clone()));

@@ -22,7 +22,7 @@ use serde_json::Value;
 
 use crate::api::ApiError;
 use crate::diag::Diagnostics;
-use crate::resources::{Kind, ResourceAddr};
+use crate::resources::ResourceAddr;
 use crate::state::StateError;
 
 pub use build::{check_plan_fresh, config_hash, make_destroy_plan, make_plan, PlanOptions};
@@ -41,9 +41,6 @@ pub enum EngineError {
         help("remove these resources from the bundle, or deploy them with the Databricks CLI")
     )]
     Unsupported { kinds: Vec<String> },
-    #[error("resource type {kind} is not available in this build")]
-    #[diagnostic(code(lakebundle::engine::kind_missing))]
-    KindMissing { kind: Kind },
     #[error("{addr} has lifecycle.{setting} set, but this plan would {action} it")]
     #[diagnostic(
         code(lakebundle::engine::prevent_destroy),

@@ -2,7 +2,10 @@
 //! `config` and `git_source` are deploy-time: they go in a Deploy body, never
 //! in create/update.
 
+use std::collections::HashSet;
 use std::time::Duration;
+
+use indexmap::IndexMap;
 
 use async_trait::async_trait;
 use serde_json::{json, Map, Value};
@@ -11,8 +14,12 @@ use super::common::{
     self, collect_outputs, literal_str, schema_enum, schema_struct, state_at, without_keys,
     AppPermission, LifecycleWithStarted, Poll,
 };
-use super::{Created, FieldRules, Kind, NameLink, ResourceKind};
+use super::{
+    Created, ExtraChanges, FieldRules, IdScheme, Kind, KindInfo, NameLink, PathField, PathKind,
+    ResourceAddr, ResourceKind, RunAs, RunStyle, UpdateStyle, WorkspacePaths,
+};
 use crate::api::{ApiError, Client, Method};
+use crate::config::model::ResourceConfig;
 use crate::config::source::Node;
 use crate::diag::{Diag, Diagnostics};
 use crate::plan::FieldChange;
@@ -506,17 +513,6 @@ pub fn has_source(config: &Value) -> bool {
     source_path(config).is_some() || config.get("git_source").is_some_and(|g| !g.is_null())
 }
 
-/// App changes the generic field diff cannot see: `lifecycle.started`
-/// against the remote compute, and (with `started: true`) the deploy-time
-/// fields against the last apply and the active deployment.
-#[derive(Debug, Default)]
-pub struct LifecycleChanges {
-    /// Planned changes (each makes the app an update).
-    pub fields: Vec<FieldChange>,
-    /// What changed outside lakebundle (old = last apply, new = remote).
-    pub drift: Vec<FieldChange>,
-}
-
 fn field(path: &str, old: Option<Value>, new: Option<Value>) -> FieldChange {
     FieldChange {
         path: path.into(),
@@ -527,7 +523,9 @@ fn field(path: &str, old: Option<Value>, new: Option<Value>) -> FieldChange {
     }
 }
 
-/// Plan the app's lifecycle. `remote` is the app as read (None when not
+/// Plan what the generic field diff cannot see: `lifecycle.started` against
+/// the remote compute, and (with `started: true`) the deploy-time fields
+/// against the last apply and the active deployment. `remote` is the app as read (None when not
 /// refreshed: the last apply stands in for it).
 ///
 /// - `started: true`: compute not running → update (start, then deploy);
@@ -537,12 +535,8 @@ fn field(path: &str, old: Option<Value>, new: Option<Value>) -> FieldChange {
 /// - `started: false`: running compute → update (stop).
 /// - unset: the compute is left as it is; dropping an earlier `started: true`
 ///   is recorded (an update that calls nothing).
-pub fn lifecycle_changes(
-    desired: &Value,
-    applied: &Value,
-    remote: Option<&Value>,
-) -> LifecycleChanges {
-    let mut out = LifecycleChanges::default();
+pub fn lifecycle_changes(desired: &Value, applied: &Value, remote: Option<&Value>) -> ExtraChanges {
+    let mut out = ExtraChanges::default();
     let had = started_setting(applied);
     let running = remote.map(is_live);
     match started_setting(desired) {
@@ -654,7 +648,9 @@ pub async fn converge_lifecycle(
                 "deployment {} succeeded",
                 state_at(&dep, "deployment_id")
             ));
-            Ok(Some(client.apps().get(name).await?))
+            Ok(Some(
+                client.call(Method::GET, &path_for(name), &[], None).await?,
+            ))
         }
         Some(false) if is_live(current) => {
             progress("stopping the app's compute".into());
@@ -692,7 +688,7 @@ pub async fn run_app(
     timeout: Duration,
     progress: &(dyn Fn(String) + Send + Sync),
 ) -> Result<(Value, Value), ApiError> {
-    let current = client.apps().get(name).await?;
+    let current = client.call(Method::GET, &path_for(name), &[], None).await?;
     let app = ensure_started(client, name, &current, timeout, progress).await?;
     if !has_source(config) {
         return Err(common::not_ready(
@@ -741,7 +737,7 @@ pub async fn deploy_source(
     if let (Value::Object(m), Some(p)) = (&mut config, workspace_source_path) {
         m.insert("source_code_path".into(), json!(p));
     }
-    let app = client.apps().get(name).await?;
+    let app = client.call(Method::GET, &path_for(name), &[], None).await?;
     let progress = |_: String| {};
     deploy_after(client, name, &config, &app, timeout, &progress).await
 }
@@ -848,17 +844,18 @@ async fn find_deployment_since(
             .ok()
             .map(|t| t.with_timezone(&chrono::Utc))
     };
-    let found = client
-        .apps()
-        .list_deployments(name)
-        .await?
-        .into_iter()
-        .filter(|d| {
-            source.is_none_or(|s| d.get("source_code_path").and_then(Value::as_str) == Some(s))
-        })
-        .filter_map(|d| created_at(&d).filter(|t| *t >= earliest).map(|t| (t, d)))
-        .max_by_key(|(t, _)| *t)
-        .map(|(_, d)| d);
+    let found = crate::api::list_all(
+        client,
+        &format!("{}/deployments", path_for(name)),
+        &[],
+        "app_deployments",
+    )
+    .await?
+    .into_iter()
+    .filter(|d| source.is_none_or(|s| d.get("source_code_path").and_then(Value::as_str) == Some(s)))
+    .filter_map(|d| created_at(&d).filter(|t| *t >= earliest).map(|t| (t, d)))
+    .max_by_key(|(t, _)| *t)
+    .map(|(_, d)| d);
     Ok(found)
 }
 
@@ -891,10 +888,91 @@ pub async fn set_started(
     .await
 }
 
+static INFO: KindInfo = KindInfo {
+    noun: "app",
+    plural: "apps",
+    title: "Apps",
+    id_scheme: IdScheme::Name,
+    update: UpdateStyle::PatchWithMask,
+    state_fields: &["compute_status.state"],
+    // A `no_compute` app stops at STOPPED.
+    ready_states: &["ACTIVE", "STOPPED"],
+    wait_text: "app compute to become ACTIVE or STOPPED",
+    grants_securable: None,
+    workspace_paths: WorkspacePaths::Fields(&[PathField {
+        path: &["source_code_path"],
+        kind: PathKind::Dir,
+    }]),
+    replace_loses_data: false,
+    run: RunStyle::AppDeploy,
+    run_as: RunAs::OwnIdentity,
+    database_access: false,
+    workspace_limit: None,
+    ui_path: "/apps/{id}",
+};
+
 #[async_trait]
 impl ResourceKind for AppKind {
     fn kind(&self) -> Kind {
         Kind::Apps
+    }
+    fn info(&self) -> &'static KindInfo {
+        &INFO
+    }
+    /// Create reads `lifecycle.started` (compute or `no_compute`); the body
+    /// strips the engine fields itself.
+    fn create_input<'a>(&self, config: &'a Value, _api_view: &'a Value) -> &'a Value {
+        config
+    }
+    async fn after_ready(
+        &self,
+        client: &Client,
+        id: &str,
+        config: &Value,
+        ready: Value,
+        timeout: Duration,
+        progress: &(dyn Fn(String) + Send + Sync),
+    ) -> Result<Value, ApiError> {
+        let current = if ready.is_null() {
+            client.call(Method::GET, &path_for(id), &[], None).await?
+        } else {
+            ready
+        };
+        let after = converge_lifecycle(client, id, config, &current, timeout, progress).await?;
+        Ok(after.unwrap_or(current))
+    }
+    /// Compute and deployed code are not fields of the app object.
+    fn extra_changes(
+        &self,
+        desired: &Value,
+        applied: &Value,
+        remote: Option<&Value>,
+    ) -> ExtraChanges {
+        lifecycle_changes(desired, applied, remote)
+    }
+    fn check_in_bundle(
+        &self,
+        addr: &ResourceAddr,
+        rc: &ResourceConfig,
+        resources: &IndexMap<ResourceAddr, ResourceConfig>,
+        diags: &mut Diagnostics,
+    ) {
+        warn_on_job_permissions(addr, rc, resources, diags);
+    }
+    /// The app's own URL once it has one.
+    fn ui_url(&self, host: &str, id: &str, remote: Option<&Value>) -> String {
+        remote
+            .and_then(|r| r.get("url"))
+            .and_then(Value::as_str)
+            .filter(|u| !u.is_empty())
+            .map(|u| {
+                if u.contains("://") {
+                    u.to_string()
+                } else {
+                    format!("https://{u}")
+                }
+            })
+            .unwrap_or_else(|| format!("{}/apps/{id}", host.trim_end_matches('/')))
     }
     fn rules(&self) -> &FieldRules {
         &RULES
@@ -1046,7 +1124,7 @@ impl ResourceKind for AppKind {
         let path = path_for(id);
         common::poll_get(client, &path, timeout, |app| {
             match state_at(&app, "compute_status.state") {
-                "ACTIVE" | "STOPPED" => Poll::Ready(app),
+                s if INFO.ready_states.contains(&s) => Poll::Ready(app),
                 "ERROR" => Poll::Failed(format!(
                     "app {id} compute failed: {}",
                     state_at(&app, "compute_status.message")
@@ -1074,6 +1152,69 @@ impl ResourceKind for AppKind {
     }
     fn permissions_object_type(&self) -> Option<&'static str> {
         Some("apps")
+    }
+}
+
+/// Apps that reference a job with permissions: deploying the app grants its
+/// service principal on the job, and the job's permissions (a full PUT) would
+/// take that grant away again unless they list it.
+fn warn_on_job_permissions(
+    addr: &ResourceAddr,
+    rc: &ResourceConfig,
+    resources: &IndexMap<ResourceAddr, ResourceConfig>,
+    diags: &mut Diagnostics,
+) {
+    let mut warned: HashSet<&ResourceAddr> = HashSet::new();
+    for r in &rc.refs {
+        if r.target.kind != Kind::Jobs
+            || !r.at_path.starts_with("resources")
+            || !warned.insert(&r.target)
+        {
+            continue;
+        }
+        let Some(job) = resources.get(&r.target) else {
+            continue;
+        };
+        let Some(perms) = job.node.get("permissions").and_then(Node::as_seq) else {
+            continue;
+        };
+        if perms.is_empty() {
+            continue;
+        }
+        let sp_ref = format!("${{resources.apps.{}.service_principal_", addr.key);
+        let listed = perms.iter().any(|e| {
+            e.get("service_principal_name")
+                .and_then(Node::as_str)
+                .is_some_and(|s| s.starts_with(&sp_ref))
+        });
+        if listed {
+            continue;
+        }
+        // The level the app asks for on the job (`resources[i].job.permission`).
+        let level = r
+            .at_path
+            .strip_suffix(".job.id")
+            .and_then(|base| {
+                rc.node
+                    .at_path(base)?
+                    .pointer(&["job", "permission"])?
+                    .as_str()
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| "CAN_MANAGE_RUN".into());
+        diags.push(
+            Diag::warning(format!(
+                "app `{}` references job `{}`, which has permissions set; deploying the job's permissions would remove the app service principal's access",
+                addr.key, r.target.key
+            ))
+            .at(rc.node.span, format!("{addr}"))
+            .related(r.span, "the job reference")
+            .help(format!(
+                "add the app's service principal to the job's permissions:\n\n  resources:\n    jobs:\n      {job}:\n        permissions:\n          - level: {level}\n            service_principal_name: ${{resources.apps.{app}.service_principal_client_id}}",
+                job = r.target.key,
+                app = addr.key
+            )),
+        );
     }
 }
 

@@ -83,17 +83,6 @@ fn type_phrase(ty: &str) -> &'static str {
     }
 }
 
-/// The scalar as text, for enums and messages.
-fn scalar_text(node: &Node) -> Option<String> {
-    match &node.kind {
-        NodeKind::String(s, _) => Some(s.clone()),
-        NodeKind::Int(i) => Some(i.to_string()),
-        NodeKind::Float(f) => Some(f.to_string()),
-        NodeKind::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
 impl<'a> Walker<'a, '_> {
     /// Follow `$ref`s to the schema that constrains.
     fn resolve(&self, mut schema: &'a Value) -> &'a Value {
@@ -289,7 +278,7 @@ impl<'a> Walker<'a, '_> {
     }
 
     fn check_enum(&mut self, allowed: &[Value], node: &Node, path: &Path<'_>) {
-        let Some(text) = scalar_text(node) else {
+        let Some(text) = node.scalar_text() else {
             return;
         };
         let values: Vec<&str> = allowed.iter().filter_map(Value::as_str).collect();

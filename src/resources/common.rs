@@ -289,8 +289,9 @@ permission_struct! {
     Permission, PermissionLevel
 }
 
-/// Principal fields of a permission entry.
-const PRINCIPALS: [&str; 3] = ["user_name", "group_name", "service_principal_name"];
+/// Principal fields of a permission entry (the one list: checks, defaults
+/// and the permissions diff all read it).
+pub const PRINCIPALS: [&str; 3] = ["user_name", "group_name", "service_principal_name"];
 
 /// Each `permissions` entry names exactly one principal.
 pub fn check_permissions(addr: &str, node: &Node, diags: &mut Diagnostics) {
@@ -381,10 +382,9 @@ pub fn literal_str<'a>(config: &'a Value, field: &str) -> Option<&'a str> {
         .filter(|s| !has_interpolation(s))
 }
 
-/// Value at a dotted path (`data_synchronization_status.pipeline_id`).
-pub fn get_path<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
-    path.split('.').try_fold(value, |cur, seg| cur.get(seg))
-}
+/// Value at a field path (`data_synchronization_status.pipeline_id`): the
+/// plan's field-path grammar.
+pub use crate::plan::diff::get_path;
 
 /// Outputs object: `id`, then each listed output field found in `remote`
 /// (dotted paths are nested back into objects).
@@ -422,19 +422,7 @@ pub fn update_mask(changed: &[String], updatable: &[&str]) -> Vec<String> {
         .collect()
 }
 
-/// `Ok(None)` for a not-found error, so `read` can map 404 to "missing".
-/// Jobs also report a missing job as 400 `INVALID_PARAMETER_VALUE` "Job .. does
-/// not exist."; that counts as missing too.
-pub fn none_if_missing(result: Result<Value, ApiError>) -> Result<Option<Value>, ApiError> {
-    match result {
-        Ok(v) => Ok(Some(v)),
-        Err(e) if e.is_not_found() => Ok(None),
-        Err(ApiError::InvalidParameter { message, .. }) if message.contains("does not exist") => {
-            Ok(None)
-        }
-        Err(e) => Err(e),
-    }
-}
+pub use crate::api::none_if_missing;
 
 /// Treat "already gone" as success for deletes.
 pub fn ok_if_missing(result: Result<Value, ApiError>) -> Result<(), ApiError> {

@@ -8,7 +8,10 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use super::common::{self, collect_outputs, literal_str, schema_struct, without_keys, Lifecycle};
-use super::{Created, FieldRules, Kind, NameLink, ResourceKind};
+use super::{
+    Created, FieldRules, IdScheme, Kind, KindInfo, NameLink, ResourceKind, RunAs, RunStyle,
+    UpdateStyle, WorkspacePaths,
+};
 use crate::api::{ApiError, Client, Method};
 use crate::config::source::Node;
 use crate::diag::Diagnostics;
@@ -65,10 +68,32 @@ pub(crate) fn no_update(path: &str, what: &str) -> ApiError {
     }
 }
 
+static INFO: KindInfo = KindInfo {
+    noun: "database catalog",
+    plural: "database catalogs",
+    title: "Database catalogs",
+    id_scheme: IdScheme::Name,
+    update: UpdateStyle::Replace,
+    state_fields: &[],
+    ready_states: &[],
+    wait_text: "catalog",
+    grants_securable: None,
+    workspace_paths: WorkspacePaths::None,
+    replace_loses_data: false,
+    run: RunStyle::None,
+    run_as: RunAs::NotApplicable,
+    database_access: false,
+    workspace_limit: None,
+    ui_path: "/explore/data/{id}",
+};
+
 #[async_trait]
 impl ResourceKind for DatabaseCatalogKind {
     fn kind(&self) -> Kind {
         Kind::DatabaseCatalogs
+    }
+    fn info(&self) -> &'static KindInfo {
+        &INFO
     }
     fn rules(&self) -> &FieldRules {
         &RULES

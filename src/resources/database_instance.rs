@@ -10,7 +10,10 @@ use super::common::{
     self, collect_outputs, literal_str, schema_enum, schema_struct, state_at, without_keys,
     Lifecycle, Permission, Poll,
 };
-use super::{Created, FieldRules, Kind, NameLink, ResourceKind};
+use super::{
+    Created, FieldRules, IdScheme, Kind, KindInfo, NameLink, ResourceKind, RunAs, RunStyle,
+    UpdateStyle, WorkspaceLimit, WorkspacePaths,
+};
 use crate::api::{ApiError, Client, Method};
 use crate::config::source::{Node, ScalarStyle, Span};
 use crate::diag::{Diag, Diagnostics};
@@ -265,10 +268,39 @@ fn path_for(name: &str) -> String {
     format!("{BASE}/{name}")
 }
 
+static INFO: KindInfo = KindInfo {
+    noun: "database instance",
+    plural: "database instances",
+    title: "Database instances",
+    id_scheme: IdScheme::Name,
+    update: UpdateStyle::PatchWithMask,
+    state_fields: &["state"],
+    // A stopped instance is as ready as it will get.
+    ready_states: &["AVAILABLE", "STOPPED"],
+    wait_text: "database instance to become AVAILABLE",
+    grants_securable: None,
+    workspace_paths: WorkspacePaths::None,
+    replace_loses_data: true,
+    run: RunStyle::None,
+    run_as: RunAs::NotApplicable,
+    database_access: true,
+    workspace_limit: Some(WorkspaceLimit {
+        max: 10,
+        help: "split the instances across workspaces or share instances between catalogs",
+    }),
+    ui_path: "/compute/database-instances/{id}",
+};
+
 #[async_trait]
 impl ResourceKind for DatabaseInstanceKind {
     fn kind(&self) -> Kind {
         Kind::DatabaseInstances
+    }
+    fn info(&self) -> &'static KindInfo {
+        &INFO
+    }
+    fn normalize(&self, addr: &str, node: &mut Node, diags: &mut Diagnostics) {
+        normalize_custom_tags(addr, node, diags);
     }
     fn rules(&self) -> &FieldRules {
         &RULES
@@ -354,8 +386,7 @@ impl ResourceKind for DatabaseInstanceKind {
         let path = path_for(id);
         common::poll_get(client, &path, timeout, |remote| {
             match state_at(&remote, "state") {
-                // A stopped instance is as ready as it will get.
-                "AVAILABLE" | "STOPPED" => Poll::Ready(remote),
+                s if INFO.ready_states.contains(&s) => Poll::Ready(remote),
                 "DELETING" => Poll::Failed(format!("instance {id} is being deleted")),
                 // Terminal: waiting longer cannot make it AVAILABLE.
                 "FAILED" => Poll::Failed(format!("instance {id} FAILED")),

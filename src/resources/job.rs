@@ -16,7 +16,10 @@ pub use settings::*;
 pub use task::*;
 
 use super::common::{self, none_if_missing, ok_if_missing, without_keys};
-use super::{Created, DeploymentInfo, FieldRules, Kind, NameLink, ResourceKind};
+use super::{
+    Created, DeploymentInfo, FieldRules, IdScheme, Kind, KindInfo, NameLink, ResourceKind, RunAs,
+    RunStyle, UpdateStyle, WorkspacePaths,
+};
 use crate::api::{ApiError, Client, Method};
 use crate::config::source::{Node, Span};
 use crate::diag::{did_you_mean, Diag, Diagnostics};
@@ -186,10 +189,43 @@ fn merge_page(settings: &mut Map<String, Value>, page: &Value) {
     }
 }
 
+/// The `jobs/run-now` body: `job_id`, the fields of `extra` (`job_parameters`,
+/// `only`, ...) and an `idempotency_token`, which lets a lost response be
+/// re-sent safely (the server returns the same run).
+pub fn run_now_body(job_id: i64, extra: &Value) -> Value {
+    let mut body = extra.as_object().cloned().unwrap_or_default();
+    body.insert("job_id".into(), json!(job_id));
+    body.entry("idempotency_token")
+        .or_insert_with(|| json!(uuid::Uuid::new_v4().to_string()));
+    Value::Object(body)
+}
+
+static INFO: KindInfo = KindInfo {
+    noun: "job",
+    plural: "jobs",
+    title: "Jobs",
+    id_scheme: IdScheme::ServerAssigned,
+    update: UpdateStyle::Reset,
+    state_fields: &[],
+    ready_states: &[],
+    wait_text: "job",
+    grants_securable: None,
+    workspace_paths: WorkspacePaths::JobSettings,
+    replace_loses_data: false,
+    run: RunStyle::JobRun,
+    run_as: RunAs::Inherits,
+    database_access: false,
+    workspace_limit: None,
+    ui_path: "/jobs/{id}",
+};
+
 #[async_trait]
 impl ResourceKind for JobKind {
     fn kind(&self) -> Kind {
         Kind::Jobs
+    }
+    fn info(&self) -> &'static KindInfo {
+        &INFO
     }
     fn rules(&self) -> &FieldRules {
         &RULES

@@ -17,6 +17,7 @@ pub mod secret_scope;
 pub mod sql_warehouse;
 pub mod synced_database_table;
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
@@ -27,50 +28,91 @@ use crate::api::{ApiError, Client};
 use crate::config::source::Node;
 use crate::diag::Diagnostics;
 
-/// Supported resource kinds. Unsupported DAB kinds are not in this enum; the
-/// loader warns about them by their YAML key.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    DatabaseInstances,
-    DatabaseCatalogs,
-    SyncedDatabaseTables,
-    Jobs,
-    Apps,
-    Pipelines,
-    SqlWarehouses,
-    SecretScopes,
+/// The kind table: one line per supported kind (variant, YAML key under
+/// `resources:`, the implementation). It generates the [`Kind`] enum, its
+/// keys and the [`registry`], so adding a kind is one file and one line here.
+macro_rules! kinds {
+    ($($variant:ident => $key:literal, $imp:expr;)*) => {
+        /// Supported resource kinds. Unsupported DAB kinds are not in this enum;
+        /// the loader warns about them by their YAML key.
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+        )]
+        pub enum Kind {
+            $(#[serde(rename = $key)] $variant,)*
+        }
+
+        impl Kind {
+            pub const ALL: [Kind; [$($key),*].len()] = [$(Kind::$variant),*];
+            /// The YAML key under `resources:`.
+            pub fn key(self) -> &'static str {
+                match self {
+                    $(Kind::$variant => $key,)*
+                }
+            }
+        }
+
+        /// Every supported kind, in [`Kind::ALL`] order.
+        pub fn registry() -> &'static [&'static dyn ResourceKind] {
+            &[$(&$imp),*]
+        }
+    };
+}
+
+kinds! {
+    DatabaseInstances => "database_instances", database_instance::DatabaseInstanceKind;
+    DatabaseCatalogs => "database_catalogs", database_catalog::DatabaseCatalogKind;
+    SyncedDatabaseTables => "synced_database_tables", synced_database_table::SyncedDatabaseTableKind;
+    Jobs => "jobs", job::JobKind;
+    Apps => "apps", app::AppKind;
+    Pipelines => "pipelines", pipeline::PipelineKind;
+    SqlWarehouses => "sql_warehouses", sql_warehouse::SqlWarehouseKind;
+    SecretScopes => "secret_scopes", secret_scope::SecretScopeKind;
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
-        Kind::DatabaseInstances,
-        Kind::DatabaseCatalogs,
-        Kind::SyncedDatabaseTables,
-        Kind::Jobs,
-        Kind::Apps,
-        Kind::Pipelines,
-        Kind::SqlWarehouses,
-        Kind::SecretScopes,
-    ];
-    /// The YAML key under `resources:`.
-    pub fn key(self) -> &'static str {
-        match self {
-            Kind::DatabaseInstances => "database_instances",
-            Kind::DatabaseCatalogs => "database_catalogs",
-            Kind::SyncedDatabaseTables => "synced_database_tables",
-            Kind::Jobs => "jobs",
-            Kind::Apps => "apps",
-            Kind::Pipelines => "pipelines",
-            Kind::SqlWarehouses => "sql_warehouses",
-            Kind::SecretScopes => "secret_scopes",
-        }
-    }
     pub fn from_key(key: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| k.key() == key)
     }
+    /// What the kind means: its description (see [`KindInfo`]).
+    pub fn info(self) -> &'static KindInfo {
+        kind_impl(self).info()
+    }
+    /// Singular noun for messages (`database instance`).
+    pub fn noun(self) -> Cow<'static, str> {
+        match self.info().noun {
+            "" => Cow::Owned(noun_from_key(self.key())),
+            n => Cow::Borrowed(n),
+        }
+    }
+    /// Plural noun for messages (`database instances`).
+    pub fn plural(self) -> Cow<'static, str> {
+        match self.info().plural {
+            "" => Cow::Owned(self.key().replace('_', " ")),
+            n => Cow::Borrowed(n),
+        }
+    }
+    /// Section title in `summary` (`Database instances`).
+    pub fn title(self) -> Cow<'static, str> {
+        match self.info().title {
+            "" => Cow::Owned(capitalized(&self.plural())),
+            t => Cow::Borrowed(t),
+        }
+    }
+}
+
+/// `sql_warehouses` → `sql warehouse`: the noun of a kind that names none.
+fn noun_from_key(key: &str) -> String {
+    let words = key.replace('_', " ");
+    words.strip_suffix('s').unwrap_or(&words).to_string()
+}
+
+fn capitalized(s: &str) -> String {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 impl fmt::Display for Kind {
@@ -138,6 +180,177 @@ pub struct FieldRules {
     pub bundle_only: &'static [&'static str],
 }
 
+/// How the remote id of an object of a kind is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdScheme {
+    /// The config's `name` (instances, catalogs, apps).
+    Name,
+    /// The config's three-level `catalog.schema.name` (synced tables).
+    FullName,
+    /// Assigned by the server on create (jobs).
+    ServerAssigned,
+}
+
+/// How an object is changed in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateStyle {
+    /// PATCH of the changed fields with an `update_mask`.
+    PatchWithMask,
+    /// PUT of the whole object.
+    Put,
+    /// A `reset` call replacing all settings (jobs).
+    Reset,
+    /// No update API: any change replaces the object
+    /// ([`FieldRules::replace_on_any_change`]).
+    Replace,
+}
+
+/// What `lakebundle run KEY` does for a kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStyle {
+    /// Not runnable.
+    None,
+    /// Start a job run and follow it.
+    JobRun,
+    /// Start an update of the pipeline itself and follow it (pipelines; takes
+    /// the refresh-selection flags).
+    PipelineUpdate,
+    /// Refresh the pipeline behind the object (synced tables).
+    PipelineRefresh,
+    /// Start the app's compute and deploy its source.
+    AppDeploy,
+}
+
+/// How the top-level `run_as` applies to a kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunAs {
+    /// The kind has no run identity.
+    NotApplicable,
+    /// Takes the top-level `run_as` unless it sets its own (jobs).
+    Inherits,
+    /// Runs as its own service principal: any other `run_as` is refused (apps).
+    OwnIdentity,
+}
+
+/// What a local path field names, for translation to a workspace path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathKind {
+    /// A notebook: the workspace object has no extension.
+    Notebook,
+    /// A plain file (python_file, sql file, requirements).
+    File,
+    /// A directory (app source, dbt project).
+    Dir,
+    /// A library (`whl`, `jar`, `egg`): often a build output, so checked at
+    /// deploy only; a glob expands to every matching file.
+    Library,
+    /// An environment dependency: a library when it is a local path.
+    Dependency,
+    /// A path pattern (`transformations/**`): translated as written.
+    Glob,
+}
+
+impl PathKind {
+    /// Built by `artifacts` before deploy: the CLI does not look for it at validate.
+    pub fn is_build_output(self) -> bool {
+        matches!(self, PathKind::Library | PathKind::Dependency)
+    }
+}
+
+/// A config field holding a local path that deploy rewrites to its synced
+/// workspace path. `path` segments are map keys; `*` is every item of a sequence.
+#[derive(Debug, Clone, Copy)]
+pub struct PathField {
+    pub path: &'static [&'static str],
+    pub kind: PathKind,
+}
+
+/// Which fields of a kind are local paths to translate.
+#[derive(Debug, Clone, Copy)]
+pub enum WorkspacePaths {
+    None,
+    /// Job settings: task paths, libraries (globs expand), environment
+    /// dependencies, `git_source` turning paths off; artifacts attach here too.
+    JobSettings,
+    Fields(&'static [PathField]),
+}
+
+/// At most this many objects of the kind per workspace (a validate warning).
+#[derive(Debug, Clone, Copy)]
+pub struct WorkspaceLimit {
+    pub max: usize,
+    pub help: &'static str,
+}
+
+/// What a kind means, as data read by every stage (validate, graph, plan,
+/// apply, summary, run). Code lives in the [`ResourceKind`] methods only
+/// where a kind is special. `""` nouns fall back to the YAML key.
+#[derive(Debug, Clone, Copy)]
+pub struct KindInfo {
+    /// Singular noun for messages (`database instance`).
+    pub noun: &'static str,
+    /// Plural noun for messages (`database instances`).
+    pub plural: &'static str,
+    /// Section title in `summary`.
+    pub title: &'static str,
+    pub id_scheme: IdScheme,
+    pub update: UpdateStyle,
+    /// Dotted paths of the remote lifecycle state, the first present wins
+    /// (empty: the kind has no state).
+    pub state_fields: &'static [&'static str],
+    /// States in which the object is usable.
+    pub ready_states: &'static [&'static str],
+    /// What apply waits for after a create or update, for progress lines.
+    pub wait_text: &'static str,
+    /// Unity Catalog securable type for `grants` (None: the kind has no grants).
+    pub grants_securable: Option<&'static str>,
+    pub workspace_paths: WorkspacePaths,
+    /// A replace loses data (the instance's databases, a table's rows): deploy
+    /// asks for a confirmation as for a delete.
+    pub replace_loses_data: bool,
+    pub run: RunStyle,
+    pub run_as: RunAs,
+    /// `credential` / `psql` can open a database session on it.
+    pub database_access: bool,
+    pub workspace_limit: Option<WorkspaceLimit>,
+    /// The workspace UI page below the host: `{id}` is the id, `{id_path}`
+    /// the id with dots as slashes (empty: the host itself).
+    pub ui_path: &'static str,
+}
+
+impl KindInfo {
+    /// The description of a kind that declares nothing special: a
+    /// name-addressed object updated by PATCH, ready once it can be read.
+    pub const GENERIC: KindInfo = KindInfo {
+        noun: "",
+        plural: "",
+        title: "",
+        id_scheme: IdScheme::Name,
+        update: UpdateStyle::PatchWithMask,
+        state_fields: &[],
+        ready_states: &[],
+        wait_text: "",
+        grants_securable: None,
+        workspace_paths: WorkspacePaths::None,
+        replace_loses_data: false,
+        run: RunStyle::None,
+        run_as: RunAs::NotApplicable,
+        database_access: false,
+        workspace_limit: None,
+        ui_path: "",
+    };
+}
+
+/// Plan-time changes that are not fields of the remote object (an app's
+/// compute and deployed code).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExtraChanges {
+    /// Planned changes (each makes the resource an update).
+    pub fields: Vec<crate::plan::FieldChange>,
+    /// What changed outside lakebundle (old = last apply, new = remote).
+    pub drift: Vec<crate::plan::FieldChange>,
+}
+
 /// An implicit dependency by name, e.g. a catalog's `database_instance_name`
 /// equal to a bundle instance's literal `name`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,28 +369,6 @@ pub struct DeploymentInfo<'a> {
     pub addr: &'a ResourceAddr,
     /// Workspace path of the deployment's `metadata.json` (under the state dir).
     pub metadata_file_path: &'a str,
-}
-
-/// What a workspace path field names (see [`ResourceKind::workspace_paths`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WorkspacePathKind {
-    /// A notebook: the workspace object has no extension.
-    Notebook,
-    /// A plain file.
-    File,
-    /// A directory.
-    Dir,
-    /// A path pattern (`dir/**`): translated, not checked file by file.
-    Glob,
-}
-
-/// A field holding a bundle-relative path that deploy uploads and rewrites to
-/// its workspace path. `path` segments are map keys; `"[]"` means every
-/// element of a list (`["libraries", "[]", "notebook", "path"]`).
-#[derive(Debug, Clone, Copy)]
-pub struct WorkspacePath {
-    pub path: &'static [&'static str],
-    pub kind: WorkspacePathKind,
 }
 
 /// Result of a create: the remote id and the remote object as returned.
@@ -250,10 +441,24 @@ pub trait ResourceKind: Send + Sync + 'static {
     fn permissions_object_type(&self) -> Option<&'static str> {
         None
     }
-    /// Fields holding local paths that deploy uploads and rewrites to
-    /// workspace paths (pipelines: `libraries[].notebook.path`, ...). Default: none.
-    fn workspace_paths(&self) -> &'static [WorkspacePath] {
-        &[]
+
+    // Everything below has a default, so a kind written against the first
+    // methods alone still compiles and behaves as a plain object.
+
+    /// What the kind means, as data (nouns, id scheme, readiness, ...).
+    fn info(&self) -> &'static KindInfo {
+        &KindInfo::GENERIC
+    }
+    /// Kind-specific clean-up of a resolved resource node in the loader
+    /// (instances: `custom_tags` forms). `addr` is for messages.
+    fn normalize(&self, addr: &str, node: &mut Node, diags: &mut Diagnostics) {
+        let _ = (addr, node, diags);
+    }
+    /// The config `create` reads: the API view (engine fields dropped) unless
+    /// the kind needs the engine fields at create (apps: `lifecycle.started`).
+    fn create_input<'a>(&self, config: &'a Value, api_view: &'a Value) -> &'a Value {
+        let _ = config;
+        api_view
     }
     /// Whether the kind applies its `permissions` block itself (secret scopes:
     /// ACLs) instead of through the Permissions API.
@@ -272,42 +477,57 @@ pub trait ResourceKind: Send + Sync + 'static {
         let _ = (client, id, config, applied);
         Ok(())
     }
-    /// After create/update and [`Self::wait_ready`]: bring the object to the
-    /// state its config asks for beyond its fields (SQL warehouses:
-    /// `lifecycle.started`). Returns the object as read last. Default: `ready`.
-    async fn converge(
+    /// After the object is ready: converge what is not a field of the object
+    /// (an app's compute and deployed code). Returns the object as last read.
+    async fn after_ready(
         &self,
         client: &Client,
         id: &str,
         config: &Value,
         ready: Value,
         timeout: Duration,
+        progress: &(dyn Fn(String) + Send + Sync),
     ) -> Result<Value, ApiError> {
-        let _ = (client, id, config, timeout);
+        let _ = (client, id, config, timeout, progress);
         Ok(ready)
+    }
+    /// Plan-time changes beyond the object's fields (see [`ExtraChanges`]).
+    fn extra_changes(
+        &self,
+        desired: &Value,
+        applied: &Value,
+        remote: Option<&Value>,
+    ) -> ExtraChanges {
+        let _ = (desired, applied, remote);
+        ExtraChanges::default()
+    }
+    /// Checks that need the other resources of the bundle (after the
+    /// loader's permission defaults are applied).
+    fn check_in_bundle(
+        &self,
+        addr: &ResourceAddr,
+        rc: &crate::config::model::ResourceConfig,
+        resources: &indexmap::IndexMap<ResourceAddr, crate::config::model::ResourceConfig>,
+        diags: &mut Diagnostics,
+    ) {
+        let _ = (addr, rc, resources, diags);
+    }
+    /// The workspace UI address of a deployed object.
+    fn ui_url(&self, host: &str, id: &str, remote: Option<&Value>) -> String {
+        let _ = remote;
+        let host = host.trim_end_matches('/');
+        let page = self
+            .info()
+            .ui_path
+            .replace("{id_path}", &id.replace('.', "/"))
+            .replace("{id}", id);
+        format!("{host}{page}")
     }
 }
 
-/// Every supported kind, in a fixed order.
-pub fn registry() -> &'static [&'static dyn ResourceKind] {
-    &[
-        &database_instance::DatabaseInstanceKind,
-        &database_catalog::DatabaseCatalogKind,
-        &synced_database_table::SyncedDatabaseTableKind,
-        &job::JobKind,
-        &app::AppKind,
-        &pipeline::PipelineKind,
-        &sql_warehouse::SqlWarehouseKind,
-        &secret_scope::SecretScopeKind,
-    ]
-}
-
 pub fn kind_impl(kind: Kind) -> &'static dyn ResourceKind {
-    registry()
-        .iter()
-        .copied()
-        .find(|k| k.kind() == kind)
-        .expect("every Kind has a registry entry")
+    // `kinds!` builds the registry in `Kind::ALL` order (checked by a test).
+    registry()[kind as usize]
 }
 
 /// DAB resource kinds that lakebundle recognises but does not deploy yet.
@@ -345,7 +565,16 @@ pub fn all_kind_keys() -> impl Iterator<Item = &'static str> {
     Kind::ALL
         .into_iter()
         .map(Kind::key)
-        .chain(UNSUPPORTED_KINDS.iter().copied())
+        .chain(unsupported_kind_keys())
+}
+
+/// [`UNSUPPORTED_KINDS`] less any kind the registry supports (a kind added to
+/// `kinds!` need not be taken off the list at the same time).
+pub fn unsupported_kind_keys() -> impl Iterator<Item = &'static str> {
+    UNSUPPORTED_KINDS
+        .iter()
+        .copied()
+        .filter(|k| Kind::from_key(k).is_none())
 }
 
 /// Whether `key` names a resource kind of the official schema (supported or not).
@@ -355,3 +584,96 @@ pub fn is_known_kind_key(key: &str) -> bool {
 
 #[cfg(test)]
 mod crud_tests;
+
+#[cfg(test)]
+mod registry_tests {
+    use super::*;
+
+    /// Every kind's description is complete and agrees with its code.
+    #[test]
+    fn each_kind_descriptor_is_consistent() {
+        assert_eq!(registry().len(), Kind::ALL.len());
+        for (i, kind) in Kind::ALL.into_iter().enumerate() {
+            let imp = kind_impl(kind);
+            let info = imp.info();
+            assert_eq!(imp.kind(), kind, "registry order");
+            assert_eq!(registry()[i].kind(), kind);
+            // The key round-trips through every spelling of it.
+            assert_eq!(Kind::from_key(kind.key()), Some(kind));
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.key());
+            let addr = ResourceAddr::new(kind, "k");
+            assert_eq!(ResourceAddr::parse(&addr.to_string()), Some(addr));
+            assert!(!unsupported_kind_keys().any(|k| k == kind.key()), "{kind}");
+            // References may use `id` of every kind.
+            assert!(imp.output_fields().contains(&"id"), "{kind}");
+            // Ready states are read from a state field.
+            assert_eq!(
+                info.ready_states.is_empty(),
+                info.state_fields.is_empty(),
+                "{kind}"
+            );
+            // A kind that describes itself does so completely, and its
+            // update style agrees with its field rules. (A kind still on
+            // `KindInfo::GENERIC` gets nouns from its key; see below.)
+            if !info.noun.is_empty() {
+                assert!(!info.plural.is_empty() && !info.title.is_empty(), "{kind}");
+                assert!(!info.wait_text.is_empty(), "{kind}");
+                assert_ne!(info.noun, info.plural, "{kind}");
+                // Empty: no page of its own (secret scopes).
+                assert!(
+                    info.ui_path.is_empty() || info.ui_path.starts_with('/'),
+                    "{kind}"
+                );
+                assert_eq!(
+                    info.update == UpdateStyle::Replace,
+                    imp.rules().replace_on_any_change,
+                    "{kind}: no update API ⇔ any change replaces"
+                );
+            }
+            // A kind addressed by name knows its id from the config.
+            let config = serde_json::json!({"name": "n", "catalog": "c", "schema": "s"});
+            let id = imp.id_from_config(&config);
+            match info.id_scheme {
+                IdScheme::ServerAssigned => assert_eq!(id, None, "{kind}"),
+                IdScheme::Name | IdScheme::FullName => {}
+            }
+            for (field, _) in imp.rules().input_only {
+                assert!(!field.is_empty(), "{kind}");
+            }
+            if let WorkspacePaths::Fields(fields) = info.workspace_paths {
+                assert!(fields.iter().all(|f| !f.path.is_empty()), "{kind}");
+            }
+            if let Some(limit) = info.workspace_limit {
+                assert!(limit.max > 0 && !limit.help.is_empty(), "{kind}");
+            }
+        }
+    }
+
+    /// The first five kinds describe themselves (none runs on the generic
+    /// fallback).
+    #[test]
+    fn first_kinds_have_their_own_description() {
+        for kind in [
+            Kind::DatabaseInstances,
+            Kind::DatabaseCatalogs,
+            Kind::SyncedDatabaseTables,
+            Kind::Jobs,
+            Kind::Apps,
+        ] {
+            assert!(!kind.info().noun.is_empty(), "{kind}");
+        }
+    }
+
+    /// A kind that declares no description still gets usable messages.
+    #[test]
+    fn generic_nouns_come_from_the_key() {
+        assert_eq!(noun_from_key("sql_warehouses"), "sql warehouse");
+        assert_eq!(noun_from_key("schemas"), "schema");
+        assert_eq!(capitalized("secret scopes"), "Secret scopes");
+        assert_eq!(capitalized(""), "");
+        assert_eq!(KindInfo::GENERIC.noun, "");
+        assert_eq!(Kind::Jobs.noun(), "job");
+        assert_eq!(Kind::DatabaseInstances.plural(), "database instances");
+        assert_eq!(Kind::SyncedDatabaseTables.title(), "Synced database tables");
+    }
+}

@@ -17,8 +17,8 @@ use super::job::{
     MavenLibrary,
 };
 use super::{
-    Created, DeploymentInfo, FieldRules, Kind, NameLink, ResourceKind, WorkspacePath,
-    WorkspacePathKind,
+    Created, DeploymentInfo, FieldRules, IdScheme, Kind, KindInfo, NameLink, PathField, PathKind,
+    ResourceKind, RunAs, RunStyle, UpdateStyle, WorkspacePaths,
 };
 use crate::api::{ApiError, Client, Method};
 use crate::config::source::Node;
@@ -294,25 +294,43 @@ static RULES: FieldRules = FieldRules {
     bundle_only: BUNDLE_ONLY,
 };
 
-/// Workspace paths in a pipeline's settings, translated at deploy like job notebook paths.
-static PATHS: &[WorkspacePath] = &[
-    WorkspacePath {
-        path: &["libraries", "[]", "notebook", "path"],
-        kind: WorkspacePathKind::Notebook,
-    },
-    WorkspacePath {
-        path: &["libraries", "[]", "file", "path"],
-        kind: WorkspacePathKind::File,
-    },
-    WorkspacePath {
-        path: &["libraries", "[]", "glob", "include"],
-        kind: WorkspacePathKind::Glob,
-    },
-    WorkspacePath {
-        path: &["root_path"],
-        kind: WorkspacePathKind::Dir,
-    },
-];
+static INFO: KindInfo = KindInfo {
+    noun: "pipeline",
+    plural: "pipelines",
+    title: "Pipelines",
+    id_scheme: IdScheme::ServerAssigned,
+    update: UpdateStyle::Put,
+    // Usable once created: updates run later, on `run` or a job's pipeline task.
+    state_fields: &[],
+    ready_states: &[],
+    wait_text: "pipeline",
+    grants_securable: None,
+    // Translated at deploy like job notebook paths.
+    workspace_paths: WorkspacePaths::Fields(&[
+        PathField {
+            path: &["libraries", "*", "notebook", "path"],
+            kind: PathKind::Notebook,
+        },
+        PathField {
+            path: &["libraries", "*", "file", "path"],
+            kind: PathKind::File,
+        },
+        PathField {
+            path: &["libraries", "*", "glob", "include"],
+            kind: PathKind::Glob,
+        },
+        PathField {
+            path: &["root_path"],
+            kind: PathKind::Dir,
+        },
+    ]),
+    replace_loses_data: false,
+    run: RunStyle::PipelineUpdate,
+    run_as: RunAs::NotApplicable,
+    database_access: false,
+    workspace_limit: None,
+    ui_path: "/pipelines/{id}",
+};
 
 pub struct PipelineKind;
 
@@ -390,8 +408,8 @@ impl ResourceKind for PipelineKind {
         }
         out
     }
-    fn workspace_paths(&self) -> &'static [WorkspacePath] {
-        PATHS
+    fn info(&self) -> &'static KindInfo {
+        &INFO
     }
 
     async fn create(&self, client: &Client, config: &Value) -> Result<Created, ApiError> {

@@ -15,7 +15,7 @@ use super::common::{
     INTERPOLATION_DEF,
 };
 use super::job::JobRunAs;
-use super::{registry, UNSUPPORTED_KINDS};
+use super::{registry, unsupported_kind_keys};
 
 schema_enum! {
     /// Deployment engine requested by the bundle (lakebundle is its own engine; kept for compatibility).
@@ -315,7 +315,7 @@ fn resources_schema(generator: &mut SchemaGenerator, overrides: bool) -> Schema 
             }),
         );
     }
-    for key in UNSUPPORTED_KINDS {
+    for key in unsupported_kind_keys() {
         props.insert(
             (*key).to_string(),
             json!({

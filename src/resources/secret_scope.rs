@@ -13,7 +13,10 @@ use serde_json::{json, Value};
 
 use super::common::{self, literal_str, ok_if_missing, schema_enum, schema_struct, Lifecycle};
 use super::database_catalog::no_update;
-use super::{Created, FieldRules, Kind, NameLink, ResourceKind};
+use super::{
+    Created, FieldRules, IdScheme, Kind, KindInfo, NameLink, ResourceKind, RunAs, RunStyle,
+    UpdateStyle, WorkspacePaths,
+};
 use crate::api::{ApiError, Client, Method};
 use crate::config::source::Node;
 use crate::diag::{Diag, Diagnostics};
@@ -81,6 +84,26 @@ static RULES: FieldRules = FieldRules {
     bundle_only: &["permissions", "lifecycle"],
 };
 
+static INFO: KindInfo = KindInfo {
+    noun: "secret scope",
+    plural: "secret scopes",
+    title: "Secret scopes",
+    id_scheme: IdScheme::Name,
+    update: UpdateStyle::Replace,
+    state_fields: &[],
+    ready_states: &[],
+    wait_text: "secret scope",
+    grants_securable: None,
+    workspace_paths: WorkspacePaths::None,
+    // The scope's secrets go with it.
+    replace_loses_data: true,
+    run: RunStyle::None,
+    run_as: RunAs::NotApplicable,
+    database_access: false,
+    workspace_limit: None,
+    ui_path: "",
+};
+
 pub struct SecretScopeKind;
 
 fn rank(level: &str) -> usize {
@@ -140,6 +163,9 @@ async fn list_acls(client: &Client, scope: &str) -> Result<BTreeMap<String, Stri
 impl ResourceKind for SecretScopeKind {
     fn kind(&self) -> Kind {
         Kind::SecretScopes
+    }
+    fn info(&self) -> &'static KindInfo {
+        &INFO
     }
     fn rules(&self) -> &FieldRules {
         &RULES
@@ -281,7 +307,15 @@ impl ResourceKind for SecretScopeKind {
         if config.get("permissions").is_none() {
             return Ok(());
         }
-        let me = client.me().await?.user_name;
+        let me = client
+            .call_typed::<crate::api::types::scim::User>(
+                Method::GET,
+                "/api/2.0/preview/scim/v2/Me",
+                &[],
+                None,
+            )
+            .await?
+            .user_name;
         let Some(desired) = desired_acls(config, &me) else {
             return Ok(());
         };

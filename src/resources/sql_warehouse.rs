@@ -13,7 +13,10 @@ use super::common::{
     self, collect_outputs, get_if_exists, literal_str, poll_get, schema_enum, schema_struct,
     state_at, without_keys, LifecycleWithStarted, Poll,
 };
-use super::{Created, FieldRules, Kind, NameLink, ResourceKind};
+use super::{
+    Created, FieldRules, IdScheme, Kind, KindInfo, NameLink, ResourceKind, RunAs, RunStyle,
+    UpdateStyle, WorkspacePaths,
+};
 use crate::api::{ApiError, Client, Method};
 use crate::config::source::{Node, NodeKind};
 use crate::diag::Diagnostics;
@@ -145,6 +148,25 @@ static RULES: FieldRules = FieldRules {
     bundle_only: BUNDLE_ONLY,
 };
 
+static INFO: KindInfo = KindInfo {
+    noun: "SQL warehouse",
+    plural: "SQL warehouses",
+    title: "SQL warehouses",
+    id_scheme: IdScheme::ServerAssigned,
+    update: UpdateStyle::Put,
+    state_fields: &["state"],
+    ready_states: &["RUNNING", "STOPPED"],
+    wait_text: "SQL warehouse to become RUNNING",
+    grants_securable: None,
+    workspace_paths: WorkspacePaths::None,
+    replace_loses_data: false,
+    run: RunStyle::None,
+    run_as: RunAs::NotApplicable,
+    database_access: false,
+    workspace_limit: None,
+    ui_path: "/sql/warehouses/{id}",
+};
+
 pub struct SqlWarehouseKind;
 
 fn path_for(id: &str) -> String {
@@ -199,6 +221,9 @@ async fn wait_for(
 impl ResourceKind for SqlWarehouseKind {
     fn kind(&self) -> Kind {
         Kind::SqlWarehouses
+    }
+    fn info(&self) -> &'static KindInfo {
+        &INFO
     }
     fn rules(&self) -> &FieldRules {
         &RULES
@@ -309,13 +334,14 @@ impl ResourceKind for SqlWarehouseKind {
     }
     /// `lifecycle.started`: stop a running warehouse (`false`) or start a
     /// stopped one (`true`), and wait for it.
-    async fn converge(
+    async fn after_ready(
         &self,
         client: &Client,
         id: &str,
         config: &Value,
         ready: Value,
         timeout: Duration,
+        progress: &(dyn Fn(String) + Send + Sync),
     ) -> Result<Value, ApiError> {
         let state = state_at(&ready, "state");
         let (action, want): (&str, &'static [&'static str]) = match (started(config), state) {
@@ -324,6 +350,14 @@ impl ResourceKind for SqlWarehouseKind {
             _ => return Ok(ready),
         };
         let path = format!("{}/{action}", path_for(id));
+        progress(format!(
+            "lifecycle.started: {} the warehouse",
+            if action == "stop" {
+                "stopping"
+            } else {
+                "starting"
+            }
+        ));
         client.call(Method::POST, &path, &[], None).await?;
         wait_for(client, id, want, timeout).await
     }

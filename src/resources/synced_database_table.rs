@@ -11,7 +11,10 @@ use super::common::{
     self, collect_outputs, has_interpolation, literal_str, schema_enum, schema_struct, state_at,
     without_keys, Lifecycle, Poll,
 };
-use super::{Created, FieldRules, Kind, NameLink, ResourceKind};
+use super::{
+    Created, FieldRules, IdScheme, Kind, KindInfo, NameLink, ResourceKind, RunAs, RunStyle,
+    UpdateStyle, WorkspacePaths,
+};
 use crate::api::{ApiError, Client};
 use crate::config::source::Node;
 use crate::diag::{Diag, Diagnostics};
@@ -155,10 +158,35 @@ fn is_three_part(name: &str) -> bool {
     parts.len() == 3 && parts.iter().all(|p| !p.is_empty())
 }
 
+static INFO: KindInfo = KindInfo {
+    noun: "synced table",
+    plural: "synced tables",
+    title: "Synced database tables",
+    id_scheme: IdScheme::FullName,
+    update: UpdateStyle::Replace,
+    state_fields: &[
+        "data_synchronization_status.detailed_state",
+        "unity_catalog_provisioning_state",
+    ],
+    ready_states: &["ACTIVE"],
+    wait_text: "synced table to be provisioned",
+    grants_securable: None,
+    workspace_paths: WorkspacePaths::None,
+    replace_loses_data: true,
+    run: RunStyle::PipelineRefresh,
+    run_as: RunAs::NotApplicable,
+    database_access: false,
+    workspace_limit: None,
+    ui_path: "/explore/data/{id_path}",
+};
+
 #[async_trait]
 impl ResourceKind for SyncedDatabaseTableKind {
     fn kind(&self) -> Kind {
         Kind::SyncedDatabaseTables
+    }
+    fn info(&self) -> &'static KindInfo {
+        &INFO
     }
     fn rules(&self) -> &FieldRules {
         &RULES

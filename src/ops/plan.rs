@@ -1,0 +1,66 @@
+//! `plan`: what deploy would change, optionally saved for `deploy --plan`.
+
+use std::path::PathBuf;
+
+use crate::api::Client;
+use crate::config::model::Bundle;
+use crate::plan::build::{make_plan, PlanOptions};
+use crate::plan::{EngineError, Plan};
+use crate::state::DeploymentState;
+
+/// What `plan` is asked for.
+#[derive(Debug, Clone)]
+pub struct PlanRequest {
+    /// Read every deployed object (false: plan from state alone).
+    pub refresh: bool,
+    /// Remote reads in flight at once.
+    pub parallelism: usize,
+    /// Save the plan here (for `deploy --plan FILE`).
+    pub save_to: Option<PathBuf>,
+}
+
+/// What `plan` found.
+#[derive(Debug)]
+pub struct PlanOutcome {
+    pub plan: Plan,
+    /// Where the plan was saved, if asked.
+    pub saved: Option<PathBuf>,
+}
+
+/// Why `plan` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanFailure {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("cannot save the plan to {path}: {source}")]
+    Save {
+        path: PathBuf,
+        #[source]
+        source: crate::apply::files::FilesError,
+    },
+}
+
+pub async fn plan(
+    bundle: &Bundle,
+    state: &DeploymentState,
+    client: &Client,
+    req: &PlanRequest,
+) -> Result<PlanOutcome, PlanFailure> {
+    let opts = PlanOptions {
+        refresh: req.refresh,
+        parallelism: req.parallelism.max(1),
+    };
+    let plan = make_plan(bundle, state, req.refresh.then_some(client), &opts).await?;
+    if let Some(path) = &req.save_to {
+        crate::apply::files::write_atomic(path, plan.to_json_string().as_bytes()).map_err(
+            |source| PlanFailure::Save {
+                path: path.clone(),
+                source,
+            },
+        )?;
+    }
+    Ok(PlanOutcome {
+        saved: req.save_to.clone(),
+        plan,
+    })
+}
