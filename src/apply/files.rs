@@ -1140,9 +1140,14 @@ impl Rewriter<'_> {
             None => self.rewrite(node, kind, field),
             Some((&"*", rest)) => {
                 if let NodeKind::Seq(items) = &mut node.kind {
-                    for item in items {
-                        self.visit(item, rest, kind, field);
+                    let mut out = Vec::with_capacity(items.len());
+                    for item in std::mem::take(items) {
+                        for mut one in self.expand_glob(item, rest, kind) {
+                            self.visit(&mut one, rest, kind, field);
+                            out.push(one);
+                        }
                     }
+                    *items = out;
                 }
             }
             Some((k, rest)) => {
@@ -1151,6 +1156,43 @@ impl Rewriter<'_> {
                 }
             }
         }
+    }
+
+    /// A list item whose notebook or file path (at `rest`) is a local glob
+    /// becomes one copy per matching file, as the CLI expands pipeline
+    /// libraries; anything else (no match included: `translate` reports it)
+    /// stays as it is.
+    fn expand_glob(&self, item: Node, rest: &[&str], kind: PathKind) -> Vec<Node> {
+        if !matches!(kind, PathKind::Notebook | PathKind::File) || rest.contains(&"*") {
+            return vec![item];
+        }
+        let at = |n: &Node| rest.iter().try_fold(n, |cur, k| cur.get(k)).cloned();
+        let Some(scalar) = at(&item) else {
+            return vec![item];
+        };
+        let Some(value) = scalar
+            .as_str()
+            .filter(|v| has_glob(v) && !is_remote_reference(v))
+        else {
+            return vec![item];
+        };
+        let matches = glob_matches(&normalise(&self.base_dir(scalar.span).join(value)));
+        if matches.is_empty() {
+            return vec![item];
+        }
+        matches
+            .into_iter()
+            .map(|file| {
+                let mut copy = item.clone();
+                let slot = rest
+                    .iter()
+                    .try_fold(&mut copy, |cur, k| cur.as_map_mut()?.get_mut(k));
+                if let Some(slot) = slot {
+                    slot.kind = NodeKind::String(file.display().to_string(), ScalarStyle::Quoted);
+                }
+                copy
+            })
+            .collect()
     }
 
     /// `libraries: [{whl: ...}, ...]`; a glob entry becomes one entry per file.

@@ -95,8 +95,7 @@ static INFO: KindInfo = KindInfo {
     wait_text: "secret scope",
     grants_securable: None,
     workspace_paths: WorkspacePaths::None,
-    // The scope's secrets go with it.
-    replace_loses_data: true,
+    replace_loses_data: false,
     run: RunStyle::None,
     run_as: RunAs::NotApplicable,
     database_access: false,
