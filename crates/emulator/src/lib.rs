@@ -10,7 +10,7 @@
 //!
 //! Module map: `server` (router, auth + fault middleware, shared state), `store` (SQLite
 //! persistence), one file per service (`auth`, `instances`, `catalogs`, `jobs`, `apps`,
-//! `workspace`, `files`, `permissions`), `records` (the records-only backend), `lock` (data-dir
+//! `workspace`, `files`, `permissions`, `unity_catalog`), `records` (the records-only backend), `lock` (data-dir
 //! ownership), `faults` (seeded fault injection).
 
 pub mod apps;
@@ -29,6 +29,7 @@ pub mod postgres;
 pub mod records;
 pub mod server;
 pub mod store;
+pub mod unity_catalog;
 pub mod workspace;
 
 use std::path::{Path, PathBuf};

@@ -17,7 +17,10 @@ use super::faults::{Fault, Faults};
 use super::http::ApiErr;
 use super::lock::DataDirLock;
 use super::store::Store;
-use super::{apps, auth, catalogs, files, instances, jobs, permissions, workspace, EmulatorConfig};
+use super::{
+    apps, auth, catalogs, files, instances, jobs, permissions, unity_catalog, workspace,
+    EmulatorConfig,
+};
 
 /// Who is calling: a user (PAT) or a service principal (OAuth M2M token).
 #[derive(Debug, Clone)]
@@ -189,6 +192,7 @@ pub fn router(emu: Arc<Emu>) -> Router {
         .merge(workspace::routes())
         .merge(files::routes().layer(DefaultBodyLimit::max(MAX_FILES_API_BODY)))
         .merge(permissions::routes())
+        .merge(unity_catalog::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
