@@ -133,6 +133,9 @@ fn wait_description(kind: Kind) -> &'static str {
         Kind::SyncedDatabaseTables => "synced table to be provisioned",
         Kind::DatabaseCatalogs => "catalog",
         Kind::Jobs => "job",
+        Kind::Catalogs => "catalog",
+        Kind::Schemas => "schema",
+        Kind::Volumes => "volume",
     }
 }
 

@@ -30,6 +30,9 @@ pub(super) fn kind_noun(kind: Kind) -> &'static str {
         Kind::SyncedDatabaseTables => "synced table",
         Kind::Jobs => "job",
         Kind::Apps => "app",
+        Kind::Catalogs => "catalog",
+        Kind::Schemas => "schema",
+        Kind::Volumes => "volume",
     }
 }
 

@@ -35,6 +35,9 @@ fn kind_title(kind: Kind) -> &'static str {
         Kind::SyncedDatabaseTables => "Synced database tables",
         Kind::Jobs => "Jobs",
         Kind::Apps => "Apps",
+        Kind::Catalogs => "Catalogs",
+        Kind::Schemas => "Schemas",
+        Kind::Volumes => "Volumes",
     }
 }
 
@@ -67,6 +70,9 @@ fn url_for(host: &str, kind: Kind, id: &str, remote: Option<&Value>) -> String {
         Kind::DatabaseCatalogs => format!("{host}/explore/data/{id}"),
         Kind::SyncedDatabaseTables => format!("{host}/explore/data/{}", id.replace('.', "/")),
         Kind::Jobs => format!("{host}/jobs/{id}"),
+        Kind::Catalogs | Kind::Schemas | Kind::Volumes => {
+            format!("{host}/explore/data/{}", id.replace('.', "/"))
+        }
         Kind::Apps => remote
             .and_then(|r| text_at(r, &["url"]))
             .map(|u| {

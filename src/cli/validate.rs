@@ -115,6 +115,9 @@ pub fn summary(b: &Bundle, loaded: &Loaded) -> String {
                 Kind::SyncedDatabaseTables => ("synced table", "synced tables"),
                 Kind::Jobs => ("job", "jobs"),
                 Kind::Apps => ("app", "apps"),
+                Kind::Catalogs => ("catalog", "catalogs"),
+                Kind::Schemas => ("schema", "schemas"),
+                Kind::Volumes => ("volume", "volumes"),
             };
             (n > 0).then(|| plural(n, one, many))
         })

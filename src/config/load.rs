@@ -1225,6 +1225,7 @@ fn fallback_outputs(kind: Kind) -> &'static [&'static str] {
             "unity_catalog_provisioning_state",
         ],
         Kind::Jobs => &["id", "url"],
+        Kind::Catalogs | Kind::Schemas | Kind::Volumes => &["id", "full_name"],
         Kind::Apps => &[
             "id",
             "url",

@@ -6,13 +6,17 @@
 //! Each kind converts to/from its REST body itself.
 
 pub mod app;
+pub mod catalog;
 pub mod check;
 pub mod common;
 pub mod database_catalog;
 pub mod database_instance;
+pub mod grants;
 pub mod job;
 pub mod schema;
 pub mod synced_database_table;
+pub mod uc_schema;
+pub mod volume;
 
 use std::fmt;
 use std::time::Duration;
@@ -36,15 +40,21 @@ pub enum Kind {
     SyncedDatabaseTables,
     Jobs,
     Apps,
+    Catalogs,
+    Schemas,
+    Volumes,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 8] = [
         Kind::DatabaseInstances,
         Kind::DatabaseCatalogs,
         Kind::SyncedDatabaseTables,
         Kind::Jobs,
         Kind::Apps,
+        Kind::Catalogs,
+        Kind::Schemas,
+        Kind::Volumes,
     ];
     /// The YAML key under `resources:`.
     pub fn key(self) -> &'static str {
@@ -54,6 +64,9 @@ impl Kind {
             Kind::SyncedDatabaseTables => "synced_database_tables",
             Kind::Jobs => "jobs",
             Kind::Apps => "apps",
+            Kind::Catalogs => "catalogs",
+            Kind::Schemas => "schemas",
+            Kind::Volumes => "volumes",
         }
     }
     pub fn from_key(key: &str) -> Option<Kind> {
@@ -226,6 +239,9 @@ pub fn registry() -> &'static [&'static dyn ResourceKind] {
         &synced_database_table::SyncedDatabaseTableKind,
         &job::JobKind,
         &app::AppKind,
+        &catalog::CatalogKind,
+        &uc_schema::SchemaKind,
+        &volume::VolumeKind,
     ]
 }
 
@@ -240,8 +256,6 @@ pub fn kind_impl(kind: Kind) -> &'static dyn ResourceKind {
 /// DAB resource kinds that lakebundle recognises but does not deploy yet.
 pub const UNSUPPORTED_KINDS: &[&str] = &[
     "pipelines",
-    "schemas",
-    "volumes",
     "registered_models",
     "models",
     "experiments",
@@ -258,7 +272,6 @@ pub const UNSUPPORTED_KINDS: &[&str] = &[
     "postgres_endpoints",
     "vector_search_endpoints",
     "vector_search_indexes",
-    "catalogs",
     "external_locations",
     "instance_pools",
     "job_runs",
