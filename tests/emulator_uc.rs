@@ -552,3 +552,55 @@ async fn uc_objects_survive_a_restart() {
         json!([{"principal": "g", "privileges": ["BROWSE"]}])
     );
 }
+
+/// The lake directory's `<catalog>/<schema>` directories are catalogs and schemas too
+/// (read-only), so bundles can put schemas and volumes next to the tables synced tables read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lake_directories_are_catalogs_and_schemas() {
+    let lake = tempfile::tempdir().expect("lake");
+    std::fs::create_dir_all(lake.path().join("main/default")).expect("mkdir");
+    std::fs::create_dir_all(lake.path().join("Not_Lower/x")).expect("mkdir");
+    std::fs::write(lake.path().join("main/default/t.csv"), "id\n1\n").expect("write");
+    let lake_arg = lake.path().display().to_string();
+    let emu = Emulator::start_with(&["--no-postgres", "--lake-dir", &lake_arg]);
+    let api = Api::new(&emu);
+
+    let (_, v) = api.get("/catalogs").await;
+    assert_eq!(names(&v, "catalogs"), vec!["main"], "only lower-case identifiers");
+    let (s, v) = api.get("/schemas/main.default").await;
+    assert_eq!((s, v["catalog_name"].as_str()), (200, Some("main")));
+    let (s, v) = api.post("/catalogs", json!({"name": "main"})).await;
+    assert_eq!((s, v["error_code"].as_str()), (409, Some("CATALOG_ALREADY_EXISTS")));
+    let (s, v) = api
+        .post("/schemas", json!({"name": "default", "catalog_name": "main"}))
+        .await;
+    assert_eq!((s, v["error_code"].as_str()), (409, Some("SCHEMA_ALREADY_EXISTS")));
+    api.create("/schemas", json!({"name": "extra", "catalog_name": "main"}))
+        .await;
+    let (_, v) = api.get("/schemas?catalog_name=main").await;
+    assert_eq!(names(&v, "schemas"), vec!["default", "extra"]);
+    api.create(
+        "/volumes",
+        json!({"catalog_name": "main", "schema_name": "default", "name": "files", "volume_type": "MANAGED"}),
+    )
+    .await;
+    let (s, _) = api
+        .patch(
+            "/permissions/schema/main.default",
+            json!({"changes": [{"principal": "g", "add": ["USE_SCHEMA"]}]}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    for (path, what) in [
+        ("/catalogs/main", "catalog"),
+        ("/schemas/main.default", "schema"),
+    ] {
+        let (s, v) = api.delete(path).await;
+        assert_eq!(s, 400, "a lake {what} is read-only: {v}");
+        let (s, _) = api.patch(path, json!({"comment": "x"})).await;
+        assert_eq!(s, 400, "a lake {what} is read-only");
+    }
+    let (s, _) = api.delete("/schemas/main.extra").await;
+    assert_eq!(s, 200, "a UC schema inside a lake catalog is the bundle's own");
+    assert!(lake.path().join("main/default/t.csv").exists(), "the lake is never written");
+}

@@ -12,10 +12,17 @@
 //! the reverse, see `catalogs::create_catalog`), and it is managed only through its own
 //! API: its schemas are PostgreSQL schemas, so no UC schema is created inside it.
 //!
+//! The lake directory (`--lake-dir`, default `<data-dir>/lake`, where synced tables read
+//! `<lake>/<catalog>/<schema>/<table>.csv`) shows in the same namespace: each directory
+//! `<lake>/<catalog>` is a catalog and each `<lake>/<catalog>/<schema>` a schema (names that
+//! are lower-case identifiers only), so a bundle can put schemas and volumes in the catalog
+//! its synced tables read from. They are read-only here (no update, no delete).
+//!
 //! Grants are stored per securable (`uc_grants`, key `<type>/<full_name>`) as
 //! `{principal: [privileges]}`; renames move them, deletes drop them.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -269,17 +276,108 @@ fn db_catalog_info(rec: &Value) -> Value {
     })
 }
 
-/// A UC catalog or a database catalog of that name (names compare lower-cased).
-fn any_catalog(emu: &Emu, name: &str) -> Option<(Value, bool)> {
+/// Where a catalog comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    Uc,
+    Database,
+    Lake,
+}
+
+/// The lake directory.
+fn lake_root(emu: &Emu) -> PathBuf {
+    emu.cfg.lake().0
+}
+
+/// A lake directory name that is a catalog or schema name: a lower-case identifier.
+fn lake_name(name: &str) -> bool {
+    identifier("name", name).is_ok_and(|n| n == name)
+}
+
+/// Directory names under `dir` that are lake names, sorted.
+fn lake_dirs(dir: &FsPath) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| lake_name(n))
+        .collect();
+    out.sort();
+    out
+}
+
+fn lake_catalog_exists(root: &FsPath, name: &str) -> bool {
+    lake_name(name) && root.join(name).is_dir()
+}
+
+fn lake_schema_exists(root: &FsPath, catalog: &str, schema: &str) -> bool {
+    lake_name(catalog) && lake_name(schema) && root.join(catalog).join(schema).is_dir()
+}
+
+fn lake_catalog_info(root: &FsPath, name: &str) -> Value {
+    json!({
+        "name": name,
+        "full_name": name,
+        "catalog_type": "MANAGED_CATALOG",
+        "securable_type": "CATALOG",
+        "isolation_mode": "OPEN",
+        "metastore_id": METASTORE_ID,
+        "owner": "lake",
+        "storage_location": format!("file://{}", root.join(name).display()),
+        "comment": "Lake directory of the emulated workspace",
+    })
+}
+
+fn lake_schema_info(root: &FsPath, catalog: &str, schema: &str) -> Value {
+    json!({
+        "name": schema,
+        "catalog_name": catalog,
+        "full_name": format!("{catalog}.{schema}"),
+        "catalog_type": "MANAGED_CATALOG",
+        "metastore_id": METASTORE_ID,
+        "owner": "lake",
+        "storage_location": format!("file://{}", root.join(catalog).join(schema).display()),
+        "comment": "Lake directory of the emulated workspace",
+    })
+}
+
+fn read_only_lake(what: &str, name: &str) -> ApiErr {
+    ApiErr::invalid(format!(
+        "{what} '{name}' is a directory of the lake (read-only in this workspace); change \
+         it on disk"
+    ))
+}
+
+/// A UC catalog, a database catalog or a lake catalog of that name (names compare
+/// lower-cased).
+fn any_catalog(emu: &Emu, name: &str) -> Option<(Value, Origin)> {
     let lower = name.to_lowercase();
     if let Some(c) = emu.store.get(UC_CATALOGS, &lower) {
-        return Some((c, false));
+        return Some((c, Origin::Uc));
     }
-    emu.store
+    if let Some(v) = emu
+        .store
         .all(DB_CATALOGS)
         .into_iter()
         .find(|(k, _)| k.to_lowercase() == lower)
-        .map(|(_, v)| (db_catalog_info(&v), true))
+        .map(|(_, v)| (db_catalog_info(&v), Origin::Database))
+    {
+        return Some(v);
+    }
+    let root = lake_root(emu);
+    lake_catalog_exists(&root, &lower).then(|| (lake_catalog_info(&root, &lower), Origin::Lake))
+}
+
+/// A UC schema or a lake schema of that full name.
+fn any_schema(emu: &Emu, key: &str) -> Option<(Value, Origin)> {
+    if let Some(s) = emu.store.get(UC_SCHEMAS, key) {
+        return Some((s, Origin::Uc));
+    }
+    let (c, s) = key.split_once('.')?;
+    let root = lake_root(emu);
+    lake_schema_exists(&root, c, s).then(|| (lake_schema_info(&root, c, s), Origin::Lake))
 }
 
 /// Whether a UC catalog of this name exists (for the database catalog API's own check).
@@ -344,8 +442,12 @@ async fn create_catalog(
     rec.insert("storage_location".into(), Value::String(location));
     stamp_created(&mut rec, &caller);
     let rec = Value::Object(rec);
+    let root = lake_root(&emu);
     emu.store.txn(|t| {
-        if t.get(UC_CATALOGS, &name).is_some() || db_catalog_taken(t, &name) {
+        if t.get(UC_CATALOGS, &name).is_some()
+            || db_catalog_taken(t, &name)
+            || lake_catalog_exists(&root, &name)
+        {
             return Err(catalog_exists(&name));
         }
         t.put(UC_CATALOGS, &name, rec.clone());
@@ -367,6 +469,11 @@ async fn list_catalogs(State(emu): Shared, RawQuery(q): RawQuery) -> ApiResult {
         let info = db_catalog_info(&v);
         let key = info["name"].as_str().unwrap_or_default().to_lowercase();
         all.entry(key).or_insert(info);
+    }
+    let root = lake_root(&emu);
+    for name in lake_dirs(&root) {
+        let info = lake_catalog_info(&root, &name);
+        all.entry(name).or_insert(info);
     }
     paginate(all.into_iter().collect(), &q, "catalogs")
 }
@@ -472,12 +579,14 @@ async fn update_catalog(
     if let Some(v) = b.get("managed_encryption_settings") {
         patch.insert("managed_encryption_settings".into(), v.clone());
     }
-    let is_db = emu.store.get(UC_CATALOGS, &name).is_none() && any_catalog(&emu, &name).is_some();
-    if is_db {
-        return Err(ApiErr::invalid(format!(
+    match any_catalog(&emu, &name).map(|(_, o)| o) {
+        Some(Origin::Database) => return Err(ApiErr::invalid(format!(
             "Catalog '{name}' is a database catalog; manage it through /api/2.0/database/catalogs"
-        )));
+        ))),
+        Some(Origin::Lake) => return Err(read_only_lake("Catalog", &name)),
+        _ => {}
     }
+    let root = lake_root(&emu);
     let rec = emu.store.txn(|t| {
         let mut rec = t
             .get(UC_CATALOGS, &name)
@@ -492,7 +601,10 @@ async fn update_catalog(
         stamp_updated(m, &caller);
         match new_name.filter(|n| *n != name) {
             Some(new) => {
-                if t.get(UC_CATALOGS, &new).is_some() || db_catalog_taken(t, &new) {
+                if t.get(UC_CATALOGS, &new).is_some()
+                    || db_catalog_taken(t, &new)
+                    || lake_catalog_exists(&root, &new)
+                {
                     return Err(catalog_exists(&new));
                 }
                 m.insert("name".into(), Value::String(new.clone()));
@@ -517,10 +629,12 @@ async fn delete_catalog(
     let q = query(q.as_deref());
     let force = qbool(&q, "force")?.unwrap_or(false);
     let name = name.to_lowercase();
-    if emu.store.get(UC_CATALOGS, &name).is_none() && any_catalog(&emu, &name).is_some() {
-        return Err(ApiErr::invalid(format!(
+    match any_catalog(&emu, &name).map(|(_, o)| o) {
+        Some(Origin::Database) => return Err(ApiErr::invalid(format!(
             "Catalog '{name}' is a database catalog; delete it through /api/2.0/database/catalogs"
-        )));
+        ))),
+        Some(Origin::Lake) => return Err(read_only_lake("Catalog", &name)),
+        _ => {}
     }
     emu.store.txn(|t| {
         if t.get(UC_CATALOGS, &name).is_none() {
@@ -551,8 +665,13 @@ async fn delete_catalog(
 // Schemas
 
 /// The UC catalog a schema goes into; a database catalog or a missing one refuses.
-fn schema_parent(t: &Txn<'_>, catalog: &str) -> Result<(), ApiErr> {
-    if t.get(UC_CATALOGS, catalog).is_some() {
+/// The last part of a dotted full name.
+fn name_of(full: &str) -> String {
+    full.rsplit('.').next().unwrap_or(full).to_string()
+}
+
+fn schema_parent(t: &Txn<'_>, root: &FsPath, catalog: &str) -> Result<(), ApiErr> {
+    if t.get(UC_CATALOGS, catalog).is_some() || lake_catalog_exists(root, catalog) {
         return Ok(());
     }
     if db_catalog_taken(t, catalog) {
@@ -601,9 +720,12 @@ async fn create_schema(
     );
     stamp_created(&mut rec, &caller);
     let rec = Value::Object(rec);
+    let root = lake_root(&emu);
     emu.store.txn(|t| {
-        schema_parent(t, &catalog)?;
-        if t.get(UC_SCHEMAS, &full).is_some() {
+        schema_parent(t, &root, &catalog)?;
+        if t.get(UC_SCHEMAS, &full).is_some()
+            || lake_schema_exists(&root, &catalog, &name_of(&full))
+        {
             return Err(uc_err(
                 StatusCode::CONFLICT,
                 "SCHEMA_ALREADY_EXISTS",
@@ -619,10 +741,9 @@ async fn create_schema(
 async fn get_schema(State(emu): Shared, Path(full): Path<String>) -> ApiResult {
     let parts = full_name("schema", &full, 2)?;
     let key = parts.join(".");
-    ok(emu
-        .store
-        .get(UC_SCHEMAS, &key)
-        .ok_or_else(|| schema_missing(&key))?)
+    ok(any_schema(&emu, &key)
+        .ok_or_else(|| schema_missing(&key))?
+        .0)
 }
 
 async fn list_schemas(State(emu): Shared, RawQuery(q): RawQuery) -> ApiResult {
@@ -636,13 +757,20 @@ async fn list_schemas(State(emu): Shared, RawQuery(q): RawQuery) -> ApiResult {
         return Err(catalog_missing(&catalog));
     }
     let prefix = format!("{catalog}.");
-    let items = emu
+    let mut items: BTreeMap<String, Value> = emu
         .store
         .all(UC_SCHEMAS)
         .into_iter()
         .filter(|(k, _)| k.starts_with(&prefix))
         .collect();
-    paginate(items, &q, "schemas")
+    let root = lake_root(&emu);
+    if lake_name(&catalog) {
+        for schema in lake_dirs(&root.join(&catalog)) {
+            let info = lake_schema_info(&root, &catalog, &schema);
+            items.entry(format!("{catalog}.{schema}")).or_insert(info);
+        }
+    }
+    paginate(items.into_iter().collect(), &q, "schemas")
 }
 
 const SCHEMA_UPDATABLE: &[&str] = &[
@@ -680,6 +808,9 @@ async fn update_schema(
     if patch.is_empty() && new_name.is_none() {
         // The service refuses an empty update (contract §2.2).
         return Err(ApiErr::invalid("UpdateSchema Nothing to update."));
+    }
+    if let Some((_, Origin::Lake)) = any_schema(&emu, &key) {
+        return Err(read_only_lake("Schema", &key));
     }
     let rec = emu.store.txn(|t| {
         let mut rec = t
@@ -725,6 +856,9 @@ async fn delete_schema(
     let q = query(q.as_deref());
     let force = qbool(&q, "force")?.unwrap_or(false);
     let key = full_name("schema", &full, 2)?.join(".");
+    if let Some((_, Origin::Lake)) = any_schema(&emu, &key) {
+        return Err(read_only_lake("Schema", &key));
+    }
     emu.store.txn(|t| {
         if t.get(UC_SCHEMAS, &key).is_none() {
             return Err(schema_missing(&key));
@@ -805,8 +939,9 @@ async fn create_volume(
     copy_fields(&b, &mut rec, &["comment"], &[], &[])?;
     stamp_created(&mut rec, &caller);
     let rec = Value::Object(rec);
+    let in_lake = any_schema(&emu, &schema_full).is_some_and(|(_, o)| o == Origin::Lake);
     emu.store.txn(|t| {
-        if t.get(UC_SCHEMAS, &schema_full).is_none() {
+        if t.get(UC_SCHEMAS, &schema_full).is_none() && !in_lake {
             return Err(schema_missing(&schema_full));
         }
         if t.get(UC_VOLUMES, &full).is_some() {
@@ -837,7 +972,7 @@ async fn list_volumes(State(emu): Shared, RawQuery(q): RawQuery) -> ApiResult {
         parent.push(v.to_lowercase());
     }
     let schema_full = parent.join(".");
-    if emu.store.get(UC_SCHEMAS, &schema_full).is_none() {
+    if any_schema(&emu, &schema_full).is_none() {
         return Err(schema_missing(&schema_full));
     }
     let prefix = format!("{schema_full}.");
@@ -1029,8 +1164,7 @@ fn securable_key(emu: &Emu, securable: &str, full: &str) -> Result<String, ApiEr
         }
         "schema" => {
             let key = full_name("schema", full, 2)?.join(".");
-            emu.store
-                .get(UC_SCHEMAS, &key)
+            any_schema(emu, &key)
                 .map(|_| key.clone())
                 .ok_or_else(|| schema_missing(&key))
         }
