@@ -241,3 +241,64 @@ fn uc_bundle_lifecycle() {
 fn api_patch(api: &Api, path: &str, body: &Value) -> (u16, Value) {
     api.patch(&format!("{UC}{path}"), body)
 }
+
+/// `grants` entries need a principal and privileges (the CLI's rule), reported at the entry;
+/// dropping an applied `grants` block is planned as a change and revokes those grants.
+#[test]
+fn grants_validation_and_removal() {
+    let emu = emulator();
+    let api = Api::new(&emu);
+    let b = TestBundle::fixture("e2e_uc");
+    b.edit(
+        "        - principal: readers\n          privileges: [READ_VOLUME]",
+        "        - principal: readers\n          privileges: []\n        - privileges: [READ_VOLUME]",
+    );
+    let out = run(&emu, &b, &["validate"]).expect(1);
+    assert!(
+        out.stderr
+            .contains("resources.volumes.files.grants[0] grants no privileges"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("resources.volumes.files.grants[1] names no principal"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("databricks.yml:"),
+        "located: {}",
+        out.stderr
+    );
+    let out = run(&emu, &b, &["deploy", "--auto-approve"]).expect(1);
+    assert!(
+        out.stderr.contains("grants no privileges"),
+        "{}",
+        out.stderr
+    );
+    assert!(api
+        .list(&format!("{UC}/catalogs"), "catalogs", &[])
+        .is_empty());
+
+    b.edit(
+        "          privileges: []\n        - privileges: [READ_VOLUME]",
+        "          privileges: [READ_VOLUME]",
+    );
+    run(&emu, &b, &["deploy", "--auto-approve"]).expect(0);
+    b.edit(
+        "      grants:\n        - principal: ${var.team}\n          privileges: [USE_CATALOG, BROWSE]\n",
+        "",
+    );
+    let out = run(&emu, &b, &["plan", "--detailed-exitcode"]).expect(2);
+    assert!(
+        out.stdout
+            .contains("resources.catalogs.lake will be updated in-place"),
+        "{}",
+        out.stdout
+    );
+    run(&emu, &b, &["deploy", "--auto-approve"]).expect(0);
+    assert_eq!(grants(&api, "catalog", "lake_main"), json!([]));
+    run(&emu, &b, &["plan", "--detailed-exitcode"]).expect(0);
+    run(&emu, &b, &["destroy", "--auto-approve"]).expect(0);
+}
