@@ -302,3 +302,32 @@ fn grants_validation_and_removal() {
     run(&emu, &b, &["plan", "--detailed-exitcode"]).expect(0);
     run(&emu, &b, &["destroy", "--auto-approve"]).expect(0);
 }
+
+/// A MANAGED volume with a location, or an EXTERNAL one without, is refused by validate.
+#[test]
+fn volume_location_is_checked() {
+    let emu = emulator();
+    let b = TestBundle::fixture("e2e_uc");
+    b.edit(
+        "      name: landing\n",
+        "      name: landing\n      storage_location: s3://bucket/landing\n",
+    );
+    let out = run(&emu, &b, &["validate"]).expect(1);
+    assert!(
+        out.stderr
+            .contains("resources.volumes.files.storage_location is set on a MANAGED volume"),
+        "{}",
+        out.stderr
+    );
+    b.edit(
+        "      storage_location: s3://bucket/landing\n",
+        "      volume_type: EXTERNAL\n",
+    );
+    let out = run(&emu, &b, &["validate"]).expect(1);
+    assert!(
+        out.stderr
+            .contains("resources.volumes.files is an EXTERNAL volume without a storage_location"),
+        "{}",
+        out.stderr
+    );
+}

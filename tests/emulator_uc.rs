@@ -566,15 +566,28 @@ async fn lake_directories_are_catalogs_and_schemas() {
     let api = Api::new(&emu);
 
     let (_, v) = api.get("/catalogs").await;
-    assert_eq!(names(&v, "catalogs"), vec!["main"], "only lower-case identifiers");
+    assert_eq!(
+        names(&v, "catalogs"),
+        vec!["main"],
+        "only lower-case identifiers"
+    );
     let (s, v) = api.get("/schemas/main.default").await;
     assert_eq!((s, v["catalog_name"].as_str()), (200, Some("main")));
     let (s, v) = api.post("/catalogs", json!({"name": "main"})).await;
-    assert_eq!((s, v["error_code"].as_str()), (409, Some("CATALOG_ALREADY_EXISTS")));
+    assert_eq!(
+        (s, v["error_code"].as_str()),
+        (409, Some("CATALOG_ALREADY_EXISTS"))
+    );
     let (s, v) = api
-        .post("/schemas", json!({"name": "default", "catalog_name": "main"}))
+        .post(
+            "/schemas",
+            json!({"name": "default", "catalog_name": "main"}),
+        )
         .await;
-    assert_eq!((s, v["error_code"].as_str()), (409, Some("SCHEMA_ALREADY_EXISTS")));
+    assert_eq!(
+        (s, v["error_code"].as_str()),
+        (409, Some("SCHEMA_ALREADY_EXISTS"))
+    );
     api.create("/schemas", json!({"name": "extra", "catalog_name": "main"}))
         .await;
     let (_, v) = api.get("/schemas?catalog_name=main").await;
@@ -601,6 +614,12 @@ async fn lake_directories_are_catalogs_and_schemas() {
         assert_eq!(s, 400, "a lake {what} is read-only");
     }
     let (s, _) = api.delete("/schemas/main.extra").await;
-    assert_eq!(s, 200, "a UC schema inside a lake catalog is the bundle's own");
-    assert!(lake.path().join("main/default/t.csv").exists(), "the lake is never written");
+    assert_eq!(
+        s, 200,
+        "a UC schema inside a lake catalog is the bundle's own"
+    );
+    assert!(
+        lake.path().join("main/default/t.csv").exists(),
+        "the lake is never written"
+    );
 }

@@ -14,7 +14,7 @@ use super::grants::{self, Grant};
 use super::{Created, DeploymentInfo, FieldRules, Kind, NameLink, ResourceKind};
 use crate::api::{ApiError, Client, Method};
 use crate::config::source::Node;
-use crate::diag::Diagnostics;
+use crate::diag::{Diag, Diagnostics};
 
 schema_enum! {
     /// MANAGED (storage chosen by Unity Catalog) or EXTERNAL (at `storage_location`).
@@ -87,6 +87,31 @@ static RULES: FieldRules = FieldRules {
 
 pub struct VolumeKind;
 
+/// A MANAGED volume (the default) takes no `storage_location`; an EXTERNAL one needs it (the
+/// service refuses both at create).
+fn check_location(addr: &str, node: &Node, diags: &mut Diagnostics) {
+    let volume_type = node.get("volume_type").and_then(Node::as_str);
+    let location = node.get("storage_location");
+    match (volume_type, location) {
+        (None | Some("MANAGED"), Some(loc)) => diags.push(
+            Diag::error(format!(
+                "{addr}.storage_location is set on a MANAGED volume"
+            ))
+            .at(loc.span, "Unity Catalog chooses a managed volume's location")
+            .help("remove `storage_location`, or set `volume_type: EXTERNAL` for a volume at that location"),
+        ),
+        (Some("EXTERNAL"), None) => {
+            let span = node.get("volume_type").map_or(node.span, |n| n.span);
+            diags.push(
+                Diag::error(format!("{addr} is an EXTERNAL volume without a storage_location"))
+                    .at(span, "EXTERNAL here")
+                    .help("set `storage_location` to a cloud storage URL inside an external location"),
+            )
+        }
+        _ => {}
+    }
+}
+
 #[async_trait]
 impl ResourceKind for VolumeKind {
     fn kind(&self) -> Kind {
@@ -104,6 +129,7 @@ impl ResourceKind for VolumeKind {
     fn check(&self, key: &str, node: &Node, diags: &mut Diagnostics) {
         let addr = common::check_schema::<Volume>(self.kind(), key, node, diags);
         grants::check(&addr, node, diags);
+        check_location(&addr, node, diags);
     }
     /// Its catalog and its schema, by literal name (a schema is matched by its bare `name`).
     fn name_links(&self, config: &Value) -> Vec<NameLink> {
