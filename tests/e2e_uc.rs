@@ -331,3 +331,34 @@ fn volume_location_is_checked() {
         out.stderr
     );
 }
+
+/// A catalog's new name replaces it, its bundle schema and volume first, and converges
+/// (a rename in place would carry the schema along and collide with its recreation).
+#[test]
+fn renaming_a_catalog_replaces_it_with_its_children() {
+    let emu = emulator();
+    let api = Api::new(&emu);
+    let b = TestBundle::fixture("e2e_uc_rename");
+    run(&emu, &b, &["deploy", "--auto-approve"]).expect(0);
+    b.edit("name: cat_one", "name: cat_two");
+    let plan = plan_json(&emu, &b);
+    for addr in [
+        "resources.catalogs.c",
+        "resources.schemas.s",
+        "resources.volumes.v",
+    ] {
+        assert_eq!(
+            actions_of(&plan, addr),
+            json!(["delete", "create"]),
+            "{addr}"
+        );
+    }
+    run(&emu, &b, &["deploy", "--auto-approve"]).expect(0);
+    assert!(get(&api, "/catalogs/cat_one").is_none());
+    assert!(get(&api, "/volumes/cat_two.s1.v1").is_some());
+    run(&emu, &b, &["plan", "--detailed-exitcode"]).expect(0);
+    run(&emu, &b, &["destroy", "--auto-approve"]).expect(0);
+    assert!(api
+        .list(&format!("{UC}/catalogs"), "catalogs", &[])
+        .is_empty());
+}

@@ -1,6 +1,11 @@
 //! `catalogs`: a Unity Catalog catalog (`/api/2.1/unity-catalog/catalogs`, contract part 2
-//! §2.1), id = name. Renaming is an update (`PATCH` with `new_name`, new id); the storage
-//! and sharing fields are fixed at creation. Grants: see [`super::grants`].
+//! §2.1), id = name. The storage and sharing fields are fixed at creation.
+//!
+//! A new `name` replaces the catalog rather than renaming it (`PATCH new_name`): a rename
+//! moves the catalog's schemas with it, while the bundle's own schemas in it see a new
+//! `catalog_name` and are recreated (as the official CLI does for schemas), whose create then
+//! meets the moved schema of the same name. Replacing the catalog (its bundle schemas and
+//! volumes first) is the order that always converges. Grants: see [`super::grants`].
 //!
 //! Also home of the pieces the three UC kinds share ([`uc_update`], [`lowercase`]).
 
@@ -32,7 +37,7 @@ schema_struct! {
     /// A Unity Catalog catalog.
     #[schemars(extend("required" = ["name"]))]
     pub struct Catalog {
-        /// Name of the catalog (lower-cased by Unity Catalog). Changing it renames the catalog.
+        /// Name of the catalog (lower-cased by Unity Catalog). Changing it replaces the catalog.
         name: String,
         /// User-provided description.
         comment: String,
@@ -99,6 +104,7 @@ const UPDATABLE: &[&str] = &[
 
 static RULES: FieldRules = FieldRules {
     immutable: &[
+        "name",
         "storage_root",
         "connection_name",
         "provider_name",
@@ -267,12 +273,7 @@ impl ResourceKind for CatalogKind {
         config: &Value,
         changed: &[String],
     ) -> Result<String, ApiError> {
-        let rename = changed
-            .iter()
-            .any(|c| c == "name")
-            .then(|| literal_str(config, "name"))
-            .flatten();
-        let body = patch_body(config, changed, UPDATABLE, rename);
+        let body = patch_body(config, changed, UPDATABLE, None);
         uc_update(client, BASE, "catalog", id, config, changed, body).await
     }
     async fn delete(&self, client: &Client, id: &str) -> Result<(), ApiError> {

@@ -580,9 +580,11 @@ async fn update_catalog(
         patch.insert("managed_encryption_settings".into(), v.clone());
     }
     match any_catalog(&emu, &name).map(|(_, o)| o) {
-        Some(Origin::Database) => return Err(ApiErr::invalid(format!(
+        Some(Origin::Database) => {
+            return Err(ApiErr::invalid(format!(
             "Catalog '{name}' is a database catalog; manage it through /api/2.0/database/catalogs"
-        ))),
+        )))
+        }
         Some(Origin::Lake) => return Err(read_only_lake("Catalog", &name)),
         _ => {}
     }
@@ -630,9 +632,11 @@ async fn delete_catalog(
     let force = qbool(&q, "force")?.unwrap_or(false);
     let name = name.to_lowercase();
     match any_catalog(&emu, &name).map(|(_, o)| o) {
-        Some(Origin::Database) => return Err(ApiErr::invalid(format!(
+        Some(Origin::Database) => {
+            return Err(ApiErr::invalid(format!(
             "Catalog '{name}' is a database catalog; delete it through /api/2.0/database/catalogs"
-        ))),
+        )))
+        }
         Some(Origin::Lake) => return Err(read_only_lake("Catalog", &name)),
         _ => {}
     }
