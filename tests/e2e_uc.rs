@@ -362,3 +362,58 @@ fn renaming_a_catalog_replaces_it_with_its_children() {
         .list(&format!("{UC}/catalogs"), "catalogs", &[])
         .is_empty());
 }
+
+/// With injected 429/503s and lost responses, the deploy that succeeds leaves every grant in
+/// place: an object adopted after a lost create response still gets its grants (the plan right
+/// after is a no-op), and destroy leaves nothing.
+#[test]
+fn grants_survive_lost_responses() {
+    let emu = Emulator::start_with(&[
+        "--no-postgres",
+        "--instance-ready-ms",
+        "100",
+        "--lost-response-rate",
+        "0.25",
+        "--fail-rate",
+        "0.1",
+        "--seed",
+        "9",
+    ]);
+    let api = Api::new(&emu);
+    let b = TestBundle::fixture("e2e_uc");
+    let mut ok = false;
+    for i in 0..4 {
+        let args: &[&str] = if i == 0 {
+            &["deploy", "--auto-approve"]
+        } else {
+            &["deploy", "--auto-approve", "--force-lock"]
+        };
+        if run(&emu, &b, args).code == 0 {
+            ok = true;
+            break;
+        }
+    }
+    assert!(ok, "deploy never succeeded under faults");
+    let out = run(&emu, &b, &["plan", "--detailed-exitcode"]);
+    assert_eq!(
+        out.code, 0,
+        "not converged:\n{}\n{}",
+        out.stdout, out.stderr
+    );
+    assert_eq!(
+        grants(&api, "schema", "lake_main.raw"),
+        json!([{"principal": "data-team", "privileges": ["CREATE_TABLE", "USE_SCHEMA"]},
+               {"principal": "readers", "privileges": ["SELECT", "USE_SCHEMA"]}])
+    );
+    let mut destroyed = false;
+    for _ in 0..4 {
+        if run(&emu, &b, &["destroy", "--auto-approve", "--force-lock"]).code == 0 {
+            destroyed = true;
+            break;
+        }
+    }
+    assert!(destroyed, "destroy never succeeded under faults");
+    assert!(api
+        .list(&format!("{UC}/catalogs"), "catalogs", &[])
+        .is_empty());
+}

@@ -220,6 +220,27 @@ pub(crate) async fn uc_create(
     Ok(Created { id, remote })
 }
 
+/// The shared `find_existing`: the object at the config's id, adopted with the config's
+/// grants applied (the create that made it may have stopped before granting).
+pub(crate) async fn uc_find_existing(
+    kind: &dyn ResourceKind,
+    client: &Client,
+    securable: &str,
+    config: &Value,
+) -> Result<Option<Created>, ApiError> {
+    let Some(id) = kind.id_from_config(config) else {
+        return Ok(None);
+    };
+    let Some(remote) = kind.read(client, &id).await? else {
+        return Ok(None);
+    };
+    let want = grants::desired(config);
+    if !want.is_empty() {
+        grants::apply(client, securable, &id, &want).await?;
+    }
+    Ok(Some(Created { id, remote }))
+}
+
 /// The shared read: the object and its direct grants, `None` when it is gone.
 pub(crate) async fn uc_read(
     client: &Client,
@@ -295,13 +316,7 @@ impl ResourceKind for CatalogKind {
         client: &Client,
         config: &Value,
     ) -> Result<Option<Created>, ApiError> {
-        let Some(id) = self.id_from_config(config) else {
-            return Ok(None);
-        };
-        Ok(self
-            .read(client, &id)
-            .await?
-            .map(|remote| Created { id, remote }))
+        uc_find_existing(self, client, "catalog", config).await
     }
     fn remote_to_config(&self, remote: &Value) -> Value {
         Value::Object(common::only_keys(remote, CONFIG_FIELDS))

@@ -227,8 +227,25 @@ pub fn changes(want: &[Value], current: &[Value]) -> Vec<Value> {
 }
 
 /// Converge the securable's grants to `want` (normalised list); no request when nothing
-/// differs.
+/// differs. Re-reading and re-diffing makes it idempotent, so an unknown outcome (a lost
+/// response) is simply tried again.
 pub async fn apply(
+    client: &Client,
+    securable: &str,
+    full_name: &str,
+    want: &[Value],
+) -> Result<(), ApiError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match apply_once(client, securable, full_name, want).await {
+            Err(e) if e.is_outcome_unknown() && attempt < 3 => continue,
+            other => return other,
+        }
+    }
+}
+
+async fn apply_once(
     client: &Client,
     securable: &str,
     full_name: &str,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::catalog::{lowercase, patch_body, uc_create, uc_read, uc_update};
+use super::catalog::{lowercase, patch_body, uc_create, uc_find_existing, uc_read, uc_update};
 use super::common::{self, collect_outputs, literal_str, schema_struct, Lifecycle};
 use super::grants::{self, Grant};
 use super::{Created, DeploymentInfo, FieldRules, Kind, NameLink, ResourceKind};
@@ -151,13 +151,7 @@ impl ResourceKind for SchemaKind {
         client: &Client,
         config: &Value,
     ) -> Result<Option<Created>, ApiError> {
-        let Some(id) = self.id_from_config(config) else {
-            return Ok(None);
-        };
-        Ok(self
-            .read(client, &id)
-            .await?
-            .map(|remote| Created { id, remote }))
+        uc_find_existing(self, client, "schema", config).await
     }
     fn remote_to_config(&self, remote: &Value) -> Value {
         Value::Object(common::only_keys(remote, CONFIG_FIELDS))
