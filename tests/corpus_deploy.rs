@@ -138,6 +138,9 @@ fn gone(api: &Api, kind: &str, id: &str) -> Result<bool, String> {
                 .any(|j| j["job_id"].to_string().trim_matches('"') == id))
         }
         "pipelines" => format!("/api/2.0/pipelines/{id}"),
+        "catalogs" => format!("/api/2.1/unity-catalog/catalogs/{id}"),
+        "schemas" => format!("/api/2.1/unity-catalog/schemas/{id}"),
+        "volumes" => format!("/api/2.1/unity-catalog/volumes/{id}"),
         "sql_warehouses" => {
             return Ok(api
                 .get(&format!("/api/2.0/sql/warehouses/{id}"), &[])

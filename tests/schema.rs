@@ -91,7 +91,10 @@ fn every_property_has_a_description() {
     let mut missing = Vec::new();
     let mut count = 0;
     walk(&s, String::new(), &mut |path, v| {
-        if path.ends_with("/properties") {
+        // `.../properties/properties` is a property *named* `properties` (catalogs,
+        // schemas), not a second properties map: only an odd run of them is a map.
+        let run = path.rsplit('/').take_while(|s| *s == "properties").count();
+        if run % 2 == 1 {
             if let Value::Object(props) = v {
                 for (name, prop) in props {
                     count += 1;

@@ -168,6 +168,30 @@ fn sdk_catalogs_and_synced_tables() {
     run_script(&emu, "catalogs_synced.py", &[]);
 }
 
+/// A bundle of UC catalogs, schemas, volumes and grants deployed by lakebundle, every
+/// object read back by the SDK, then the SDK's own round trip (unity_catalog.py).
+#[test]
+fn sdk_unity_catalog() {
+    if python().is_none() {
+        return;
+    }
+    let emu = Emulator::start_with(&["--no-postgres", "--instance-ready-ms", "100"]);
+    let b = e2e_support::TestBundle::fixture("e2e_uc");
+    e2e_support::run(&emu, &b, &["deploy", "--auto-approve"]).expect(0);
+    let expected = serde_json::json!({
+        "catalogs": [{"name": "lake_main", "comment": "Landing catalog",
+                      "grants": [["data-team", ["BROWSE", "USE_CATALOG"]]]}],
+        "schemas": [
+            {"full_name": "lake_main.raw",
+             "grants": [["data-team", ["CREATE_TABLE", "USE_SCHEMA"]],
+                        ["readers", ["SELECT", "USE_SCHEMA"]]]},
+            {"full_name": "lake_main.gold", "grants": []}],
+        "volumes": [{"full_name": "lake_main.raw.landing", "comment": "landing zone",
+                     "grants": [["readers", ["READ_VOLUME"]]]}],
+    });
+    run_script(&emu, "unity_catalog.py", &[&expected.to_string()]);
+}
+
 #[test]
 fn sdk_jobs() {
     if python().is_none() {

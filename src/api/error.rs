@@ -580,6 +580,9 @@ fn classify(path: &str, status: u16, error_code: &str, message: &str) -> Class {
         codes::TEMPORARILY_UNAVAILABLE | codes::DEADLINE_EXCEEDED => return Class::Unavailable,
         codes::NOT_IMPLEMENTED => return Class::NotImplemented,
         codes::INTERNAL_ERROR | codes::UNKNOWN | codes::DATA_LOSS => return Class::Internal,
+        // Unity Catalog's own codes (`CATALOG_ALREADY_EXISTS`, `SCHEMA_DOES_NOT_EXIST`, ...).
+        c if c.ends_with("_ALREADY_EXISTS") => return Class::AlreadyExists,
+        c if c.ends_with("_DOES_NOT_EXIST") => return Class::NotFound,
         _ => {}
     }
     match status {
@@ -656,6 +659,8 @@ mod tests {
                 matches!(e, ApiError::Unavailable { .. })
             }),
             (409, "ABORTED", |e| matches!(e, ApiError::Conflict { .. })),
+            (409, "CATALOG_ALREADY_EXISTS", |e| e.is_already_exists()),
+            (404, "SCHEMA_DOES_NOT_EXIST", |e| e.is_not_found()),
         ];
         for (status, code, is_expected) in cases {
             let body = format!(r#"{{"error_code":"{code}","message":"m"}}"#);

@@ -6,16 +6,20 @@
 //! Each kind converts to/from its REST body itself.
 
 pub mod app;
+pub mod catalog;
 pub mod check;
 pub mod common;
 pub mod database_catalog;
 pub mod database_instance;
+pub mod grants;
 pub mod job;
 pub mod pipeline;
 pub mod schema;
 pub mod secret_scope;
 pub mod sql_warehouse;
 pub mod synced_database_table;
+pub mod uc_schema;
+pub mod volume;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -68,6 +72,9 @@ kinds! {
     Pipelines => "pipelines", pipeline::PipelineKind;
     SqlWarehouses => "sql_warehouses", sql_warehouse::SqlWarehouseKind;
     SecretScopes => "secret_scopes", secret_scope::SecretScopeKind;
+    Catalogs => "catalogs", catalog::CatalogKind;
+    Schemas => "schemas", uc_schema::SchemaKind;
+    Volumes => "volumes", volume::VolumeKind;
 }
 
 impl Kind {
@@ -548,7 +555,6 @@ pub const UNSUPPORTED_KINDS: &[&str] = &[
     "postgres_endpoints",
     "vector_search_endpoints",
     "vector_search_indexes",
-    "catalogs",
     "external_locations",
     "instance_pools",
     "job_runs",

@@ -142,6 +142,45 @@ const SPEC_RETURNED: &[&str] = &[
 
 pub struct SyncedDatabaseTableKind;
 
+/// Links to the bundle's Unity Catalog catalogs and schemas the table reads from and the
+/// sync pipeline stores into: the source's `catalog` and `schema` parts, and
+/// `new_pipeline_spec.storage_catalog` / `storage_schema` (each by literal name; a schema
+/// by its bare name).
+fn uc_links(config: &Value) -> Vec<NameLink> {
+    let mut links = Vec::new();
+    let mut push = |field: &str, kind: Kind, name: &str| {
+        if !name.is_empty() && !has_interpolation(name) {
+            links.push(NameLink {
+                field: field.into(),
+                target_kind: kind,
+                name: name.into(),
+            });
+        }
+    };
+    let spec = config.get("spec");
+    let source = "spec.source_table_full_name";
+    if let Some(full) = spec
+        .and_then(|s| s.get("source_table_full_name"))
+        .and_then(Value::as_str)
+    {
+        let parts: Vec<&str> = full.split('.').collect();
+        if let [catalog, schema, _table] = parts.as_slice() {
+            push(source, Kind::Catalogs, catalog);
+            push(source, Kind::Schemas, schema);
+        }
+    }
+    let pipeline = spec.and_then(|s| s.get("new_pipeline_spec"));
+    for (field, kind) in [
+        ("storage_catalog", Kind::Catalogs),
+        ("storage_schema", Kind::Schemas),
+    ] {
+        if let Some(name) = pipeline.and_then(|p| p.get(field)).and_then(Value::as_str) {
+            push(&format!("spec.new_pipeline_spec.{field}"), kind, name);
+        }
+    }
+    links
+}
+
 fn path_for(name: &str) -> String {
     format!("{BASE}/{name}")
 }
@@ -264,6 +303,7 @@ impl ResourceKind for SyncedDatabaseTableKind {
                 name: catalog.into(),
             });
         }
+        links.extend(uc_links(config));
         links
     }
     fn id_from_config(&self, config: &Value) -> Option<String> {
@@ -351,6 +391,39 @@ impl ResourceKind for SyncedDatabaseTableKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn links_to_uc_catalogs_and_schemas_by_literal_name() {
+        let cfg = serde_json::json!({"name": "c.s.t", "spec": {
+            "source_table_full_name": "lake.raw.events",
+            "new_pipeline_spec": {"storage_catalog": "lake", "storage_schema": "${var.x}"}}});
+        let got: Vec<(String, Kind, String)> = SyncedDatabaseTableKind
+            .name_links(&cfg)
+            .into_iter()
+            .filter(|l| matches!(l.target_kind, Kind::Catalogs | Kind::Schemas))
+            .map(|l| (l.field, l.target_kind, l.name))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "spec.source_table_full_name".into(),
+                    Kind::Catalogs,
+                    "lake".into()
+                ),
+                (
+                    "spec.source_table_full_name".into(),
+                    Kind::Schemas,
+                    "raw".into()
+                ),
+                (
+                    "spec.new_pipeline_spec.storage_catalog".into(),
+                    Kind::Catalogs,
+                    "lake".into()
+                ),
+            ]
+        );
+    }
     use serde_json::json;
 
     #[test]

@@ -223,6 +223,11 @@ impl Api {
         v
     }
 
+    /// PATCH; the status and body (for changes made outside the bundle).
+    pub fn patch(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.send(reqwest::Method::PATCH, path, &[], Some(body))
+    }
+
     /// Every element of a paginated list (`next_page_token`).
     pub fn list(&self, path: &str, field: &str, extra: &[(&str, String)]) -> Vec<Value> {
         let mut all = Vec::new();

@@ -150,7 +150,8 @@ async fn create_catalog(State(emu): Shared, raw: Bytes) -> ApiResult {
         "uid": uuid::Uuid::new_v4().to_string(),
     });
     emu.store.txn(|t| {
-        if t.get(CATALOGS, &name).is_some() {
+        // One namespace with the Unity Catalog catalogs.
+        if t.get(CATALOGS, &name).is_some() || super::unity_catalog::uc_catalog_exists(t, &name) {
             return Err(ApiErr::exists(format!("Catalog '{name}' already exists.")));
         }
         t.put(CATALOGS, &name, rec.clone());

@@ -10,7 +10,7 @@
 //!
 //! Module map: `server` (router, auth + fault middleware, shared state), `store` (SQLite
 //! persistence), one file per service (`auth`, `instances`, `catalogs`, `jobs`, `apps`,
-//! `workspace`, `files`, `permissions`), `records` (the records-only backend), `lock` (data-dir
+//! `workspace`, `files`, `permissions`, `unity_catalog`), `records` (the records-only backend), `lock` (data-dir
 //! ownership), `faults` (seeded fault injection).
 
 pub mod apps;
@@ -31,6 +31,7 @@ pub mod records;
 pub mod secrets;
 pub mod server;
 pub mod store;
+pub mod unity_catalog;
 pub mod warehouses;
 pub mod workspace;
 

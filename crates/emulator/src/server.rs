@@ -18,8 +18,8 @@ use super::http::ApiErr;
 use super::lock::DataDirLock;
 use super::store::Store;
 use super::{
-    apps, auth, catalogs, files, instances, jobs, permissions, pipelines, secrets, warehouses,
-    workspace, EmulatorConfig,
+    apps, auth, catalogs, files, instances, jobs, permissions, pipelines, secrets, unity_catalog,
+    warehouses, workspace, EmulatorConfig,
 };
 
 /// Who is calling: a user (PAT) or a service principal (OAuth M2M token).
@@ -195,6 +195,7 @@ pub fn router(emu: Arc<Emu>) -> Router {
         .merge(pipelines::routes())
         .merge(warehouses::routes())
         .merge(secrets::routes())
+        .merge(unity_catalog::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
