@@ -120,12 +120,16 @@ fn write_bundle(root: &Path, lake: &Path, tenths: usize) -> usize {
     .expect("write bundle");
     let src = lake.join("lake").join("src");
     std::fs::create_dir_all(&src).expect("lake dir");
-    let mut files: Vec<String> = vec![String::from("resources:\n"); tenths * FILES];
+    // Per file, per kind (in order of first use), the resources' YAML.
+    let mut files: Vec<Vec<(&'static str, String)>> = vec![Vec::new(); tenths * FILES];
     let mut n = 0;
     // Each kind is spread round-robin over the files of its tenth.
-    let mut put = |tenth: usize, i: usize, kind: &str, text: String| {
+    let mut put = |tenth: usize, i: usize, kind: &'static str, text: String| {
         let f = &mut files[tenth * FILES + i % FILES];
-        f.push_str(&format!("  {kind}:\n{text}"));
+        match f.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, body)) => body.push_str(&text),
+            None => f.push((kind, text)),
+        }
     };
     for s in 0..tenths {
         for i in 0..INSTANCES {
@@ -185,7 +189,11 @@ fn write_bundle(root: &Path, lake: &Path, tenths: usize) -> usize {
             n += 1;
         }
     }
-    for (i, text) in files.iter().enumerate() {
+    for (i, kinds) in files.iter().enumerate() {
+        let mut text = String::from("resources:\n");
+        for (kind, body) in kinds {
+            text.push_str(&format!("  {kind}:\n{body}"));
+        }
         std::fs::write(root.join(format!("resources/r{i:03}.yml")), text).expect("write file");
     }
     n
@@ -258,8 +266,8 @@ fn must(run: Run, what: &str, codes: &[i32]) -> Run {
     if !codes.contains(&run.code) {
         let tail: Vec<&str> = run.stderr.lines().rev().take(40).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
-        eprintln!("{what} exited {}:\n{}", run.code, tail.join("\n"));
-        std::process::exit(1);
+        // A panic (not `exit`) so the emulator is stopped on the way out.
+        panic!("{what} exited {}:\n{}", run.code, tail.join("\n"));
     }
     run
 }
@@ -402,10 +410,7 @@ fn size(tenths: usize, rt: &tokio::runtime::Runtime) -> Figures {
         destroy.wall.as_secs_f64(),
         destroy.rss_mb()
     );
-    if left != 0 {
-        eprintln!("destroy left {left} resources in state");
-        std::process::exit(1);
-    }
+    assert_eq!(left, 0, "destroy left {left} resources in state");
     Figures {
         n,
         validate,

@@ -44,6 +44,9 @@ impl Session {
         if let Some(emu) = self.local {
             emu.detach().await;
         }
+        // The process ends right after the command: freeing the whole
+        // bundle (every resource's tree) would only cost time.
+        std::mem::forget(self.bundle);
     }
 
     /// Open the state store (local cache + workspace copy, reconciled).
