@@ -223,7 +223,8 @@ pub fn render_with(sources: &SourceMap, diags: &Diagnostics, opts: RenderOptions
         .with_links(false)
         .with_context_lines(1);
     let mut out = String::new();
-    for d in &diags.items {
+    for group in groups(diags) {
+        let d = group[0];
         let report = Report::build(sources, d);
         let mut one = String::new();
         if handler.render_report(&mut one, &report).is_err() {
@@ -234,16 +235,109 @@ pub fn render_with(sources: &SourceMap, diags: &Diagnostics, opts: RenderOptions
         if !one.ends_with('\n') {
             out.push('\n');
         }
+        if group.len() > 1 {
+            out.push_str(&repeats_text(sources, &group));
+        }
     }
     out
 }
 
-/// `{"diagnostics":[{"severity","message","file","line","column","help"}]}`
-pub fn to_json(sources: &SourceMap, diags: &Diagnostics) -> serde_json::Value {
-    let items: Vec<serde_json::Value> = diags
-        .items
+/// Places shown for a repeated diagnostic (the rendered one included); the
+/// rest is only counted.
+pub const SHOWN_PLACES: usize = 5;
+
+/// Identical diagnostics (same severity, message, labels and help; only the
+/// places differ) as groups in order of first appearance. Five notebooks used
+/// by 6,000 jobs are five problems, not 30,000.
+pub fn groups(diags: &Diagnostics) -> Vec<Vec<&Diag>> {
+    type Key<'a> = (
+        Severity,
+        &'a str,
+        Option<&'a str>,
+        Option<&'a str>,
+        Vec<&'a str>,
+    );
+    let mut index: std::collections::HashMap<Key<'_>, usize> = Default::default();
+    let mut out: Vec<Vec<&Diag>> = Vec::new();
+    for d in &diags.items {
+        let key: Key<'_> = (
+            d.severity,
+            &d.message,
+            d.label.as_deref(),
+            d.help.as_deref(),
+            d.related.iter().map(|(_, l)| l.as_str()).collect(),
+        );
+        match index.get(&key) {
+            Some(&i) => out[i].push(d),
+            None => {
+                index.insert(key, out.len());
+                out.push(vec![d]);
+            }
+        }
+    }
+    out
+}
+
+/// `file:line:col` of a diagnostic's primary place, if it has one.
+fn place(sources: &SourceMap, d: &Diag) -> Option<(String, usize, usize)> {
+    let s = d.span.filter(|s| !s.is_synthetic())?;
+    let file = sources.path(s.file)?.display().to_string();
+    let (line, col) = sources.line_col(s)?;
+    Some((file, line, col))
+}
+
+/// The tail of a repeated diagnostic: the count, the next few places, and how
+/// many more there are.
+fn repeats_text(sources: &SourceMap, group: &[&Diag]) -> String {
+    let mut s = format!(
+        "  = the same {} {} times in all",
+        group[0].severity,
+        thousands(group.len())
+    );
+    let places: Vec<String> = group
         .iter()
-        .map(|d| {
+        .skip(1)
+        .take(SHOWN_PLACES - 1)
+        .filter_map(|d| place(sources, d))
+        .map(|(f, l, c)| format!("{f}:{l}:{c}"))
+        .collect();
+    if places.is_empty() {
+        s.push('\n');
+    } else {
+        s.push_str(", also at:\n");
+        for p in &places {
+            s.push_str(&format!("      {p}\n"));
+        }
+    }
+    let more = group.len().saturating_sub(1 + places.len());
+    if more > 0 {
+        s.push_str(&format!("    and {} more\n", thousands(more)));
+    }
+    s.push('\n');
+    s
+}
+
+/// `5995` → `5,995`.
+pub fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// `{"diagnostics":[{"severity","message","file","line","column","help","count"}]}`;
+/// identical diagnostics are one entry with their `count`, the first few
+/// `places` and how many `more` there are.
+pub fn to_json(sources: &SourceMap, diags: &Diagnostics) -> serde_json::Value {
+    let items: Vec<serde_json::Value> = groups(diags)
+        .into_iter()
+        .map(|group| {
+            let d = group[0];
             let loc = d.span.filter(|s| !s.is_synthetic());
             let file = loc
                 .and_then(|s| sources.path(s.file))
@@ -252,14 +346,26 @@ pub fn to_json(sources: &SourceMap, diags: &Diagnostics) -> serde_json::Value {
                 Some((l, c)) => (Some(l), Some(c)),
                 None => (None, None),
             };
-            serde_json::json!({
+            let mut v = serde_json::json!({
                 "severity": d.severity,
                 "message": d.message,
                 "file": file,
                 "line": line,
                 "column": column,
                 "help": d.help,
-            })
+                "count": group.len(),
+            });
+            if group.len() > 1 {
+                let places: Vec<serde_json::Value> = group
+                    .iter()
+                    .take(SHOWN_PLACES)
+                    .filter_map(|d| place(sources, d))
+                    .map(|(f, l, c)| serde_json::json!({ "file": f, "line": l, "column": c }))
+                    .collect();
+                v["more"] = serde_json::json!(group.len() - places.len());
+                v["places"] = serde_json::Value::Array(places);
+            }
+            v
         })
         .collect();
     serde_json::json!({ "diagnostics": items })
@@ -697,6 +803,43 @@ mod tests {
         let mut ds = Diagnostics::default();
         ds.push(Diag::error("x").at(Span::new(a, 10, 14), "y"));
         assert!(!render(&sm, &ds).contains('…'));
+    }
+
+    #[test]
+    fn identical_diagnostics_group_with_count_and_first_places() {
+        let mut sm = SourceMap::default();
+        let text = "x: 1\n".repeat(20);
+        let f = sm.add("many.yml".into(), text);
+        let mut ds = Diagnostics::default();
+        for i in 0..12 {
+            ds.push(Diag::warning("same").at(Span::new(f, i * 5, i * 5 + 1), "here"));
+        }
+        // Another label is another problem.
+        ds.push(Diag::warning("same").at(Span::new(f, 60, 61), "elsewhere"));
+        ds.push(Diag::error("once"));
+        let out = render(&sm, &ds);
+        assert_eq!(out.matches("same").count(), 1 + 1 + 1, "{out}");
+        assert!(
+            out.contains("the same warning 12 times in all, also at:"),
+            "{out}"
+        );
+        for line in 2..=5 {
+            assert!(out.contains(&format!("      many.yml:{line}:1\n")), "{out}");
+        }
+        assert!(!out.contains("many.yml:6:1\n"), "{out}");
+        assert!(out.contains("    and 7 more\n"), "{out}");
+        let v = to_json(&sm, &ds);
+        let items = v["diagnostics"].as_array().cloned().unwrap_or_default();
+        assert_eq!(items.len(), 3, "{v}");
+        assert_eq!(items[0]["count"], 12);
+        assert_eq!(items[0]["more"], 7);
+        assert_eq!(items[0]["places"].as_array().map(Vec::len), Some(5));
+        assert_eq!(items[0]["places"][4]["line"], 5);
+        assert_eq!(items[1]["count"], 1);
+        assert!(items[1].get("places").is_none());
+        assert_eq!(thousands(5995), "5,995");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(999), "999");
     }
 
     #[test]

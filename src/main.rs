@@ -20,6 +20,15 @@ fn main() {
         // SAFETY: sets a plain integer option of the allocator, valid at any time.
         unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
     }
+    // No transparent huge pages: mimalloc asks for them on its arenas, and
+    // each first touch then zeroes 2 MB. A no-op plan of 1,000 resources
+    // spent 40% of its CPU time there (sys time 0.33 s → 0.12 s without,
+    // peak RSS 96 → 74 MB). An explicit MIMALLOC_ALLOW_THP still wins.
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
+        // SAFETY: a plain process flag; no pointers are passed.
+        unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
+    }
     let exit = lakebundle::cli::main();
     std::process::exit(exit.code());
 }

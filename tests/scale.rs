@@ -295,3 +295,147 @@ fn kill_dash_nine_mid_large_deploy_then_redeploy_converges() {
         assert!(api.jobs().is_empty(), "round {round}: destroy left jobs");
     }
 }
+
+/// `files` YAML files of `jobs_per_file` jobs, each job with five tasks that
+/// run the same five plain-file notebooks (no notebook header).
+fn notebook_jobs_bundle(files: usize, jobs_per_file: usize) -> common::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("notebooks")).expect("mkdir");
+    std::fs::create_dir_all(root.join("resources")).expect("mkdir");
+    for n in 0..5 {
+        std::fs::write(
+            root.join(format!("notebooks/n{n}.py")),
+            format!("print({n})\n"),
+        )
+        .expect("write notebook");
+    }
+    std::fs::write(
+        root.join("databricks.yml"),
+        "bundle:\n  name: notebooks\ninclude:\n  - resources/*.yml\n",
+    )
+    .expect("write bundle");
+    for f in 0..files {
+        let mut yaml = String::from("resources:\n  jobs:\n");
+        for j in 0..jobs_per_file {
+            yaml.push_str(&format!(
+                "    j{f}_{j}:\n      name: nb-{f}-{j}\n      tasks:\n"
+            ));
+            for t in 0..5 {
+                yaml.push_str(&format!(
+                    "        - task_key: t{t}\n          notebook_task:\n            notebook_path: ../notebooks/n{t}.py\n"
+                ));
+            }
+        }
+        std::fs::write(root.join(format!("resources/f{f}.yml")), yaml).expect("write file");
+    }
+    dir
+}
+
+/// `lakebundle -C dir ARGS` offline, with no workspace settings from the caller.
+fn offline(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let mut cmd = std::process::Command::new(Emulator::bin());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("DATABRICKS_") || k.starts_with("BUNDLE_VAR_") {
+            cmd.env_remove(k);
+        }
+    }
+    let out = cmd
+        .env("NO_COLOR", "1")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .expect("run lakebundle");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Five plain-file notebooks shared by many jobs: one warning per notebook,
+/// with its count, the first five places and "and N more" (text, snapshotted).
+#[test]
+fn identical_warnings_group_into_one_with_count_and_places() {
+    let dir = notebook_jobs_bundle(3, 4);
+    let (code, stdout, stderr) = offline(dir.path(), &["validate"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    insta::assert_snapshot!("grouped_notebook_warnings", stderr);
+}
+
+/// The same at scale, in text and JSON: 1,200 jobs × 5 tasks are 6,000
+/// identical-but-for-place warnings in 5 groups, and stderr stays bounded;
+/// `-o json` gives 5 entries with their counts and first places.
+#[test]
+fn thousands_of_identical_warnings_stay_bounded_in_text_and_json() {
+    let dir = notebook_jobs_bundle(10, 120);
+    let (code, stdout, stderr) = offline(dir.path(), &["validate"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(
+        stderr.lines().count() < 100,
+        "stderr is bounded: {} lines\n{stderr}",
+        stderr.lines().count()
+    );
+    for n in 0..5 {
+        let msg = format!("notebook_path \"../notebooks/n{n}.py\" is not a notebook");
+        assert_eq!(stderr.matches(&msg).count(), 1, "{stderr}");
+    }
+    assert_eq!(
+        stderr
+            .matches("the same warning 1,200 times in all, also at:")
+            .count(),
+        5,
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("    and 1,195 more\n").count(),
+        5,
+        "{stderr}"
+    );
+
+    // One error (a missing notebook) makes validate report every diagnostic.
+    std::fs::write(
+        dir.path().join("resources/broken.yml"),
+        "resources:\n  jobs:\n    broken:\n      tasks:\n        - task_key: t\n          notebook_task:\n            notebook_path: ../notebooks/missing.py\n",
+    )
+    .expect("write");
+    let (code, stdout, stderr) = offline(dir.path(), &["validate", "-o", "json"]);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    let v: Value = serde_json::from_str(&stdout).expect("JSON on stdout");
+    let items = v["diagnostics"].as_array().cloned().unwrap_or_default();
+    assert_eq!(items.len(), 6, "{v}");
+    let (errors, warnings): (Vec<Value>, Vec<Value>) =
+        items.into_iter().partition(|d| d["severity"] == "error");
+    assert_eq!(errors.len(), 1, "{v}");
+    assert_eq!(errors[0]["count"], 1, "{v}");
+    assert!(errors[0].get("places").is_none(), "{v}");
+    for d in &warnings {
+        assert_eq!(d["count"], 1200, "{d}");
+        assert_eq!(d["more"], 1195, "{d}");
+        let places = d["places"].as_array().cloned().unwrap_or_default();
+        assert_eq!(places.len(), 5, "{d}");
+        assert_eq!(places[0]["file"], d["file"], "{d}");
+        assert_eq!(places[0]["line"], d["line"], "{d}");
+        assert!(places.iter().all(|p| p["file"]
+            .as_str()
+            .is_some_and(|f| f.starts_with("resources/f"))));
+    }
+}
+
+/// A deploy of those jobs prints each grouped warning once.
+#[test]
+fn deploy_prints_grouped_warnings_once() {
+    let emu = Emulator::start_with(&["--no-postgres"]);
+    let dir = notebook_jobs_bundle(4, 25);
+    let (code, out) = finish(deploy(&emu, &emu.url, dir.path()));
+    assert_eq!(code, 0, "{out}");
+    let stderr = out.split("--- stderr").nth(1).unwrap_or_default();
+    assert_eq!(
+        stderr.matches("the same warning 100 times in all").count(),
+        5,
+        "{out}"
+    );
+    // Progress lines are per resource; the warnings are five blocks.
+    assert_eq!(stderr.matches("is not a notebook").count(), 5, "{stderr}");
+}

@@ -1,9 +1,11 @@
 //! Shared setup of the workspace commands (plan, deploy, destroy, summary,
-//! run): load the bundle, resolve the workspace and a client (`--local` starts
-//! the in-process local workspace), fetch the current user and reload so
+//! run): resolve the workspace and a client (`--local` starts the in-process
+//! local workspace), fetch the current user, load the bundle with it so
 //! development-mode prefixes and `${workspace.current_user...}` resolve,
 //! resolve `lookup` variables through the API, rewrite local paths, open the
-//! state store.
+//! state store. When the environment names the workspace the user is fetched
+//! first and the bundle loads once; otherwise it loads once to find its
+//! workspace and again with the user.
 //!
 //! Failures come back as a [`CliError`] (rendered once by `cli::run`).
 
@@ -42,6 +44,9 @@ impl Session {
         if let Some(emu) = self.local {
             emu.detach().await;
         }
+        // The process ends right after the command: freeing the whole
+        // bundle (every resource's tree) would only cost time.
+        std::mem::forget(self.bundle);
     }
 
     /// Open the state store (local cache + workspace copy, reconciled).
@@ -200,6 +205,15 @@ pub(crate) fn load_quiet(g: &GlobalArgs) -> Result<Bundle, CliError> {
 /// Load once; the bundle, or its diagnostics as the error. Warnings are
 /// printed when `print_warnings` (the first of two loads stays quiet).
 fn load_bundle(opts: &LoadOptions, print_warnings: bool) -> Result<Bundle, CliError> {
+    let (bundle, shown) = load_checked(opts)?;
+    if print_warnings {
+        self::print_warnings(&bundle.sources, &shown);
+    }
+    Ok(bundle)
+}
+
+/// Load once; the bundle and its warnings, or its diagnostics as the error.
+fn load_checked(opts: &LoadOptions) -> Result<(Bundle, Diagnostics), CliError> {
     let loaded = load(opts);
     // Info notes (values pending a workspace) are for `validate`; the
     // workspace commands resolve them.
@@ -216,12 +230,7 @@ fn load_bundle(opts: &LoadOptions, print_warnings: bool) -> Result<Bundle, CliEr
         return Err(CliError::diags(&loaded.sources, shown));
     }
     match loaded.bundle {
-        Some(b) => {
-            if print_warnings {
-                self::print_warnings(&loaded.sources, &shown);
-            }
-            Ok(b)
-        }
+        Some(b) => Ok((b, shown)),
         None => Err(CliError::diags(&loaded.sources, shown)),
     }
 }
@@ -326,7 +335,20 @@ pub async fn bare_client(g: &GlobalArgs) -> Result<(Client, Option<RunningEmulat
 
 /// Load, connect, identify, resolve lookups, rewrite paths.
 pub async fn open(g: &GlobalArgs) -> Result<Session, CliError> {
-    let first = load_bundle(&load_options(g, None, HashMap::new()), false)?;
+    let (prefetched, loaded) = if g.local {
+        (None, None)
+    } else {
+        match open_user_first(g).await? {
+            UserFirst::Opened(session) => return Ok(*session),
+            UserFirst::Fallback(prefetched, loaded) => (prefetched, loaded),
+        }
+    };
+    // What the first load gives (root, hooks, workspace, lookups) does not
+    // depend on the user: a load made with one serves.
+    let first = match loaded {
+        Some(b) => *b,
+        None => load_bundle(&load_options(g, None, HashMap::new()), false)?,
+    };
     tokio::task::block_in_place(|| run_hook(&first, Hook::PreInit, &[]))?;
     let (local, client) = if g.local {
         let (emu, client) = start_local(Some(&first.root)).await?;
@@ -335,7 +357,12 @@ pub async fn open(g: &GlobalArgs) -> Result<Session, CliError> {
         (None, remote_client(g, Some(&first))?)
     };
     let env = script_env(g, &first, &client, local.as_ref());
-    let result = match finish_open(g, first, &client).await {
+    // The user asked for before the load still holds for the same host.
+    let user = match prefetched {
+        Some((host, user)) if host == client.host() => Some(user),
+        _ => None,
+    };
+    let result = match finish_open(g, first, &client, user).await {
         Ok((bundle, user)) => tokio::task::block_in_place(|| {
             run_hook(&bundle, Hook::PostInit, &env).map(|()| (bundle, user))
         }),
@@ -358,22 +385,85 @@ pub async fn open(g: &GlobalArgs) -> Result<Session, CliError> {
     }
 }
 
+/// A user fetched before the load, with the host it came from.
+type Prefetched = (String, Result<CurrentUser, CliError>);
+
+enum UserFirst {
+    Opened(Box<Session>),
+    /// Load again after all, handing on the user if one was asked for and
+    /// the bundle if it loaded.
+    Fallback(Option<Prefetched>, Option<Box<Bundle>>),
+}
+
+/// The one-load path: when the environment names the workspace, ask for the
+/// current user first and load the bundle once, with it. Loading twice
+/// (without the user, then with it) costs a whole load, as much as the rest
+/// of a `plan --refresh=false`. The load stands only if nothing could have
+/// changed it: the bundle names no other workspace (`workspace.host`,
+/// `workspace.profile`), has no `lookup` variables (resolved through the API
+/// and loaded again) and no `preinit` script (which may write the files the
+/// load reads). Otherwise the two-load path takes over, quietly.
+async fn open_user_first(g: &GlobalArgs) -> Result<UserFirst, CliError> {
+    let Ok(spec_client) = remote_client(g, None) else {
+        return Ok(UserFirst::Fallback(None, None));
+    };
+    let host = spec_client.host().to_string();
+    let user = match current_user(&spec_client).await {
+        Ok(user) => user,
+        // Reported after the bundle loads (its own errors come first).
+        Err(e) => return Ok(UserFirst::Fallback(Some((host, Err(e))), None)),
+    };
+    let prefetched = Some((host.clone(), Ok(user.clone())));
+    let Ok((bundle, shown)) = load_checked(&load_options(g, Some(user.clone()), HashMap::new()))
+    else {
+        // The two-load path reports the bundle's errors.
+        return Ok(UserFirst::Fallback(prefetched, None));
+    };
+    let stands = bundle.workspace.profile.is_none()
+        && bundle.pending_lookups.is_empty()
+        && !bundle.scripts.hooks.contains_key(&Hook::PreInit);
+    let client = match remote_client(g, Some(&bundle)) {
+        Ok(c) if stands && c.host() == host => c,
+        _ => return Ok(UserFirst::Fallback(prefetched, Some(Box::new(bundle)))),
+    };
+    print_warnings(&bundle.sources, &shown);
+    let bundle = finish_bundle(bundle)?;
+    let env = script_env(g, &bundle, &client, None);
+    tokio::task::block_in_place(|| run_hook(&bundle, Hook::PostInit, &env))?;
+    Ok(UserFirst::Opened(Box::new(Session {
+        bundle,
+        client,
+        user,
+        local: None,
+        script_env: env,
+    })))
+}
+
 async fn finish_open(
     g: &GlobalArgs,
     first: Bundle,
     client: &Client,
+    user: Option<Result<CurrentUser, CliError>>,
 ) -> Result<(Bundle, CurrentUser), CliError> {
-    let user = current_user(client).await?;
+    let user = match user {
+        Some(user) => user?,
+        None => current_user(client).await?,
+    };
     let lookups = crate::lookup::resolve_lookups(client, &first.pending_lookups)
         .await
         .map_err(|diags| CliError::diags(&first.sources, diags))?;
-    let mut bundle = load_bundle(&load_options(g, Some(user.clone()), lookups), true)?;
+    let bundle = load_bundle(&load_options(g, Some(user.clone()), lookups), true)?;
+    Ok((finish_bundle(bundle)?, user))
+}
+
+/// Artifact outputs, then local paths rewritten to their workspace copies.
+fn finish_bundle(mut bundle: Bundle) -> Result<Bundle, CliError> {
     // Artifact outputs first: they become workspace paths the rewrite skips.
     let diags = crate::artifacts::check_and_point(&mut bundle);
     check_diags(&bundle.sources, diags)?;
     let diags = crate::apply::files::rewrite_paths(&mut bundle);
     check_diags(&bundle.sources, diags)?;
-    Ok((bundle, user))
+    Ok(bundle)
 }
 
 #[cfg(test)]

@@ -55,6 +55,8 @@ impl CountingProxy {
                 }
             },
         );
+        // Bodies of any size pass (the emulator enforces the real limits).
+        let app = app.layer(axum::extract::DefaultBodyLimit::disable());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind proxy");
