@@ -11,6 +11,7 @@ pub mod graph;
 pub mod init;
 pub mod interp;
 pub mod plan;
+pub mod python;
 pub mod resources;
 pub mod scripts;
 pub mod state;
