@@ -132,6 +132,13 @@ fn a_python_job_is_planned_like_a_yaml_one() {
     let all = format!("{}{}", r.stdout, r.stderr);
     assert!(all.contains("jobs.py_job"), "{all}");
     assert!(all.contains("jobs.yaml_job"), "{all}");
+    // A warning the resource function reports, at its line of Python.
+    assert!(r.stderr.contains("py_job has no schedule"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("resources/__init__.py:21:9"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
