@@ -132,6 +132,10 @@ fn a_python_job_is_planned_like_a_yaml_one() {
     let all = format!("{}{}", r.stdout, r.stderr);
     assert!(all.contains("jobs.py_job"), "{all}");
     assert!(all.contains("jobs.yaml_job"), "{all}");
+    // The workspace command loads the bundle twice; Python ran once.
+    let imports =
+        std::fs::read_to_string(dir.path().join("mutator_imports.log")).unwrap_or_default();
+    assert_eq!(imports.lines().count(), 1, "mutators ran {imports:?}");
     // A warning the resource function reports, at its line of Python.
     assert!(r.stderr.contains("py_job has no schedule"), "{}", r.stderr);
     assert!(

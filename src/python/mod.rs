@@ -125,7 +125,7 @@ pub fn run_in_loader(
         .map(|(_, s)| *s)
         .unwrap_or(conf.span);
         let input = input_json(tree, inputs.target, &values);
-        let run = match run_phase(&python, phase, &input, inputs.root, timeout) {
+        let run = match run_phase_once(&python, phase, &input, inputs.root, timeout) {
             Ok(r) => r,
             Err(e) => {
                 diags.push(e.into_diag(&shown, entry_span));
@@ -377,7 +377,7 @@ fn input_json(tree: &Node, target: &str, values: &IndexMap<String, Value>) -> Va
 }
 
 /// Why a phase produced nothing usable.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 enum RunError {
     #[error("cannot run Python ({python}): {message}")]
     Spawn { python: String, message: String },
@@ -420,6 +420,7 @@ impl RunError {
     }
 }
 
+#[derive(Debug, Clone)]
 struct Run {
     code: i32,
     output: Option<Value>,
@@ -458,6 +459,39 @@ impl Drop for Scratch {
 fn tail(text: &str) -> String {
     let lines: Vec<&str> = text.trim_end().lines().collect();
     lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n")
+}
+
+/// Results by interpreter, phase and exact input. Workspace commands load
+/// the bundle twice in one process (before and after the current user is
+/// known) and the input Python sees is the same both times: the code runs
+/// once per command, as in the CLI (a hang costs one timeout, not two).
+type RunCache =
+    std::sync::Mutex<HashMap<(PathBuf, PathBuf, &'static str, String), Result<Run, RunError>>>;
+
+fn run_phase_once(
+    python: &Path,
+    phase: Phase,
+    input: &Value,
+    root: &Path,
+    timeout: Duration,
+) -> Result<Run, RunError> {
+    static CACHE: std::sync::OnceLock<RunCache> = std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let key = (
+        root.to_path_buf(),
+        python.to_path_buf(),
+        phase.arg(),
+        input.to_string(),
+    );
+    if let Some(hit) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return hit.clone();
+    }
+    let result = run_phase(python, phase, input, root, timeout);
+    cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(key, result.clone());
+    result
 }
 
 fn run_phase(
