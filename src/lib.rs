@@ -13,6 +13,7 @@ pub mod interp;
 pub(crate) mod lookup;
 pub(crate) mod ops;
 pub mod plan;
+pub mod python;
 pub mod resources;
 pub(crate) mod scripts;
 pub mod state;

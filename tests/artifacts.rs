@@ -364,3 +364,139 @@ fn a_glob_naming_several_files_gives_one_library_each_and_redeploys_clear_old_up
         "{settings}"
     );
 }
+
+/// The one patched wheel under `.databricks/bundle/default/patched_wheels/my_pkg_my_pkg`.
+fn patched_wheel(b: &TestBundle) -> PathBuf {
+    let dir = b
+        .root
+        .join(".databricks/bundle/default/patched_wheels/my_pkg_my_pkg");
+    let found: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    found[0].clone()
+}
+
+#[test]
+fn dynamic_version_uploads_a_copy_with_a_timestamped_version_and_points_the_job_at_it() {
+    use std::io::Read as _;
+    let Some(bin) = build_python() else { return };
+    let b = TestBundle::fixture("artifacts_whl");
+    let yaml = std::fs::read_to_string(b.root.join("databricks.yml")).expect("yaml");
+    let yaml = yaml.replace(
+        "    path: ./my_pkg\n",
+        "    path: ./my_pkg\n    dynamic_version: true\n",
+    );
+    std::fs::write(b.root.join("databricks.yml"), yaml).expect("write yaml");
+    let home = tempfile::tempdir().expect("tempdir");
+    let front = (!bin.as_os_str().is_empty()).then_some(bin.as_path());
+
+    let out = lakebundle(
+        &b,
+        home.path(),
+        front,
+        &["--local", "deploy", "--auto-approve"],
+    )
+    .expect(0);
+    let patched = patched_wheel(&b);
+    let name = patched
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .to_string();
+    // my_pkg-0.1.0+<unix ns>-py3-none-any.whl
+    let stamp = name
+        .strip_prefix("my_pkg-0.1.0+")
+        .and_then(|r| r.strip_suffix("-py3-none-any.whl"))
+        .unwrap_or_else(|| panic!("{name}"));
+    assert!(
+        !stamp.is_empty() && stamp.bytes().all(|c| c.is_ascii_digit()),
+        "{name}"
+    );
+    assert!(
+        out.stderr.contains(&format!(
+            "Uploading .databricks/bundle/default/patched_wheels/my_pkg_my_pkg/{name}..."
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("not supported"), "{}", out.stderr);
+
+    // Inside: the dist-info folder and METADATA carry the new version.
+    let bytes = std::fs::read(&patched).expect("patched wheel");
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.clone())).expect("zip");
+    let info = format!("my_pkg-0.1.0+{stamp}.dist-info");
+    let mut meta = String::new();
+    zip.by_name(&format!("{info}/METADATA"))
+        .expect("METADATA")
+        .read_to_string(&mut meta)
+        .expect("read METADATA");
+    assert!(
+        meta.contains(&format!("\nVersion: 0.1.0+{stamp}\n")),
+        "{meta}"
+    );
+    let mut record = String::new();
+    zip.by_name(&format!("{info}/RECORD"))
+        .expect("RECORD")
+        .read_to_string(&mut record)
+        .expect("read RECORD");
+    assert!(
+        record.contains(&format!("{info}/METADATA,sha256=")),
+        "{record}"
+    );
+    // The original build output is left as built.
+    assert!(b
+        .root
+        .join("my_pkg/dist/my_pkg-0.1.0-py3-none-any.whl")
+        .is_file());
+
+    // The plan right after sees what was deployed: nothing to do.
+    let again = lakebundle(
+        &b,
+        home.path(),
+        front,
+        &["--local", "plan", "--detailed-exitcode"],
+    );
+    assert_eq!(again.code, 0, "{}\n{}", again.stdout, again.stderr);
+
+    let emu = local_workspace(home.path());
+    let api = Api::new(&emu);
+    let internal = format!("{INTERNAL}/artifacts-whl/default/artifacts/.internal");
+    let remote = format!("{internal}/{name}");
+    assert_eq!(list(&api, &internal), vec![remote.clone()]);
+    assert_eq!(export(&api, &remote).as_deref(), Some(bytes.as_slice()));
+    let settings = job_settings(&b, &api, "resources.jobs.wheel_job");
+    assert_eq!(
+        settings["tasks"][0]["libraries"],
+        json!([{"whl": remote}, {"whl": "/Workspace/Shared/libs/other.whl"}]),
+        "{settings}"
+    );
+    assert_eq!(
+        settings["environments"][0]["spec"]["dependencies"],
+        json!([remote]),
+        "{settings}"
+    );
+    drop(emu);
+
+    // Each deploy uploads a new version, and the job follows it.
+    lakebundle(
+        &b,
+        home.path(),
+        front,
+        &["--local", "deploy", "--auto-approve"],
+    )
+    .expect(0);
+    let second = patched_wheel(&b);
+    assert_ne!(second, patched, "the same version was uploaded twice");
+    let emu = local_workspace(home.path());
+    let api = Api::new(&emu);
+    let remote2 = format!(
+        "{internal}/{}",
+        second.file_name().expect("name").to_string_lossy()
+    );
+    assert_eq!(list(&api, &internal), vec![remote2.clone()]);
+    let settings = job_settings(&b, &api, "resources.jobs.wheel_job");
+    assert_eq!(settings["tasks"][0]["libraries"][0]["whl"], json!(remote2));
+}

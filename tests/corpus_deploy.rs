@@ -15,7 +15,9 @@ use std::path::Path;
 use std::process::Command;
 
 use common::Emulator;
-use corpus::{bundle_dir, cli_var_args, manifest, stage, Entry, EXCEPTIONS};
+use corpus::{
+    bundle_dir, cli_var_args, manifest, stage, stage_python, uses_python, Entry, EXCEPTIONS,
+};
 use e2e_support::Api;
 use serde_json::{json, Value};
 
@@ -267,9 +269,18 @@ fn corpus_bundles_deploy_plan_no_op_and_destroy_clean() {
     let api = Api::new(&emu);
     let staging = tempfile::tempdir().expect("staging dir");
     let mut failures = Vec::new();
+    // `python:` bundles run the real databricks-bundles package.
+    let python = common::prereq::python_with("databricks.bundles");
     for e in &entries {
         let copy = stage(&corpus_dir.join(&e.folder), staging.path(), &e.folder);
         let dir = bundle_dir(&copy, e);
+        if uses_python(&dir) {
+            match &python {
+                Some(py) => stage_python(&dir, py),
+                // Reported by prereq (a failure under CI=true).
+                None => continue,
+            }
+        }
         if let Err(why) = life_cycle(&emu, &api, lake.path(), &dir, e) {
             failures.push(format!("{}: {why}", e.folder));
         }

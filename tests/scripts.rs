@@ -290,9 +290,6 @@ fn ignored_settings_are_warned_by_name_with_their_line() {
   uuid: 6a1f-harmless
   compute_id: 0101-cluster
 
-python:
-  resources: ["pkg:load"]
-
 experimental:
   pydabs:
     enabled: true
@@ -310,10 +307,9 @@ presets:
     let e = &out.stderr;
     for (name, line) in [
         ("bundle.compute_id", 4),
-        ("python", 6),
-        ("experimental.pydabs", 10),
-        ("workspace.auth_type", 14),
-        ("presets.source_linked_deployment", 17),
+        ("experimental.pydabs", 7),
+        ("workspace.auth_type", 11),
+        ("presets.source_linked_deployment", 14),
     ] {
         assert!(
             e.contains(&format!(
@@ -326,13 +322,13 @@ presets:
         !e.contains("`bundle.uuid`"),
         "bundle.uuid is harmless metadata:\n{e}"
     );
-    assert!(out.stdout.contains("with 5 warnings"), "{}", out.stdout);
+    assert!(out.stdout.contains("with 4 warnings"), "{}", out.stdout);
     // The same warnings with a workspace command.
     let plan = lakebundle(&root, home.path(), &["--local", "plan"], &[]);
     assert_eq!(plan.code, 0, "{}", plan.stderr);
     assert!(
         plan.stderr
-            .contains("`python` is not supported by lakebundle yet and is ignored"),
+            .contains("`workspace.auth_type` is not supported by lakebundle yet and is ignored"),
         "{}",
         plan.stderr
     );

@@ -66,6 +66,12 @@ pub enum BuildError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("artifact {name}: dynamic_version: {source}")]
+    #[diagnostic(help("dynamic_version patches wheels only; check the artifact's `files`"))]
+    Patch {
+        name: String,
+        source: super::dynamic::PatchError,
+    },
     #[error("two artifact files have the same name {file}: {first} and {second}")]
     #[diagnostic(help(
         "uploaded files share one folder, `${{workspace.artifact_path}}/.internal`: give the packages distinct names or versions"
@@ -252,13 +258,24 @@ pub fn build_all(bundle: &Bundle) -> Result<Vec<BuiltFile>, BuildError> {
             eprintln!("Building {}...", art.name);
         }
         run_build(art)?;
+        let mut built = resolve_files(&bundle.root, art)?;
         if art.dynamic_version {
-            crate::cli::output::warning(format!(
-                "artifact {}: dynamic_version is not supported yet; the wheel keeps its own version",
-                art.name
-            ));
+            for f in built.iter_mut().filter(|f| f.file_name().ends_with(".whl")) {
+                let stamp = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos())
+                    .unwrap_or(0);
+                let patched =
+                    super::dynamic::patch(&f.local, &bundle.root, &bundle.target, &art.name, stamp)
+                        .map_err(|source| BuildError::Patch {
+                            name: art.name.clone(),
+                            source,
+                        })?;
+                f.shown = shown(&bundle.root, &patched);
+                f.local = patched;
+            }
         }
-        files.extend(resolve_files(&bundle.root, art)?);
+        files.extend(built);
     }
     // The same file named twice (two globs) is uploaded once.
     let mut unique = std::collections::HashSet::new();

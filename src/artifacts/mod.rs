@@ -18,6 +18,7 @@
 //! deploy).
 
 pub mod build;
+pub mod dynamic;
 pub mod upload;
 
 use std::path::{Path, PathBuf};
@@ -286,6 +287,7 @@ fn is_remote(s: &str) -> bool {
 /// What a local library value becomes, when it names an artifact's output.
 struct Pointer<'a> {
     root: &'a Path,
+    target: &'a str,
     sources: &'a SourceMap,
     artifacts: &'a [Artifact],
     internal: String,
@@ -316,8 +318,11 @@ impl Pointer<'_> {
             return Some(
                 matches
                     .iter()
-                    .filter_map(|p| p.file_name())
-                    .map(|n| format!("{}/{}", self.internal, n.to_string_lossy()))
+                    .filter_map(|p| {
+                        let name = p.file_name()?.to_string_lossy().into_owned();
+                        Some(self.uploaded_name(p, name))
+                    })
+                    .map(|n| format!("{}/{n}", self.internal))
                     .collect(),
             );
         }
@@ -330,6 +335,23 @@ impl Pointer<'_> {
         }
         let name = abs.file_name()?.to_string_lossy().to_string();
         Some(vec![format!("{}/{name}", self.internal)])
+    }
+
+    /// The name a built file is uploaded under: with `dynamic_version`, the
+    /// patched copy's (made by this deploy's build, or the last deploy's for
+    /// `plan`); else its own.
+    fn uploaded_name(&self, built: &Path, name: String) -> String {
+        let dynamic = self.artifacts.iter().find(|a| {
+            a.dynamic_version
+                && a.files.iter().any(|f| {
+                    glob::Pattern::new(&f.pattern.to_string_lossy())
+                        .is_ok_and(|g| g.matches_path(built))
+                })
+        });
+        dynamic
+            .and_then(|a| dynamic::existing_patch(self.root, self.target, &a.name, &name))
+            .and_then(|p| Some(p.file_name()?.to_string_lossy().into_owned()))
+            .unwrap_or(name)
     }
 
     /// `libraries: [{whl: ...}, ...]`: an entry naming several built files
@@ -429,6 +451,7 @@ pub fn check_and_point(bundle: &mut Bundle) -> Diagnostics {
     }
     let pointer = Pointer {
         root: &bundle.root,
+        target: &bundle.target,
         sources: &bundle.sources,
         artifacts: &artifacts,
         internal: internal_dir(&bundle.workspace.artifact_path),

@@ -403,6 +403,19 @@ fn choose_variables(
     };
     let chosen = variables::choose_values(&tree, &inputs, &mut cx.diags);
 
+    // `python:` resources and mutators join the tree before presets and substitution.
+    crate::python::run_in_loader(
+        &mut tree,
+        &crate::python::Inputs {
+            root: &root_dir,
+            target: &target,
+            vars: &chosen.values,
+            env: &opts.env,
+        },
+        &mut cx.sources,
+        &mut cx.diags,
+    );
+
     presets::apply(&mut tree, mode, user, &mut cx.diags);
     insert_defaults(&mut tree, target, user, root_dir);
     (tree, chosen)

@@ -4,14 +4,15 @@
 //!
 //! Harmless metadata is not warned about: `bundle.uuid`,
 //! `bundle.databricks_cli_version`, `bundle.git` (used for `${bundle.git.*}`),
-//! `workspace.artifact_path`. Artifacts (`artifacts`,
+//! `workspace.artifact_path`. `python` runs (`crate::python`). Artifacts (`artifacts`,
 //! `presets.artifacts_dynamic_version`) are the artifacts builder's concern.
 
 use crate::config::source::Node;
 use crate::diag::{Diag, Diagnostics};
 
 /// `experimental` keys lakebundle implements.
-const EXPERIMENTAL_SUPPORTED: &[&str] = &["scripts", "use_legacy_run_as"];
+/// (`experimental.python` is the older name of `python`, see `crate::python`.)
+const EXPERIMENTAL_SUPPORTED: &[&str] = &["python", "scripts", "use_legacy_run_as"];
 
 /// `bundle` keys lakebundle does not act on.
 const BUNDLE_IGNORED: &[(&str, &str)] = &[
@@ -70,13 +71,6 @@ fn warn(diags: &mut Diagnostics, tree: &Node, section: &str, key: &str, help: &s
 
 /// Warn about every setting of the (target-merged) tree that is ignored.
 pub fn check(tree: &Node, diags: &mut Diagnostics) {
-    if let Some((k, _)) = tree.as_map().and_then(|m| m.get_entry("python")) {
-        diags.push(
-            Diag::warning("`python` is not supported by lakebundle yet and is ignored")
-                .at(k.span, "ignored")
-                .help("resources defined in Python are not loaded; define them in YAML"),
-        );
-    }
     if let Some(m) = tree.get("experimental").and_then(Node::as_map) {
         for (k, _) in &m.entries {
             if !EXPERIMENTAL_SUPPORTED.contains(&k.name.as_str()) {
@@ -85,7 +79,7 @@ pub fn check(tree: &Node, diags: &mut Diagnostics) {
                     tree,
                     "experimental",
                     &k.name,
-                    "lakebundle implements experimental.scripts and experimental.use_legacy_run_as",
+                    "lakebundle implements experimental.python, experimental.scripts and experimental.use_legacy_run_as",
                 );
             }
         }

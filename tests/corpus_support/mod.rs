@@ -192,6 +192,86 @@ fn copy_dir(src: &Path, dest: &Path) {
     }
 }
 
+/// For a bundle with a `python:` section: its `venv_path` as a wrapper
+/// around the tests' Python (with `databricks-bundles`) and a stub for each
+/// `module:function` it names (the corpus keeps only the YAML), so the real
+/// package runs as it would upstream.
+pub fn stage_python(dir: &Path, python: &Path) {
+    let Ok(yaml) = std::fs::read_to_string(dir.join("databricks.yml")) else {
+        return;
+    };
+    // The `python:` section (top-level or under `experimental`): the lines
+    // indented deeper than its key.
+    let mut section_indent: Option<usize> = None;
+    let mut list = "";
+    let mut venv = None;
+    let mut modules: std::collections::BTreeMap<String, String> = Default::default();
+    for line in yaml.lines() {
+        let t = line.trim();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        let indent = line.len() - line.trim_start().len();
+        if section_indent.is_some_and(|i| indent <= i) {
+            section_indent = None;
+        }
+        if t == "python:" {
+            section_indent = Some(indent);
+            continue;
+        }
+        if section_indent.is_none() {
+            continue;
+        }
+        if let Some(v) = t.strip_prefix("venv_path:") {
+            venv = Some(v.trim().trim_matches(|c| c == '"' || c == '\'').to_string());
+        } else if t == "resources:" || t == "mutators:" {
+            list = if t == "resources:" {
+                "resources"
+            } else {
+                "mutators"
+            };
+        } else if let Some(entry) = t.strip_prefix("- ") {
+            let entry = entry.trim().trim_matches(|c| c == '"' || c == '\'');
+            let Some((module, function)) = entry.split_once(':') else {
+                continue;
+            };
+            let code = if list == "resources" {
+                format!("\n\ndef {function}(bundle: Bundle) -> Resources:\n    return load_resources_from_current_package_module()\n")
+            } else {
+                format!("\n\n@job_mutator\ndef {function}(bundle: Bundle, job: Job) -> Job:\n    return job\n")
+            };
+            modules
+                .entry(module.to_string())
+                .or_default()
+                .push_str(&code);
+        }
+    }
+    let header = "from databricks.bundles.core import Bundle, Resources, job_mutator, load_resources_from_current_package_module\nfrom databricks.bundles.jobs import Job\n";
+    for (module, code) in modules {
+        let pkg = dir.join(module.replace('.', "/"));
+        std::fs::create_dir_all(&pkg).expect("mkdir python package");
+        std::fs::write(pkg.join("__init__.py"), format!("{header}{code}")).expect("write stub");
+    }
+    if let Some(venv) = venv {
+        use std::os::unix::fs::PermissionsExt;
+        let bin = dir.join(venv).join("bin");
+        std::fs::create_dir_all(&bin).expect("mkdir venv");
+        let exe = bin.join("python");
+        std::fs::write(
+            &exe,
+            format!("#!/bin/sh\nexec '{}' \"$@\"\n", python.display()),
+        )
+        .expect("write venv python");
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+}
+
+/// Whether the bundle at `dir` has a `python:` section.
+pub fn uses_python(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("databricks.yml"))
+        .is_ok_and(|y| y.lines().any(|l| l.trim() == "python:"))
+}
+
 /// `--var NAME=corpus-value` for each variable the bundle needs on the command line.
 pub fn cli_var_args(folder: &str) -> Vec<String> {
     let mut args = Vec::new();
