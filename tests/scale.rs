@@ -269,11 +269,11 @@ fn kill_dash_nine_mid_large_deploy_then_redeploy_converges() {
                 .expect("local state"),
         )
         .expect("state parses");
-        let ids: std::collections::BTreeSet<String> = state["resources"]
+        let ids: std::collections::BTreeSet<String> = state["state"]
             .as_object()
             .expect("resources")
             .values()
-            .filter_map(|r| r["id"].as_str().map(str::to_string))
+            .filter_map(|r| r["__id__"].as_str().map(str::to_string))
             .collect();
         let remote: std::collections::BTreeSet<String> =
             jobs.iter().map(|j| j["job_id"].to_string()).collect();

@@ -293,6 +293,13 @@ async fn deploy_locked(
     artifacts: &[BuiltFile],
 ) -> Result<Exit, CliError> {
     let store = session.state().await?;
+    if store.source() == crate::state::StateSource::Terraform {
+        eprintln!(
+            "Taking over the Databricks CLI's terraform state ({} resource(s), lineage {}).",
+            store.snapshot().resources.len(),
+            store.snapshot().lineage
+        );
+    }
     let plan = match &a.plan {
         Some(path) => load_saved_plan(g, path, session, &store).await?,
         None => {
@@ -345,6 +352,7 @@ async fn deploy_locked(
         // A crash may have left changes only in the local log, or the
         // workspace copy behind it: nothing to apply, but make both current.
         store.sync_remote().await.map_err(CliError::state)?;
+        retire_terraform(&store).await?;
         if g.output == OutputFormat::Json {
             output::print_json(
                 &json!({"plan": crate::plan::render::render_json(&plan), "result": report_json(&ApplyReport::default())}),
@@ -360,6 +368,10 @@ async fn deploy_locked(
     })
     .await;
     let report = result.map_err(|e| session.engine_error(e))?;
+    if report.failed.is_empty() && report.skipped.is_empty() && !report.interrupted && !interrupted
+    {
+        retire_terraform(&store).await?;
+    }
     finish(
         g,
         &plan,
@@ -371,6 +383,16 @@ async fn deploy_locked(
             rerun: vec!["deploy".into()],
         },
     )
+}
+
+/// After a successful deploy of a target the Databricks CLI deployed with
+/// its terraform engine: the direct state now stands for it, so the
+/// terraform state is kept as a backup (as the CLI's own migration does).
+async fn retire_terraform(store: &StateStore) -> Result<(), CliError> {
+    for f in store.retire_terraform().await.map_err(CliError::state)? {
+        eprintln!("Migrated the terraform state {f} to resources.json (kept as {f}.backup).");
+    }
+    Ok(())
 }
 
 /// How `deploy` / `destroy` describe their end.

@@ -1072,6 +1072,9 @@ impl ResourceKind for AppKind {
     fn outputs(&self, id: &str, remote: &Value) -> Value {
         collect_outputs(id, remote, OUTPUT_FIELDS)
     }
+    fn terraform_type(&self) -> Option<&'static str> {
+        Some("databricks_app")
+    }
     fn permissions_object_type(&self) -> Option<&'static str> {
         Some("apps")
     }

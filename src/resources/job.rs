@@ -396,6 +396,9 @@ impl ResourceKind for JobKind {
         }
         Value::Object(out)
     }
+    fn terraform_type(&self) -> Option<&'static str> {
+        Some("databricks_job")
+    }
     fn permissions_object_type(&self) -> Option<&'static str> {
         Some("jobs")
     }

@@ -216,6 +216,29 @@ pub trait ResourceKind: Send + Sync + 'static {
     fn permissions_object_type(&self) -> Option<&'static str> {
         None
     }
+    /// Resource type of this kind in the Databricks CLI's terraform engine
+    /// state (`databricks_job`), to take over a terraform-deployed target.
+    /// `None`: the terraform engine never deployed this kind.
+    fn terraform_type(&self) -> Option<&'static str> {
+        None
+    }
+    /// The attribute of a terraform state instance holding the id lakebundle
+    /// uses (`id`; `name` for the kinds addressed by name).
+    fn terraform_id_attribute(&self) -> &'static str {
+        if self
+            .id_from_config(&serde_json::json!({"name": "n"}))
+            .is_some()
+        {
+            "name"
+        } else {
+            "id"
+        }
+    }
+    /// Singular noun for messages (`job`, `database instance`).
+    fn singular(&self) -> String {
+        let key = self.kind().key();
+        key.strip_suffix('s').unwrap_or(key).replace('_', " ")
+    }
 }
 
 /// Every supported kind, in a fixed order.
