@@ -174,7 +174,7 @@ fn the_clis_direct_state_is_taken_over_and_handed_back() {
     let emu = emulator();
     let api = Api::new(&emu);
     let ws = Ws::new(&emu);
-    let b = TestBundle::fixture("state_sharing");
+    let b = TestBundle::fixture("state_sharing/takeover");
     let job_id = create_objects(&api);
     ws.write(
         "resources.json",
@@ -238,7 +238,7 @@ fn a_terraform_deployed_target_is_migrated_on_the_first_deploy() {
     let emu = emulator();
     let api = Api::new(&emu);
     let ws = Ws::new(&emu);
-    let b = TestBundle::fixture("state_sharing");
+    let b = TestBundle::fixture("state_sharing/takeover");
     let job_id = create_objects(&api);
     let lineage = "7e57a1b2-0000-4000-8000-000000000001";
     ws.write(
@@ -285,7 +285,7 @@ fn a_local_terraform_state_is_taken_over_too() {
     let emu = emulator();
     let api = Api::new(&emu);
     let ws = Ws::new(&emu);
-    let b = TestBundle::fixture("state_sharing");
+    let b = TestBundle::fixture("state_sharing/takeover");
     let job_id = create_objects(&api);
     let dir = b
         .root
@@ -312,7 +312,7 @@ fn lineage_and_serial_rules_are_the_clis() {
     let emu = emulator();
     let api = Api::new(&emu);
     let ws = Ws::new(&emu);
-    let b = TestBundle::fixture("state_sharing");
+    let b = TestBundle::fixture("state_sharing/takeover");
     let job_id = create_objects(&api);
 
     // Two histories: refused, naming both files.
@@ -372,7 +372,7 @@ fn the_clis_lock_and_ours_exclude_each_other() {
     let emu = emulator();
     let api = Api::new(&emu);
     let ws = Ws::new(&emu);
-    let b = TestBundle::fixture("state_sharing");
+    let b = TestBundle::fixture("state_sharing/takeover");
 
     // A lock the CLI holds blocks us, naming its holder and since when.
     ws.write(
@@ -427,4 +427,312 @@ fn the_clis_lock_and_ours_exclude_each_other() {
         "{err}"
     );
     ws.rt.block_on(lock.release()).expect("release");
+}
+
+fn action_of(plan: &Value, addr: &str) -> Value {
+    actions(plan)
+        .into_iter()
+        .find(|(a, _)| a == addr)
+        .map(|(_, a)| a)
+        .unwrap_or(Value::Null)
+}
+
+#[test]
+fn an_existing_named_object_is_a_plan_error_and_bind_unbind_adopt_and_forget() {
+    let emu = emulator();
+    let api = Api::new(&emu);
+    let ws = Ws::new(&emu);
+    let b = TestBundle::fixture("state_sharing/takeover");
+    let job_id = create_objects(&api);
+
+    // The instance's name is taken and it is not in state: found at plan,
+    // with the command that adopts it. The job (not named) is not a conflict.
+    let out = run(&emu, &b, &["plan"]).expect(1);
+    let err = out.stderr.replace('\n', " ");
+    assert!(
+        err.contains("resources.database_instances.db (database instance 'sharing-instance')"),
+        "{}",
+        out.stderr
+    );
+    assert!(err.contains("bind db sharing-instance"), "{}", out.stderr);
+    assert!(err.contains("-t prod"), "{}", out.stderr);
+    assert!(!err.contains("resources.jobs.nightly"), "{}", out.stderr);
+    let out = run(&emu, &b, &["deploy", "--auto-approve"]).expect(1);
+    assert!(
+        out.stderr.contains("bind db sharing-instance"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        names(&api.jobs()),
+        vec!["sharing-nightly".to_string()],
+        "nothing created"
+    );
+
+    // Wrong key and wrong id are explained.
+    let out = run(&emu, &b, &["bind", "nightlyy", &job_id]).expect(1);
+    assert!(
+        out.stderr.contains("no such resource: nightlyy"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("did you mean `nightly`?"),
+        "{}",
+        out.stderr
+    );
+    let out = run(&emu, &b, &["bind", "db", "no-such-instance"]).expect(1);
+    assert!(
+        out.stderr
+            .contains("database instance with an id 'no-such-instance' is not found"),
+        "{}",
+        out.stderr
+    );
+
+    // The instance matches its config: bound without a question.
+    let out = run(&emu, &b, &["bind", "db", "sharing-instance"]).expect(0);
+    assert!(
+        out.stderr
+            .contains("Successfully bound database instance with an id 'sharing-instance'"),
+        "{}",
+        out.stderr
+    );
+    let st = ws.read("resources.json").expect("state pushed at once");
+    assert_eq!(st["state"][DB]["__id__"], "sharing-instance");
+    assert_eq!(st["state"][DB]["state"]["name"], "sharing-instance", "{st}");
+    let serial = st["serial"].as_u64().unwrap();
+    let plan = plan_json(&emu, &b);
+    assert_eq!(action_of(&plan, DB), json!(["no-op"]), "{plan}");
+    let out = run(&emu, &b, &["bind", "db", "sharing-instance"]).expect(1);
+    assert!(out.stderr.contains("already bound"), "{}", out.stderr);
+
+    // The job's next deploy changes it (bundle marker, permissions): no
+    // terminal, so the change is shown and --auto-approve asked for.
+    let out = run(&emu, &b, &["bind", "nightly", &job_id]).expect(1);
+    assert!(
+        out.stderr.contains("Plan: update resources.jobs.nightly"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("--auto-approve"), "{}", out.stderr);
+    assert_eq!(
+        ws.read("resources.json").unwrap()["serial"],
+        serial,
+        "nothing recorded"
+    );
+    run(&emu, &b, &["bind", "nightly", &job_id, "--auto-approve"]).expect(0);
+    let st = ws.read("resources.json").unwrap();
+    assert_eq!(st["state"][JOB]["__id__"], job_id.as_str());
+    assert!(st["serial"].as_u64().unwrap() > serial);
+    let plan = plan_json(&emu, &b);
+    assert_eq!(action_of(&plan, JOB), json!(["update"]), "{plan}");
+
+    // Deploying the bound target creates nothing.
+    run(&emu, &b, &["deploy", "--auto-approve"]).expect(0);
+    assert_one_of_each(&api);
+    assert_no_creates(&plan_json(&emu, &b));
+
+    // Unbind forgets the job; the job itself stays.
+    let out = run(&emu, &b, &["unbind", "nightly"]).expect(0);
+    assert!(
+        out.stderr.contains("Unbound resources.jobs.nightly"),
+        "{}",
+        out.stderr
+    );
+    let st = ws.read("resources.json").unwrap();
+    assert!(st["state"].get(JOB).is_none(), "{st}");
+    assert!(
+        st["state"].get(format!("{JOB}.permissions")).is_none(),
+        "{st}"
+    );
+    assert_eq!(names(&api.jobs()), vec!["sharing-nightly".to_string()]);
+    assert_eq!(action_of(&plan_json(&emu, &b), JOB), json!(["create"]));
+    let out = run(&emu, &b, &["unbind", "nightly"]).expect(1);
+    assert!(out.stderr.contains("is not bound"), "{}", out.stderr);
+}
+
+/// Poll until `f` holds (the emulator's transitions take ~100 ms).
+fn settle(what: &str, mut f: impl FnMut() -> bool) {
+    for _ in 0..400 {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("{what} never happened");
+}
+
+#[test]
+fn generate_writes_config_and_files_that_bind_to_a_no_op_plan() {
+    let emu = emulator();
+    let api = Api::new(&emu);
+    let b = TestBundle::fixture("state_sharing/generate");
+    let rt = Ws::new(&emu);
+    // `notebook`: imported from `<path>.py` with the notebook header, as the
+    // workspace stores a notebook (at the path without extension).
+    let write = |path: &str, body: &[u8], notebook: bool| {
+        let ws = rt.client.workspace();
+        rt.rt
+            .block_on(async {
+                let parent = &path[..path.rfind('/').unwrap()];
+                ws.mkdirs(parent).await?;
+                if notebook {
+                    ws.import(&format!("{path}.py"), body, "AUTO", true).await
+                } else {
+                    ws.import_file(path, body, true).await
+                }
+            })
+            .unwrap_or_else(|e| panic!("write {path}: {e}"));
+    };
+
+    // A job running a workspace notebook.
+    let notebook = b"# Databricks notebook source\nprint('nightly')\n";
+    write("/Workspace/Shared/gen/nightly", notebook, true);
+    let job = api.post(
+        "/api/2.2/jobs/create",
+        &json!({"name": "Gen Nightly", "max_concurrent_runs": 1, "tasks": [{"task_key": "main",
+            "notebook_task": {"notebook_path": "/Workspace/Shared/gen/nightly"}}]}),
+    );
+    let job_id = job["job_id"].to_string();
+    // An instance and a catalog on it.
+    api.post(
+        "/api/2.0/database/instances",
+        &json!({"name": "gen-instance", "capacity": "CU_2"}),
+    );
+    settle("instance available", || {
+        api.get("/api/2.0/database/instances/gen-instance", &[])
+            .is_some_and(|i| i["state"] == "AVAILABLE")
+    });
+    api.post(
+        "/api/2.0/database/catalogs",
+        &json!({"name": "gen_catalog", "database_instance_name": "gen-instance",
+            "database_name": "gen_db", "create_database_if_not_exists": true}),
+    );
+    // An app running deployed code.
+    write("/Workspace/Shared/gen-app/app.py", b"print('app')\n", false);
+    write(
+        "/Workspace/Shared/gen-app/app.yaml",
+        b"command: [python, app.py]\n",
+        false,
+    );
+    api.post(
+        "/api/2.0/apps",
+        &json!({"name": "gen-app", "description": "generated"}),
+    );
+    settle("app compute active", || {
+        api.get("/api/2.0/apps/gen-app", &[])
+            .is_some_and(|a| a["compute_status"]["state"] == "ACTIVE")
+    });
+    api.post(
+        "/api/2.0/apps/gen-app/deployments",
+        &json!({"source_code_path": "/Workspace/Shared/gen-app", "mode": "SNAPSHOT"}),
+    );
+    settle("app deployed", || {
+        api.get("/api/2.0/apps/gen-app", &[])
+            .is_some_and(|a| a["active_deployment"]["source_code_path"].is_string())
+    });
+
+    // The Databricks CLI's flags for jobs and apps; ours for the others.
+    let out = run(
+        &emu,
+        &b,
+        &["generate", "job", "--existing-job-id", &job_id, "--bind"],
+    )
+    .expect(0);
+    assert!(
+        out.stderr.contains("Successfully bound job"),
+        "{}",
+        out.stderr
+    );
+    let yaml = std::fs::read_to_string(b.root.join("resources/gen_nightly.job.yml")).unwrap();
+    assert!(yaml.contains("notebook_path: ../src/nightly.py"), "{yaml}");
+    assert!(!yaml.contains("deployment"), "{yaml}");
+    assert_eq!(
+        std::fs::read(b.root.join("src/nightly.py")).unwrap(),
+        notebook
+    );
+
+    run(
+        &emu,
+        &b,
+        &[
+            "generate",
+            "app",
+            "--existing-app-name",
+            "gen-app",
+            "--key",
+            "web",
+            "--bind",
+        ],
+    )
+    .expect(0);
+    let yaml = std::fs::read_to_string(b.root.join("resources/web.app.yml")).unwrap();
+    assert!(yaml.contains("source_code_path: ../src/app"), "{yaml}");
+    assert!(yaml.contains("description: generated"), "{yaml}");
+    assert_eq!(
+        std::fs::read(b.root.join("src/app/app.py")).unwrap(),
+        b"print('app')\n"
+    );
+    assert!(b.root.join("src/app/app.yaml").exists());
+
+    run(
+        &emu,
+        &b,
+        &[
+            "generate",
+            "database-instance",
+            "--existing-database-instance-name",
+            "gen-instance",
+            "--bind",
+        ],
+    )
+    .expect(0);
+    let yaml = std::fs::read_to_string(b.root.join("resources/gen_instance.database_instance.yml"))
+        .unwrap();
+    assert!(yaml.contains("capacity: CU_2"), "{yaml}");
+    run(
+        &emu,
+        &b,
+        &[
+            "generate",
+            "database-catalog",
+            "--existing-database-catalog-name",
+            "gen_catalog",
+            "--bind",
+        ],
+    )
+    .expect(0);
+
+    // Generating again does not overwrite; a wrong flag names the right one.
+    let out = run(&emu, &b, &["generate", "job", "--existing-job-id", &job_id]).expect(1);
+    assert!(out.stderr.contains("not overwriting"), "{}", out.stderr);
+    let out = run(&emu, &b, &["generate", "app", "--existing-job-id", &job_id]).expect(1);
+    assert!(out.stderr.contains("--existing-app-name"), "{}", out.stderr);
+
+    // Bound to what exists: nothing to create, the instance, catalog and app
+    // are up to date; the job only takes the bundle's marker and its
+    // notebook from the bundle's files (as with the Databricks CLI).
+    let plan = plan_json(&emu, &b);
+    for addr in [
+        "resources.apps.web",
+        "resources.database_instances.gen_instance",
+        "resources.database_catalogs.gen_catalog",
+    ] {
+        assert_eq!(action_of(&plan, addr), json!(["no-op"]), "{addr}: {plan}");
+    }
+    let job_change = plan["resource_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["address"] == "resources.jobs.gen_nightly")
+        .cloned()
+        .expect("job in plan");
+    assert_eq!(job_change["actions"], json!(["update"]), "{plan}");
+    run(&emu, &b, &["deploy", "--auto-approve"]).expect(0);
+    assert_eq!(api.jobs().len(), 1);
+    assert_eq!(names(&api.instances()), vec!["gen-instance".to_string()]);
+    let plan = plan_json(&emu, &b);
+    for (addr, a) in actions(&plan) {
+        assert_eq!(a, json!(["no-op"]), "{addr} after deploy: {plan}");
+    }
 }

@@ -20,7 +20,7 @@ use super::{context, hint, Exit};
 use crate::apply::files::{self, SyncOptions};
 use crate::apply::{apply, ApplyEvent, ApplyEventKind, ApplyOptions, ApplyReport};
 use crate::artifacts::build::BuiltFile;
-use crate::plan::build::{check_plan_fresh, config_hash, make_plan, PlanOptions};
+use crate::plan::build::{check_conflicts, check_plan_fresh, config_hash, make_plan, PlanOptions};
 use crate::plan::{Action, EngineError, Plan};
 use crate::resources::Kind;
 use crate::state::{DeployLock, StateError, StateStore};
@@ -307,14 +307,14 @@ async fn deploy_locked(
                 refresh: true,
                 parallelism: a.parallelism.max(1),
             };
-            make_plan(
-                &session.bundle,
-                &store.snapshot(),
-                Some(&session.client),
-                &opts,
-            )
-            .await
-            .map_err(|e| session.engine_error(e))?
+            let state = store.snapshot();
+            let plan = make_plan(&session.bundle, &state, Some(&session.client), &opts)
+                .await
+                .map_err(|e| session.engine_error(e))?;
+            check_conflicts(&session.client, &plan, &state, opts.parallelism)
+                .await
+                .map_err(|e| super::bind::engine_error(g, session, e))?;
+            plan
         }
     };
     if g.output == OutputFormat::Text && plan.has_changes() {

@@ -9,7 +9,7 @@
 use super::args::{GlobalArgs, OutputFormat, PlanArgs};
 use super::error::CliError;
 use super::{context, hint, output, Exit};
-use crate::plan::build::{make_plan, PlanOptions};
+use crate::plan::build::{check_conflicts, make_plan, PlanOptions};
 use crate::plan::render::{render_json, render_markdown, render_text, TextOptions};
 use crate::plan::Plan;
 
@@ -42,9 +42,15 @@ async fn plan_session(
         parallelism: a.parallelism.max(1),
     };
     let client = a.refresh.then_some(&session.client);
-    let plan = make_plan(&session.bundle, &store.snapshot(), client, &opts)
+    let state = store.snapshot();
+    let plan = make_plan(&session.bundle, &state, client, &opts)
         .await
         .map_err(|e| session.engine_error(e))?;
+    if let Some(c) = client {
+        check_conflicts(c, &plan, &state, opts.parallelism)
+            .await
+            .map_err(|e| super::bind::engine_error(g, session, e))?;
+    }
     if let Some(out) = &a.out {
         crate::apply::files::write_atomic(out, plan.to_json_string().as_bytes())
             .map_err(|e| CliError::user(format!("cannot save the plan: {e}")))?;
