@@ -230,8 +230,12 @@ async fn state_uploads_are_bounded_by_time_not_by_changes() {
         "{uploads} uploads in {secs:.1} s (at most {bound} expected)"
     );
     assert!(uploads >= 1, "the final flush uploads the state");
+    // The Databricks CLI's format: `state` keyed `resources.jobs.<key>`
+    // (permissions would be `.permissions` entries of their own).
     assert_eq!(
-        state["resources"].as_object().map(|m| m.len()),
+        state["state"]
+            .as_object()
+            .map(|m| m.keys().filter(|k| k.split('.').count() == 3).count()),
         Some(JOBS),
         "every job is in state"
     );

@@ -736,3 +736,25 @@ fn generate_writes_config_and_files_that_bind_to_a_no_op_plan() {
         assert_eq!(a, json!(["no-op"]), "{addr} after deploy: {plan}");
     }
 }
+
+#[test]
+fn destroying_a_terraform_deployed_target_retires_its_terraform_state() {
+    let emu = emulator();
+    let api = Api::new(&emu);
+    let ws = Ws::new(&emu);
+    let b = TestBundle::fixture("state_sharing/takeover");
+    let job_id = create_objects(&api);
+    let lineage = "7e57a1b2-0000-4000-8000-000000000003";
+    ws.write(
+        "terraform.tfstate",
+        &serde_json::to_vec(&cli_terraform_state(&job_id, 4, lineage)).unwrap(),
+    );
+    run(&emu, &b, &["destroy", "--auto-approve"]).expect(0);
+    assert!(api.jobs().is_empty(), "the job it listed is deleted");
+    // The terraform state lists objects that are gone: kept only as a backup,
+    // so the next plan starts a new deployment instead of taking it over.
+    assert!(ws.read("terraform.tfstate").is_none());
+    assert!(ws.read("terraform.tfstate.backup").is_some());
+    let plan = plan_json(&emu, &b);
+    assert_ne!(plan["lineage"], lineage, "{plan}");
+}

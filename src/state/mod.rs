@@ -562,6 +562,11 @@ impl StateStore {
             return Ok(vec![]);
         }
         self.sync_remote().await?;
+        self.retire_terraform_files().await?;
+        Ok(self.terraform.clone())
+    }
+
+    async fn retire_terraform_files(&self) -> Result<(), StateError> {
         for f in &self.terraform {
             match f {
                 TerraformFile::Remote(_) => {
@@ -571,15 +576,21 @@ impl StateStore {
                 }
                 TerraformFile::Local(p) => {
                     let backup = p.with_extension("tfstate.backup");
-                    std::fs::rename(p, &backup).map_err(|source| StateError::Io {
-                        action: "rename",
-                        path: p.clone(),
-                        source,
-                    })?;
+                    match std::fs::rename(p, &backup) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(source) => {
+                            return Err(StateError::Io {
+                                action: "rename",
+                                path: p.clone(),
+                                source,
+                            })
+                        }
+                    }
                 }
             }
         }
-        Ok(self.terraform.clone())
+        Ok(())
     }
 
     pub fn local(&self) -> &LocalStore {
@@ -745,10 +756,13 @@ impl StateStore {
     }
 
     /// Remove the state everywhere (after a destroy) and start a fresh lineage.
+    /// A terraform state this target was taken over from is kept as a
+    /// backup too: it lists objects that no longer exist.
     pub async fn clear(&self) -> Result<(), StateError> {
         if let Some(remote) = &self.remote {
             remote.delete().await?;
         }
+        self.retire_terraform_files().await?;
         self.local.clear()?;
         let fresh = DeploymentState::new();
         *self.written.lock().unwrap_or_else(|p| p.into_inner()) = Written::default();
