@@ -608,6 +608,13 @@ fn generate_writes_config_and_files_that_bind_to_a_no_op_plan() {
         &json!({"name": "gen_catalog", "database_instance_name": "gen-instance",
             "database_name": "gen_db", "create_database_if_not_exists": true}),
     );
+    api.post(
+        "/api/2.0/database/synced_tables",
+        &json!({"name": "gen_catalog.gen_db.features", "database_instance_name": "gen-instance",
+            "logical_database_name": "gen_db", "spec": {"source_table_full_name": "lake.s.features",
+            "scheduling_policy": "SNAPSHOT", "primary_key_columns": ["id"],
+            "new_pipeline_spec": {"storage_catalog": "lake", "storage_schema": "s"}}}),
+    );
     // An app running deployed code.
     write("/Workspace/Shared/gen-app/app.py", b"print('app')\n", false);
     write(
@@ -703,6 +710,21 @@ fn generate_writes_config_and_files_that_bind_to_a_no_op_plan() {
     )
     .expect(0);
 
+    run(
+        &emu,
+        &b,
+        &[
+            "generate",
+            "synced-database-table",
+            "--existing-synced-database-table-name",
+            "gen_catalog.gen_db.features",
+            "--key",
+            "features",
+            "--bind",
+        ],
+    )
+    .expect(0);
+
     // Generating again does not overwrite; a wrong flag names the right one.
     let out = run(&emu, &b, &["generate", "job", "--existing-job-id", &job_id]).expect(1);
     assert!(out.stderr.contains("not overwriting"), "{}", out.stderr);
@@ -717,6 +739,7 @@ fn generate_writes_config_and_files_that_bind_to_a_no_op_plan() {
         "resources.apps.web",
         "resources.database_instances.gen_instance",
         "resources.database_catalogs.gen_catalog",
+        "resources.synced_database_tables.features",
     ] {
         assert_eq!(action_of(&plan, addr), json!(["no-op"]), "{addr}: {plan}");
     }

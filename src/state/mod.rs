@@ -2,7 +2,10 @@
 //!
 //! Per target, `resources.json` = [`DeploymentState`] lives in the workspace
 //! under `${workspace.state_path}` and is cached in the bundle at
-//! `.lakebundle/<target>/`. Every successful remote operation is recorded at
+//! `.lakebundle/<target>/`. Its file format is the Databricks CLI direct
+//! engine's ([`format`]), and a terraform engine `terraform.tfstate` of the
+//! CLI is taken over ([`StateStore::for_bundle`]), so either tool can deploy
+//! a target the other deployed. Every successful remote operation is recorded at
 //! once through [`StateStore::put`] / [`StateStore::remove`]: a fsync'd line in
 //! the local write-ahead log (the local `resources.json` is rewritten every few
 //! dozen changes), and an overwrite of the workspace copy at most every few
