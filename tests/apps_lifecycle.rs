@@ -107,7 +107,7 @@ fn started_app_deploys_its_code_and_follows_the_lifecycle() {
     assert_eq!(deps[0]["env_vars"], json!([{"name": "GREETING"}]));
     let state = b.state();
     assert_eq!(
-        state["resources"][ADDR]["outputs"]["app_status"]["state"], "RUNNING",
+        state["lakebundle"]["outputs"][ADDR]["app_status"]["state"], "RUNNING",
         "{state}"
     );
     assert_eq!(change_of(&emu, &b)["actions"], json!(["no-op"]));

@@ -92,7 +92,7 @@ fn state_id(b: &TestBundle, addr: &str) -> Option<String> {
     let path = b.root.join(".lakebundle/default/resources.json");
     let text = std::fs::read_to_string(path).ok()?;
     let state: Value = serde_json::from_str(&text).expect("state parses");
-    state["resources"][addr]["id"].as_str().map(str::to_string)
+    state["state"][addr]["__id__"].as_str().map(str::to_string)
 }
 
 fn job_settings(b: &TestBundle, api: &Api, addr: &str) -> Value {

@@ -69,13 +69,18 @@ fn remote_inventory(api: &Api) -> BTreeSet<String> {
 
 /// The same inventory from state.
 fn state_inventory(state: &Value) -> BTreeSet<String> {
-    state["resources"]
+    state["state"]
         .as_object()
         .map(|m| {
             m.iter()
                 .filter_map(|(addr, rs)| {
-                    let kind = addr.strip_prefix("resources.")?.split('.').next()?;
-                    Some(format!("{kind}:{}", rs["id"].as_str()?))
+                    let mut parts = addr.strip_prefix("resources.")?.split('.');
+                    let kind = parts.next()?;
+                    // `.permissions` entries are not objects of their own.
+                    if parts.nth(1).is_some() {
+                        return None;
+                    }
+                    Some(format!("{kind}:{}", rs["__id__"].as_str()?))
                 })
                 .collect()
         })

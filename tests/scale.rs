@@ -230,8 +230,12 @@ async fn state_uploads_are_bounded_by_time_not_by_changes() {
         "{uploads} uploads in {secs:.1} s (at most {bound} expected)"
     );
     assert!(uploads >= 1, "the final flush uploads the state");
+    // The Databricks CLI's format: `state` keyed `resources.jobs.<key>`
+    // (permissions would be `.permissions` entries of their own).
     assert_eq!(
-        state["resources"].as_object().map(|m| m.len()),
+        state["state"]
+            .as_object()
+            .map(|m| m.keys().filter(|k| k.split('.').count() == 3).count()),
         Some(JOBS),
         "every job is in state"
     );
@@ -269,11 +273,11 @@ fn kill_dash_nine_mid_large_deploy_then_redeploy_converges() {
                 .expect("local state"),
         )
         .expect("state parses");
-        let ids: std::collections::BTreeSet<String> = state["resources"]
+        let ids: std::collections::BTreeSet<String> = state["state"]
             .as_object()
             .expect("resources")
             .values()
-            .filter_map(|r| r["id"].as_str().map(str::to_string))
+            .filter_map(|r| r["__id__"].as_str().map(str::to_string))
             .collect();
         let remote: std::collections::BTreeSet<String> =
             jobs.iter().map(|j| j["job_id"].to_string()).collect();

@@ -120,6 +120,9 @@ impl Command {
             Command::Run(a) => Some(&a.bundle),
             Command::Credential(a) => Some(&a.bundle),
             Command::Psql(a) => Some(&a.bundle),
+            Command::Bind(a) => Some(&a.bundle),
+            Command::Unbind(a) => Some(&a.bundle),
+            Command::Generate(a) => Some(&a.bundle),
             Command::Schema | Command::Init(_) | Command::Emulator(_) => None,
         }
     }
@@ -138,6 +141,9 @@ impl Command {
             Command::Run(_) => "run",
             Command::Credential(_) => "credential",
             Command::Psql(_) => "psql",
+            Command::Bind(_) => "bind",
+            Command::Unbind(_) => "unbind",
+            Command::Generate(_) => "generate",
             Command::Emulator(EmulatorCommand::Serve(_)) => "emulator serve",
             Command::Emulator(EmulatorCommand::Down(_)) => "emulator down",
         }
@@ -181,6 +187,12 @@ pub enum Command {
     Psql(PsqlArgs),
     /// Create a new bundle from a built-in template (lakebase-app, minimal)
     Init(InitArgs),
+    /// Adopt an existing workspace object as a resource of the target
+    Bind(BindArgs),
+    /// Forget a resource's object (the object itself is left as it is)
+    Unbind(UnbindArgs),
+    /// Write the configuration of an existing workspace object
+    Generate(GenerateArgs),
     /// The local workspace emulator
     #[command(subcommand)]
     Emulator(EmulatorCommand),
@@ -328,6 +340,74 @@ pub struct PsqlArgs {
     /// Extra arguments for psql (after --)
     #[arg(last = true)]
     pub psql_args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BindArgs {
+    #[command(flatten)]
+    pub bundle: BundleArgs,
+    /// Resource key in the bundle (e.g. `my_job`)
+    pub key: String,
+    /// The object's id: a job's numeric id; the name of an app, database instance, catalog or synced table
+    pub id: String,
+    /// Do not ask before binding an object the next deploy would change
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Take over a held deployment lock (only when its holder is dead)
+    #[arg(long)]
+    pub force_lock: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UnbindArgs {
+    #[command(flatten)]
+    pub bundle: BundleArgs,
+    /// Resource key in the bundle (e.g. `my_job`)
+    pub key: String,
+    /// Take over a held deployment lock (only when its holder is dead)
+    #[arg(long)]
+    pub force_lock: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    pub bundle: BundleArgs,
+    /// Kind of object: job, app, database-instance, database-catalog, synced-database-table
+    pub kind: String,
+    /// Id of an existing job
+    #[arg(long, value_name = "ID")]
+    pub existing_job_id: Option<String>,
+    /// Name of an existing app
+    #[arg(long, value_name = "NAME")]
+    pub existing_app_name: Option<String>,
+    /// Name of an existing database instance
+    #[arg(long, value_name = "NAME")]
+    pub existing_database_instance_name: Option<String>,
+    /// Name of an existing database catalog
+    #[arg(long, value_name = "NAME")]
+    pub existing_database_catalog_name: Option<String>,
+    /// Full name of an existing synced database table
+    #[arg(long, value_name = "NAME")]
+    pub existing_synced_database_table_name: Option<String>,
+    /// Id (or name) of an existing object of any kind
+    #[arg(long, value_name = "ID")]
+    pub existing_id: Option<String>,
+    /// Resource key to write (default: from the object's name)
+    #[arg(long)]
+    pub key: Option<String>,
+    /// Directory of the YAML file, relative to the bundle root
+    #[arg(short = 'd', long, default_value = "resources")]
+    pub config_dir: PathBuf,
+    /// Directory of downloaded source files (default: src; src/app for apps)
+    #[arg(short = 's', long)]
+    pub source_dir: Option<PathBuf>,
+    /// Overwrite existing files
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// Bind the new resource to the object right away
+    #[arg(long)]
+    pub bind: bool,
 }
 
 #[derive(Debug, Subcommand)]

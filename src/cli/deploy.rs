@@ -20,7 +20,7 @@ use super::{context, hint, Exit};
 use crate::apply::files::{self, SyncOptions};
 use crate::apply::{apply, ApplyEvent, ApplyEventKind, ApplyOptions, ApplyReport};
 use crate::artifacts::build::BuiltFile;
-use crate::plan::build::{check_plan_fresh, config_hash, make_plan, PlanOptions};
+use crate::plan::build::{check_conflicts, check_plan_fresh, config_hash, make_plan, PlanOptions};
 use crate::plan::{Action, EngineError, Plan};
 use crate::state::{DeployLock, StateError, StateStore};
 
@@ -288,6 +288,13 @@ async fn deploy_locked(
     artifacts: &[BuiltFile],
 ) -> Result<Exit, CliError> {
     let store = session.state().await?;
+    if store.source() == crate::state::StateSource::Terraform {
+        eprintln!(
+            "Taking over the Databricks CLI's terraform state ({} resource(s), lineage {}).",
+            store.snapshot().resources.len(),
+            store.snapshot().lineage
+        );
+    }
     let plan = match &a.plan {
         Some(path) => load_saved_plan(g, path, session, &store).await?,
         None => {
@@ -295,14 +302,14 @@ async fn deploy_locked(
                 refresh: true,
                 parallelism: a.parallelism.max(1),
             };
-            make_plan(
-                &session.bundle,
-                &store.snapshot(),
-                Some(&session.client),
-                &opts,
-            )
-            .await
-            .map_err(|e| session.engine_error(e))?
+            let state = store.snapshot();
+            let plan = make_plan(&session.bundle, &state, Some(&session.client), &opts)
+                .await
+                .map_err(|e| session.engine_error(e))?;
+            check_conflicts(&session.client, &plan, &state, opts.parallelism)
+                .await
+                .map_err(|e| super::bind::engine_error(g, session, e))?;
+            plan
         }
     };
     if g.output == OutputFormat::Text && plan.has_changes() {
@@ -340,6 +347,7 @@ async fn deploy_locked(
         // A crash may have left changes only in the local log, or the
         // workspace copy behind it: nothing to apply, but make both current.
         store.sync_remote().await.map_err(CliError::state)?;
+        retire_terraform(&store).await?;
         if g.output == OutputFormat::Json {
             output::print_json(
                 &json!({"plan": crate::plan::render::render_json(&plan), "result": report_json(&ApplyReport::default())}),
@@ -355,6 +363,10 @@ async fn deploy_locked(
     })
     .await;
     let report = result.map_err(|e| session.engine_error(e))?;
+    if report.failed.is_empty() && report.skipped.is_empty() && !report.interrupted && !interrupted
+    {
+        retire_terraform(&store).await?;
+    }
     finish(
         g,
         &plan,
@@ -366,6 +378,16 @@ async fn deploy_locked(
             rerun: vec!["deploy".into()],
         },
     )
+}
+
+/// After a successful deploy of a target the Databricks CLI deployed with
+/// its terraform engine: the direct state now stands for it, so the
+/// terraform state is kept as a backup (as the CLI's own migration does).
+async fn retire_terraform(store: &StateStore) -> Result<(), CliError> {
+    for f in store.retire_terraform().await.map_err(CliError::state)? {
+        eprintln!("Migrated the terraform state {f} to resources.json (kept as {f}.backup).");
+    }
+    Ok(())
 }
 
 /// How `deploy` / `destroy` describe their end.

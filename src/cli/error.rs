@@ -192,7 +192,8 @@ impl CliError {
             EngineError::Unsupported { .. }
             | EngineError::PreventDestroy { .. }
             | EngineError::StalePlan { .. }
-            | EngineError::BadPlan { .. } => ErrorClass::User,
+            | EngineError::BadPlan { .. }
+            | EngineError::AlreadyExists { .. } => ErrorClass::User,
         };
         CliError::diagnostic(class, e)
     }

@@ -9,11 +9,13 @@ pub mod error;
 pub mod hint;
 pub mod output;
 
+mod bind;
 mod context;
 mod credential;
 mod deploy;
 mod destroy;
 mod emulator;
+mod generate;
 mod graph;
 mod init;
 mod plan;
@@ -172,5 +174,8 @@ fn dispatch(cli: Cli) -> Result<Exit, CliError> {
         Command::Psql(a) => psql::run(g, a),
         Command::Emulator(c) => emulator::run(g, c),
         Command::Init(a) => init::run(g, a),
+        Command::Bind(a) => bind::run_bind(g, a),
+        Command::Unbind(a) => bind::run_unbind(g, a),
+        Command::Generate(a) => generate::run(g, a),
     }
 }

@@ -46,7 +46,7 @@ async fn plan_session(
         plan(&session.bundle, &store.snapshot(), &session.client, &req)
             .await
             .map_err(|e| match e {
-                PlanFailure::Engine(e) => session.engine_error(e),
+                PlanFailure::Engine(e) => super::bind::engine_error(g, session, e),
                 PlanFailure::Save { source, .. } => {
                     CliError::user(format!("cannot save the plan: {source}"))
                 }

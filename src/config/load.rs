@@ -407,7 +407,7 @@ fn choose_variables(
     crate::python::run_in_loader(
         &mut tree,
         &crate::python::Inputs {
-            root: &root_dir,
+            root: root_dir,
             target: &target,
             vars: &chosen.values,
             env: &opts.env,

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use crate::api::Client;
 use crate::config::model::Bundle;
-use crate::plan::build::{make_plan, PlanOptions};
+use crate::plan::build::{check_conflicts, make_plan, PlanOptions};
 use crate::plan::{EngineError, Plan};
 use crate::state::DeploymentState;
 
@@ -51,6 +51,11 @@ pub async fn plan(
         parallelism: req.parallelism.max(1),
     };
     let plan = make_plan(bundle, state, req.refresh.then_some(client), &opts).await?;
+    if req.refresh {
+        // A create that would collide with an object outside the state is
+        // an error now, not halfway through a deploy.
+        check_conflicts(client, &plan, state, opts.parallelism).await?;
+    }
     if let Some(path) = &req.save_to {
         crate::apply::files::write_atomic(path, plan.to_json_string().as_bytes()).map_err(
             |source| PlanFailure::Save {

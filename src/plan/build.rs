@@ -15,12 +15,12 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::diff::{diff_fields, drift_fields, effective_current, get_path, is_unknown, restrict};
-use super::{Action, EngineError, FieldChange, Plan, ResourceChange, FORMAT_VERSION};
+use super::{Action, Conflict, EngineError, FieldChange, Plan, ResourceChange, FORMAT_VERSION};
 use crate::api::Client;
 use crate::config::model::{Bundle, ResourceConfig};
 use crate::graph::ResourceGraph;
 use crate::resources::common::{destroy_protection, PRINCIPALS};
-use crate::resources::{kind_impl, DeploymentInfo, Kind, ResourceAddr};
+use crate::resources::{kind_impl, DeploymentInfo, Kind, ResourceAddr, ResourceKind};
 use crate::state::{DeploymentState, ResourceState};
 
 /// Bundle fields the engine itself interprets; never sent to a resource API
@@ -568,6 +568,58 @@ pub async fn make_plan(
         config_hash: config_hash(bundle),
         changes,
     })
+}
+
+/// A create of a named object (instance, catalog, synced table, app) whose
+/// name is already taken remotely would fail mid-deploy, or adopt an object
+/// this target does not own: found here, at plan, with the command that
+/// adopts it. Jobs are not named: their `find_existing` adopts by the
+/// deployment marker after a lost create, which is intended. A create that
+/// an interrupted deploy may have made (`pending`) adopts on purpose.
+/// `plan` and `deploy` run it on a fresh plan; `bind` does not (binding one
+/// object of several conflicting ones must be possible).
+pub async fn check_conflicts(
+    client: &Client,
+    plan: &Plan,
+    state: &DeploymentState,
+    parallelism: usize,
+) -> Result<(), EngineError> {
+    let creates: Vec<(&ResourceChange, &'static dyn ResourceKind, &Value)> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Create && !state.resources.contains_key(&c.addr))
+        .filter(|c| !state.pending.contains(&c.addr))
+        .filter_map(|c| {
+            let kind = kind_impl(c.addr.kind);
+            let after = c.after.as_ref()?;
+            kind.id_from_config(after).map(|_| (c, kind, after))
+        })
+        .collect();
+    let found: Vec<Option<Conflict>> = stream::iter(creates)
+        .map(|(c, kind, after)| async move {
+            match kind.find_existing(client, after).await {
+                Ok(Some(existing)) => Ok(Some(Conflict {
+                    addr: c.addr.clone(),
+                    id: existing.id,
+                    noun: kind.singular(),
+                })),
+                Ok(None) => Ok(None),
+                Err(e) if e.is_not_found() => Ok(None),
+                Err(e) => Err(EngineError::Read {
+                    addr: c.addr.clone(),
+                    source: Box::new(e),
+                }),
+            }
+        })
+        .buffer_unordered(parallelism.max(1))
+        .try_collect()
+        .await?;
+    let mut found: Vec<Conflict> = found.into_iter().flatten().collect();
+    if found.is_empty() {
+        return Ok(());
+    }
+    found.sort_by(|a, b| a.addr.cmp(&b.addr));
+    Err(EngineError::AlreadyExists { found })
 }
 
 /// The plan of `destroy`: delete everything in state, dependents first.

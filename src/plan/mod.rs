@@ -74,9 +74,31 @@ pub enum EngineError {
     #[error("the saved plan cannot be read: {message}")]
     #[diagnostic(code(lakebundle::engine::bad_plan))]
     BadPlan { message: String },
+    #[error(
+        "{} the plan would create already exist(s) in the workspace and not in this target's state: {}",
+        if found.len() == 1 { "1 object" } else { "objects" },
+        found.iter().map(|c| format!("{} ({} '{}')", c.addr, c.noun, c.id)).collect::<Vec<_>>().join(", ")
+    )]
+    #[diagnostic(
+        code(lakebundle::engine::exists),
+        help("adopt {}: {}; or rename it in the configuration",
+            if found.len() == 1 { "it" } else { "them" },
+            found.iter().map(|c| format!("`lakebundle bind {} {}`", c.addr.key, c.id)).collect::<Vec<_>>().join(", "))
+    )]
+    AlreadyExists { found: Vec<Conflict> },
     #[error(transparent)]
     #[diagnostic(transparent)]
     State(#[from] StateError),
+}
+
+/// A named object the plan would create that already exists remotely.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    pub addr: ResourceAddr,
+    /// Its remote id (the name).
+    pub id: String,
+    /// `database instance`
+    pub noun: String,
 }
 
 /// Version of the JSON plan format (`plan -o json`, saved plans).

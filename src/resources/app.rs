@@ -1150,8 +1150,62 @@ impl ResourceKind for AppKind {
     fn outputs(&self, id: &str, remote: &Value) -> Value {
         collect_outputs(id, remote, OUTPUT_FIELDS)
     }
+    fn terraform_type(&self) -> Option<&'static str> {
+        Some("databricks_app")
+    }
     fn permissions_object_type(&self) -> Option<&'static str> {
         Some("apps")
+    }
+    fn generate_source_dir(&self) -> &'static str {
+        "src/app"
+    }
+    /// The code of the active deployment (else the app's default source
+    /// folder), downloaded; `source_code_path` then names the local copy.
+    async fn generate_files(
+        &self,
+        client: &Client,
+        remote: &Value,
+        config: &mut Value,
+        source_from_yaml: &str,
+    ) -> Result<Vec<(String, Vec<u8>)>, ApiError> {
+        let root = remote
+            .pointer("/active_deployment/source_code_path")
+            .or_else(|| remote.get("default_source_code_path"))
+            .and_then(Value::as_str)
+            .map(|p| p.trim_end_matches('/').to_string());
+        let Some(root) = root else {
+            return Ok(vec![]);
+        };
+        let mut files = Vec::new();
+        let mut dirs = vec![root.clone()];
+        while let Some(dir) = dirs.pop() {
+            let entries = match client.workspace().list(&dir).await {
+                Ok(e) => e,
+                Err(e) if e.is_not_found() => continue,
+                Err(e) => return Err(e),
+            };
+            for entry in entries {
+                match entry.object_type.as_deref() {
+                    Some("DIRECTORY") => dirs.push(entry.path.clone()),
+                    Some("FILE") | Some("NOTEBOOK") => {
+                        let rel = entry
+                            .path
+                            .strip_prefix(&root)
+                            .unwrap_or(&entry.path)
+                            .trim_start_matches('/')
+                            .to_string();
+                        let bytes = client.workspace().export(&entry.path).await?;
+                        files.push((rel, bytes));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if let Value::Object(m) = config {
+            m.insert("source_code_path".into(), json!(source_from_yaml));
+        }
+        files.sort();
+        Ok(files)
     }
 }
 

@@ -570,6 +570,38 @@ where
     .await
 }
 
+/// `v` without nulls, empty strings, empty lists and empty objects (at any
+/// depth), for configuration written from a remote object.
+pub fn prune_empty(v: &Value) -> Value {
+    fn empty(v: &Value) -> bool {
+        match v {
+            Value::Null => true,
+            Value::String(s) => s.is_empty(),
+            Value::Array(a) => a.is_empty(),
+            Value::Object(m) => m.is_empty(),
+            _ => false,
+        }
+    }
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, c)| (k.clone(), prune_empty(c)))
+                .filter(|(_, c)| !empty(c))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(prune_empty).filter(|c| !empty(c)).collect()),
+        other => other.clone(),
+    }
+}
+
+/// The last segment of a workspace path.
+pub fn base_name(path: &str) -> &str {
+    path.trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

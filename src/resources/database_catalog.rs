@@ -166,6 +166,9 @@ impl ResourceKind for DatabaseCatalogKind {
     fn outputs(&self, id: &str, remote: &Value) -> Value {
         collect_outputs(id, remote, OUTPUT_FIELDS)
     }
+    fn terraform_type(&self) -> Option<&'static str> {
+        Some("databricks_database_database_catalog")
+    }
 }
 
 #[cfg(test)]

@@ -428,6 +428,9 @@ impl ResourceKind for DatabaseInstanceKind {
     fn outputs(&self, id: &str, remote: &Value) -> Value {
         collect_outputs(id, remote, OUTPUT_FIELDS)
     }
+    fn terraform_type(&self) -> Option<&'static str> {
+        Some("databricks_database_instance")
+    }
     fn permissions_object_type(&self) -> Option<&'static str> {
         Some("database-instances")
     }

@@ -432,6 +432,78 @@ impl ResourceKind for JobKind {
         }
         Value::Object(out)
     }
+    fn terraform_type(&self) -> Option<&'static str> {
+        Some("databricks_job")
+    }
+    /// Without the deployment marker: lakebundle adds its own for the target.
+    fn generated_config(&self, remote: &Value) -> Value {
+        let config = common::prune_empty(&self.remote_to_config(remote));
+        without_keys(&config, &["deployment"])
+    }
+    /// The workspace notebooks and Python files the tasks run, downloaded
+    /// next to the bundle; the tasks then name the local copies.
+    async fn generate_files(
+        &self,
+        client: &Client,
+        _remote: &Value,
+        config: &mut Value,
+        source_from_yaml: &str,
+    ) -> Result<Vec<(String, Vec<u8>)>, ApiError> {
+        let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+        // JSON pointers of every task path that names a workspace file.
+        let count = config
+            .get("tasks")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        let mut pointers = Vec::new();
+        for i in 0..count {
+            for task in [
+                format!("/tasks/{i}"),
+                format!("/tasks/{i}/for_each_task/task"),
+            ] {
+                for field in [
+                    "notebook_task/notebook_path",
+                    "spark_python_task/python_file",
+                ] {
+                    let p = format!("{task}/{field}");
+                    if config.pointer(&p).is_some() {
+                        pointers.push(p);
+                    }
+                }
+            }
+        }
+        let slots = pointers;
+        for pointer in slots {
+            let Some(path) = config
+                .pointer(&pointer)
+                .and_then(Value::as_str)
+                .filter(|p| p.starts_with('/'))
+                .map(str::to_string)
+            else {
+                continue;
+            };
+            let info = client.workspace().get_status(&path).await?;
+            let notebook = info.object_type.as_deref() == Some("NOTEBOOK");
+            let mut name = common::base_name(&path).to_string();
+            if notebook {
+                let ext = match info.language.as_deref() {
+                    Some("SQL") => "sql",
+                    Some("SCALA") => "scala",
+                    Some("R") => "r",
+                    _ => "py",
+                };
+                name = format!("{name}.{ext}");
+            }
+            if !files.iter().any(|(n, _)| n == &name) {
+                let bytes = client.workspace().export(&path).await?;
+                files.push((name.clone(), bytes));
+            }
+            if let Some(slot) = config.pointer_mut(&pointer) {
+                *slot = json!(format!("{source_from_yaml}/{name}"));
+            }
+        }
+        Ok(files)
+    }
     fn permissions_object_type(&self) -> Option<&'static str> {
         Some("jobs")
     }

@@ -448,6 +448,69 @@ pub trait ResourceKind: Send + Sync + 'static {
     fn permissions_object_type(&self) -> Option<&'static str> {
         None
     }
+    /// Resource type of this kind in the Databricks CLI's terraform engine
+    /// state (`databricks_job`), to take over a terraform-deployed target.
+    /// `None`: the terraform engine never deployed this kind.
+    fn terraform_type(&self) -> Option<&'static str> {
+        None
+    }
+    /// The attribute of a terraform state instance holding the id lakebundle
+    /// uses (`id`; `name` for the kinds addressed by name).
+    fn terraform_id_attribute(&self) -> &'static str {
+        if self
+            .id_from_config(&serde_json::json!({"name": "n"}))
+            .is_some()
+        {
+            "name"
+        } else {
+            "id"
+        }
+    }
+    /// Singular noun for messages (`job`, `database instance`).
+    fn singular(&self) -> String {
+        let key = self.kind().key();
+        key.strip_suffix('s').unwrap_or(key).replace('_', " ")
+    }
+    /// The KIND word of `lakebundle generate KIND` (`job`, `database-instance`).
+    fn generate_name(&self) -> String {
+        self.singular().replace(' ', "-")
+    }
+    /// The flag of `generate` that names the existing object, without the
+    /// dashes: `existing-<kind>-name` for kinds addressed by name,
+    /// `existing-<kind>-id` otherwise (the Databricks CLI's `existing-job-id`,
+    /// `existing-app-name`).
+    fn generate_id_flag(&self) -> String {
+        let what = if self.terraform_id_attribute() == "name" {
+            "name"
+        } else {
+            "id"
+        };
+        format!("existing-{}-{what}", self.generate_name())
+    }
+    /// Default directory (in the bundle) of the files `generate` downloads.
+    fn generate_source_dir(&self) -> &'static str {
+        "src"
+    }
+    /// The bundle configuration of an existing remote object, as `generate`
+    /// writes it: the YAML shape of the object (as diffed against config),
+    /// without empty values.
+    fn generated_config(&self, remote: &Value) -> Value {
+        common::prune_empty(&self.remote_to_config(remote))
+    }
+    /// Download the files an existing object runs (a job's notebooks, an
+    /// app's source) for `generate`, and point `config` at them:
+    /// `source_from_yaml` is the source directory as seen from the generated
+    /// YAML file. Returns `(path inside the source directory, content)`.
+    async fn generate_files(
+        &self,
+        client: &Client,
+        remote: &Value,
+        config: &mut Value,
+        source_from_yaml: &str,
+    ) -> Result<Vec<(String, Vec<u8>)>, ApiError> {
+        let _ = (client, remote, config, source_from_yaml);
+        Ok(vec![])
+    }
 
     // Everything below has a default, so a kind written against the first
     // methods alone still compiles and behaves as a plain object.

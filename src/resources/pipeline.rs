@@ -408,6 +408,9 @@ impl ResourceKind for PipelineKind {
         }
         out
     }
+    fn terraform_type(&self) -> Option<&'static str> {
+        Some("databricks_pipeline")
+    }
     fn info(&self) -> &'static KindInfo {
         &INFO
     }

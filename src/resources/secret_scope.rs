@@ -163,6 +163,9 @@ impl ResourceKind for SecretScopeKind {
     fn kind(&self) -> Kind {
         Kind::SecretScopes
     }
+    fn terraform_type(&self) -> Option<&'static str> {
+        Some("databricks_secret_scope")
+    }
     fn info(&self) -> &'static KindInfo {
         &INFO
     }

@@ -222,6 +222,9 @@ impl ResourceKind for SqlWarehouseKind {
     fn kind(&self) -> Kind {
         Kind::SqlWarehouses
     }
+    fn terraform_type(&self) -> Option<&'static str> {
+        Some("databricks_sql_endpoint")
+    }
     fn info(&self) -> &'static KindInfo {
         &INFO
     }

@@ -386,6 +386,9 @@ impl ResourceKind for SyncedDatabaseTableKind {
     fn outputs(&self, id: &str, remote: &Value) -> Value {
         collect_outputs(id, remote, OUTPUT_FIELDS)
     }
+    fn terraform_type(&self) -> Option<&'static str> {
+        Some("databricks_database_synced_database_table")
+    }
 }
 
 #[cfg(test)]

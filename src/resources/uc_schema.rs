@@ -109,6 +109,9 @@ impl ResourceKind for SchemaKind {
     fn kind(&self) -> Kind {
         Kind::Schemas
     }
+    fn terraform_type(&self) -> Option<&'static str> {
+        Some("databricks_schema")
+    }
     fn info(&self) -> &'static KindInfo {
         &INFO
     }

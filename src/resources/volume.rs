@@ -140,6 +140,9 @@ impl ResourceKind for VolumeKind {
     fn kind(&self) -> Kind {
         Kind::Volumes
     }
+    fn terraform_type(&self) -> Option<&'static str> {
+        Some("databricks_volume")
+    }
     fn info(&self) -> &'static KindInfo {
         &INFO
     }

@@ -40,7 +40,7 @@ pub struct LockInfo {
     #[serde(rename = "User", alias = "user")]
     pub user: String,
     /// `deploy`, `destroy`, ... (absent in the Databricks CLI's locks).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub operation: String,
     /// Host name of the holder's machine.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -92,11 +92,8 @@ impl LockInfo {
         StateError::LockHeld {
             user: self.user,
             acquired_at: self.acquired_at,
-            operation: if self.operation.is_empty() {
-                "unknown".into()
-            } else {
-                self.operation
-            },
+            // Empty for a lock of the Databricks CLI (it records no operation).
+            operation: self.operation,
             host: self.host,
             pid: self.pid,
             dead,
@@ -131,14 +128,19 @@ pub(crate) fn describe_holder(
             }
         })
         .unwrap_or_default();
+    let op = if operation.is_empty() {
+        String::new()
+    } else {
+        format!(" (operation: {operation})")
+    };
     match (dead, host, pid) {
         (true, Some(h), Some(p)) => format!(
-            "a dead holder (pid {p} no longer runs on this host): {user} on host {h} since {acquired_at}{age} (operation: {operation})"
+            "a dead holder (pid {p} no longer runs on this host): {user} on host {h} since {acquired_at}{age}{op}"
         ),
-        (_, Some(h), Some(p)) => format!(
-            "{user} (host {h}, pid {p}) since {acquired_at}{age} (operation: {operation})"
-        ),
-        _ => format!("{user} since {acquired_at}{age} (operation: {operation})"),
+        (_, Some(h), Some(p)) => {
+            format!("{user} (host {h}, pid {p}) since {acquired_at}{age}{op}")
+        }
+        _ => format!("{user} since {acquired_at}{age}{op}"),
     }
 }
 

@@ -2,7 +2,10 @@
 //!
 //! Per target, `resources.json` = [`DeploymentState`] lives in the workspace
 //! under `${workspace.state_path}` and is cached in the bundle at
-//! `.lakebundle/<target>/`. Every successful remote operation is recorded at
+//! `.lakebundle/<target>/`. Its file format is the Databricks CLI direct
+//! engine's ([`format`]), and a terraform engine `terraform.tfstate` of the
+//! CLI is taken over ([`StateStore::for_bundle`]), so either tool can deploy
+//! a target the other deployed. Every successful remote operation is recorded at
 //! once through [`StateStore::put`] / [`StateStore::remove`]: a fsync'd line in
 //! the local write-ahead log (the local `resources.json` is rewritten every few
 //! dozen changes), and an overwrite of the workspace copy at most every few
@@ -20,6 +23,7 @@
 //! - [`DeployLock::acquire`]`(client, state_path, user, operation, force)` →
 //!   guard; [`DeployLock::release`]`().await` (also best-effort on drop)
 
+pub mod format;
 mod local;
 mod lock;
 pub mod private;
@@ -28,6 +32,7 @@ mod remote;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -37,7 +42,17 @@ use crate::resources::ResourceAddr;
 
 pub use local::{LocalStore, WalEntry, WalOp};
 pub use lock::{DeployLock, LockInfo, LOCK_FILE};
-pub use remote::{RemoteStore, STATE_FILE};
+pub use remote::{RemoteStore, STATE_FILE, TERRAFORM_FILE};
+
+/// The Databricks CLI's local cache of a target:
+/// `$DATABRICKS_BUNDLE_TMP/<target>/` when set, else
+/// `<bundle_root>/.databricks/bundle/<target>/`.
+pub fn official_cache_dir(bundle_root: &std::path::Path, target: &str) -> PathBuf {
+    match std::env::var_os("DATABRICKS_BUNDLE_TMP").filter(|v| !v.is_empty()) {
+        Some(tmp) => PathBuf::from(tmp).join(target),
+        None => bundle_root.join(".databricks").join("bundle").join(target),
+    }
+}
 
 /// Changes between two rewrites of the local `resources.json` (the log
 /// carries the ones in between).
@@ -49,8 +64,9 @@ const SNAPSHOT_EVERY: u64 = 32;
 /// uploads is bounded by time instead (plus the flush at the end).
 const UPLOAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3);
 
-/// Version of the `resources.json` format written by this build.
-pub const STATE_FORMAT_VERSION: u32 = 1;
+/// `state_version` of the `resources.json` written by this build (the
+/// Databricks CLI direct engine's format, see [`format`]).
+pub const STATE_FORMAT_VERSION: u32 = format::STATE_VERSION;
 
 /// Errors of the state store and the deploy lock.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -72,14 +88,23 @@ pub enum StateError {
     #[error("state format version {found} is newer than this lakebundle supports ({supported})")]
     #[diagnostic(code(lakebundle::state::version), help("upgrade lakebundle"))]
     UnsupportedVersion { found: u32, supported: u32 },
-    #[error("local state (lineage {local}) and workspace state (lineage {remote}) belong to different deployments")]
+    #[error("the deployment state requires features this lakebundle does not support: {features}")]
+    #[diagnostic(code(lakebundle::state::features), help("upgrade lakebundle"))]
+    UnsupportedFeatures { features: String },
+    #[error("lineage mismatch in state files: they belong to different deployments\n{files}")]
     #[diagnostic(
         code(lakebundle::state::lineage),
         help(
-            "remove the local cache `.lakebundle/<target>/` if the workspace copy is the right one"
+            "keep the state file of the deployment this target really is and move the others aside (the local cache is `.lakebundle/<target>/`)"
         )
     )]
-    LineageMismatch { local: String, remote: String },
+    LineageMismatch { files: String },
+    #[error("same serial number in terraform and direct states\n{files}")]
+    #[diagnostic(
+        code(lakebundle::state::same_serial),
+        help("one of them is stale: move it aside (a terraform state that was migrated is kept as terraform.tfstate.backup)")
+    )]
+    SameSerial { files: String },
     #[error("workspace state at {path}: {source}")]
     #[diagnostic(code(lakebundle::state::remote))]
     Remote {
@@ -131,20 +156,26 @@ pub struct ResourceState {
     pub depends_on: Vec<ResourceAddr>,
 }
 
-/// `resources.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `resources.json` (its file format: [`format`]).
+#[derive(Debug, Clone, PartialEq)]
 pub struct DeploymentState {
-    pub format_version: u32,
+    /// `state_version` (2; a version-3 state without features stays 3).
+    pub state_version: u32,
+    /// The tool that last wrote the file, as read (informational).
+    pub cli_version: String,
     /// Identity of this deployment's state history (uuid), fixed at first save.
     pub lineage: String,
     /// Incremented on every recorded change.
     pub serial: u64,
-    #[serde(default)]
+    /// The CLI's `features` (kept as read).
+    pub features: Option<serde_json::Map<String, Value>>,
     pub resources: BTreeMap<ResourceAddr, ResourceState>,
     /// Creates started but not recorded as finished (a crash, or a lost
     /// response): the next create of these looks for the object first.
-    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub pending: BTreeSet<ResourceAddr>,
+    /// Entries of kinds lakebundle does not deploy (written by the
+    /// Databricks CLI), kept verbatim so handing the target back loses nothing.
+    pub foreign: BTreeMap<String, Value>,
 }
 
 impl Default for DeploymentState {
@@ -157,11 +188,14 @@ impl DeploymentState {
     /// Empty state with a fresh lineage (serial 0 = never saved).
     pub fn new() -> Self {
         DeploymentState {
-            format_version: STATE_FORMAT_VERSION,
+            state_version: STATE_FORMAT_VERSION,
+            cli_version: format::cli_version(),
             lineage: uuid::Uuid::new_v4().to_string(),
             serial: 0,
+            features: None,
             resources: BTreeMap::new(),
             pending: BTreeSet::new(),
+            foreign: BTreeMap::new(),
         }
     }
 
@@ -179,25 +213,14 @@ impl DeploymentState {
         self.resources.get(addr)
     }
 
-    /// Parse `resources.json` text. `origin` names the file in errors.
+    /// Parse `resources.json` text (the Databricks CLI's format, or
+    /// lakebundle's earlier one). `origin` names the file in errors.
     pub fn from_json(text: &[u8], origin: &str) -> Result<Self, StateError> {
-        let state: DeploymentState =
-            serde_json::from_slice(text).map_err(|e| StateError::Parse {
-                path: origin.to_string(),
-                message: e.to_string(),
-            })?;
-        if state.format_version > STATE_FORMAT_VERSION {
-            return Err(StateError::UnsupportedVersion {
-                found: state.format_version,
-                supported: STATE_FORMAT_VERSION,
-            });
-        }
-        Ok(state)
+        format::parse(text, origin)
     }
 
     pub fn to_json(&self) -> Vec<u8> {
-        // Serialising plain data into memory cannot fail.
-        serde_json::to_vec_pretty(self).unwrap_or_default()
+        format::serialize(self)
     }
 
     /// Apply one write-ahead-log operation (replay and live updates share this).
@@ -218,24 +241,144 @@ impl DeploymentState {
     }
 }
 
-/// Pick the winner between the local cache and the workspace copy.
-fn reconcile(
-    local: Option<DeploymentState>,
-    remote: Option<DeploymentState>,
-) -> Result<DeploymentState, StateError> {
-    match (local, remote) {
-        (None, None) => Ok(DeploymentState::new()),
-        (Some(s), None) | (None, Some(s)) => Ok(s),
-        (Some(l), Some(r)) => {
-            if l.lineage != r.lineage {
-                return Err(StateError::LineageMismatch {
-                    local: l.lineage,
-                    remote: r.lineage,
-                });
-            }
-            Ok(if l.serial >= r.serial { l } else { r })
+/// A terraform engine state found for the target (`terraform.tfstate` of the
+/// Databricks CLI), retired once the direct state has replaced it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TerraformFile {
+    /// `${workspace.state_path}/terraform.tfstate`
+    Remote(String),
+    /// `<bundle>/.databricks/bundle/<target>/terraform/terraform.tfstate`
+    Local(PathBuf),
+}
+
+impl std::fmt::Display for TerraformFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TerraformFile::Remote(p) => f.write_str(p),
+            TerraformFile::Local(p) => write!(f, "{}", p.display()),
         }
     }
+}
+
+/// Which state file won at open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateSource {
+    /// No state anywhere: a first deploy.
+    Empty,
+    Terraform,
+    Remote,
+    Local,
+}
+
+/// One state file found at open.
+struct Candidate {
+    describe: String,
+    lineage: String,
+    serial: u64,
+    terraform: bool,
+    source: StateSource,
+    state: DeploymentState,
+}
+
+/// Pick the state to work from, by the Databricks CLI's rules: in the order
+/// [terraform remote, terraform local, direct remote, direct local], the
+/// highest serial wins and a tie goes to the later one; every file must have
+/// the same lineage; a direct and a terraform state may not share a serial.
+fn reconcile(
+    tf_remote: Option<(format::TfState, String)>,
+    tf_local: Option<(format::TfState, PathBuf)>,
+    remote: Option<(DeploymentState, String)>,
+    local: Option<(DeploymentState, PathBuf)>,
+) -> Result<(DeploymentState, StateSource), StateError> {
+    let mut found: Vec<Candidate> = Vec::new();
+    let tf = |tf: format::TfState, describe: String| Candidate {
+        describe,
+        lineage: tf.lineage.clone(),
+        serial: tf.serial,
+        terraform: true,
+        source: StateSource::Terraform,
+        state: tf.to_direct(),
+    };
+    if let Some((t, path)) = tf_remote {
+        let d = format!(
+            "{path}: remote terraform state serial={} lineage={:?}",
+            t.serial, t.lineage
+        );
+        found.push(tf(t, d));
+    }
+    if let Some((t, path)) = tf_local {
+        let d = format!(
+            "{}: local terraform state serial={} lineage={:?}",
+            path.display(),
+            t.serial,
+            t.lineage
+        );
+        found.push(tf(t, d));
+    }
+    if let Some((st, path)) = remote {
+        found.push(Candidate {
+            describe: format!(
+                "{path}: remote direct state serial={} lineage={:?}",
+                st.serial, st.lineage
+            ),
+            lineage: st.lineage.clone(),
+            serial: st.serial,
+            terraform: false,
+            source: StateSource::Remote,
+            state: st,
+        });
+    }
+    if let Some((st, path)) = local {
+        found.push(Candidate {
+            describe: format!(
+                "{}: local direct state serial={} lineage={:?}",
+                path.display(),
+                st.serial,
+                st.lineage
+            ),
+            lineage: st.lineage.clone(),
+            serial: st.serial,
+            terraform: false,
+            source: StateSource::Local,
+            state: st,
+        });
+    }
+    let files = || {
+        let mut s = String::from("Available state files:");
+        for c in &found {
+            s.push_str("\n- ");
+            s.push_str(&c.describe);
+        }
+        s
+    };
+    if found.len() > 1 {
+        let first = &found[0].lineage;
+        if found
+            .iter()
+            .any(|c| c.lineage.is_empty() || &c.lineage != first)
+        {
+            return Err(StateError::LineageMismatch { files: files() });
+        }
+        let max = |tf: bool| {
+            found
+                .iter()
+                .filter(|c| c.terraform == tf)
+                .map(|c| c.serial)
+                .max()
+        };
+        if let (Some(t), Some(d)) = (max(true), max(false)) {
+            if t == d {
+                return Err(StateError::SameSerial { files: files() });
+            }
+        }
+    }
+    // Stable: on a tie the later file (local over remote, direct over
+    // terraform) wins.
+    found.sort_by_key(|c| c.serial);
+    Ok(match found.pop() {
+        None => (DeploymentState::new(), StateSource::Empty),
+        Some(c) => (c.state, c.source),
+    })
 }
 
 /// Serial numbers already persisted by each writer, so concurrent records
@@ -256,6 +399,9 @@ pub struct StateStore {
     uploaded: tokio::sync::Mutex<u64>,
     /// When the last upload started (`None`: none yet in this process).
     upload_started: std::sync::Mutex<Option<std::time::Instant>>,
+    /// Terraform engine states of this target, to retire after a deploy.
+    terraform: Vec<TerraformFile>,
+    source: StateSource,
 }
 
 impl StateStore {
@@ -263,18 +409,79 @@ impl StateStore {
     /// the higher serial wins; a lineage mismatch is an error. A newer
     /// workspace copy refreshes the local cache.
     pub async fn open(local: LocalStore, remote: Option<RemoteStore>) -> Result<Self, StateError> {
+        StateStore::open_with_terraform(local, remote, None).await
+    }
+
+    /// [`StateStore::open`], also looking for a terraform engine state
+    /// (remote, and at `tf_local` when given): a target the Databricks CLI
+    /// deployed with terraform is taken over with its ids and lineage, and
+    /// becomes a direct-engine state on the next successful deploy.
+    pub async fn open_with_terraform(
+        local: LocalStore,
+        remote: Option<RemoteStore>,
+        tf_local: Option<PathBuf>,
+    ) -> Result<Self, StateError> {
         let (local_state, snapshot_serial) = local.load_with_snapshot_serial()?;
-        let remote_state = match &remote {
-            Some(r) => r.load().await?,
+        let (remote_state, tf_remote) = match &remote {
+            Some(r) => {
+                let (st, tf) = futures::future::join(r.load(), r.load_terraform()).await;
+                (st?, tf?)
+            }
+            None => (None, None),
+        };
+        let tf_local = match tf_local {
+            Some(p) => match std::fs::read(&p) {
+                Ok(bytes) => Some((
+                    format::parse_terraform(&bytes, &p.display().to_string())?,
+                    p,
+                )),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(source) => {
+                    return Err(StateError::Io {
+                        action: "read",
+                        path: p,
+                        source,
+                    })
+                }
+            },
             None => None,
         };
+        let mut terraform = Vec::new();
+        if let (Some(r), Some(_)) = (&remote, &tf_remote) {
+            terraform.push(TerraformFile::Remote(r.terraform_path()));
+        }
+        if let Some((_, p)) = &tf_local {
+            terraform.push(TerraformFile::Local(p.clone()));
+        }
         let remote_serial = remote_state.as_ref().map(|s| s.serial).unwrap_or(0);
         let local_serial = local_state.as_ref().map(|s| s.serial).unwrap_or(0);
-        let state = reconcile(local_state, remote_state)?;
+        let (state, source) = reconcile(
+            tf_remote.map(|t| {
+                (
+                    t,
+                    remote
+                        .as_ref()
+                        .map(|r| r.terraform_path())
+                        .unwrap_or_default(),
+                )
+            }),
+            tf_local,
+            remote_state.map(|s| {
+                (
+                    s,
+                    remote.as_ref().map(|r| r.file_path()).unwrap_or_default(),
+                )
+            }),
+            local_state.map(|s| (s, local.snapshot_path())),
+        )?;
         // What `resources.json` holds: changes only in the log (a crash
         // before the periodic snapshot) are written out by the next flush.
         let mut on_disk = snapshot_serial;
-        if remote_serial > local_serial {
+        if state.serial > local_serial
+            && matches!(source, StateSource::Remote | StateSource::Terraform)
+        {
+            // The local cache must hold the whole base before the log gets
+            // entries on top of it (a terraform takeover included).
             local.write_snapshot(&state)?;
             local.compact_wal(state.serial)?;
             on_disk = state.serial;
@@ -286,15 +493,107 @@ impl StateStore {
             local,
             remote,
             state: std::sync::Mutex::new(state),
+            terraform,
+            source,
         })
     }
 
     /// The store of a loaded bundle: `.lakebundle/<target>/` under the bundle
-    /// root, and `${workspace.state_path}` when a client is given.
+    /// root, and `${workspace.state_path}` when a client is given; a
+    /// terraform engine state of the Databricks CLI is taken over.
     pub async fn for_bundle(bundle: &Bundle, client: Option<&Client>) -> Result<Self, StateError> {
         let local = LocalStore::new(&bundle.root, &bundle.target);
         let remote = client.map(|c| RemoteStore::new(c.clone(), &bundle.workspace.state_path));
-        StateStore::open(local, remote).await
+        let tf_local = official_cache_dir(&bundle.root, &bundle.target)
+            .join("terraform")
+            .join(remote::TERRAFORM_FILE);
+        let store = StateStore::open_with_terraform(local, remote, Some(tf_local)).await?;
+        if let Some(c) = client {
+            store.read_missing_outputs(c).await;
+        }
+        Ok(store)
+    }
+
+    /// Which state file the store started from.
+    pub fn source(&self) -> StateSource {
+        self.source
+    }
+
+    /// Terraform engine states found for this target (same lineage).
+    pub fn terraform_files(&self) -> &[TerraformFile] {
+        &self.terraform
+    }
+
+    /// Entries without recorded outputs (written by the Databricks CLI, a
+    /// terraform takeover, a bind) get them from the workspace, in memory:
+    /// `${resources...}` references to them resolve, and the next recorded
+    /// change persists them. A failed read leaves them empty (the plan reads
+    /// the object again and reports what is wrong).
+    async fn read_missing_outputs(&self, client: &Client) {
+        let missing: Vec<(ResourceAddr, String)> = self
+            .lock_state()
+            .resources
+            .iter()
+            .filter(|(_, rs)| rs.outputs.is_null())
+            .map(|(a, rs)| (a.clone(), rs.id.clone()))
+            .collect();
+        let reads = futures::stream::iter(missing)
+            .map(|(addr, id)| async move {
+                let kind = crate::resources::kind_impl(addr.kind);
+                let out = match kind.read(client, &id).await {
+                    Ok(Some(remote)) => Some(kind.outputs(&id, &remote)),
+                    _ => None,
+                };
+                (addr, out)
+            })
+            .buffer_unordered(8)
+            .collect::<Vec<_>>()
+            .await;
+        let mut st = self.lock_state();
+        for (addr, out) in reads {
+            if let (Some(rs), Some(out)) = (st.resources.get_mut(&addr), out) {
+                rs.outputs = out;
+            }
+        }
+    }
+
+    /// After a successful deploy from direct state: upload it, then keep
+    /// each terraform state of the target as `terraform.tfstate.backup`, as
+    /// the Databricks CLI does after migrating. Returns what was retired.
+    pub async fn retire_terraform(&self) -> Result<Vec<TerraformFile>, StateError> {
+        if self.terraform.is_empty() {
+            return Ok(vec![]);
+        }
+        self.sync_remote().await?;
+        self.retire_terraform_files().await?;
+        Ok(self.terraform.clone())
+    }
+
+    async fn retire_terraform_files(&self) -> Result<(), StateError> {
+        for f in &self.terraform {
+            match f {
+                TerraformFile::Remote(_) => {
+                    if let Some(r) = &self.remote {
+                        r.backup_terraform().await?;
+                    }
+                }
+                TerraformFile::Local(p) => {
+                    let backup = p.with_extension("tfstate.backup");
+                    match std::fs::rename(p, &backup) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(source) => {
+                            return Err(StateError::Io {
+                                action: "rename",
+                                path: p.clone(),
+                                source,
+                            })
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     pub fn local(&self) -> &LocalStore {
@@ -460,10 +759,13 @@ impl StateStore {
     }
 
     /// Remove the state everywhere (after a destroy) and start a fresh lineage.
+    /// A terraform state this target was taken over from is kept as a
+    /// backup too: it lists objects that no longer exist.
     pub async fn clear(&self) -> Result<(), StateError> {
         if let Some(remote) = &self.remote {
             remote.delete().await?;
         }
+        self.retire_terraform_files().await?;
         self.local.clear()?;
         let fresh = DeploymentState::new();
         *self.written.lock().unwrap_or_else(|p| p.into_inner()) = Written::default();

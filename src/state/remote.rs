@@ -1,11 +1,14 @@
 //! The workspace copy of the state, and the small workspace-files protocol the
 //! state and the lock share (write with/without overwrite, read, delete).
 
+use super::format::{parse_terraform, TfState};
 use super::{DeploymentState, StateError};
 use crate::api::{ApiError, Client};
 
 /// File name of the state inside `state_path`.
 pub const STATE_FILE: &str = "resources.json";
+/// File name of the Databricks CLI's terraform engine state inside `state_path`.
+pub const TERRAFORM_FILE: &str = "terraform.tfstate";
 
 /// Join a workspace directory and a file name.
 pub(crate) fn join(dir: &str, name: &str) -> String {
@@ -100,6 +103,42 @@ impl RemoteStore {
 
     pub async fn delete(&self) -> Result<(), StateError> {
         let path = self.file_path();
+        delete_file(&self.client, &path)
+            .await
+            .map_err(remote_err(&path))
+    }
+
+    pub fn terraform_path(&self) -> String {
+        join(&self.state_path, TERRAFORM_FILE)
+    }
+
+    /// The terraform engine state, if the Databricks CLI left one.
+    pub async fn load_terraform(&self) -> Result<Option<TfState>, StateError> {
+        let path = self.terraform_path();
+        match read_file(&self.client, &path)
+            .await
+            .map_err(remote_err(&path))?
+        {
+            None => Ok(None),
+            Some(bytes) if bytes.is_empty() => Ok(None),
+            Some(bytes) => parse_terraform(&bytes, &path).map(Some),
+        }
+    }
+
+    /// Keep the terraform state as `terraform.tfstate.backup` (copy, then
+    /// delete), as the Databricks CLI does once the direct state replaced it.
+    pub async fn backup_terraform(&self) -> Result<(), StateError> {
+        let path = self.terraform_path();
+        let Some(bytes) = read_file(&self.client, &path)
+            .await
+            .map_err(remote_err(&path))?
+        else {
+            return Ok(());
+        };
+        let backup = format!("{path}.backup");
+        write_file(&self.client, &backup, &bytes, true)
+            .await
+            .map_err(remote_err(&backup))?;
         delete_file(&self.client, &path)
             .await
             .map_err(remote_err(&path))

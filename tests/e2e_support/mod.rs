@@ -82,7 +82,8 @@ impl TestBundle {
 
     /// Remote id of a resource in state.
     pub fn state_id(&self, addr: &str) -> Option<String> {
-        self.state()["resources"][addr]["id"]
+        // The Databricks CLI's direct-engine format: `state.<addr>.__id__`.
+        self.state()["state"][addr]["__id__"]
             .as_str()
             .map(str::to_string)
     }
