@@ -408,7 +408,7 @@ fn choose_variables(
         &mut tree,
         &crate::python::Inputs {
             root: root_dir,
-            target: &target,
+            target,
             vars: &chosen.values,
             env: &opts.env,
         },
