@@ -94,9 +94,19 @@ impl ResourceGraph {
             }
         }
         // Literal names of every resource, for implicit links.
-        let mut by_name: HashMap<(Kind, &str), &ResourceAddr> = HashMap::new();
+        let mut by_name: HashMap<(Kind, String), &ResourceAddr> = HashMap::new();
         for (addr, rc) in &bundle.resources {
-            if let Some(name) = rc.value.get("name").and_then(Value::as_str) {
+            let names = match kind_lookup(addr.kind) {
+                Some(kind) => kind.link_names(&rc.value),
+                None => rc
+                    .value
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .into_iter()
+                    .collect(),
+            };
+            for name in names {
                 by_name.entry((addr.kind, name)).or_insert(addr);
             }
         }
@@ -105,7 +115,7 @@ impl ResourceGraph {
                 continue;
             };
             for link in kind.name_links(&rc.value) {
-                let Some(&target) = by_name.get(&(link.target_kind, link.name.as_str())) else {
+                let Some(&target) = by_name.get(&(link.target_kind, link.name.clone())) else {
                     continue;
                 };
                 if target == addr || g.has_edge(addr, target) {

@@ -133,6 +133,13 @@ fn wait_description(kind: Kind) -> &'static str {
         Kind::SyncedDatabaseTables => "synced table to be provisioned",
         Kind::DatabaseCatalogs => "catalog",
         Kind::Jobs => "job",
+        Kind::PostgresProjects => "project operation",
+        Kind::PostgresBranches => "branch to become READY",
+        Kind::PostgresEndpoints => "endpoint to become ACTIVE or IDLE",
+        Kind::PostgresDatabases => "database operation",
+        Kind::PostgresRoles => "role operation",
+        Kind::PostgresCatalogs => "catalog operation",
+        Kind::PostgresSyncedTables => "synced table to be provisioned",
     }
 }
 
@@ -281,7 +288,7 @@ impl Executor<'_> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match kind.delete(self.client, &rs.id).await {
+            match kind.delete_applied(self.client, &rs.id, &rs.applied).await {
                 Ok(()) => break,
                 // A repeat after a lost response finds it gone.
                 Err(e) if e.is_not_found() => break,
@@ -564,7 +571,7 @@ impl Executor<'_> {
         let acl = permissions_acl(&desired.unwrap_or_default());
         self.client
             .permissions()
-            .set(object_type, id, &acl)
+            .set(object_type, &kind.permissions_object_id(id), &acl)
             .await
             .map_err(|e| OpError::Failed(api_msg(&e)))?;
         Ok(())

@@ -30,6 +30,13 @@ pub(super) fn kind_noun(kind: Kind) -> &'static str {
         Kind::SyncedDatabaseTables => "synced table",
         Kind::Jobs => "job",
         Kind::Apps => "app",
+        Kind::PostgresProjects => "postgres project",
+        Kind::PostgresBranches => "postgres branch",
+        Kind::PostgresEndpoints => "postgres endpoint",
+        Kind::PostgresDatabases => "postgres database",
+        Kind::PostgresRoles => "postgres role",
+        Kind::PostgresCatalogs => "postgres catalog",
+        Kind::PostgresSyncedTables => "postgres synced table",
     }
 }
 

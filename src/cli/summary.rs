@@ -35,6 +35,13 @@ fn kind_title(kind: Kind) -> &'static str {
         Kind::SyncedDatabaseTables => "Synced database tables",
         Kind::Jobs => "Jobs",
         Kind::Apps => "Apps",
+        Kind::PostgresProjects => "Postgres projects",
+        Kind::PostgresBranches => "Postgres branches",
+        Kind::PostgresEndpoints => "Postgres endpoints",
+        Kind::PostgresDatabases => "Postgres databases",
+        Kind::PostgresRoles => "Postgres roles",
+        Kind::PostgresCatalogs => "Postgres catalogs",
+        Kind::PostgresSyncedTables => "Postgres synced tables",
     }
 }
 
@@ -67,6 +74,17 @@ fn url_for(host: &str, kind: Kind, id: &str, remote: Option<&Value>) -> String {
         Kind::DatabaseCatalogs => format!("{host}/explore/data/{id}"),
         Kind::SyncedDatabaseTables => format!("{host}/explore/data/{}", id.replace('.', "/")),
         Kind::Jobs => format!("{host}/jobs/{id}"),
+        Kind::PostgresProjects
+        | Kind::PostgresBranches
+        | Kind::PostgresEndpoints
+        | Kind::PostgresDatabases
+        | Kind::PostgresRoles => format!("{host}/lakebase/{id}"),
+        Kind::PostgresCatalogs | Kind::PostgresSyncedTables => format!(
+            "{host}/explore/data/{}",
+            id.split_once('/')
+                .map_or(id, |(_, rest)| rest)
+                .replace('.', "/")
+        ),
         Kind::Apps => remote
             .and_then(|r| text_at(r, &["url"]))
             .map(|u| {
@@ -114,14 +132,23 @@ async fn entry_for(
             .and_then(Value::as_str)
             .map(str::to_string)
     };
+    let kind = kind_lookup(addr.kind);
     let endpoint = remote
         .as_ref()
         .and_then(|r| text_at(r, &["read_write_dns"]).map(str::to_string))
-        .or_else(|| from_outputs("read_write_dns"));
+        .or_else(|| {
+            remote
+                .as_ref()
+                .and_then(|r| kind.and_then(|k| k.connect_host(r)))
+        })
+        .or_else(|| from_outputs("read_write_dns"))
+        .or_else(|| from_outputs("host"));
     Entry {
         name: name_of(&rs.applied).or_else(|| config.and_then(name_of)),
         id: Some(rs.id.clone()),
-        state: remote.as_ref().and_then(live_state),
+        state: remote
+            .as_ref()
+            .and_then(|r| kind.and_then(|k| k.live_state(r)).or_else(|| live_state(r))),
         endpoint,
         url: Some(url_for(client.host(), addr.kind, &rs.id, remote.as_ref())),
         deployed: true,

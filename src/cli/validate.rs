@@ -115,6 +115,13 @@ pub fn summary(b: &Bundle, loaded: &Loaded) -> String {
                 Kind::SyncedDatabaseTables => ("synced table", "synced tables"),
                 Kind::Jobs => ("job", "jobs"),
                 Kind::Apps => ("app", "apps"),
+                Kind::PostgresProjects => ("postgres project", "postgres projects"),
+                Kind::PostgresBranches => ("postgres branch", "postgres branches"),
+                Kind::PostgresEndpoints => ("postgres endpoint", "postgres endpoints"),
+                Kind::PostgresDatabases => ("postgres database", "postgres databases"),
+                Kind::PostgresRoles => ("postgres role", "postgres roles"),
+                Kind::PostgresCatalogs => ("postgres catalog", "postgres catalogs"),
+                Kind::PostgresSyncedTables => ("postgres synced table", "postgres synced tables"),
             };
             (n > 0).then(|| plural(n, one, many))
         })

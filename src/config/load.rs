@@ -1225,6 +1225,13 @@ fn fallback_outputs(kind: Kind) -> &'static [&'static str] {
             "unity_catalog_provisioning_state",
         ],
         Kind::Jobs => &["id", "url"],
+        Kind::PostgresProjects
+        | Kind::PostgresBranches
+        | Kind::PostgresEndpoints
+        | Kind::PostgresDatabases
+        | Kind::PostgresRoles
+        | Kind::PostgresCatalogs
+        | Kind::PostgresSyncedTables => &["id", "name", "uid", "status"],
         Kind::Apps => &[
             "id",
             "url",

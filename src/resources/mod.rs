@@ -11,6 +11,7 @@ pub mod common;
 pub mod database_catalog;
 pub mod database_instance;
 pub mod job;
+pub mod postgres;
 pub mod schema;
 pub mod synced_database_table;
 
@@ -36,15 +37,29 @@ pub enum Kind {
     SyncedDatabaseTables,
     Jobs,
     Apps,
+    PostgresProjects,
+    PostgresBranches,
+    PostgresEndpoints,
+    PostgresDatabases,
+    PostgresRoles,
+    PostgresCatalogs,
+    PostgresSyncedTables,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 12] = [
         Kind::DatabaseInstances,
         Kind::DatabaseCatalogs,
         Kind::SyncedDatabaseTables,
         Kind::Jobs,
         Kind::Apps,
+        Kind::PostgresProjects,
+        Kind::PostgresBranches,
+        Kind::PostgresEndpoints,
+        Kind::PostgresDatabases,
+        Kind::PostgresRoles,
+        Kind::PostgresCatalogs,
+        Kind::PostgresSyncedTables,
     ];
     /// The YAML key under `resources:`.
     pub fn key(self) -> &'static str {
@@ -54,6 +69,13 @@ impl Kind {
             Kind::SyncedDatabaseTables => "synced_database_tables",
             Kind::Jobs => "jobs",
             Kind::Apps => "apps",
+            Kind::PostgresProjects => "postgres_projects",
+            Kind::PostgresBranches => "postgres_branches",
+            Kind::PostgresEndpoints => "postgres_endpoints",
+            Kind::PostgresDatabases => "postgres_databases",
+            Kind::PostgresRoles => "postgres_roles",
+            Kind::PostgresCatalogs => "postgres_catalogs",
+            Kind::PostgresSyncedTables => "postgres_synced_tables",
         }
     }
     pub fn from_key(key: &str) -> Option<Kind> {
@@ -216,6 +238,45 @@ pub trait ResourceKind: Send + Sync + 'static {
     fn permissions_object_type(&self) -> Option<&'static str> {
         None
     }
+    /// The Permissions API object id for a resource id (postgres projects
+    /// drop the `projects/` prefix). Default: the id itself.
+    fn permissions_object_id(&self, id: &str) -> String {
+        id.to_string()
+    }
+    /// Names other resources may use to point at this one (implicit graph
+    /// links): its literal `name` by default; path-named kinds give their
+    /// path as written (`${resources.postgres_projects.p.id}/branches/dev`).
+    fn link_names(&self, config: &Value) -> Vec<String> {
+        config
+            .get("name")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .into_iter()
+            .collect()
+    }
+    /// Delete with the last applied configuration at hand (postgres
+    /// projects and branches read `purge_on_delete`). Default: [`Self::delete`].
+    async fn delete_applied(
+        &self,
+        client: &Client,
+        id: &str,
+        applied: &Value,
+    ) -> Result<(), ApiError> {
+        let _ = applied;
+        self.delete(client, id).await
+    }
+    /// The PostgreSQL host clients connect to, for kinds that serve
+    /// connections (postgres endpoints: `status.hosts.host`).
+    fn connect_host(&self, remote: &Value) -> Option<String> {
+        let _ = remote;
+        None
+    }
+    /// The live state a summary shows, for kinds that keep it somewhere the
+    /// summary does not look by default (postgres: `status.current_state`).
+    fn live_state(&self, remote: &Value) -> Option<String> {
+        let _ = remote;
+        None
+    }
 }
 
 /// Every supported kind, in a fixed order.
@@ -226,6 +287,13 @@ pub fn registry() -> &'static [&'static dyn ResourceKind] {
         &synced_database_table::SyncedDatabaseTableKind,
         &job::JobKind,
         &app::AppKind,
+        &postgres::project::PostgresProjectKind,
+        &postgres::branch::PostgresBranchKind,
+        &postgres::endpoint::PostgresEndpointKind,
+        &postgres::database::PostgresDatabaseKind,
+        &postgres::role::PostgresRoleKind,
+        &postgres::catalog::PostgresCatalogKind,
+        &postgres::synced_table::PostgresSyncedTableKind,
     ]
 }
 
@@ -253,9 +321,6 @@ pub const UNSUPPORTED_KINDS: &[&str] = &[
     "sql_warehouses",
     "alerts",
     "genie_spaces",
-    "postgres_projects",
-    "postgres_branches",
-    "postgres_endpoints",
     "vector_search_endpoints",
     "vector_search_indexes",
     "catalogs",
@@ -263,10 +328,6 @@ pub const UNSUPPORTED_KINDS: &[&str] = &[
     "instance_pools",
     "job_runs",
     "secrets",
-    "postgres_catalogs",
-    "postgres_databases",
-    "postgres_roles",
-    "postgres_synced_tables",
 ];
 
 /// Every resource kind key of the official bundle schema: the supported ones
