@@ -175,9 +175,9 @@ pub enum Command {
     Summary(SummaryArgs),
     /// Run a job, deploy and start an app, or refresh a synced table's pipeline
     Run(RunArgs),
-    /// Print a fresh database credential and connection string for an instance
+    /// Print a fresh database credential and connection string for an instance or postgres endpoint
     Credential(CredentialArgs),
-    /// Open psql on a deployed database instance with fresh credentials
+    /// Open psql on a deployed database instance or postgres endpoint with fresh credentials
     Psql(PsqlArgs),
     /// Create a new bundle from a built-in template (lakebase-app, minimal)
     Init(InitArgs),
@@ -282,7 +282,7 @@ pub struct RunArgs {
 pub struct CredentialArgs {
     #[command(flatten)]
     pub bundle: BundleArgs,
-    /// Resource key (or name) of a database instance
+    /// Resource key (or name) of a database instance or postgres endpoint (or an endpoint name projects/.../endpoints/...)
     pub key: String,
     /// Database named in the printed connection string
     #[arg(long, default_value = "databricks_postgres")]
@@ -305,7 +305,7 @@ pub struct InitArgs {
 pub struct PsqlArgs {
     #[command(flatten)]
     pub bundle: BundleArgs,
-    /// Resource key (or name) of a database instance
+    /// Resource key (or name) of a database instance or postgres endpoint (or an endpoint name projects/.../endpoints/...)
     pub key: String,
     /// Database to connect to
     #[arg(long, default_value = "databricks_postgres")]

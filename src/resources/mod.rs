@@ -168,6 +168,27 @@ pub struct DeploymentInfo<'a> {
     pub metadata_file_path: &'a str,
 }
 
+/// Where a client connects to a resource that serves PostgreSQL, with a
+/// fresh token (`psql KEY`, `credential KEY`).
+#[derive(Clone)]
+pub struct Connection {
+    /// `host` or `host:port`.
+    pub host: String,
+    pub token: String,
+    pub expire_time: String,
+}
+
+impl fmt::Debug for Connection {
+    // The token never reaches a log.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("host", &self.host)
+            .field("token", &"<redacted>")
+            .field("expire_time", &self.expire_time)
+            .finish()
+    }
+}
+
 /// Result of a create: the remote id and the remote object as returned.
 #[derive(Debug, Clone)]
 pub struct Created {
@@ -270,6 +291,22 @@ pub trait ResourceKind: Send + Sync + 'static {
     fn connect_host(&self, remote: &Value) -> Option<String> {
         let _ = remote;
         None
+    }
+    /// Whether `psql KEY` / `credential KEY` can log in to a resource of this
+    /// kind through [`Self::connect`] (database instances have their own path).
+    fn connectable(&self) -> bool {
+        false
+    }
+    /// Where to connect to the deployed resource `id`, with a fresh token.
+    async fn connect(&self, client: &Client, id: &str) -> Result<Connection, ApiError> {
+        let _ = client;
+        Err(ApiError::Other {
+            method: "GET".into(),
+            path: id.to_string(),
+            status: 0,
+            error_code: "NOT_CONNECTABLE".into(),
+            message: format!("a {} serves no PostgreSQL connections", self.kind()),
+        })
     }
     /// The live state a summary shows, for kinds that keep it somewhere the
     /// summary does not look by default (postgres: `status.current_state`).

@@ -8,11 +8,11 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use super::{check_compute, check_id, check_parent, id_problem, Desc};
-use crate::api::{ApiError, Client};
+use crate::api::{ApiError, Client, Method};
 use crate::config::source::Node;
 use crate::diag::{Diag, Diagnostics};
 use crate::resources::common::{self, schema_enum, schema_struct, Lifecycle};
-use crate::resources::{Created, FieldRules, Kind, NameLink, ResourceKind};
+use crate::resources::{Connection, Created, FieldRules, Kind, NameLink, ResourceKind};
 
 schema_enum! {
     /// Endpoint type: the branch's one read-write endpoint, or a read-only replica.
@@ -245,6 +245,55 @@ impl ResourceKind for PostgresEndpointKind {
             m.insert("host".into(), Value::String(host.to_string()));
         }
         out
+    }
+    fn connectable(&self) -> bool {
+        true
+    }
+    /// The endpoint's host (it must be ACTIVE, or IDLE: a connection wakes
+    /// it) and a token from `POST /api/2.0/postgres/credentials`.
+    async fn connect(&self, client: &Client, id: &str) -> Result<Connection, ApiError> {
+        let path = super::path_for(id);
+        let remote = client.call(Method::GET, &path, &[], None).await?;
+        let state = common::state_at(&remote, "status.current_state");
+        let pending = common::state_at(&remote, "status.pending_state");
+        if !matches!(state, "ACTIVE" | "IDLE") || !pending.is_empty() {
+            let now = if pending.is_empty() {
+                state.to_string()
+            } else {
+                format!("{state} (becoming {pending})")
+            };
+            return Err(super::failed(
+                id,
+                format!("endpoint {id} is {now}; it must be ACTIVE or IDLE to connect"),
+            ));
+        }
+        let Some(host) = host_of(&remote) else {
+            return Err(ApiError::invalid_response(
+                "GET",
+                &path,
+                format!("endpoint {id} reports no status.hosts.host"),
+            ));
+        };
+        let cred = client
+            .call(
+                Method::POST,
+                &format!("{}/credentials", super::API),
+                &[],
+                Some(&serde_json::json!({ "endpoint": id })),
+            )
+            .await?;
+        let Some(token) = cred.get("token").and_then(Value::as_str) else {
+            return Err(ApiError::invalid_response(
+                "POST",
+                &format!("{}/credentials", super::API),
+                "the credential response has no token",
+            ));
+        };
+        Ok(Connection {
+            host: host.to_string(),
+            token: token.to_string(),
+            expire_time: common::state_at(&cred, "expire_time").to_string(),
+        })
     }
     fn connect_host(&self, remote: &Value) -> Option<String> {
         host_of(remote).map(str::to_string)
