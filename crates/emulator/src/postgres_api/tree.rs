@@ -305,11 +305,11 @@ fn cu(field: &str, v: &Value) -> PgResult<f64> {
 fn norm_compute(m: &mut Map<String, Value>, what: &str) -> PgResult<()> {
     let min = cu(
         "autoscaling_limit_min_cu",
-        &super::field(m, "autoscaling_limit_min_cu"),
+        super::field(m, "autoscaling_limit_min_cu"),
     )?;
     let max = cu(
         "autoscaling_limit_max_cu",
-        &super::field(m, "autoscaling_limit_max_cu"),
+        super::field(m, "autoscaling_limit_max_cu"),
     )?;
     if min < 0.5 {
         return Err(invalid(format!(
@@ -388,7 +388,7 @@ fn norm_project(emu: &Emu, name: &str, m: &mut Map<String, Value>) -> PgResult<(
     }
     let h = parse_duration(
         "history_retention_duration",
-        &super::field(m, "history_retention_duration"),
+        super::field(m, "history_retention_duration"),
     )?;
     if !(172800.0..=3024000.0).contains(&h) {
         return Err(invalid(format!(
