@@ -630,21 +630,16 @@ pub async fn credentials(emu: &Arc<Emu>, req: &Req) -> PgResult<Value> {
     // One live token per caller (PostgreSQL keeps one password per role), shared with the
     // database-instance credentials: see `instances::credential`.
     let _turn = emu.credential_turn.lock().await;
+    // A live token is handed out again, its validity extended to cover this request:
+    // replacing it would break every connection string made from the earlier one.
     let live = emu
         .store
         .get(DB_CREDENTIALS, &user)
-        .filter(|r| r["expires_ms"].as_i64().unwrap_or(0) > now + ttl_ms)
-        .and_then(|r| r["nonce"].as_str().map(str::to_string));
+        .filter(|r| r["expires_ms"].as_i64().unwrap_or(0) > now)
+        .and_then(|r| Some((r["nonce"].as_str()?.to_string(), r["expires_ms"].as_i64()?)));
     let (nonce, keep_until) = match live {
-        Some(n) => {
-            let until = emu
-                .store
-                .get(DB_CREDENTIALS, &user)
-                .and_then(|r| r["expires_ms"].as_i64())
-                .unwrap_or(now + CREDENTIAL_TTL_MS);
-            (n, until)
-        }
-        None => (random_hex(16), now + CREDENTIAL_TTL_MS),
+        Some((n, until)) => (n, until.max(now + ttl_ms)),
+        None => (random_hex(16), now + ttl_ms.max(CREDENTIAL_TTL_MS)),
     };
     let token = credential_token(&emu.credential_key, &user, &nonce);
     let expires = rfc3339(now + ttl_ms);
