@@ -179,7 +179,7 @@ pub enum Command {
     Credential(CredentialArgs),
     /// Open psql on a deployed database instance or postgres endpoint with fresh credentials
     Psql(PsqlArgs),
-    /// Create a new bundle from a built-in template (lakebase-app, minimal)
+    /// Create a new bundle from a built-in template (lakebase-app, lakebase-autoscaling, minimal)
     Init(InitArgs),
     /// The local workspace emulator
     #[command(subcommand)]
@@ -291,7 +291,7 @@ pub struct CredentialArgs {
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    /// Template name: lakebase-app or minimal (asked on a TTY; default lakebase-app)
+    /// Template name: lakebase-app, lakebase-autoscaling or minimal (asked on a TTY; default lakebase-app)
     pub template: Option<String>,
     /// Directory to create the project directory in
     #[arg(long, value_name = "DIR", default_value = ".")]
