@@ -401,7 +401,7 @@ mod tests {
 
     #[test]
     fn every_template_renders_with_its_defaults_and_its_defaults_are_valid() {
-        assert_eq!(names(), ["lakebase-app", "minimal"]);
+        assert_eq!(names(), ["lakebase-app", "lakebase-autoscaling", "minimal"]);
         for name in names() {
             let t = find(name).expect("template");
             for (k, p) in &t.schema.properties {
@@ -426,7 +426,10 @@ mod tests {
         let e = find("lakebase_ap").err().expect("unknown");
         let msg = e.to_string();
         assert!(msg.contains("did you mean `lakebase-app`?"), "{msg}");
-        assert!(msg.contains("lakebase-app, minimal"), "{msg}");
+        assert!(
+            msg.contains("lakebase-app, lakebase-autoscaling, minimal"),
+            "{msg}"
+        );
         let e = find("zzz").err().expect("unknown");
         assert!(!e.to_string().contains("did you mean"), "{e}");
     }
