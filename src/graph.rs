@@ -166,16 +166,17 @@ impl ResourceGraph {
             }
         }
         // Literal names of every resource, for implicit links.
-        let mut by_name: HashMap<(Kind, &str), &ResourceAddr> = HashMap::new();
+        let mut by_name: HashMap<(Kind, String), &ResourceAddr> = HashMap::new();
         for (addr, rc) in &bundle.resources {
-            if let Some(name) = rc.value.get("name").and_then(Value::as_str) {
+            let names = crate::resources::kind_impl(addr.kind).link_names(&rc.value);
+            for name in names {
                 by_name.entry((addr.kind, name)).or_insert(addr);
             }
         }
         for (addr, rc) in &bundle.resources {
             let kind = kind_impl(addr.kind);
             for link in kind.name_links(&rc.value) {
-                let Some(&target) = by_name.get(&(link.target_kind, link.name.as_str())) else {
+                let Some(&target) = by_name.get(&(link.target_kind, link.name.clone())) else {
                     continue;
                 };
                 if target == addr || g.has_edge(addr, target) {

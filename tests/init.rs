@@ -201,6 +201,26 @@ fn minimal_deploys_locally() {
 }
 
 #[test]
+fn lakebase_autoscaling_deploys_locally_and_connects_through_the_replica() {
+    if !prerequisites() {
+        return;
+    }
+    let sb = Sandbox::new();
+    let out = init_and_follow_readme(&sb, &["init", "lakebase-autoscaling"], "my_autoscaling");
+    // The README's psql runs on the read-only endpoint: a replica.
+    assert!(
+        out.contains(
+            " t
+"
+        ) || out.contains(
+            " t
+"
+        ),
+        "pg_is_in_recovery() is true: {out}"
+    );
+}
+
+#[test]
 fn without_a_template_and_without_a_tty_the_default_template_is_used() {
     let sb = Sandbox::new();
     let out = ok(sb.lakebundle(&["-o", "json", "init"]));
@@ -218,7 +238,10 @@ fn an_unknown_template_is_an_error_with_did_you_mean_and_the_list() {
     let err = fails(sb.lakebundle(&["init", "lakebase_ap"]));
     assert!(err.contains("unknown template `lakebase_ap`"), "{err}");
     assert!(err.contains("did you mean `lakebase-app`?"), "{err}");
-    assert!(err.contains("lakebase-app, minimal"), "{err}");
+    assert!(
+        err.contains("lakebase-app, lakebase-autoscaling, minimal"),
+        "{err}"
+    );
     assert_eq!(entries(sb.out.path()), Vec::<PathBuf>::new());
 }
 

@@ -193,6 +193,22 @@ fn sdk_unity_catalog() {
 }
 
 #[test]
+fn sdk_lakebase_autoscaling_with_operation_waiters() {
+    if python().is_none() {
+        return;
+    }
+    // Real PostgreSQL when installed: the script then writes rows through the endpoint and
+    // reads them back on a branch.
+    if postgres_installed() {
+        let emu = Emulator::start();
+        run_script(&emu, "autoscaling.py", &["--postgres"]);
+    } else {
+        let emu = Emulator::start_with(&["--no-postgres"]);
+        run_script(&emu, "autoscaling.py", &[]);
+    }
+}
+
+#[test]
 fn sdk_jobs() {
     if python().is_none() {
         return;

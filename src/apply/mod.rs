@@ -270,7 +270,7 @@ impl Executor<'_> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match kind.delete(self.client, &rs.id).await {
+            match kind.delete_applied(self.client, &rs.id, &rs.applied).await {
                 Ok(()) => break,
                 // A repeat after a lost response finds it gone.
                 Err(e) if e.is_not_found() => break,
@@ -540,7 +540,7 @@ impl Executor<'_> {
         let acl = permissions_acl(&desired.unwrap_or_default());
         self.client
             .permissions()
-            .set(object_type, id, &acl)
+            .set(object_type, &kind.permissions_object_id(id), &acl)
             .await
             .map_err(|e| OpError::Failed(api_msg(&e)))?;
         Ok(())

@@ -181,11 +181,11 @@ pub enum Command {
     Summary(SummaryArgs),
     /// Run a job, deploy and start an app, or refresh a synced table's pipeline
     Run(RunArgs),
-    /// Print a fresh database credential and connection string for an instance
+    /// Print a fresh database credential and connection string for an instance or postgres endpoint
     Credential(CredentialArgs),
-    /// Open psql on a deployed database instance with fresh credentials
+    /// Open psql on a deployed database instance or postgres endpoint with fresh credentials
     Psql(PsqlArgs),
-    /// Create a new bundle from a built-in template (lakebase-app, minimal)
+    /// Create a new bundle from a built-in template (lakebase-app, lakebase-autoscaling, minimal)
     Init(InitArgs),
     /// Adopt an existing workspace object as a resource of the target
     Bind(BindArgs),
@@ -309,7 +309,7 @@ pub struct RunArgs {
 pub struct CredentialArgs {
     #[command(flatten)]
     pub bundle: BundleArgs,
-    /// Resource key (or name) of a database instance
+    /// Resource key (or name) of a database instance or postgres endpoint (or an endpoint name projects/.../endpoints/...)
     pub key: String,
     /// Database named in the printed connection string
     #[arg(long, default_value = "databricks_postgres")]
@@ -318,7 +318,7 @@ pub struct CredentialArgs {
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    /// Template name: lakebase-app or minimal (asked on a TTY; default lakebase-app)
+    /// Template name: lakebase-app, lakebase-autoscaling or minimal (asked on a TTY; default lakebase-app)
     pub template: Option<String>,
     /// Directory to create the project directory in
     #[arg(long, value_name = "DIR", default_value = ".")]
@@ -332,7 +332,7 @@ pub struct InitArgs {
 pub struct PsqlArgs {
     #[command(flatten)]
     pub bundle: BundleArgs,
-    /// Resource key (or name) of a database instance
+    /// Resource key (or name) of a database instance or postgres endpoint (or an endpoint name projects/.../endpoints/...)
     pub key: String,
     /// Database to connect to
     #[arg(long, default_value = "databricks_postgres")]

@@ -15,7 +15,7 @@ use super::args::{CredentialArgs, GlobalArgs, OutputFormat};
 use super::error::CliError;
 use super::{context, hint, output, Exit};
 use crate::api::{Client, Method};
-use crate::resources::ResourceAddr;
+use crate::resources::{kind_impl, Kind, ResourceAddr};
 use lakebundle_emulator::RunningEmulator;
 
 /// Everything needed to log in to an instance.
@@ -185,6 +185,35 @@ pub(super) struct Target {
     deploy_hint: String,
     session: Option<context::Session>,
     local: Option<RunningEmulator>,
+    /// KEY is a resource of a kind with its own login (a postgres endpoint):
+    /// the kind and the remote id.
+    connect: Option<(Kind, String)>,
+}
+
+/// A full postgres endpoint name (`projects/p/branches/b/endpoints/e`).
+fn is_endpoint_name(key: &str) -> bool {
+    let segs: Vec<&str> = key.split('/').collect();
+    segs.len() == 6
+        && segs[0] == "projects"
+        && segs[2] == "branches"
+        && segs[4] == "endpoints"
+        && segs.iter().all(|s| !s.is_empty())
+}
+
+/// The bundle resource KEY names (key or address) when its kind has its own
+/// login ([`crate::resources::ResourceKind::connectable`]).
+fn connectable_in_bundle(session: &context::Session, key: &str) -> Option<ResourceAddr> {
+    let connectable = |k: Kind| kind_impl(k).connectable();
+    let resources = &session.bundle.resources;
+    if let Some(addr) = ResourceAddr::parse(key) {
+        if connectable(addr.kind) && resources.contains_key(&addr) {
+            return Some(addr);
+        }
+    }
+    resources
+        .keys()
+        .find(|a| a.key == key && connectable(a.kind))
+        .cloned()
 }
 
 impl Target {
@@ -192,6 +221,44 @@ impl Target {
         let deploy_hint = hint::command(g, &["deploy"]);
         if bundle_present(g) {
             let session = context::open(g).await?;
+            if let Some(addr) = connectable_in_bundle(&session, key) {
+                let id = match session.state().await {
+                    Ok(store) => store.get(&addr).map(|rs| rs.id),
+                    Err(e) => {
+                        session.close().await;
+                        return Err(e);
+                    }
+                };
+                let Some(id) = id else {
+                    session.close().await;
+                    return Err(CliError::user(format!("{addr} is not deployed"))
+                        .with_help(format!("deploy it first with `{deploy_hint}`")));
+                };
+                return Ok(Target {
+                    client: session.client.clone(),
+                    instance: id.clone(),
+                    user: session.user.user_name.clone(),
+                    addr: Some(addr.clone()),
+                    bundle_keys: vec![],
+                    deploy_hint,
+                    session: Some(session),
+                    local: None,
+                    connect: Some((addr.kind, id)),
+                });
+            }
+            if is_endpoint_name(key) {
+                return Ok(Target {
+                    client: session.client.clone(),
+                    instance: key.to_string(),
+                    user: session.user.user_name.clone(),
+                    addr: None,
+                    bundle_keys: vec![],
+                    deploy_hint,
+                    session: Some(session),
+                    local: None,
+                    connect: Some((Kind::PostgresEndpoints, key.to_string())),
+                });
+            }
             let found = match instance_in_bundle(&session, key) {
                 Ok(f) => f,
                 Err(e) => {
@@ -212,6 +279,7 @@ impl Target {
                 deploy_hint,
                 session: Some(session),
                 local: None,
+                connect: None,
             });
         }
         let (client, local) = context::bare_client(g).await?;
@@ -224,6 +292,7 @@ impl Target {
                 return Err(e);
             }
         };
+        let connect = is_endpoint_name(key).then(|| (Kind::PostgresEndpoints, key.to_string()));
         Ok(Target {
             client,
             instance: key.to_string(),
@@ -233,6 +302,7 @@ impl Target {
             deploy_hint,
             session: None,
             local,
+            connect,
         })
     }
 
@@ -286,8 +356,61 @@ impl Target {
         )
     }
 
+    /// Log in through the resource kind's own `connect` (postgres endpoints).
+    async fn kind_login(&self, kind: Kind, id: &str, database: &str) -> Result<DbLogin, CliError> {
+        let what = match &self.addr {
+            Some(addr) => format!("{addr} ({id})"),
+            None => format!("{} {id:?}", kind.noun()),
+        };
+        let imp = kind_impl(kind);
+        let conn = match imp.connect(&self.client, id).await {
+            Ok(c) => c,
+            Err(e) if e.is_not_found() => {
+                let help = if self.addr.is_some() {
+                    format!("deploy it with `{}`", self.deploy_hint)
+                } else {
+                    "check the name: projects/<project>/branches/<branch>/endpoints/<endpoint>"
+                        .to_string()
+                };
+                return Err(
+                    CliError::user(format!("{what} does not exist in the workspace"))
+                        .with_help(help),
+                );
+            }
+            Err(crate::api::ApiError::Other {
+                error_code,
+                message,
+                ..
+            }) if error_code == "NOT_READY" => {
+                return Err(CliError::user(message).with_help(
+                    "wait for the endpoint to finish starting (or re-enable it with `disabled: false`) and try again",
+                ));
+            }
+            Err(e) => return Err(CliError::api(&what, &e)),
+        };
+        let (host, port) = split_dns(&conn.host);
+        let sslmode = if is_loopback(&host) {
+            "prefer"
+        } else {
+            "require"
+        };
+        Ok(DbLogin {
+            instance: id.to_string(),
+            host,
+            port,
+            user: self.user.clone(),
+            database: database.to_string(),
+            token: conn.token,
+            expiration_time: conn.expire_time,
+            sslmode,
+        })
+    }
+
     /// Check the instance is AVAILABLE and mint a credential for it.
     pub async fn login(&self, database: &str) -> Result<DbLogin, CliError> {
+        if let Some((kind, id)) = &self.connect {
+            return self.kind_login(*kind, id, database).await;
+        }
         let what = format!("database instance {:?}", self.instance);
         let path = format!(
             "/api/2.0/database/instances/{}",

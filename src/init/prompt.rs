@@ -166,7 +166,11 @@ mod tests {
     fn templates_are_chosen_by_number_or_name() {
         let d = |_: &str| String::from("d");
         let mut out = Vec::new();
-        assert_eq!(choose_template(&mut &b"2\n"[..], &mut out, &d), "minimal");
+        assert_eq!(
+            choose_template(&mut &b"2\n"[..], &mut out, &d),
+            "lakebase-autoscaling"
+        );
+        assert_eq!(choose_template(&mut &b"3\n"[..], &mut out, &d), "minimal");
         assert_eq!(
             choose_template(&mut &b"nope\nminimal\n"[..], &mut out, &d),
             "minimal"

@@ -41,6 +41,10 @@ pub const FILES: &[EmbeddedFile] = embed![
     "lakebase-app/template/{{project_name}}/app/requirements.txt",
     "lakebase-app/template/{{project_name}}/databricks.yml.tmpl",
     "lakebase-app/template/{{project_name}}/lake/{{source_catalog}}/{{source_schema}}/customers.csv",
+    "lakebase-autoscaling/lakebundle_template_schema.json",
+    "lakebase-autoscaling/template/{{project_name}}/.gitignore",
+    "lakebase-autoscaling/template/{{project_name}}/README.md.tmpl",
+    "lakebase-autoscaling/template/{{project_name}}/databricks.yml.tmpl",
     "minimal/lakebundle_template_schema.json",
     "minimal/template/{{project_name}}/.gitignore",
     "minimal/template/{{project_name}}/README.md.tmpl",
@@ -397,7 +401,7 @@ mod tests {
 
     #[test]
     fn every_template_renders_with_its_defaults_and_its_defaults_are_valid() {
-        assert_eq!(names(), ["lakebase-app", "minimal"]);
+        assert_eq!(names(), ["lakebase-app", "lakebase-autoscaling", "minimal"]);
         for name in names() {
             let t = find(name).expect("template");
             for (k, p) in &t.schema.properties {
@@ -422,7 +426,10 @@ mod tests {
         let e = find("lakebase_ap").err().expect("unknown");
         let msg = e.to_string();
         assert!(msg.contains("did you mean `lakebase-app`?"), "{msg}");
-        assert!(msg.contains("lakebase-app, minimal"), "{msg}");
+        assert!(
+            msg.contains("lakebase-app, lakebase-autoscaling, minimal"),
+            "{msg}"
+        );
         let e = find("zzz").err().expect("unknown");
         assert!(!e.to_string().contains("did you mean"), "{e}");
     }

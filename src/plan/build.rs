@@ -476,11 +476,13 @@ async fn observe(
         Err(e) => return Err(read_err(e)),
     };
     let permissions = match (want_permissions, kind.permissions_object_type()) {
-        (true, Some(t)) => match read_permissions(client, t, &rs.id).await {
-            Ok(acl) => Some(acl),
-            Err(e) if e.is_not_found() => Some(vec![]),
-            Err(e) => return Err(read_err(e)),
-        },
+        (true, Some(t)) => {
+            match read_permissions(client, t, &kind.permissions_object_id(&rs.id)).await {
+                Ok(acl) => Some(acl),
+                Err(e) if e.is_not_found() => Some(vec![]),
+                Err(e) => return Err(read_err(e)),
+            }
+        }
         _ => None,
     };
     Ok(Observed::Present { raw, permissions })

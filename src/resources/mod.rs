@@ -14,6 +14,7 @@ pub mod database_instance;
 pub mod grants;
 pub mod job;
 pub mod pipeline;
+pub mod postgres;
 pub mod schema;
 pub mod secret_scope;
 pub mod sql_warehouse;
@@ -75,6 +76,13 @@ kinds! {
     Catalogs => "catalogs", catalog::CatalogKind;
     Schemas => "schemas", uc_schema::SchemaKind;
     Volumes => "volumes", volume::VolumeKind;
+    PostgresProjects => "postgres_projects", postgres::project::PostgresProjectKind;
+    PostgresBranches => "postgres_branches", postgres::branch::PostgresBranchKind;
+    PostgresEndpoints => "postgres_endpoints", postgres::endpoint::PostgresEndpointKind;
+    PostgresDatabases => "postgres_databases", postgres::database::PostgresDatabaseKind;
+    PostgresRoles => "postgres_roles", postgres::role::PostgresRoleKind;
+    PostgresCatalogs => "postgres_catalogs", postgres::catalog::PostgresCatalogKind;
+    PostgresSyncedTables => "postgres_synced_tables", postgres::synced_table::PostgresSyncedTableKind;
 }
 
 impl Kind {
@@ -378,6 +386,27 @@ pub struct DeploymentInfo<'a> {
     pub metadata_file_path: &'a str,
 }
 
+/// Where a client connects to a resource that serves PostgreSQL, with a
+/// fresh token (`psql KEY`, `credential KEY`).
+#[derive(Clone)]
+pub struct Connection {
+    /// `host` or `host:port`.
+    pub host: String,
+    pub token: String,
+    pub expire_time: String,
+}
+
+impl fmt::Debug for Connection {
+    // The token never reaches a log.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("host", &self.host)
+            .field("token", &"<redacted>")
+            .field("expire_time", &self.expire_time)
+            .finish()
+    }
+}
+
 /// Result of a create: the remote id and the remote object as returned.
 #[derive(Debug, Clone)]
 pub struct Created {
@@ -593,6 +622,61 @@ pub trait ResourceKind: Send + Sync + 'static {
             .replace("{id}", id);
         format!("{host}{page}")
     }
+    /// The Permissions API object id for a resource id (postgres projects
+    /// drop the `projects/` prefix). Default: the id itself.
+    fn permissions_object_id(&self, id: &str) -> String {
+        id.to_string()
+    }
+    /// Names other resources may use to point at this one (implicit graph
+    /// links): its literal `name` by default; path-named kinds give their
+    /// path as written (`${resources.postgres_projects.p.id}/branches/dev`).
+    fn link_names(&self, config: &Value) -> Vec<String> {
+        config
+            .get("name")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .into_iter()
+            .collect()
+    }
+    /// Delete with the last applied configuration at hand (postgres
+    /// projects and branches read `purge_on_delete`). Default: [`Self::delete`].
+    async fn delete_applied(
+        &self,
+        client: &Client,
+        id: &str,
+        applied: &Value,
+    ) -> Result<(), ApiError> {
+        let _ = applied;
+        self.delete(client, id).await
+    }
+    /// The PostgreSQL host clients connect to, for kinds that serve
+    /// connections (postgres endpoints: `status.hosts.host`).
+    fn connect_host(&self, remote: &Value) -> Option<String> {
+        let _ = remote;
+        None
+    }
+    /// Whether `psql KEY` / `credential KEY` can log in to a resource of this
+    /// kind through [`Self::connect`] (database instances have their own path).
+    fn connectable(&self) -> bool {
+        false
+    }
+    /// Where to connect to the deployed resource `id`, with a fresh token.
+    async fn connect(&self, client: &Client, id: &str) -> Result<Connection, ApiError> {
+        let _ = client;
+        Err(ApiError::Other {
+            method: "GET".into(),
+            path: id.to_string(),
+            status: 0,
+            error_code: "NOT_CONNECTABLE".into(),
+            message: format!("a {} serves no PostgreSQL connections", self.kind()),
+        })
+    }
+    /// The live state a summary shows, for kinds that keep it somewhere the
+    /// summary does not look by default (postgres: `status.current_state`).
+    fn live_state(&self, remote: &Value) -> Option<String> {
+        let _ = remote;
+        None
+    }
 }
 
 pub fn kind_impl(kind: Kind) -> &'static dyn ResourceKind {
@@ -613,19 +697,12 @@ pub const UNSUPPORTED_KINDS: &[&str] = &[
     "dashboards",
     "alerts",
     "genie_spaces",
-    "postgres_projects",
-    "postgres_branches",
-    "postgres_endpoints",
     "vector_search_endpoints",
     "vector_search_indexes",
     "external_locations",
     "instance_pools",
     "job_runs",
     "secrets",
-    "postgres_catalogs",
-    "postgres_databases",
-    "postgres_roles",
-    "postgres_synced_tables",
 ];
 
 /// Every resource kind key of the official bundle schema: the supported ones

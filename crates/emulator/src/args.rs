@@ -56,4 +56,8 @@ pub struct ServeArgs {
     /// ids, like the service's, fit a JavaScript number)
     #[arg(long)]
     pub large_ids: bool,
+    /// Multiply every Lakebase endpoint's suspend timeout (scale to zero) by this factor
+    /// (e.g. 0.05 makes a 60 s timeout 3 s)
+    #[arg(long, default_value_t = 1.0)]
+    pub suspend_scale: f64,
 }

@@ -55,6 +55,8 @@ pub struct Endpoints {
     /// `host:port` of a readable secondary, when there is one.
     pub read_only_dns: Option<String>,
     pub pg_version: String,
+    /// `host:port` of every readable secondary, in order (Lakebase read-only endpoints).
+    pub replica_dns: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -136,6 +138,19 @@ pub trait DbBackend: Send + Sync + 'static {
     /// On emulator start, after `adopt`: resume following CONTINUOUS tables
     /// (their target tables already exist; nothing is reloaded).
     async fn resume_synced_tables(&self, _specs: &[SyncedTableSpec]) -> Result<(), BackendError> {
+        Ok(())
+    }
+    /// Whether instances are real servers a client can connect to (false: records only).
+    fn serves_sql(&self) -> bool {
+        false
+    }
+    /// The PostgreSQL version the servers run (e.g. `16.4`), when there are servers.
+    fn server_version(&self) -> Option<String> {
+        None
+    }
+    /// Run `sql` as the admin role in `database` of instance `uid` (records only: nothing
+    /// to run). The instance must be running.
+    async fn admin_sql(&self, _uid: &str, _database: &str, _sql: &str) -> Result<(), BackendError> {
         Ok(())
     }
 }

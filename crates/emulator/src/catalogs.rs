@@ -339,6 +339,11 @@ fn locate_source(lake: &std::path::Path, full_name: &str) -> Result<PathBuf, Sou
     Ok(real)
 }
 
+/// The lake file of source table `full_name` (Lakebase synced tables read the same lake).
+pub(crate) fn lake_source(emu: &Emu, full_name: &str) -> Result<PathBuf, String> {
+    locate_source(&emu.cfg.lake().0, full_name).map_err(|e| e.to_string())
+}
+
 /// The source of a stored synced table, as the next sync would read it.
 fn source_of(emu: &Emu, rec: &Value) -> Result<PathBuf, SourceProblem> {
     let name = rec

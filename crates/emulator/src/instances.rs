@@ -694,12 +694,12 @@ async fn delete(State(emu): Shared, Path(name): Path<String>, RawQuery(q): RawQu
 }
 
 /// Lifetime of a database credential (the real service: about an hour).
-const CREDENTIAL_TTL_MS: i64 = 3600 * 1000;
+pub(crate) const CREDENTIAL_TTL_MS: i64 = 3600 * 1000;
 /// Per caller: the nonce its current token is derived from and when it expires (no secret).
-const DB_CREDENTIALS: &str = "db_credentials";
+pub(crate) const DB_CREDENTIALS: &str = "db_credentials";
 
 /// The token of `user` for `nonce`: HMAC-SHA256 under the emulator's credential key.
-fn credential_token(key: &CredentialKey, user: &str, nonce: &str) -> String {
+pub(crate) fn credential_token(key: &CredentialKey, user: &str, nonce: &str) -> String {
     use sha2::{Digest, Sha256};
     let mut ipad = [0x36u8; 64];
     let mut opad = [0x5cu8; 64];

@@ -27,6 +27,7 @@ pub mod lock;
 pub mod permissions;
 pub mod pipelines;
 pub mod postgres;
+pub mod postgres_api;
 pub mod records;
 pub mod secrets;
 pub mod server;
@@ -109,6 +110,8 @@ pub struct EmulatorConfig {
     /// Job, run, workspace-object and app service-principal ids above 2^53 (to test a
     /// client's int64 handling); by default they stay below, like the service's.
     pub large_ids: bool,
+    /// Factor applied to every Lakebase endpoint suspend timeout (`--suspend-scale`).
+    pub suspend_scale: f64,
 }
 
 impl std::fmt::Debug for EmulatorConfig {
@@ -134,6 +137,7 @@ impl std::fmt::Debug for EmulatorConfig {
             .field("no_postgres", &self.no_postgres)
             .field("postgres_optional", &self.postgres_optional)
             .field("large_ids", &self.large_ids)
+            .field("suspend_scale", &self.suspend_scale)
             .finish()
     }
 }
@@ -175,6 +179,7 @@ impl EmulatorConfig {
             no_postgres: false,
             postgres_optional: true,
             large_ids: false,
+            suspend_scale: 1.0,
         }
     }
 
@@ -191,6 +196,12 @@ impl EmulatorConfig {
             Some(d) => d.clone(),
             None => default_data_dir()?,
         };
+        if !(a.suspend_scale.is_finite() && a.suspend_scale > 0.0) {
+            return Err(EmulatorError::Config(format!(
+                "--suspend-scale must be a positive number, got {}",
+                a.suspend_scale
+            )));
+        }
         for (name, v) in [
             ("--fail-rate", a.fail_rate),
             ("--lost-response-rate", a.lost_response_rate),
@@ -233,6 +244,7 @@ impl EmulatorConfig {
             no_postgres: a.no_postgres,
             postgres_optional: false,
             large_ids: a.large_ids,
+            suspend_scale: a.suspend_scale,
         })
     }
 }
@@ -464,6 +476,7 @@ pub async fn start(cfg: EmulatorConfig) -> Result<RunningEmulator, EmulatorError
         credential_key,
     ));
     emu.adopt_instances().await;
+    postgres_api::adopt(&emu).await;
     catalogs::resume_continuous(&emu).await;
     let app = server::router(emu.clone());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

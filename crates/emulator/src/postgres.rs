@@ -49,6 +49,7 @@
 
 #[path = "pg/clone.rs"]
 mod clone;
+pub use clone::parse_lsn;
 #[path = "pg/error.rs"]
 pub mod error;
 #[path = "pg/replicas.rs"]
@@ -455,10 +456,19 @@ impl Fleet {
         } else {
             None
         };
+        let replica_dns = if meta.readable {
+            meta.replicas
+                .iter()
+                .map(|r| server::dns_of(r.addr))
+                .collect()
+        } else {
+            Vec::new()
+        };
         Endpoints {
             read_write_dns: server::dns_of(meta.addr),
             read_only_dns,
             pg_version: self.bin.api_version(),
+            replica_dns,
         }
     }
 
@@ -1185,6 +1195,28 @@ impl DbBackend for PgFleet {
             .lock()
             .get(&Fleet::table_key(spec))
             .map(|t| t.status.lock().clone()))
+    }
+
+    fn serves_sql(&self) -> bool {
+        true
+    }
+
+    fn server_version(&self) -> Option<String> {
+        Some(self.inner.bin.version.clone())
+    }
+
+    async fn admin_sql(&self, uid: &str, database: &str, sql: &str) -> Result<(), BackendError> {
+        let meta = self.inner.known_meta(uid)?;
+        let c = self.inner.admin(&meta, database).await?;
+        match c.batch_execute(sql).await {
+            Ok(()) => Ok(()),
+            // The server refused the statement (an object in use, a name taken): the
+            // request was wrong, not the emulator.
+            Err(e) if e.as_db_error().is_some() => {
+                Err(BackendError::Invalid(error::describe_sql_error(&e)))
+            }
+            Err(e) => Err(PgError::sql(uid, &e).into()),
+        }
     }
 
     async fn resume_synced_tables(&self, specs: &[SyncedTableSpec]) -> Result<(), BackendError> {

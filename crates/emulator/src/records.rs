@@ -61,6 +61,7 @@ impl NoPostgres {
                 .enable_readable_secondaries
                 .then(|| format!("instance-ro-{}.database.local:5432", spec.uid)),
             pg_version: "PG_VERSION_16".into(),
+            replica_dns: Vec::new(),
         }
     }
 }

@@ -47,6 +47,8 @@ pub struct Emu {
     pub credential_key: CredentialKey,
     /// Serialises credential issuing, so two concurrent first requests agree on one token.
     pub credential_turn: tokio::sync::Mutex<()>,
+    /// Lakebase Autoscaling computes: endpoint proxies, suspend and wake.
+    pub computes: super::postgres_api::Computes,
 }
 
 /// A 32-byte secret; never printed.
@@ -80,6 +82,7 @@ impl Emu {
             instance_ops: Mutex::new(HashMap::new()),
             credential_key,
             credential_turn: tokio::sync::Mutex::new(()),
+            computes: super::postgres_api::Computes::default(),
         }
     }
 
@@ -196,6 +199,7 @@ pub fn router(emu: Arc<Emu>) -> Router {
         .merge(warehouses::routes())
         .merge(secrets::routes())
         .merge(unity_catalog::routes())
+        .merge(super::postgres_api::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))

@@ -1,0 +1,687 @@
+//! Lakebase Autoscaling (`/api/2.0/postgres/...`) against a served emulator: the REST
+//! contract (records only) and, on real PostgreSQL, branches that hold their source's rows
+//! at a point in time, read-only endpoints, in-place compute updates, scale to zero with
+//! wake-on-connect, and deletes that leave no server behind.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+fn postgres_installed() -> bool {
+    match lakebundle_emulator::postgres::server::PgBinaries::discover() {
+        Ok(_) => true,
+        Err(e) => {
+            common::prereq::postgres_missing(&e.to_string());
+            false
+        }
+    }
+}
+
+async fn call(
+    emu: &common::Emulator,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let client = reqwest::Client::new();
+    let mut req = client
+        .request(method, format!("{}/api/2.0/postgres/{path}", emu.url))
+        .bearer_auth(&emu.token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.expect("request");
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+async fn get(emu: &common::Emulator, path: &str) -> (u16, Value) {
+    call(emu, reqwest::Method::GET, path, None).await
+}
+
+/// Poll an operation (by its raw name) until done; returns it.
+async fn finish(emu: &common::Emulator, op: &Value) -> Value {
+    let name = op["name"].as_str().expect("operation name");
+    assert!(name.contains("/operations/"), "{op}");
+    let t0 = Instant::now();
+    loop {
+        let (s, v) = get(emu, name).await;
+        assert_eq!(s, 200, "polling {name}: {v}");
+        if v["done"] == json!(true) {
+            return v;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "{name} not done: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Run a mutation and wait for its operation to succeed; returns the operation's response.
+async fn mutate(
+    emu: &common::Emulator,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> Value {
+    let (s, op) = call(emu, method.clone(), path, body).await;
+    assert_eq!(s, 200, "{method} {path}: {op}");
+    let done = finish(emu, &op).await;
+    assert!(
+        done.get("error").is_none(),
+        "{method} {path} failed: {done}"
+    );
+    done["response"].clone()
+}
+
+async fn post(emu: &common::Emulator, path: &str, body: Value) -> Value {
+    mutate(emu, reqwest::Method::POST, path, Some(body)).await
+}
+
+async fn credential(emu: &common::Emulator, endpoint: &str) -> String {
+    let (s, v) = call(
+        emu,
+        reqwest::Method::POST,
+        "credentials",
+        Some(json!({"endpoint": endpoint})),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert!(v["expire_time"].is_string(), "{v}");
+    v["token"].as_str().expect("token").to_string()
+}
+
+async fn host_of(emu: &common::Emulator, endpoint: &str) -> String {
+    let (s, v) = get(emu, endpoint).await;
+    assert_eq!(s, 200, "{v}");
+    v["status"]["hosts"]["host"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no host: {v}"))
+        .to_string()
+}
+
+async fn connect(host: &str, token: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let (h, port) = match host.split_once(':') {
+        Some((h, p)) => (h.to_string(), p.parse().expect("port")),
+        None => (host.to_string(), 5432),
+    };
+    let mut cfg = tokio_postgres::Config::new();
+    cfg.host(&h)
+        .port(port)
+        .user("local-user@example.com")
+        .password(token)
+        .dbname("databricks_postgres")
+        .connect_timeout(Duration::from_secs(60));
+    let (c, conn) = cfg.connect(tokio_postgres::NoTls).await?;
+    tokio::spawn(conn);
+    Ok(c)
+}
+
+async fn count(c: &tokio_postgres::Client, table: &str) -> i64 {
+    c.query_one(&format!("SELECT count(*) FROM {table}"), &[])
+        .await
+        .expect("count")
+        .get(0)
+}
+
+fn servers_under(root: &Path) -> Vec<String> {
+    let out = std::process::Command::new("pgrep")
+        .arg("-af")
+        .arg(root.to_string_lossy().as_ref())
+        .output();
+    out.map(|o| {
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter(|l| l.contains("postgres") && !l.contains("emulator serve"))
+            .map(String::from)
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+async fn wait_state(emu: &common::Emulator, endpoint: &str, want: &str) -> Value {
+    let t0 = Instant::now();
+    loop {
+        let (_, v) = get(emu, endpoint).await;
+        if v["status"]["current_state"] == json!(want) {
+            return v;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "{endpoint} never {want}: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_contract_operations_names_errors_and_masks() {
+    let emu = common::Emulator::start_with(&["--no-postgres"]);
+    // Missing and malformed ids.
+    let (s, v) = call(
+        &emu,
+        reqwest::Method::POST,
+        "projects",
+        Some(json!({"spec": {}})),
+    )
+    .await;
+    assert_eq!(
+        (s, v["error_code"].as_str()),
+        (400, Some("INVALID_PARAMETER_VALUE")),
+        "{v}"
+    );
+    assert!(
+        v["message"].as_str().unwrap_or("").contains("project_id"),
+        "{v}"
+    );
+    let (s, _) = call(
+        &emu,
+        reqwest::Method::POST,
+        "projects?project_id=Bad_Id",
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(s, 400);
+
+    // Create answers an operation; it stays fetchable after it is done and carries the
+    // project; GET shows status, never spec.
+    let (s, op) = call(
+        &emu,
+        reqwest::Method::POST,
+        "projects?project_id=shop",
+        Some(json!({"spec": {"display_name": "Shop", "pg_version": 17}})),
+    )
+    .await;
+    assert_eq!(s, 200, "{op}");
+    assert!(
+        op["name"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("projects/shop/operations/"),
+        "{op}"
+    );
+    let done = finish(&emu, &op).await;
+    assert_eq!(done["response"]["name"], "projects/shop");
+    assert_eq!(
+        finish(&emu, &op).await,
+        done,
+        "a done operation is fetchable again"
+    );
+    let (_, p) = get(&emu, "projects/shop").await;
+    assert!(p.get("spec").is_none(), "{p}");
+    assert_eq!(p["status"]["display_name"], "Shop");
+    assert_eq!(p["status"]["pg_version"], 17);
+    assert_eq!(p["status"]["history_retention_duration"], "604800s");
+    assert_eq!(
+        p["status"]["default_branch"],
+        "projects/shop/branches/production"
+    );
+    let (s, v) = call(
+        &emu,
+        reqwest::Method::POST,
+        "projects?project_id=shop",
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(
+        (s, v["error_code"].as_str()),
+        (409, Some("ALREADY_EXISTS")),
+        "{v}"
+    );
+    let (s, v) = get(&emu, "projects/nope").await;
+    assert_eq!(
+        (s, v["error_code"].as_str()),
+        (404, Some("NOT_FOUND")),
+        "{v}"
+    );
+
+    // The production branch and its primary endpoint come with the project and are
+    // managed by it.
+    let (_, b) = get(&emu, "projects/shop/branches/production").await;
+    assert_eq!(b["status"]["default"], true, "{b}");
+    assert_eq!(b["status"]["current_state"], "READY", "{b}");
+    let primary = "projects/shop/branches/production/endpoints/primary";
+    let (_, e) = get(&emu, primary).await;
+    assert_eq!(
+        e["status"]["endpoint_type"], "ENDPOINT_TYPE_READ_WRITE",
+        "{e}"
+    );
+    for path in ["projects/shop/branches/production", primary] {
+        let (s, v) = call(&emu, reqwest::Method::DELETE, path, None).await;
+        assert_eq!(s, 400, "{v}");
+        assert_eq!(v["error_code"], "BAD_REQUEST");
+        assert_eq!(
+            v["details"][0]["metadata"]["declarative_context"], "MANAGED_BY_PARENT",
+            "{v}"
+        );
+    }
+
+    // Masks: immutable and unknown paths are refused, a named path needs its value.
+    let (s, v) = call(
+        &emu,
+        reqwest::Method::PATCH,
+        "projects/shop?update_mask=spec.pg_version",
+        Some(json!({"spec": {"pg_version": 16}})),
+    )
+    .await;
+    assert_eq!(s, 400, "{v}");
+    let (s, v) = call(
+        &emu,
+        reqwest::Method::PATCH,
+        "projects/shop?update_mask=spec.display_name",
+        Some(json!({"spec": {}})),
+    )
+    .await;
+    assert_eq!(s, 400, "{v}");
+    let p = mutate(
+        &emu,
+        reqwest::Method::PATCH,
+        "projects/shop?update_mask=spec.display_name",
+        Some(json!({"spec": {"display_name": "Shop 2", "pg_version": 99}})),
+    )
+    .await;
+    assert_eq!(p["status"]["display_name"], "Shop 2");
+    assert_eq!(
+        p["status"]["pg_version"], 17,
+        "unmasked fields are not applied"
+    );
+
+    // Adopting the server-made primary endpoint with replace_existing updates it in place.
+    let (_, before) = get(&emu, primary).await;
+    let e = post(
+        &emu,
+        "projects/shop/branches/production/endpoints?endpoint_id=primary&replace_existing=true",
+        json!({"spec": {"endpoint_type": "ENDPOINT_TYPE_READ_WRITE", "autoscaling_limit_min_cu": 0.5,
+                        "autoscaling_limit_max_cu": 4, "suspend_timeout_duration": "600s"}}),
+    )
+    .await;
+    assert_eq!(e["uid"], before["uid"]);
+    assert_eq!(e["status"]["suspend_timeout_duration"], "600s");
+    assert_eq!(e["status"]["autoscaling_limit_max_cu"], 4.0);
+    let (s, v) = call(
+        &emu,
+        reqwest::Method::POST,
+        "projects/shop/branches/production/endpoints?endpoint_id=primary",
+        Some(json!({"spec": {"endpoint_type": "ENDPOINT_TYPE_READ_WRITE"}})),
+    )
+    .await;
+    assert_eq!(
+        (s, v["error_code"].as_str()),
+        (409, Some("ALREADY_EXISTS")),
+        "{v}"
+    );
+    let (s, v) = call(
+        &emu,
+        reqwest::Method::PATCH,
+        &format!("{primary}?update_mask=spec.autoscaling_limit_max_cu"),
+        Some(json!({"spec": {"autoscaling_limit_max_cu": 40}})),
+    )
+    .await;
+    assert_eq!(s, 400, "max − min over 16 CU: {v}");
+
+    // Roles and databases: duplicates are 400 BAD_REQUEST, an unknown owner is 404.
+    let branch = "projects/shop/branches/production";
+    let r = post(
+        &emu,
+        &format!("{branch}/roles?role_id=app-role"),
+        json!({"spec": {"postgres_role": "app_role", "attributes": {"createdb": true}}}),
+    )
+    .await;
+    assert_eq!(
+        r["status"]["auth_method"], "PG_PASSWORD_SCRAM_SHA_256",
+        "{r}"
+    );
+    assert_eq!(
+        r["status"]["identity_type"], "IDENTITY_TYPE_UNSPECIFIED",
+        "{r}"
+    );
+    let (s, v) = call(
+        &emu,
+        reqwest::Method::POST,
+        &format!("{branch}/roles?role_id=app-role"),
+        Some(json!({"spec": {"postgres_role": "app_role"}})),
+    )
+    .await;
+    assert_eq!(
+        (s, v["message"].as_str()),
+        (400, Some("role with that name already exists"))
+    );
+    let (s, v) = call(
+        &emu,
+        reqwest::Method::PATCH,
+        &format!("{branch}/roles/app-role?update_mask=spec.postgres_role"),
+        Some(json!({"spec": {"postgres_role": "other"}})),
+    )
+    .await;
+    assert_eq!(
+        (s, v["error_code"].as_str()),
+        (400, Some("INVALID_PARAMETER_VALUE")),
+        "{v}"
+    );
+    let (s, v) = call(
+        &emu,
+        reqwest::Method::POST,
+        &format!("{branch}/databases?database_id=app-db"),
+        Some(json!({"spec": {"role": format!("{branch}/roles/ghost")}})),
+    )
+    .await;
+    assert_eq!(
+        (s, v["error_code"].as_str()),
+        (404, Some("NOT_FOUND")),
+        "{v}"
+    );
+    let d = post(
+        &emu,
+        &format!("{branch}/databases?database_id=app-db"),
+        json!({"spec": {"role": format!("{branch}/roles/app-role"), "postgres_database": "app_db"}}),
+    )
+    .await;
+    assert_eq!(d["status"]["postgres_database"], "app_db");
+
+    // Lists page.
+    for i in 0..3 {
+        post(&emu, &format!("projects?project_id=p{i}"), json!({})).await;
+    }
+    let (_, page) = get(&emu, "projects?page_size=2").await;
+    assert_eq!(page["projects"].as_array().map(Vec::len), Some(2), "{page}");
+    let token = page["next_page_token"].as_str().expect("next page");
+    let (_, rest) = get(&emu, &format!("projects?page_size=2&page_token={token}")).await;
+    assert_eq!(rest["projects"].as_array().map(Vec::len), Some(2), "{rest}");
+    assert!(rest.get("next_page_token").is_none(), "{rest}");
+
+    // A delete operation carries an (empty) response; soft-deleted projects are gone from
+    // GET and listed with show_deleted; undelete brings them back.
+    let gone = mutate(&emu, reqwest::Method::DELETE, "projects/p0", None).await;
+    assert!(gone.is_object(), "{gone}");
+    assert_eq!(get(&emu, "projects/p0").await.0, 404);
+    let (_, all) = get(&emu, "projects?show_deleted=true").await;
+    assert!(
+        all["projects"].as_array().is_some_and(|a| a
+            .iter()
+            .any(|p| p["name"] == "projects/p0" && p["delete_time"].is_string())),
+        "{all}"
+    );
+    mutate(&emu, reqwest::Method::POST, "projects/p0/undelete", None).await;
+    assert_eq!(get(&emu, "projects/p0").await.0, 200);
+    mutate(
+        &emu,
+        reqwest::Method::DELETE,
+        "projects/p0?purge=true",
+        None,
+    )
+    .await;
+    let (_, all) = get(&emu, "projects?show_deleted=true").await;
+    assert!(!all.to_string().contains("projects/p0\""), "{all}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn branches_replicas_and_compute_updates_on_real_postgres() {
+    if !postgres_installed() {
+        return;
+    }
+    let emu = common::Emulator::start();
+    post(
+        &emu,
+        "projects?project_id=app",
+        json!({"spec": {"display_name": "App"}}),
+    )
+    .await;
+    let primary = "projects/app/branches/production/endpoints/primary";
+    let token = credential(&emu, primary).await;
+    let host = host_of(&emu, primary).await;
+    let c = connect(&host, &token)
+        .await
+        .expect("connect to the primary");
+    c.batch_execute("CREATE TABLE orders (id int primary key, item text); INSERT INTO orders VALUES (1,'a'),(2,'b'),(3,'c')")
+        .await
+        .expect("write");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    c.batch_execute("INSERT INTO orders VALUES (4,'d'),(5,'e')")
+        .await
+        .expect("write later");
+
+    // A branch at the earlier time holds only the earlier rows; one from now holds all.
+    let dev = post(
+        &emu,
+        "projects/app/branches?branch_id=dev",
+        json!({"spec": {"source_branch": "projects/app/branches/production", "source_branch_time": at, "no_expiry": true}}),
+    )
+    .await;
+    assert_eq!(dev["status"]["current_state"], "READY", "{dev}");
+    assert_eq!(dev["status"]["default"], false);
+    let dev_primary = "projects/app/branches/dev/endpoints/primary";
+    let dev_c = connect(
+        &host_of(&emu, dev_primary).await,
+        &credential(&emu, dev_primary).await,
+    )
+    .await
+    .expect("connect to dev");
+    assert_eq!(count(&dev_c, "orders").await, 3);
+    dev_c
+        .batch_execute("INSERT INTO orders VALUES (100,'dev only')")
+        .await
+        .expect("dev is writable");
+    assert_eq!(
+        count(&c, "orders").await,
+        5,
+        "the source does not see the branch's writes"
+    );
+    post(&emu, "projects/app/branches?branch_id=now", json!({})).await;
+    let now_primary = "projects/app/branches/now/endpoints/primary";
+    let now_c = connect(
+        &host_of(&emu, now_primary).await,
+        &credential(&emu, now_primary).await,
+    )
+    .await
+    .expect("connect to now");
+    assert_eq!(count(&now_c, "orders").await, 5);
+    let (_, roles) = get(&emu, "projects/app/branches/dev/roles").await;
+    assert!(
+        roles.to_string().contains("local-user@example.com"),
+        "roles are inherited: {roles}"
+    );
+
+    // A read-only endpoint sees the primary's writes and refuses its own.
+    let ro = post(
+        &emu,
+        "projects/app/branches/production/endpoints?endpoint_id=reader",
+        json!({"spec": {"endpoint_type": "ENDPOINT_TYPE_READ_ONLY"}}),
+    )
+    .await;
+    let ro_host = ro["status"]["hosts"]["host"]
+        .as_str()
+        .expect("ro host")
+        .to_string();
+    assert_ne!(ro_host, host);
+    let ro_c = connect(
+        &ro_host,
+        &credential(&emu, &ro["name"].as_str().unwrap_or_default().to_string()).await,
+    )
+    .await
+    .expect("connect to the reader");
+    c.batch_execute("INSERT INTO orders VALUES (6,'f')")
+        .await
+        .expect("write");
+    let t0 = Instant::now();
+    while count(&ro_c, "orders").await != 6 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the reader never saw row 6"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let refused = ro_c
+        .batch_execute("INSERT INTO orders VALUES (7,'g')")
+        .await;
+    assert!(
+        refused.as_ref().is_err_and(
+            |e| e.code() == Some(&tokio_postgres::error::SqlState::READ_ONLY_SQL_TRANSACTION)
+        ),
+        "{refused:?}"
+    );
+
+    // Max CU is an in-place update: same endpoint, same connection, new limit reported.
+    let (_, before) = get(&emu, primary).await;
+    let (s, op) = call(
+        &emu,
+        reqwest::Method::PATCH,
+        &format!("{primary}?update_mask=spec.autoscaling_limit_max_cu"),
+        Some(json!({"spec": {"autoscaling_limit_max_cu": 4}})),
+    )
+    .await;
+    assert_eq!(s, 200, "{op}");
+    let done = finish(&emu, &op).await;
+    assert_eq!(
+        done["response"]["status"]["autoscaling_limit_max_cu"], 4.0,
+        "{done}"
+    );
+    assert_eq!(done["response"]["uid"], before["uid"]);
+    assert_eq!(count(&c, "orders").await, 6, "the open connection survived");
+
+    // Roles and databases are PostgreSQL's own.
+    let branch = "projects/app/branches/production";
+    post(
+        &emu,
+        &format!("{branch}/roles?role_id=app-role"),
+        json!({"spec": {"postgres_role": "app_role"}}),
+    )
+    .await;
+    post(
+        &emu,
+        &format!("{branch}/databases?database_id=app-db"),
+        json!({"spec": {"role": format!("{branch}/roles/app-role"), "postgres_database": "app_db"}}),
+    )
+    .await;
+    let owner: String = c
+        .query_one(
+            "SELECT pg_get_userbyid(datdba)::text FROM pg_database WHERE datname = 'app_db'",
+            &[],
+        )
+        .await
+        .expect("app_db exists")
+        .get(0);
+    assert_eq!(owner, "app_role");
+
+    // Deleting the read-only endpoint and the branches, then the project, leaves no server
+    // and no listener.
+    mutate(
+        &emu,
+        reqwest::Method::DELETE,
+        ro["name"].as_str().unwrap_or_default(),
+        None,
+    )
+    .await;
+    mutate(
+        &emu,
+        reqwest::Method::DELETE,
+        "projects/app/branches/dev?purge=true",
+        None,
+    )
+    .await;
+    assert_eq!(get(&emu, "projects/app/branches/dev").await.0, 404);
+    mutate(
+        &emu,
+        reqwest::Method::DELETE,
+        "projects/app?purge=true",
+        None,
+    )
+    .await;
+    drop((c, dev_c, now_c, ro_c));
+    assert_eq!(get(&emu, "projects/app").await.0, 404);
+    let left = servers_under(emu.data_dir());
+    assert!(left.is_empty(), "servers left: {left:?}");
+    assert!(
+        connect(&host, &token).await.is_err(),
+        "the endpoint's address still answers"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_endpoint_suspends_and_a_connection_wakes_it() {
+    if !postgres_installed() {
+        return;
+    }
+    // 60 s × 0.05 = 3 s of idleness before suspending.
+    let emu = common::Emulator::start_with(&["--suspend-scale", "0.05"]);
+    post(
+        &emu,
+        "projects?project_id=sleepy",
+        json!({"spec": {"default_endpoint_settings": {"autoscaling_limit_min_cu": 0.5, "autoscaling_limit_max_cu": 1, "suspend_timeout_duration": "60s"}}}),
+    )
+    .await;
+    let primary = "projects/sleepy/branches/production/endpoints/primary";
+    let token = credential(&emu, primary).await;
+    let host = host_of(&emu, primary).await;
+    {
+        let c = connect(&host, &token).await.expect("connect");
+        c.batch_execute("CREATE TABLE t (v int); INSERT INTO t VALUES (1), (2)")
+            .await
+            .expect("write");
+        // An open connection keeps the compute up past the timeout.
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        assert_eq!(
+            get(&emu, primary).await.1["status"]["current_state"],
+            "ACTIVE"
+        );
+    }
+    wait_state(&emu, primary, "IDLE").await;
+    assert!(
+        servers_under(emu.data_dir()).is_empty(),
+        "suspended means no server"
+    );
+
+    // The next connection to the same address wakes it and sees the data.
+    let c = connect(&host, &token)
+        .await
+        .expect("a connection wakes the endpoint");
+    assert_eq!(count(&c, "t").await, 2);
+    assert_eq!(
+        get(&emu, primary).await.1["status"]["current_state"],
+        "ACTIVE"
+    );
+    drop(c);
+
+    // no_suspension keeps it up; disabled suspends and refuses connections.
+    mutate(
+        &emu,
+        reqwest::Method::PATCH,
+        &format!("{primary}?update_mask=spec.no_suspension"),
+        Some(json!({"spec": {"no_suspension": true}})),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        get(&emu, primary).await.1["status"]["current_state"],
+        "ACTIVE"
+    );
+    mutate(
+        &emu,
+        reqwest::Method::PATCH,
+        &format!("{primary}?update_mask=spec.disabled"),
+        Some(json!({"spec": {"disabled": true}})),
+    )
+    .await;
+    wait_state(&emu, primary, "IDLE").await;
+    assert!(
+        connect(&host, &token).await.is_err(),
+        "a disabled endpoint refuses connections"
+    );
+    mutate(
+        &emu,
+        reqwest::Method::DELETE,
+        "projects/sleepy?purge=true",
+        None,
+    )
+    .await;
+    assert!(servers_under(emu.data_dir()).is_empty());
+}
