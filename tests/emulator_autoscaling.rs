@@ -505,7 +505,7 @@ async fn branches_replicas_and_compute_updates_on_real_postgres() {
     assert_ne!(ro_host, host);
     let ro_c = connect(
         &ro_host,
-        &credential(&emu, &ro["name"].as_str().unwrap_or_default().to_string()).await,
+        &credential(&emu, ro["name"].as_str().unwrap_or_default()).await,
     )
     .await
     .expect("connect to the reader");
