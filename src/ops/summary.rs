@@ -75,14 +75,18 @@ async fn entry_for(
             .and_then(Value::as_str)
             .map(str::to_string)
     };
+    let kind = kind_impl(addr.kind);
     let endpoint = remote
         .as_ref()
         .and_then(|r| text_at(r, &["read_write_dns"]).map(str::to_string))
-        .or_else(|| from_outputs("read_write_dns"));
+        .or_else(|| from_outputs("read_write_dns"))
+        .or_else(|| remote.as_ref().and_then(|r| kind.connect_host(r)));
     Entry {
         name: name_of(&rs.applied).or_else(|| config.and_then(name_of)),
         id: Some(rs.id.clone()),
-        state: remote.as_ref().and_then(|r| live_state(addr.kind, r)),
+        state: remote
+            .as_ref()
+            .and_then(|r| live_state(addr.kind, r).or_else(|| kind.live_state(r))),
         endpoint,
         url: Some(url_for(client.host(), addr.kind, &rs.id, remote.as_ref())),
         deployed: true,
