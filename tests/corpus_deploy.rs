@@ -26,6 +26,8 @@ use serde_json::{json, Value};
 /// YAML in the corpus (sources are stubs), so their artifact builds, which need
 /// the real sources and toolchains, cannot run.
 const UNDEPLOYABLE: &[(&str, &str, &str)] = &[
+    ("databricks__bundle-examples__default_python", "building artifact", "the uv project is not in the corpus"),
+    ("tannerwendland-db__databricks-code-search", "building artifact", "the uv project is not in the corpus"),
     ("databricks__bundle-examples__job_with_python_wheel_task__at_8462025", "building artifact", "wheel sources of `common` are not in the corpus"),
     ("databricks__bundle-examples__knowledge_base__job_with_multiple_wheels", "building artifact", "poetry projects are not in the corpus"),
     ("databricks__bundle-examples__knowledge_base__python_wheel_poetry", "building artifact", "poetry project is not in the corpus"),
@@ -69,6 +71,56 @@ fn deployed_kinds() -> BTreeSet<String> {
         .iter()
         .map(|k| k.key().to_string())
         .collect()
+}
+
+/// Catalogs and schemas the bundle's schemas and volumes live in but do not
+/// declare (`main`, a variable's catalog): a real workspace has them; the
+/// local one shows lake directories as read-only catalogs and schemas.
+fn write_outside_catalogs(lake: &Path, resolved: &Value) {
+    let resources = &resolved["resources"];
+    let names = |kind: &str, field: &str| -> Vec<String> {
+        resources[kind]
+            .as_object()
+            .into_iter()
+            .flat_map(|m| m.values())
+            .filter_map(|r| r[field].as_str().map(str::to_lowercase))
+            .collect()
+    };
+    let catalogs = names("catalogs", "name");
+    let schemas: Vec<(String, String)> = resources["schemas"]
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.values())
+        .filter_map(|s| {
+            Some((
+                s["catalog_name"].as_str()?.to_lowercase(),
+                s["name"].as_str()?.to_lowercase(),
+            ))
+        })
+        .collect();
+    let literal = |s: &str| !s.is_empty() && !s.contains("${");
+    let mut dirs: Vec<(String, String)> = Vec::new();
+    for (catalog, _) in &schemas {
+        if literal(catalog) && !catalogs.contains(catalog) {
+            dirs.push((catalog.clone(), "corpus_placeholder".into()));
+        }
+    }
+    for v in resources["volumes"]
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.values())
+    {
+        let (Some(c), Some(s)) = (v["catalog_name"].as_str(), v["schema_name"].as_str()) else {
+            continue;
+        };
+        let key = (c.to_lowercase(), s.to_lowercase());
+        if literal(c) && literal(s) && !schemas.contains(&key) && !catalogs.contains(&key.0) {
+            dirs.push(key);
+        }
+    }
+    for (catalog, schema) in dirs {
+        std::fs::create_dir_all(lake.join(catalog).join(schema)).expect("lake catalog dir");
+    }
 }
 
 /// Source tables for the bundle's synced tables, in the lake layout the
@@ -154,6 +206,8 @@ fn gone(api: &Api, kind: &str, id: &str) -> Result<bool, String> {
                 .iter()
                 .any(|s| s["name"] == id))
         }
+        // Paths are ids: `projects/p/branches/b`; a soft-deleted object reads as missing.
+        postgres if postgres.starts_with("postgres_") => format!("/api/2.0/postgres/{id}"),
         other => return Err(format!("no gone-check for kind `{other}`: add one here")),
     };
     Ok(api.get(&path, &[]).is_none())
@@ -179,6 +233,7 @@ fn life_cycle(emu: &Emulator, api: &Api, lake: &Path, dir: &Path, e: &Entry) -> 
     let resolved: Value = serde_json::from_str(&step(&["validate", "-o", "json"], 0)?.stdout)
         .map_err(|err| format!("validate -o json: {err}"))?;
     write_sources(lake, &resolved);
+    write_outside_catalogs(lake, &resolved);
 
     let deploy = step(&["deploy", "--auto-approve"], 0);
     if let Some((_, error, _)) = UNDEPLOYABLE.iter().find(|(f, ..)| *f == e.folder) {

@@ -124,6 +124,7 @@ fn load_in(dir: &Path, yaml: &str) -> Bundle {
     let user = CurrentUser {
         user_name: USER.into(),
         short_name: "tester".into(),
+        attributes: Default::default(),
     };
     load_bundle(dir, yaml, Some(user)).unwrap_or_else(|e| panic!("bundle does not load:\n{e}"))
 }

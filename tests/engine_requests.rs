@@ -43,6 +43,7 @@ async fn each_job_create_reads_the_job_back_once() {
     let user = CurrentUser {
         user_name: USER.into(),
         short_name: "tester".into(),
+        attributes: Default::default(),
     };
     let bundle = load_bundle(dir.path(), &yaml, Some(user)).expect("bundle loads");
     let store = StateStore::for_bundle(&bundle, Some(&client))

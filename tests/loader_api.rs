@@ -16,6 +16,7 @@ fn user() -> CurrentUser {
     CurrentUser {
         user_name: "ann.lee@example.com".into(),
         short_name: "ann_lee".into(),
+        attributes: Default::default(),
     }
 }
 

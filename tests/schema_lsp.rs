@@ -412,6 +412,13 @@ fn check_seeded(file: &Path, diags: &[Value]) {
 /// (the same ones `tests/corpus.rs` lists as exceptions), by corpus-relative
 /// file, 1-based line and message fragment.
 const CORPUS_TRUE_POSITIVES: &[(&str, u64, &str)] = &[
+    // Secret scope ACL level VIEW: the service takes READ, WRITE or MANAGE
+    // (tests/corpus_deploy.rs lists it too).
+    (
+        "databricks__bundle-examples__knowledge_base__job_read_secret/databricks.yml",
+        12,
+        "Valid values: \"READ\", \"WRITE\", \"MANAGE\"",
+    ),
     // Instance name with underscores (tests/corpus.rs lists it too).
     (
         "databricks-solutions__lakebase-poc-accelerator__at_1482f43/resources/lakebase_instance.yml",

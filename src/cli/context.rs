@@ -280,6 +280,15 @@ pub async fn current_user(client: &Client) -> Result<CurrentUser, CliError> {
     Ok(CurrentUser {
         user_name: user_name.to_string(),
         short_name: short_name(user_name),
+        attributes: me
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter(|(k, _)| !matches!(k.as_str(), "userName" | "short_name"))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default(),
     })
 }
 

@@ -1143,6 +1143,15 @@ fn insert_defaults(tree: &mut Node, target: &str, user: Option<&CurrentUser>, ro
                 }
             }
             let mut cu = Map::default();
+            for (name, value) in &u.attributes {
+                cu.insert(
+                    Key {
+                        name: name.clone(),
+                        span,
+                    },
+                    Node::from_json(value, span),
+                );
+            }
             cu.insert(
                 Key {
                     name: "userName".into(),

@@ -57,11 +57,16 @@ pub struct Workspace {
     pub current_user: Option<CurrentUser>,
 }
 
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct CurrentUser {
     #[serde(rename = "userName")]
     pub user_name: String,
     pub short_name: String,
+    /// The rest of the workspace's SCIM `Me` answer (`displayName`, `id`,
+    /// `groups`, ...): `${workspace.current_user.*}` may use any of it, as
+    /// with the official CLI.
+    #[serde(flatten)]
+    pub attributes: serde_json::Map<String, serde_json::Value>,
 }
 
 /// A `lookup:` variable left for plan time.

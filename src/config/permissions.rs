@@ -550,6 +550,7 @@ mod tests {
         CurrentUser {
             user_name: "me@example.com".into(),
             short_name: "me".into(),
+            attributes: Default::default(),
         }
     }
 

@@ -388,6 +388,7 @@ mod tests {
         let user = CurrentUser {
             user_name: "ann@example.com".into(),
             short_name: "ann".into(),
+            attributes: Default::default(),
         };
         let (_, d) = run(
             &format!("{BUNDLE}presets:\n  name_prefix: ann_\n"),

@@ -59,7 +59,7 @@ schema_struct! {
     #[schemars(extend("required" = ["name"]))]
     pub struct SecretScope {
         /// Scope name: letters, digits, `-`, `_` and `.`, at most 128 characters.
-        #[schemars(length(max = 128), regex(pattern = r"^[A-Za-z0-9._-]+$"))]
+        #[schemars(length(max = 128), regex(pattern = r"^([A-Za-z0-9._-]|\$\{[^}]+\})+$"))]
         name: String,
         /// Backend: `DATABRICKS` (default) or `AZURE_KEYVAULT`.
         backend_type: ScopeBackendType,
