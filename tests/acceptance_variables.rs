@@ -60,7 +60,7 @@ fn complex_variables_keep_their_shape_and_are_replaced_not_merged() {
     let job = &v["resources"]["jobs"]["etl"];
     assert_eq!(
         job["job_clusters"][0]["new_cluster"],
-        json!({"spark_version": "15.4.x", "node_type_id": "m5.large", "num_workers": 3, "policy_id": "policy-1", "spark_conf": {"spark.speculation": true}})
+        json!({"spark_version": "15.4.x", "node_type_id": "m5.large", "num_workers": 3, "policy_id": "policy-1", "spark_conf": {"spark.speculation": "true"}})
     );
     assert_eq!(job["tasks"][0]["task_key"], "run on 15.4.x with /lib/a.jar");
     assert_eq!(

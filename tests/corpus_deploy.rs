@@ -338,6 +338,13 @@ fn corpus_bundles_deploy_plan_no_op_and_destroy_clean() {
         }
         if let Err(why) = life_cycle(&emu, &api, lake.path(), &dir, e) {
             failures.push(format!("{}: {why}", e.folder));
+            // Leave nothing behind that a later bundle with the same names meets.
+            lakebundle(
+                &emu,
+                &dir,
+                &cli_var_args(&e.folder),
+                &["destroy", "--auto-approve"],
+            );
         }
     }
     assert!(

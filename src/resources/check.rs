@@ -9,7 +9,7 @@
 
 use serde_json::Value;
 
-use crate::config::source::{Node, NodeKind};
+use crate::config::source::{Node, NodeKind, ScalarStyle};
 use crate::diag::{did_you_mean, Diag, Diagnostics};
 use crate::resources::common::{node_is_interpolated, INTERPOLATION_DEF};
 
@@ -434,6 +434,17 @@ impl<'a> Normalizer<'a> {
                 if let Some(k) = typed {
                     node.kind = k;
                 }
+            }
+            // A scalar in a string field becomes its text, as the CLI's
+            // normalisation does (`pipeline configuration: {enabled: ${var.flag}}`).
+            NodeKind::Bool(_) | NodeKind::Int(_) | NodeKind::Float(_) if ty == Some("string") => {
+                let text = match &node.kind {
+                    NodeKind::Bool(b) => b.to_string(),
+                    NodeKind::Int(i) => i.to_string(),
+                    NodeKind::Float(f) => f.to_string(),
+                    _ => return,
+                };
+                node.kind = NodeKind::String(text, ScalarStyle::Plain);
             }
             NodeKind::Map(map) => {
                 let props = schema.get("properties").and_then(Value::as_object);
