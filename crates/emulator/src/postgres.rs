@@ -485,6 +485,41 @@ impl Fleet {
         }
     }
 
+    /// Wait up to 10 s until every replica has replayed the primary's current
+    /// WAL position; a replica that lags longer is left to catch up (best effort).
+    async fn await_replicas(&self, meta: &InstanceMeta, primary: &tokio_postgres::Client) {
+        if meta.replicas.is_empty() {
+            return;
+        }
+        let Ok(row) = primary
+            .query_one("SELECT pg_current_wal_lsn()::text", &[])
+            .await
+        else {
+            return;
+        };
+        let lsn: String = row.get(0);
+        for replica in &meta.replicas {
+            let Ok(c) = server::connect(replica.addr, "postgres", &self.admin_password).await
+            else {
+                continue;
+            };
+            for _ in 0..200 {
+                let caught_up = c
+                    .query_one(
+                        "SELECT coalesce(pg_last_wal_replay_lsn() >= $1::text::pg_lsn, true)",
+                        &[&lsn],
+                    )
+                    .await
+                    .map(|r| r.get::<_, bool>(0))
+                    .unwrap_or(true);
+                if caught_up {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+
     async fn admin(&self, meta: &InstanceMeta, db: &str) -> PgResult<tokio_postgres::Client> {
         if meta.stopped {
             return Err(PgError::Invalid(format!(
@@ -1092,7 +1127,11 @@ impl DbBackend for PgFleet {
     ) -> Result<(), BackendError> {
         let meta = self.inner.known_meta(uid)?;
         let c = self.inner.admin(&meta, "postgres").await?;
-        Ok(roles::set_credential(&c, uid, role, password, valid_until).await?)
+        roles::set_credential(&c, uid, role, password, valid_until).await?;
+        // A credential works at once on every endpoint, as in the service:
+        // wait (bounded) until the replicas have replayed the role change.
+        self.inner.await_replicas(&meta, &c).await;
+        Ok(())
     }
 
     async fn database_exists(&self, uid: &str, database: &str) -> Result<bool, BackendError> {
