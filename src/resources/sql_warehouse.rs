@@ -14,8 +14,8 @@ use super::common::{
     state_at, without_keys, LifecycleWithStarted, Poll,
 };
 use super::{
-    Created, FieldRules, IdScheme, Kind, KindInfo, NameLink, ResourceKind, RunAs, RunStyle,
-    UpdateStyle, WorkspacePaths,
+    Created, ExtraChanges, FieldRules, IdScheme, Kind, KindInfo, NameLink, ResourceKind, RunAs,
+    RunStyle, UpdateStyle, WorkspacePaths,
 };
 use crate::api::{ApiError, Client, Method};
 use crate::config::source::{Node, NodeKind};
@@ -186,6 +186,31 @@ fn node_int(node: &Node) -> Option<i64> {
 }
 
 /// `lifecycle.started` of a config (None when unset).
+/// A `lifecycle.started` that the warehouse's live state does not match is a
+/// planned change of its own, even when no field changed.
+fn started_change(desired: &Value, remote: Option<&Value>) -> ExtraChanges {
+    let (Some(want), Some(remote)) = (started(desired), remote) else {
+        return ExtraChanges::default();
+    };
+    let state = state_at(remote, "state");
+    let is_on = matches!(state, "RUNNING" | "STARTING");
+    let is_off = matches!(state, "STOPPED" | "STOPPING");
+    if (want && is_off) || (!want && is_on) {
+        ExtraChanges {
+            fields: vec![crate::plan::FieldChange {
+                path: "lifecycle.started".into(),
+                old: Some(Value::Bool(!want)),
+                new: Some(Value::Bool(want)),
+                unknown: false,
+                forces_replacement: false,
+            }],
+            drift: Vec::new(),
+        }
+    } else {
+        ExtraChanges::default()
+    }
+}
+
 fn started(config: &Value) -> Option<bool> {
     config
         .get("lifecycle")
@@ -227,6 +252,15 @@ impl ResourceKind for SqlWarehouseKind {
     }
     fn info(&self) -> &'static KindInfo {
         &INFO
+    }
+    fn extra_changes(
+        &self,
+        desired: &Value,
+        applied: &Value,
+        remote: Option<&Value>,
+    ) -> ExtraChanges {
+        let _ = applied;
+        started_change(desired, remote)
     }
     fn rules(&self) -> &FieldRules {
         &RULES
@@ -416,6 +450,23 @@ impl ResourceKind for SqlWarehouseKind {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn started_alone_is_a_planned_change_when_the_state_differs() {
+        use serde_json::json;
+        let on = json!({"lifecycle": {"started": true}});
+        let off = json!({"lifecycle": {"started": false}});
+        let running = json!({"state": "RUNNING"});
+        let stopped = json!({"state": "STOPPED"});
+        assert_eq!(started_change(&off, Some(&running)).fields.len(), 1);
+        assert_eq!(
+            started_change(&on, Some(&stopped)).fields[0].new,
+            Some(json!(true))
+        );
+        assert!(started_change(&on, Some(&running)).fields.is_empty());
+        assert!(started_change(&json!({}), Some(&running)).fields.is_empty());
+        assert!(started_change(&off, None).fields.is_empty());
+    }
+
     use super::*;
     use serde_json::json;
 
