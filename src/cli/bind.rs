@@ -101,7 +101,7 @@ pub(super) async fn bind(
     force_lock: bool,
 ) -> Result<(), CliError> {
     let kind = kind_impl(addr.kind);
-    let noun = kind.singular();
+    let noun = kind.kind().noun().into_owned();
     let remote = match kind.read(&session.client, id).await {
         Ok(Some(r)) => r,
         Ok(None) => return Err(not_found(&noun, id)),

@@ -75,11 +75,15 @@ fn existing_id(a: &GenerateArgs, kind: &dyn ResourceKind) -> Result<String, CliE
         ))),
         [(flag, _)] => Err(CliError::usage(format!(
             "--{flag} does not name a {}",
-            kind.singular()
+            kind.kind().noun().into_owned()
         ))
         .with_help(format!("use --{want}"))),
-        _ => Err(CliError::usage("give exactly one --existing-... flag")
-            .with_help(format!("for a {}: --{want}", kind.singular()))),
+        _ => Err(
+            CliError::usage("give exactly one --existing-... flag").with_help(format!(
+                "for a {}: --{want}",
+                kind.kind().noun().into_owned()
+            )),
+        ),
     }
 }
 
@@ -179,7 +183,7 @@ async fn write_config(
     id: &str,
     session: &context::Session,
 ) -> Result<PathBuf, CliError> {
-    let noun = kind.singular();
+    let noun = kind.kind().noun().into_owned();
     let remote = match kind.read(&session.client, id).await {
         Ok(Some(r)) => r,
         Ok(None) => {

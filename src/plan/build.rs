@@ -603,7 +603,7 @@ pub async fn check_conflicts(
                 Ok(Some(existing)) => Ok(Some(Conflict {
                     addr: c.addr.clone(),
                     id: existing.id,
-                    noun: kind.singular(),
+                    noun: kind.kind().noun().into_owned(),
                 })),
                 Ok(None) => Ok(None),
                 Err(e) if e.is_not_found() => Ok(None),

@@ -495,14 +495,12 @@ pub trait ResourceKind: Send + Sync + 'static {
             "id"
         }
     }
-    /// Singular noun for messages (`job`, `database instance`).
-    fn singular(&self) -> String {
-        let key = self.kind().key();
-        key.strip_suffix('s').unwrap_or(key).replace('_', " ")
-    }
-    /// The KIND word of `lakebundle generate KIND` (`job`, `database-instance`).
+    /// The KIND word of `lakebundle generate KIND` (`job`, `database-instance`),
+    /// from the bundle key as the official CLI spells it (messages use
+    /// [`Kind::noun`]).
     fn generate_name(&self) -> String {
-        self.singular().replace(' ', "-")
+        let key = self.kind().key();
+        key.strip_suffix('s').unwrap_or(key).replace('_', "-")
     }
     /// The flag of `generate` that names the existing object, without the
     /// dashes: `existing-<kind>-name` for kinds addressed by name,

@@ -640,29 +640,7 @@ async fn delete_catalog(
         Some(Origin::Lake) => return Err(read_only_lake("Catalog", &name)),
         _ => {}
     }
-    emu.store.txn(|t| {
-        if t.get(UC_CATALOGS, &name).is_none() {
-            return Err(catalog_missing(&name));
-        }
-        let schemas = children(t, UC_SCHEMAS, &name);
-        if !schemas.is_empty() && !force {
-            return Err(uc_err(
-                StatusCode::BAD_REQUEST,
-                "CATALOG_NOT_EMPTY",
-                format!(
-                    "Catalog '{name}' is not empty. The catalog has {} schema(s) ({}); \
-                     delete them first or pass force=true",
-                    schemas.len(),
-                    schemas.join(", ")
-                ),
-            ));
-        }
-        drop_children(t, &name);
-        t.delete(UC_CATALOGS, &name);
-        t.delete(UC_GRANTS, &grants_key("catalog", &name));
-        Ok(())
-    })?;
-    ok(json!({}))
+    delete_container(&emu, &Container::CATALOG, &name, force)
 }
 
 // ---------------------------------------------------------------------------
@@ -852,6 +830,70 @@ async fn update_schema(
     ok(rec)
 }
 
+/// A securable that holds others (a catalog its schemas, a schema its volumes).
+struct Container {
+    collection: &'static str,
+    child_collection: &'static str,
+    /// `Catalog` / `Schema` in messages, `catalog` / `schema` for grants.
+    noun: &'static str,
+    securable: &'static str,
+    child_noun: &'static str,
+    not_empty_code: &'static str,
+    missing: fn(&str) -> ApiErr,
+}
+
+impl Container {
+    const CATALOG: Container = Container {
+        collection: UC_CATALOGS,
+        child_collection: UC_SCHEMAS,
+        noun: "Catalog",
+        securable: "catalog",
+        child_noun: "schema",
+        not_empty_code: "CATALOG_NOT_EMPTY",
+        missing: catalog_missing,
+    };
+    const SCHEMA: Container = Container {
+        collection: UC_SCHEMAS,
+        child_collection: UC_VOLUMES,
+        noun: "Schema",
+        securable: "schema",
+        child_noun: "volume",
+        not_empty_code: "SCHEMA_NOT_EMPTY",
+        missing: schema_missing,
+    };
+}
+
+/// Delete a catalog or schema: refused while it holds children unless
+/// `force`, which deletes them (and every grant on them) with it.
+fn delete_container(emu: &Emu, c: &Container, key: &str, force: bool) -> ApiResult {
+    emu.store.txn(|t| {
+        if t.get(c.collection, key).is_none() {
+            return Err((c.missing)(key));
+        }
+        let children = children(t, c.child_collection, key);
+        if !children.is_empty() && !force {
+            return Err(uc_err(
+                StatusCode::BAD_REQUEST,
+                c.not_empty_code,
+                format!(
+                    "{} '{key}' is not empty. The {} has {} {}(s) ({}); \
+                     delete them first or pass force=true",
+                    c.noun,
+                    c.securable,
+                    children.len(),
+                    c.child_noun,
+                    children.join(", ")
+                ),
+            ));
+        }
+        drop_children(t, key);
+        t.delete(c.collection, key);
+        t.delete(UC_GRANTS, &grants_key(c.securable, key));
+        Ok(())
+    })?;
+    ok(json!({}))
+}
+
 async fn delete_schema(
     State(emu): Shared,
     Path(full): Path<String>,
@@ -863,29 +905,7 @@ async fn delete_schema(
     if let Some((_, Origin::Lake)) = any_schema(&emu, &key) {
         return Err(read_only_lake("Schema", &key));
     }
-    emu.store.txn(|t| {
-        if t.get(UC_SCHEMAS, &key).is_none() {
-            return Err(schema_missing(&key));
-        }
-        let volumes = children(t, UC_VOLUMES, &key);
-        if !volumes.is_empty() && !force {
-            return Err(uc_err(
-                StatusCode::BAD_REQUEST,
-                "SCHEMA_NOT_EMPTY",
-                format!(
-                    "Schema '{key}' is not empty. The schema has {} volume(s) ({}); \
-                     delete them first or pass force=true",
-                    volumes.len(),
-                    volumes.join(", ")
-                ),
-            ));
-        }
-        drop_children(t, &key);
-        t.delete(UC_SCHEMAS, &key);
-        t.delete(UC_GRANTS, &grants_key("schema", &key));
-        Ok(())
-    })?;
-    ok(json!({}))
+    delete_container(&emu, &Container::SCHEMA, &key, force)
 }
 
 // ---------------------------------------------------------------------------
