@@ -84,9 +84,7 @@ async fn entry_for(
     Entry {
         name: name_of(&rs.applied).or_else(|| config.and_then(name_of)),
         id: Some(rs.id.clone()),
-        state: remote
-            .as_ref()
-            .and_then(|r| live_state(addr.kind, r).or_else(|| kind.live_state(r))),
+        state: remote.as_ref().and_then(|r| live_state(addr.kind, r)),
         endpoint,
         url: Some(url_for(client.host(), addr.kind, &rs.id, remote.as_ref())),
         deployed: true,

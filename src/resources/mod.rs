@@ -669,12 +669,6 @@ pub trait ResourceKind: Send + Sync + 'static {
             message: format!("a {} serves no PostgreSQL connections", self.kind()),
         })
     }
-    /// The live state a summary shows, for kinds that keep it somewhere the
-    /// summary does not look by default (postgres: `status.current_state`).
-    fn live_state(&self, remote: &Value) -> Option<String> {
-        let _ = remote;
-        None
-    }
 }
 
 pub fn kind_impl(kind: Kind) -> &'static dyn ResourceKind {

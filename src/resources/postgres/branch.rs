@@ -12,7 +12,7 @@ use crate::api::{ApiError, Client};
 use crate::config::source::Node;
 use crate::diag::Diagnostics;
 use crate::resources::common::{self, schema_struct, Lifecycle};
-use crate::resources::{Created, FieldRules, Kind, NameLink, ResourceKind};
+use crate::resources::{Created, FieldRules, Kind, KindInfo, NameLink, ResourceKind};
 
 schema_struct! {
     /// A branch of a Lakebase Autoscaling project: its own copy-on-write PostgreSQL data, with a `primary` endpoint.
@@ -119,10 +119,23 @@ fn mask_for(changed: &[String], body: &Value) -> Vec<String> {
     mask
 }
 
+static INFO: KindInfo = KindInfo {
+    noun: "postgres branch",
+    plural: "postgres branches",
+    title: "Postgres branches",
+    state_fields: &["status.current_state"],
+    ready_states: &["READY", "ARCHIVED"],
+    wait_text: "branch to become READY",
+    ..KindInfo::GENERIC
+};
+
 pub struct PostgresBranchKind;
 
 #[async_trait]
 impl ResourceKind for PostgresBranchKind {
+    fn info(&self) -> &'static KindInfo {
+        &INFO
+    }
     fn kind(&self) -> Kind {
         Kind::PostgresBranches
     }
@@ -247,10 +260,6 @@ impl ResourceKind for PostgresBranchKind {
             out.remove(f);
         }
         Value::Object(out)
-    }
-    fn live_state(&self, remote: &Value) -> Option<String> {
-        let s = common::state_at(remote, "status.current_state");
-        (!s.is_empty()).then(|| s.to_string())
     }
     fn outputs(&self, id: &str, remote: &Value) -> Value {
         super::outputs(

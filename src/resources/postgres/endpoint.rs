@@ -12,7 +12,7 @@ use crate::api::{ApiError, Client, Method};
 use crate::config::source::Node;
 use crate::diag::{Diag, Diagnostics};
 use crate::resources::common::{self, schema_enum, schema_struct, Lifecycle};
-use crate::resources::{Connection, Created, FieldRules, Kind, NameLink, ResourceKind};
+use crate::resources::{Connection, Created, FieldRules, Kind, KindInfo, NameLink, ResourceKind};
 
 schema_enum! {
     /// Endpoint type: the branch's one read-write endpoint, or a read-only replica.
@@ -138,10 +138,23 @@ pub fn host_of(remote: &Value) -> Option<&str> {
         .filter(|h| !h.is_empty())
 }
 
+static INFO: KindInfo = KindInfo {
+    noun: "postgres endpoint",
+    plural: "postgres endpoints",
+    title: "Postgres endpoints",
+    state_fields: &["status.current_state"],
+    ready_states: &["ACTIVE", "IDLE"],
+    wait_text: "endpoint to become ACTIVE or IDLE",
+    ..KindInfo::GENERIC
+};
+
 pub struct PostgresEndpointKind;
 
 #[async_trait]
 impl ResourceKind for PostgresEndpointKind {
+    fn info(&self) -> &'static KindInfo {
+        &INFO
+    }
     fn kind(&self) -> Kind {
         Kind::PostgresEndpoints
     }
@@ -298,10 +311,6 @@ impl ResourceKind for PostgresEndpointKind {
     fn connect_host(&self, remote: &Value) -> Option<String> {
         host_of(remote).map(str::to_string)
     }
-    fn live_state(&self, remote: &Value) -> Option<String> {
-        let s = common::state_at(remote, "status.current_state");
-        (!s.is_empty()).then(|| s.to_string())
-    }
 }
 
 #[cfg(test)]
@@ -353,10 +362,8 @@ mod tests {
         let out = PostgresEndpointKind.outputs("projects/p/branches/b/endpoints/ro", &remote);
         assert_eq!(out["host"], "ep-1.local");
         assert_eq!(out["status"]["hosts"]["host"], "ep-1.local");
-        assert_eq!(
-            PostgresEndpointKind.live_state(&remote).as_deref(),
-            Some("ACTIVE")
-        );
+        // The summary's state field for the kind reads the live state.
+        assert_eq!(common::state_at(&remote, INFO.state_fields[0]), "ACTIVE");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::diag::{Diag, Diagnostics};
 use crate::resources::common::{
     self, has_interpolation, schema_enum, schema_struct, Lifecycle, Poll,
 };
-use crate::resources::{Created, FieldRules, Kind, NameLink, ResourceKind};
+use crate::resources::{Created, FieldRules, Kind, KindInfo, NameLink, ResourceKind, UpdateStyle};
 
 schema_enum! {
     /// How the sync pipeline runs.
@@ -171,10 +171,30 @@ fn state_of<'a>(remote: &'a Value, field: &str) -> &'a str {
     }
 }
 
+static INFO: KindInfo = KindInfo {
+    noun: "postgres synced table",
+    plural: "postgres synced tables",
+    title: "Postgres synced tables",
+    state_fields: &["status.detailed_state", "detailed_state"],
+    ready_states: &[
+        "SYNCED_TABLE_ONLINE",
+        "SYNCED_TABLE_ONLINE_CONTINUOUS_UPDATE",
+        "SYNCED_TABLE_ONLINE_TRIGGERED_UPDATE",
+        "SYNCED_TABLE_ONLINE_NO_PENDING_UPDATE",
+    ],
+    wait_text: "synced table to be provisioned",
+    // No update API: any change replaces it.
+    update: UpdateStyle::Replace,
+    ..KindInfo::GENERIC
+};
+
 pub struct PostgresSyncedTableKind;
 
 #[async_trait]
 impl ResourceKind for PostgresSyncedTableKind {
+    fn info(&self) -> &'static KindInfo {
+        &INFO
+    }
     fn kind(&self) -> Kind {
         Kind::PostgresSyncedTables
     }
@@ -289,10 +309,6 @@ impl ResourceKind for PostgresSyncedTableKind {
                 "unity_catalog_provisioning_state",
             ],
         )
-    }
-    fn live_state(&self, remote: &Value) -> Option<String> {
-        let s = state_of(remote, "detailed_state");
-        (!s.is_empty()).then(|| s.to_string())
     }
 }
 
