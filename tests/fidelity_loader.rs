@@ -303,6 +303,29 @@ resources:
     );
 }
 
+/// The official CLI substitutes a whole map or list without resolving inside
+/// it in the same round, so a cycle through whole complex values is cut (a
+/// warning: those references stay unresolved), never a refusal.
+#[test]
+fn a_cycle_through_whole_complex_values_only_warns() {
+    let b = Bundle::new(&[(
+        "databricks.yml",
+        "bundle:\n  name: cycle\nvariables:\n  a:\n    default:\n      hello: ${var.b}\n  b:\n    default:\n      hello: ${var.a}\n",
+    )]);
+    let r = b.run(&["validate", "-o", "json"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let warned = warnings(&r);
+    assert!(
+        warned.iter().any(|w| w.starts_with(
+            "unresolved variables: a cycle through whole complex values: var.a → var.b → var.a"
+        )),
+        "{warned:?}\n{}",
+        r.stderr
+    );
+    // `--strict` makes the warning fail the command.
+    assert_eq!(b.run(&["validate", "--strict"]).code, 1);
+}
+
 #[test]
 fn references_where_the_cli_cannot_resolve_them_are_errors() {
     let b = Bundle::new(&[(

@@ -418,3 +418,99 @@ fn local_deploy_grants_the_app_and_its_job() {
         ])
     );
 }
+
+/// The top-level list must let the deployer manage the bundle, directly or
+/// through one of its groups (the local workspace's user is in `admins`);
+/// otherwise the CLI's warning names the deployer.
+#[test]
+fn top_level_permissions_warn_unless_the_deployer_or_its_group_manages() {
+    let yaml = |manager: &str| {
+        format!(
+            "bundle:\n  name: groups\npermissions:\n  - level: CAN_VIEW\n    group_name: analysts\n{manager}resources:\n  jobs:\n    j:\n      name: j\n      tasks:\n        - task_key: t\n          notebook_task:\n            notebook_path: /Workspace/Shared/t\n"
+        )
+    };
+    let warning = format!(
+        "permissions section should include {DEPLOYER} or one of their groups with CAN_MANAGE permissions"
+    );
+    let cases = [
+        ("", true),
+        ("  - level: CAN_MANAGE\n    group_name: analysts\n", true),
+        ("  - level: CAN_MANAGE\n    group_name: admins\n", false),
+        (
+            &format!("  - level: CAN_MANAGE\n    user_name: {DEPLOYER}\n") as &str,
+            false,
+        ),
+    ];
+    for (manager, warns) in cases {
+        let b = write_bundle(&yaml(manager));
+        let home = tempfile::tempdir().expect("tempdir");
+        // The deployer and its groups come from the workspace: a plan knows them.
+        let run = lakebundle(&b, Some(home.path()), &["--local", "plan"]).expect(0);
+        assert_eq!(
+            flat(&run.stderr).contains(&warning) || flat(&run.stdout).contains(&warning),
+            warns,
+            "{manager}\n{}\n{}",
+            run.stdout,
+            run.stderr
+        );
+    }
+}
+
+/// Jobs `reset` without `run_as` keeps the old identity (a service quirk):
+/// removing `run_as` from the bundle must still make the job run as its
+/// owner again, shown in the plan, and then plan nothing.
+#[test]
+fn removing_run_as_returns_the_job_to_its_owner() {
+    let b = TestBundle::fixture("run_as_jobs");
+    let home = tempfile::tempdir().expect("tempdir");
+    lakebundle(
+        &b,
+        Some(home.path()),
+        &["--local", "deploy", "--auto-approve"],
+    )
+    .expect(0);
+    let yaml = std::fs::read_to_string(b.yaml_path()).expect("read bundle");
+    let without = yaml.replace("run_as:\n  user_name: ${var.runner}\n", "");
+    assert_ne!(without, yaml, "fixture changed: top-level run_as not found");
+    std::fs::write(b.yaml_path(), without).expect("write bundle");
+
+    let plan = lakebundle(&b, Some(home.path()), &["--local", "-o", "json", "plan"]).expect(0);
+    let pj = json_of(&plan);
+    let nightly = pj["resource_changes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["address"] == "resources.jobs.nightly")
+        .cloned()
+        .expect("nightly in plan");
+    assert_eq!(nightly["actions"], json!(["update"]), "{nightly}");
+    assert!(nightly.to_string().contains("run_as"), "{nightly}");
+
+    lakebundle(
+        &b,
+        Some(home.path()),
+        &["--local", "deploy", "--auto-approve"],
+    )
+    .expect(0);
+    let again = lakebundle(
+        &b,
+        Some(home.path()),
+        &["--local", "plan", "--detailed-exitcode"],
+    );
+    assert_eq!(again.code, 0, "{}\n{}", again.stdout, again.stderr);
+
+    let id = b
+        .state_id("resources.jobs.nightly")
+        .expect("nightly in state");
+    let data_dir: PathBuf = home.path().join("local-workspace");
+    let emu = Emulator::start_with(&["--no-postgres", "--data-dir", &data_dir.to_string_lossy()]);
+    let job = Api::new(&emu)
+        .get("/api/2.2/jobs/get", &[("job_id", id)])
+        .expect("nightly exists");
+    assert_eq!(
+        job["settings"]["run_as"],
+        json!({"user_name": DEPLOYER}),
+        "{job}"
+    );
+    assert_eq!(job["run_as_user_name"], DEPLOYER);
+}

@@ -422,14 +422,31 @@ fn complete(
     Some(out)
 }
 
-/// The CLI's recommendation when the top-level list does not let the
-/// deploying identity manage the bundle.
+/// The groups the deploying identity belongs to (SCIM `Me` `groups[].display`).
+fn deployer_groups(user: &CurrentUser) -> Vec<&str> {
+    user.attributes
+        .get("groups")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|g| g.get("display").and_then(serde_json::Value::as_str))
+        .collect()
+}
+
+/// The CLI's warning when the top-level list lets neither the deploying
+/// identity nor one of its groups manage the bundle (CAN_MANAGE or
+/// IS_OWNER): the deployment folder would be left to others.
 fn recommend_deployer(tree: &Node, top: &[TopEntry], user: &CurrentUser, diags: &mut Diagnostics) {
     if top.is_empty() {
         return;
     }
+    let groups = deployer_groups(user);
     let manages = top.iter().any(|t| {
-        t.level == "CAN_MANAGE" && principal(&t.node).is_some_and(|(_, v)| v == user.user_name)
+        matches!(t.level.as_str(), "CAN_MANAGE" | "IS_OWNER")
+            && principal(&t.node).is_some_and(|(field, v)| match field {
+                "group_name" => groups.contains(&v.as_str()),
+                _ => v == user.user_name,
+            })
     });
     if manages {
         return;
@@ -441,8 +458,8 @@ fn recommend_deployer(tree: &Node, top: &[TopEntry], user: &CurrentUser, diags: 
         .map(|n| n.span)
         .unwrap_or_else(Span::synthetic);
     diags.push(
-        Diag::info(format!(
-            "the top-level permissions do not give the deploying identity `{}` CAN_MANAGE; it only gets it on the resources while it is the one deploying",
+        Diag::warning(format!(
+            "permissions section should include {} or one of their groups with CAN_MANAGE permissions",
             user.user_name
         ))
         .at(span, "permissions")

@@ -113,6 +113,8 @@ pub struct Resolver<'a> {
     memo: HashMap<String, Memo>,
     /// Paths being resolved, with the span of the use that started each.
     stack: Vec<(String, Span)>,
+    /// Per [`Self::stack`] entry: whether its value is a map or a list.
+    stack_container: Vec<bool>,
     reported_cycles: HashSet<Vec<String>>,
     /// Resource refs met since the caller last drained them.
     collected: Vec<RefUse>,
@@ -146,6 +148,7 @@ impl<'a> Resolver<'a> {
             res_index,
             memo: HashMap::new(),
             stack: Vec::new(),
+            stack_container: Vec::new(),
             reported_cycles: HashSet::new(),
             collected: Vec::new(),
             diags: Diagnostics::default(),
@@ -169,6 +172,7 @@ impl<'a> Resolver<'a> {
             res_index: self.res_index.clone(),
             memo: self.memo.clone(),
             stack: Vec::new(),
+            stack_container: Vec::new(),
             reported_cycles: self.reported_cycles.clone(),
             collected: Vec::new(),
             diags: Diagnostics::default(),
@@ -821,8 +825,13 @@ impl<'a> Resolver<'a> {
         if !self.memo.contains_key(&key) {
             if let Some(pos) = self.stack.iter().position(|(k, _)| *k == key) {
                 let chain: Vec<(String, Span)> = self.stack[pos..].to_vec();
-                self.report_cycle(&chain, span);
-                return None;
+                // The official CLI substitutes a whole map or list without
+                // resolving inside it in the same round, so a cycle through
+                // one is cut there (it warns about what stays unresolved);
+                // only a cycle of scalar values is an error.
+                let cut = self.stack_container[pos..].iter().any(|c| *c);
+                self.report_cycle(&chain, span, cut);
+                return cut.then(|| node.clone());
             }
             self.prewarm(&key, node, span);
             if !self.memo.contains_key(&key) {
@@ -865,10 +874,13 @@ impl<'a> Resolver<'a> {
             return;
         }
         self.stack.push((key.clone(), span));
+        self.stack_container
+            .push(matches!(node.kind, NodeKind::Map(_) | NodeKind::Seq(_)));
         let saved = std::mem::take(&mut self.collected);
         let out = self.resolve_node(node);
         let refs = std::mem::replace(&mut self.collected, saved);
         self.stack.pop();
+        self.stack_container.pop();
         self.memo.insert(
             key,
             Memo {
@@ -987,7 +999,7 @@ impl<'a> Resolver<'a> {
             match cycles.iter().find(|(di, ..)| *di >= done.index) {
                 Some((_, chain, sp)) => {
                     let (chain, sp) = (chain.clone(), *sp);
-                    self.report_cycle(&chain, sp);
+                    self.report_cycle(&chain, sp, false);
                 }
                 None => self.diags.push(
                     Diag::error(format!(
@@ -1016,7 +1028,7 @@ impl<'a> Resolver<'a> {
     /// loop. The cycle is
     /// shown from its smallest member, so forks resolving in parallel that
     /// meet it from different ends report the same diagnostic (deduplicated).
-    fn report_cycle(&mut self, chain: &[(String, Span)], span: Span) {
+    fn report_cycle(&mut self, chain: &[(String, Span)], span: Span, cut: bool) {
         let mut sorted: Vec<String> = chain.iter().map(|(k, _)| k.clone()).collect();
         sorted.sort();
         if !self.reported_cycles.insert(sorted) {
@@ -1048,7 +1060,13 @@ impl<'a> Resolver<'a> {
         } else {
             members.join(" → ")
         };
-        let mut d = Diag::error(format!("cycle detected: {chain_text}"));
+        let mut d = if cut {
+            Diag::warning(format!(
+                "unresolved variables: a cycle through whole complex values: {chain_text}"
+            ))
+        } else {
+            Diag::error(format!("cycle detected: {chain_text}"))
+        };
         for (i, (_, s)) in edges.iter().enumerate().take(MAX_CYCLE_SHOWN) {
             let label = format!("{} refers to {} here", members[i], members[i + 1]);
             d = if i == 0 {
@@ -1057,8 +1075,12 @@ impl<'a> Resolver<'a> {
                 d.related(*s, label)
             };
         }
-        self.diags
-            .push(d.help("break the cycle: one of these values must not depend on the others"));
+        let help = if cut {
+            "the references inside the repeated value stay unresolved (as the Databricks CLI leaves them); break the cycle: one of these values must not depend on the others"
+        } else {
+            "break the cycle: one of these values must not depend on the others"
+        };
+        self.diags.push(d.help(help));
     }
 
     /// Take `cost` from the expansion budget shared by every fork. False (and

@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 
 use futures::stream::{self, StreamExt, TryStreamExt};
+use rayon::prelude::*;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -541,16 +542,43 @@ pub async fn make_plan(
 
     let mut changes: Vec<ResourceChange> =
         Vec::with_capacity(bundle.resources.len() + state.resources.len());
-    let mut actions: HashMap<ResourceAddr, Action> = HashMap::new();
-    for addr in graph.topo_order() {
-        let Some(rc) = bundle.resources.get(&addr) else {
-            continue;
-        };
-        let obs = observed.get(&addr).cloned().unwrap_or(Observed::NotRead);
-        let change = plan_resource(bundle, rc, state, &obs, &actions, graph.dependencies(&addr))?;
-        actions.insert(addr, change.action);
-        changes.push(change);
+    // A resource's plan needs only its dependencies' actions: plan each level
+    // of the graph (everything whose dependencies are planned) in parallel,
+    // then list the changes in topological order.
+    let order = graph.topo_order();
+    let mut level_of: HashMap<&ResourceAddr, usize> = HashMap::with_capacity(order.len());
+    let mut levels: Vec<Vec<(&ResourceAddr, Vec<ResourceAddr>)>> = Vec::new();
+    for addr in &order {
+        let deps = graph.dependencies(addr);
+        let level = deps
+            .iter()
+            .filter_map(|d| level_of.get(d).map(|l| l + 1))
+            .max()
+            .unwrap_or(0);
+        level_of.insert(addr, level);
+        if levels.len() <= level {
+            levels.resize_with(level + 1, Vec::new);
+        }
+        levels[level].push((addr, deps));
     }
+    let not_read = Observed::NotRead;
+    let mut actions: HashMap<ResourceAddr, Action> = HashMap::with_capacity(order.len());
+    let mut planned: HashMap<ResourceAddr, ResourceChange> = HashMap::with_capacity(order.len());
+    for level in levels {
+        let done: Vec<ResourceChange> = level
+            .into_par_iter()
+            .filter_map(|(addr, deps)| {
+                let rc = bundle.resources.get(addr)?;
+                let obs = observed.get(addr).unwrap_or(&not_read);
+                Some(plan_resource(bundle, rc, state, obs, &actions, deps))
+            })
+            .collect::<Result<_, _>>()?;
+        for change in done {
+            actions.insert(change.addr.clone(), change.action);
+            planned.insert(change.addr.clone(), change);
+        }
+    }
+    changes.extend(order.iter().filter_map(|addr| planned.remove(addr)));
     for (addr, rs) in &state.resources {
         if bundle.resources.contains_key(addr) {
             continue;

@@ -89,8 +89,12 @@ fn touches(path: &str, rule: &str) -> bool {
 }
 
 /// Paths with their list selectors dropped (`tasks[task_key=a].x` → `tasks.x`),
-/// so rules can name fields inside lists.
-fn rule_path(path: &str) -> String {
+/// so rules can name fields inside lists. Borrowed when there is none (most
+/// paths: this runs for every field of every resource in a plan).
+fn rule_path(path: &str) -> std::borrow::Cow<'_, str> {
+    if !path.contains('[') {
+        return std::borrow::Cow::Borrowed(path);
+    }
     let mut out = String::with_capacity(path.len());
     let mut depth = 0;
     for c in path.chars() {
@@ -101,7 +105,7 @@ fn rule_path(path: &str) -> String {
             _ => {}
         }
     }
-    out
+    std::borrow::Cow::Owned(out)
 }
 
 fn ignored(path: &str, rules: &FieldRules) -> bool {
@@ -230,20 +234,23 @@ impl Walker<'_> {
             list_key(new).filter(|k| old.iter().all(|e| e.get(k).is_some_and(|v| v.is_string())));
         match key {
             Some(k) => {
-                let id = |e: &Value| e.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-                let find =
-                    |list: &[Value], want: &str| list.iter().find(|e| id(e) == want).cloned();
+                fn id<'v>(e: &'v Value, k: &str) -> &'v str {
+                    e.get(k).and_then(Value::as_str).unwrap_or("")
+                }
+                fn find<'v>(list: &'v [Value], k: &str, want: &str) -> Option<&'v Value> {
+                    list.iter().find(|e| id(e, k) == want)
+                }
                 for n in new {
-                    let want = id(n);
-                    let child = keyed_path(path, k, &want);
-                    let o = find(old, &want);
-                    let p = prev.and_then(|p| find(p, &want));
-                    self.walk(&child, Some(n), o.as_ref(), p.as_ref());
+                    let want = id(n, k);
+                    let child = keyed_path(path, k, want);
+                    let o = find(old, k, want);
+                    let p = prev.and_then(|p| find(p, k, want));
+                    self.walk(&child, Some(n), o, p);
                 }
                 for o in old {
-                    let have = id(o);
-                    if !new.iter().any(|n| id(n) == have) {
-                        self.push(keyed_path(path, k, &have), Some(o), None);
+                    let have = id(o, k);
+                    if !new.iter().any(|n| id(n, k) == have) {
+                        self.push(keyed_path(path, k, have), Some(o), None);
                     }
                 }
             }

@@ -62,6 +62,32 @@ pub fn settings_body(config: &Value) -> Value {
     without_keys(config, BUNDLE_ONLY)
 }
 
+/// The job's owner (its IS_OWNER entry) as a `run_as` value: the identity a
+/// job without `run_as` runs as.
+async fn job_owner(client: &Client, id: &str) -> Result<Option<Value>, ApiError> {
+    let path = format!("/api/2.0/permissions/jobs/{id}");
+    let Some(acl) = none_if_missing(client.call(Method::GET, &path, &[], None).await)? else {
+        return Ok(None);
+    };
+    let owner = acl
+        .get("access_control_list")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|e| {
+            e.get("all_permissions")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .any(|p| p.get("permission_level").and_then(Value::as_str) == Some("IS_OWNER"))
+        });
+    Ok(owner.and_then(|e| {
+        ["user_name", "service_principal_name"]
+            .iter()
+            .find_map(|f| e.get(*f).and_then(Value::as_str).map(|v| json!({ *f: v })))
+    }))
+}
+
 /// Parse a job id kept as a decimal string (never through f64: ids are int64).
 fn job_id(path: &str, id: &str) -> Result<i64, ApiError> {
     id.parse::<i64>().map_err(|_| ApiError::InvalidParameter {
@@ -323,10 +349,19 @@ impl ResourceKind for JobKind {
         client: &Client,
         id: &str,
         config: &Value,
-        _changed: &[String],
+        changed: &[String],
     ) -> Result<String, ApiError> {
         let path = format!("{API}/reset");
-        let body = json!({"job_id": job_id(&path, id)?, "new_settings": settings_body(config)});
+        let mut settings = settings_body(config);
+        if changed.iter().any(|f| f == "run_as") && config.get("run_as").is_none() {
+            // `reset` without `run_as` keeps the old identity (reference §11.1):
+            // a removed run_as must name the default, the job's owner, or the
+            // job would go on running as the identity the bundle dropped.
+            if let (Some(owner), Value::Object(m)) = (job_owner(client, id).await?, &mut settings) {
+                m.insert("run_as".into(), owner);
+            }
+        }
+        let body = json!({"job_id": job_id(&path, id)?, "new_settings": settings});
         client.call(Method::POST, &path, &[], Some(&body)).await?;
         Ok(id.to_string())
     }

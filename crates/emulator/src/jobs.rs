@@ -227,6 +227,17 @@ fn settings_of(b: &Map<String, Value>, field: &str) -> Result<Map<String, Value>
     }
 }
 
+/// The identity `settings.run_as` names (the job runs as it: `run_as_user_name`).
+fn run_as_identity(settings: &Map<String, Value>) -> Option<&str> {
+    settings
+        .get("run_as")
+        .and_then(|r| {
+            r.get("user_name")
+                .or_else(|| r.get("service_principal_name"))
+        })
+        .and_then(Value::as_str)
+}
+
 async fn create(State(emu): Shared, Extension(caller): Extension<Caller>, raw: Bytes) -> ApiResult {
     let mut settings = body(&raw)?;
     settings.remove("access_control_list");
@@ -234,13 +245,7 @@ async fn create(State(emu): Shared, Extension(caller): Extension<Caller>, raw: B
     let now = now_ms();
     let id = emu.store.txn(|t| {
         let id = t.next_int64_id(IdKind::Job);
-        let run_as = settings
-            .get("run_as")
-            .and_then(|r| {
-                r.get("user_name")
-                    .or_else(|| r.get("service_principal_name"))
-            })
-            .and_then(Value::as_str)
+        let run_as = run_as_identity(&settings)
             .unwrap_or(&caller.user_name)
             .to_string();
         t.put(
@@ -377,6 +382,9 @@ async fn reset(State(emu): Shared, raw: Bytes) -> ApiResult {
                 settings.insert("run_as".into(), r);
             }
         }
+        if let Some(who) = run_as_identity(&settings) {
+            job["run_as_user_name"] = json!(who);
+        }
         job["settings"] = Value::Object(settings);
         t.put(JOBS, &key(id), job);
         Ok::<_, ApiErr>(())
@@ -469,6 +477,9 @@ async fn update(State(emu): Shared, raw: Bytes) -> ApiResult {
             }
         }
         normalize(&mut settings)?;
+        if let Some(who) = run_as_identity(&settings) {
+            job["run_as_user_name"] = json!(who);
+        }
         job["settings"] = Value::Object(settings);
         t.put(JOBS, &key(id), job);
         Ok::<_, ApiErr>(())
