@@ -106,13 +106,26 @@ impl LocalStore {
     /// (0 when there is none): entries replayed from the log beyond it are
     /// not in `resources.json` yet.
     pub fn load_with_snapshot_serial(&self) -> Result<(Option<DeploymentState>, u64), StateError> {
+        self.load_with_snapshot().map(|(st, serial, _)| (st, serial))
+    }
+
+    /// [`LocalStore::load_with_snapshot_serial`], also returning the
+    /// snapshot's SHA-256: when the workspace copy has the same bytes, it
+    /// need not be parsed a second time.
+    pub fn load_with_snapshot(
+        &self,
+    ) -> Result<(Option<DeploymentState>, u64, Option<[u8; 32]>), StateError> {
+        use sha2::Digest;
         let snap_path = self.snapshot_path();
-        let mut state = match fs::read(&snap_path) {
-            Ok(bytes) => Some(DeploymentState::from_json(
-                &bytes,
-                &snap_path.display().to_string(),
-            )?),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        let (mut state, digest) = match fs::read(&snap_path) {
+            Ok(bytes) => (
+                Some(DeploymentState::from_json(
+                    &bytes,
+                    &snap_path.display().to_string(),
+                )?),
+                Some(sha2::Sha256::digest(&bytes).into()),
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (None, None),
             Err(e) => return Err(io_err("read", &snap_path)(e)),
         };
         let snapshot_serial = state.as_ref().map_or(0, |s| s.serial);
@@ -128,7 +141,7 @@ impl LocalStore {
             st.apply_op(&entry.op);
             st.serial = entry.serial;
         }
-        Ok((state, snapshot_serial))
+        Ok((state, snapshot_serial, digest))
     }
 
     /// The logged entries. A torn last line (a crash mid-append) is cut off

@@ -421,10 +421,20 @@ impl StateStore {
         remote: Option<RemoteStore>,
         tf_local: Option<PathBuf>,
     ) -> Result<Self, StateError> {
-        let (local_state, snapshot_serial) = local.load_with_snapshot_serial()?;
+        let (local_state, snapshot_serial, digest) = local.load_with_snapshot()?;
+        // The snapshot is the local state only when the log added nothing.
+        let same = digest.filter(|_| {
+            local_state
+                .as_ref()
+                .is_some_and(|s| s.serial == snapshot_serial)
+        });
         let (remote_state, tf_remote) = match &remote {
             Some(r) => {
-                let (st, tf) = futures::future::join(r.load(), r.load_terraform()).await;
+                let (st, tf) = futures::future::join(
+                    r.load_unless_same(same, || local_state.clone()),
+                    r.load_terraform(),
+                )
+                .await;
                 (st?, tf?)
             }
             None => (None, None),

@@ -78,6 +78,18 @@ impl RemoteStore {
     }
 
     pub async fn load(&self) -> Result<Option<DeploymentState>, StateError> {
+        self.load_unless_same(None, || None).await
+    }
+
+    /// [`RemoteStore::load`]; when the file's SHA-256 is `same` (the local
+    /// snapshot's), `copy` gives the state instead of parsing the bytes again
+    /// (a no-op plan of 10,000 resources parsed 15 MB twice).
+    pub async fn load_unless_same(
+        &self,
+        same: Option<[u8; 32]>,
+        copy: impl FnOnce() -> Option<DeploymentState>,
+    ) -> Result<Option<DeploymentState>, StateError> {
+        use sha2::Digest;
         let path = self.file_path();
         match read_file(&self.client, &path)
             .await
@@ -85,7 +97,14 @@ impl RemoteStore {
         {
             None => Ok(None),
             Some(bytes) if bytes.is_empty() => Ok(None),
-            Some(bytes) => DeploymentState::from_json(&bytes, &path).map(Some),
+            Some(bytes) => {
+                if same.is_some_and(|d| <[u8; 32]>::from(sha2::Sha256::digest(&bytes)) == d) {
+                    if let Some(state) = copy() {
+                        return Ok(Some(state));
+                    }
+                }
+                DeploymentState::from_json(&bytes, &path).map(Some)
+            }
         }
     }
 
