@@ -1,7 +1,7 @@
 """Clusters, instance pools and vector search through the official SDK: every object created is
 read back, with the SDK's own waiters where it has them."""
 from databricks.sdk import WorkspaceClient
-from databricks.sdk.errors import InvalidParameterValue, NotFound, ResourceAlreadyExists
+from databricks.sdk.errors import NotFound, ResourceAlreadyExists, ResourceDoesNotExist
 from databricks.sdk.service import compute, vectorsearch
 
 from _common import check, expect_error, run, wait_until
@@ -34,7 +34,8 @@ def pool_and_cluster_lifecycle():
     started = w.clusters.start_and_wait(c.cluster_id)
     check(started.state == compute.State.RUNNING, f"start: {started.state}")
     w.clusters.permanent_delete(c.cluster_id)
-    expect_error(InvalidParameterValue, w.clusters.get, c.cluster_id)
+    # 400 INVALID_PARAMETER_VALUE "... does not exist": the SDK maps it to ResourceDoesNotExist.
+    expect_error(ResourceDoesNotExist, w.clusters.get, c.cluster_id)
     w.instance_pools.delete(pool.instance_pool_id)
     check(all(p.instance_pool_id != pool.instance_pool_id for p in w.instance_pools.list()),
           "a deleted pool leaves the list")
