@@ -36,6 +36,7 @@ const UNDEPLOYABLE: &[(&str, &str, &str)] = &[
     ("databricks__cli__acceptance__bundle__templates__lakeflow-integrations__output__my_lakeflow_integrations", "building artifact", "the uv project is not in the corpus"),
     ("databricks__bundle-examples__knowledge_base__job_read_secret", "Invalid permission 'VIEW'", "secret scope ACL level VIEW: the service takes READ, WRITE or MANAGE (the official CLI warns at validate, and its ACL call fails the same way)"),
     ("db-afeng__genie_slack_app", "invalid host", "`workspace.host` is the placeholder `<workspace_host_url>`"),
+    ("end-to-end-mlops-databricks-3__marvelous-databricks-course-kbajdzienko", "lookup", "its variables look up a cluster policy and a cluster that exist only in the author's workspace"),
 ];
 
 struct Outcome {
@@ -206,6 +207,21 @@ fn gone(api: &Api, kind: &str, id: &str) -> Result<bool, String> {
                 .iter()
                 .any(|s| s["name"] == id))
         }
+        // A missing cluster answers 400, not 404: look for it in the list.
+        "clusters" => {
+            return Ok(!api
+                .list("/api/2.1/clusters/list", "clusters", &[])
+                .iter()
+                .any(|c| c["cluster_id"] == id))
+        }
+        "instance_pools" => {
+            return Ok(!api
+                .list("/api/2.0/instance-pools/list", "instance_pools", &[])
+                .iter()
+                .any(|p| p["instance_pool_id"] == id))
+        }
+        "vector_search_endpoints" => format!("/api/2.0/vector-search/endpoints/{id}"),
+        "vector_search_indexes" => format!("/api/2.0/vector-search/indexes/{id}"),
         // Paths are ids: `projects/p/branches/b`; a soft-deleted object reads as missing.
         postgres if postgres.starts_with("postgres_") => format!("/api/2.0/postgres/{id}"),
         other => return Err(format!("no gone-check for kind `{other}`: add one here")),

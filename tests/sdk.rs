@@ -237,6 +237,15 @@ fn sdk_pipelines_warehouses_and_secret_scopes() {
 }
 
 #[test]
+fn sdk_clusters_instance_pools_and_vector_search() {
+    if python().is_none() {
+        return;
+    }
+    let emu = Emulator::start_with(&["--no-postgres"]);
+    run_script(&emu, "compute.py", &[]);
+}
+
+#[test]
 fn sdk_workspace_files_current_user_and_m2m_oauth() {
     if python().is_none() {
         return;

@@ -93,6 +93,25 @@ fn levels(object_type: &str) -> Levels {
                 ("CAN_RUN", "CAN_MONITOR"),
             ],
         },
+        "clusters" => Levels {
+            order: &["CAN_ATTACH_TO", "CAN_RESTART", "CAN_MANAGE"],
+            owner: "CAN_MANAGE",
+            from_top: &[
+                ("CAN_MANAGE", "CAN_MANAGE"),
+                ("CAN_VIEW", "CAN_ATTACH_TO"),
+                ("CAN_RUN", "CAN_RESTART"),
+            ],
+        },
+        "instance-pools" => Levels {
+            order: &["CAN_ATTACH_TO", "CAN_MANAGE"],
+            owner: "CAN_MANAGE",
+            from_top: &[("CAN_MANAGE", "CAN_MANAGE"), ("CAN_VIEW", "CAN_ATTACH_TO")],
+        },
+        "vector-search-endpoints" => Levels {
+            order: &["CAN_USE", "CAN_CREATE", "CAN_MANAGE"],
+            owner: "CAN_MANAGE",
+            from_top: &[("CAN_MANAGE", "CAN_MANAGE"), ("CAN_VIEW", "CAN_USE")],
+        },
         "apps" | "database-instances" => Levels {
             order: &["CAN_USE", "CAN_MANAGE"],
             owner: "CAN_MANAGE",

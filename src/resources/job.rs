@@ -2,7 +2,7 @@
 //! live in the submodules; this file is the kind itself (checks and CRUD).
 //! Job ids are server-assigned int64 values, kept as decimal strings.
 
-mod compute;
+pub(crate) mod compute;
 mod settings;
 mod task;
 

@@ -8,10 +8,12 @@
 pub mod app;
 pub mod catalog;
 pub mod check;
+pub mod cluster;
 pub mod common;
 pub mod database_catalog;
 pub mod database_instance;
 pub mod grants;
+pub mod instance_pool;
 pub mod job;
 pub mod pipeline;
 pub mod postgres;
@@ -20,6 +22,8 @@ pub mod secret_scope;
 pub mod sql_warehouse;
 pub mod synced_database_table;
 pub mod uc_schema;
+pub mod vector_search_endpoint;
+pub mod vector_search_index;
 pub mod volume;
 
 use std::borrow::Cow;
@@ -83,6 +87,10 @@ kinds! {
     PostgresRoles => "postgres_roles", postgres::role::PostgresRoleKind;
     PostgresCatalogs => "postgres_catalogs", postgres::catalog::PostgresCatalogKind;
     PostgresSyncedTables => "postgres_synced_tables", postgres::synced_table::PostgresSyncedTableKind;
+    Clusters => "clusters", cluster::ClusterKind;
+    InstancePools => "instance_pools", instance_pool::InstancePoolKind;
+    VectorSearchEndpoints => "vector_search_endpoints", vector_search_endpoint::VectorSearchEndpointKind;
+    VectorSearchIndexes => "vector_search_indexes", vector_search_index::VectorSearchIndexKind;
 }
 
 impl Kind {
@@ -685,14 +693,10 @@ pub const UNSUPPORTED_KINDS: &[&str] = &[
     "experiments",
     "model_serving_endpoints",
     "quality_monitors",
-    "clusters",
     "dashboards",
     "alerts",
     "genie_spaces",
-    "vector_search_endpoints",
-    "vector_search_indexes",
     "external_locations",
-    "instance_pools",
     "job_runs",
     "secrets",
 ];

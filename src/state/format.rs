@@ -494,7 +494,7 @@ mod tests {
             .insert(ResourceAddr::new(Kind::Jobs, "foo"), job("123"));
         st.pending.insert(ResourceAddr::new(Kind::Apps, "a"));
         st.foreign.insert(
-            "resources.clusters.p".into(),
+            "resources.future_kind.p".into(),
             json!({"__id__": "abc", "state": {"name": "p"}}),
         );
         let bytes = serialize(&st);
@@ -519,7 +519,7 @@ mod tests {
                 "__embed__": [{"level": "CAN_VIEW", "user_name": "v@x.com"}]},
                 "depends_on": [{"node": "resources.jobs.foo", "label": "${resources.jobs.foo.id}"}]})
         );
-        assert_eq!(v["state"]["resources.clusters.p"]["__id__"], "abc");
+        assert_eq!(v["state"]["resources.future_kind.p"]["__id__"], "abc");
         assert_eq!(v["lakebundle"]["pending"], json!(["resources.apps.a"]));
         let back = parse(&bytes, "x").unwrap();
         assert_eq!(back.resources, st.resources);
@@ -618,7 +618,7 @@ mod tests {
              "instances": [{"attributes": {"id": "x", "name": "my-app"}}]},
             {"mode": "managed", "type": "databricks_permissions", "name": "job_foo",
              "instances": [{"attributes": {"id": "/jobs/123"}}]},
-            {"mode": "managed", "type": "databricks_cluster", "name": "p",
+            {"mode": "managed", "type": "databricks_notebook", "name": "p",
              "instances": [{"attributes": {"id": "pp"}}]},
             {"mode": "data", "type": "databricks_job", "name": "ignored", "instances": []}
           ]}"#;
@@ -633,7 +633,7 @@ mod tests {
             tf.resources[&ResourceAddr::new(Kind::Apps, "app")],
             "my-app"
         );
-        assert_eq!(tf.other, vec!["databricks_cluster.p".to_string()]);
+        assert_eq!(tf.other, vec!["databricks_notebook.p".to_string()]);
         let direct = tf.to_direct();
         assert_eq!((direct.serial, direct.lineage.as_str()), (7, "TL"));
         assert!(parse_terraform(br#"{"version": 3}"#, "t").is_err());

@@ -18,6 +18,7 @@ pub mod args;
 pub mod auth;
 pub mod backend;
 pub mod catalogs;
+pub mod clusters;
 pub mod faults;
 pub mod files;
 pub mod http;
@@ -33,6 +34,7 @@ pub mod secrets;
 pub mod server;
 pub mod store;
 pub mod unity_catalog;
+pub mod vector_search;
 pub mod warehouses;
 pub mod workspace;
 

@@ -90,7 +90,28 @@ fn object_type(t: &str) -> Result<&'static ObjectType, ApiErr> {
         ],
         owner_level: "IS_OWNER",
     };
+    static CLUSTERS: ObjectType = ObjectType {
+        path: "clusters",
+        singular: "cluster",
+        levels: &["CAN_ATTACH_TO", "CAN_RESTART", "CAN_MANAGE"],
+        owner_level: "CAN_MANAGE",
+    };
+    static POOLS: ObjectType = ObjectType {
+        path: "instance-pools",
+        singular: "instance-pool",
+        levels: &["CAN_ATTACH_TO", "CAN_MANAGE"],
+        owner_level: "CAN_MANAGE",
+    };
+    static VS_ENDPOINTS: ObjectType = ObjectType {
+        path: "vector-search-endpoints",
+        singular: "vector-search-endpoint",
+        levels: &["CAN_USE", "CAN_CREATE", "CAN_MANAGE"],
+        owner_level: "CAN_MANAGE",
+    };
     match t {
+        "clusters" => Ok(&CLUSTERS),
+        "instance-pools" => Ok(&POOLS),
+        "vector-search-endpoints" => Ok(&VS_ENDPOINTS),
         "jobs" => Ok(&JOBS),
         "apps" => Ok(&APPS),
         "database-instances" => Ok(&INSTANCES),
@@ -98,7 +119,7 @@ fn object_type(t: &str) -> Result<&'static ObjectType, ApiErr> {
         // The Python SDK's helper says `warehouses`; the CLI `sql/warehouses`: one object.
         "sql/warehouses" | "warehouses" => Ok(&WAREHOUSES),
         other => Err(ApiErr::invalid(format!(
-            "Invalid object type '{other}': supported are jobs, apps, database-instances, pipelines, sql/warehouses"
+            "Invalid object type '{other}': supported are jobs, apps, database-instances, pipelines, sql/warehouses, clusters, instance-pools, vector-search-endpoints"
         ))),
     }
 }
@@ -142,6 +163,10 @@ fn object_exists(emu: &Emu, ty: &ObjectType, id: &str) -> Result<(), ApiErr> {
             .is_some_and(|a| !super::apps::is_deleting(&a)),
         "pipelines" => super::pipelines::exists(emu, id),
         "sql/warehouses" => super::warehouses::exists(emu, id),
+        "clusters" => super::clusters::cluster_exists(emu, id),
+        "instance-pools" => super::clusters::pool_exists(emu, id),
+        // By the endpoint's uuid `id`, not its name (as the service).
+        "vector-search-endpoints" => super::vector_search::endpoint_id_exists(emu, id),
         _ => emu.store.get(super::instances::COLLECTION, id).is_some(),
     };
     if found {

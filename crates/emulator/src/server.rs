@@ -197,6 +197,8 @@ pub fn router(emu: Arc<Emu>) -> Router {
         .merge(permissions::routes())
         .merge(pipelines::routes())
         .merge(warehouses::routes())
+        .merge(super::clusters::routes())
+        .merge(super::vector_search::routes())
         .merge(secrets::routes())
         .merge(unity_catalog::routes())
         .merge(super::postgres_api::routes())

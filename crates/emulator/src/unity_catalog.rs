@@ -1175,8 +1175,17 @@ fn applicable(securable: &str, privilege: &str) -> bool {
             privilege,
             "ALL_PRIVILEGES" | "APPLY_TAG" | "MANAGE" | "READ_VOLUME" | "WRITE_VOLUME"
         ),
+        "table" => matches!(
+            privilege,
+            "ALL_PRIVILEGES" | "APPLY_TAG" | "MANAGE" | "SELECT" | "MODIFY"
+        ),
         _ => false,
     }
+}
+
+/// Drop the grants of a securable that is gone (a deleted vector search index).
+pub fn forget_grants(t: &mut Txn<'_>, securable: &str, full_name: &str) {
+    t.delete(UC_GRANTS, &grants_key(securable, full_name));
 }
 
 /// The stored key of a securable that must exist, or its not-found error.
@@ -1199,8 +1208,17 @@ fn securable_key(emu: &Emu, securable: &str, full: &str) -> Result<String, ApiEr
                 .map(|_| key.clone())
                 .ok_or_else(|| volume_missing(&key))
         }
+        // Vector search indexes are UC tables for grants.
+        "table" => {
+            let key = full_name("table", full, 3)?.join(".");
+            if super::vector_search::index_exists(emu, &key) {
+                Ok(key)
+            } else {
+                Err(ApiErr::not_found(format!("Table '{key}' does not exist.")))
+            }
+        }
         other => Err(ApiErr::invalid(format!(
-            "Invalid securable type '{other}': this workspace serves catalog, schema and volume"
+            "Invalid securable type '{other}': this workspace serves catalog, schema, volume and table"
         ))),
     }
 }
