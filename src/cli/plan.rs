@@ -43,7 +43,7 @@ async fn plan_session(
         save_to: a.out.clone(),
     };
     let PlanOutcome { plan, saved } =
-        plan(&session.bundle, &store.snapshot(), &session.client, &req)
+        plan(&session.bundle, &store.into_state(), &session.client, &req)
             .await
             .map_err(|e| match e {
                 PlanFailure::Engine(e) => super::bind::engine_error(g, session, e),

@@ -106,7 +106,8 @@ impl LocalStore {
     /// (0 when there is none): entries replayed from the log beyond it are
     /// not in `resources.json` yet.
     pub fn load_with_snapshot_serial(&self) -> Result<(Option<DeploymentState>, u64), StateError> {
-        self.load_with_snapshot().map(|(st, serial, _)| (st, serial))
+        self.load_with_snapshot()
+            .map(|(st, serial, _)| (st, serial))
     }
 
     /// [`LocalStore::load_with_snapshot_serial`], also returning the

@@ -431,7 +431,15 @@ impl StateStore {
         let (remote_state, tf_remote) = match &remote {
             Some(r) => {
                 let (st, tf) = futures::future::join(
-                    r.load_unless_same(same, || local_state.clone()),
+                    // Same bytes as the snapshot: only its lineage and serial
+                    // matter to `reconcile`, where the local copy wins the tie.
+                    r.load_unless_same(same, || {
+                        local_state.as_ref().map(|l| DeploymentState {
+                            lineage: l.lineage.clone(),
+                            serial: l.serial,
+                            ..DeploymentState::new()
+                        })
+                    }),
                     r.load_terraform(),
                 )
                 .await;
@@ -613,6 +621,14 @@ impl StateStore {
     /// A copy of the current state.
     pub fn snapshot(&self) -> DeploymentState {
         self.lock_state().clone()
+    }
+
+    /// The state, for a command that only reads it (no copy of a state that
+    /// can hold 10,000 resources).
+    pub fn into_state(self) -> DeploymentState {
+        self.state
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn lock_state(&self) -> std::sync::MutexGuard<'_, DeploymentState> {
