@@ -13,6 +13,7 @@ pub mod database_catalog;
 pub mod database_instance;
 pub mod grants;
 pub mod job;
+pub mod ml;
 pub mod pipeline;
 pub mod postgres;
 pub mod schema;
@@ -83,6 +84,10 @@ kinds! {
     PostgresRoles => "postgres_roles", postgres::role::PostgresRoleKind;
     PostgresCatalogs => "postgres_catalogs", postgres::catalog::PostgresCatalogKind;
     PostgresSyncedTables => "postgres_synced_tables", postgres::synced_table::PostgresSyncedTableKind;
+    Experiments => "experiments", ml::experiment::ExperimentKind;
+    RegisteredModels => "registered_models", ml::registered_model::RegisteredModelKind;
+    Models => "models", ml::model::ModelKind;
+    ModelServingEndpoints => "model_serving_endpoints", ml::serving_endpoint::ServingEndpointKind;
 }
 
 impl Kind {
@@ -625,6 +630,14 @@ pub trait ResourceKind: Send + Sync + 'static {
     fn permissions_object_id(&self, id: &str) -> String {
         id.to_string()
     }
+    /// The Permissions API object id when it is a field of the object rather
+    /// than its id (serving endpoints, legacy models: a server-assigned id
+    /// beside the name). `known` is the object as read, or its recorded
+    /// outputs. Default: [`Self::permissions_object_id`].
+    fn permissions_object_id_of(&self, id: &str, known: &Value) -> String {
+        let _ = known;
+        self.permissions_object_id(id)
+    }
     /// Names other resources may use to point at this one (implicit graph
     /// links): its literal `name` by default; path-named kinds give their
     /// path as written (`${resources.postgres_projects.p.id}/branches/dev`).
@@ -680,10 +693,6 @@ pub fn kind_impl(kind: Kind) -> &'static dyn ResourceKind {
 pub const UNSUPPORTED_KINDS: &[&str] = &[
     "schemas",
     "volumes",
-    "registered_models",
-    "models",
-    "experiments",
-    "model_serving_endpoints",
     "quality_monitors",
     "clusters",
     "dashboards",

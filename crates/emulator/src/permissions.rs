@@ -90,7 +90,34 @@ fn object_type(t: &str) -> Result<&'static ObjectType, ApiErr> {
         ],
         owner_level: "IS_OWNER",
     };
+    static EXPERIMENTS: ObjectType = ObjectType {
+        path: "experiments",
+        singular: "experiment",
+        levels: &["CAN_READ", "CAN_EDIT", "CAN_MANAGE"],
+        owner_level: "CAN_MANAGE",
+    };
+    static REGISTERED_MODELS: ObjectType = ObjectType {
+        path: "registered-models",
+        singular: "registered-model",
+        levels: &[
+            "CAN_READ",
+            "CAN_EDIT",
+            "CAN_MANAGE_STAGING_VERSIONS",
+            "CAN_MANAGE_PRODUCTION_VERSIONS",
+            "CAN_MANAGE",
+        ],
+        owner_level: "CAN_MANAGE",
+    };
+    static SERVING_ENDPOINTS: ObjectType = ObjectType {
+        path: "serving-endpoints",
+        singular: "serving-endpoint",
+        levels: &["CAN_VIEW", "CAN_QUERY", "CAN_MANAGE"],
+        owner_level: "CAN_MANAGE",
+    };
     match t {
+        "experiments" => Ok(&EXPERIMENTS),
+        "registered-models" => Ok(&REGISTERED_MODELS),
+        "serving-endpoints" => Ok(&SERVING_ENDPOINTS),
         "jobs" => Ok(&JOBS),
         "apps" => Ok(&APPS),
         "database-instances" => Ok(&INSTANCES),
@@ -98,7 +125,7 @@ fn object_type(t: &str) -> Result<&'static ObjectType, ApiErr> {
         // The Python SDK's helper says `warehouses`; the CLI `sql/warehouses`: one object.
         "sql/warehouses" | "warehouses" => Ok(&WAREHOUSES),
         other => Err(ApiErr::invalid(format!(
-            "Invalid object type '{other}': supported are jobs, apps, database-instances, pipelines, sql/warehouses"
+            "Invalid object type '{other}': supported are jobs, apps, database-instances, pipelines, sql/warehouses, experiments, registered-models, serving-endpoints"
         ))),
     }
 }
@@ -142,6 +169,9 @@ fn object_exists(emu: &Emu, ty: &ObjectType, id: &str) -> Result<(), ApiErr> {
             .is_some_and(|a| !super::apps::is_deleting(&a)),
         "pipelines" => super::pipelines::exists(emu, id),
         "sql/warehouses" => super::warehouses::exists(emu, id),
+        "experiments" => super::mlflow::experiment_exists(emu, id),
+        "registered-models" => super::mlflow::model_id_exists(emu, id),
+        "serving-endpoints" => super::serving::exists_by_id(emu, id),
         _ => emu.store.get(super::instances::COLLECTION, id).is_some(),
     };
     if found {
