@@ -103,10 +103,15 @@ fn obj<'a>(v: &'a Value, what: &str) -> Result<&'a Map<String, Value>, ApiErr> {
 /// served entity names and the default traffic route.
 fn core_config(emu: &Emu, raw: &Value) -> Result<Value, ApiErr> {
     let c = obj(raw, "config")?;
-    if let Some(k) = c.keys().find(|k| !CORE_FIELDS.contains(&k.as_str())) {
+    // The SDK repeats the endpoint's name inside the config (the path already has it).
+    if let Some(k) = c
+        .keys()
+        .find(|k| !CORE_FIELDS.contains(&k.as_str()) && k.as_str() != "name")
+    {
         return Err(ApiErr::invalid(format!("Unknown field 'config.{k}'")));
     }
     let mut out = c.clone();
+    out.remove("name");
     if c.contains_key("served_entities") && c.contains_key("served_models") {
         return Err(ApiErr::invalid(
             "Only one of served_entities and served_models can be set",
