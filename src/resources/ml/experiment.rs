@@ -14,7 +14,7 @@ use crate::api::{ApiError, Client, Method};
 use crate::config::source::Node;
 use crate::diag::Diagnostics;
 use crate::resources::common::{
-    self, collect_outputs, literal_str, schema_enum, schema_struct, without_keys, Lifecycle,
+    self, collect_outputs, literal_str, schema_enum, schema_struct, Lifecycle,
 };
 use crate::resources::{
     Created, DeploymentInfo, FieldRules, IdScheme, Kind, KindInfo, NameLink, ResourceKind, RunAs,
@@ -213,7 +213,8 @@ impl ResourceKind for ExperimentKind {
     }
 
     async fn create(&self, client: &Client, config: &Value) -> Result<Created, ApiError> {
-        let body = without_keys(config, BUNDLE_ONLY);
+        // Only the experiment's own fields: a stray key (`description`) never reaches the API.
+        let body = Value::Object(common::only_keys(config, CONFIG_FIELDS));
         let resp = client
             .call(Method::POST, &format!("{API}/create"), &[], Some(&body))
             .await?;
@@ -344,8 +345,9 @@ impl ResourceKind for ExperimentKind {
         out
     }
     /// The name as the service reads it back (no `/Workspace` prefix).
+    /// Unknown keys (warned about at validate) are dropped, as the CLI does.
     fn with_deployment_marker(&self, config: &Value, _info: &DeploymentInfo<'_>) -> Value {
-        let mut out = config.clone();
+        let mut out = super::known_fields(config, CONFIG_FIELDS, BUNDLE_ONLY);
         if let Some(name) = literal_str(config, "name") {
             out["name"] = Value::String(stored_name(name));
         }

@@ -16,8 +16,8 @@ use crate::resources::common::{
     self, collect_outputs, literal_str, schema_enum, schema_struct, Lifecycle,
 };
 use crate::resources::{
-    Created, FieldRules, IdScheme, Kind, KindInfo, NameLink, ResourceKind, RunAs, RunStyle,
-    UpdateStyle, WorkspacePaths,
+    Created, DeploymentInfo, FieldRules, IdScheme, Kind, KindInfo, NameLink, ResourceKind, RunAs,
+    RunStyle, UpdateStyle, WorkspacePaths,
 };
 
 schema_enum! {
@@ -279,6 +279,10 @@ impl ResourceKind for ModelKind {
     }
     fn outputs(&self, id: &str, remote: &Value) -> Value {
         collect_outputs(id, remote, OUTPUT_FIELDS)
+    }
+    /// Unknown keys (warned about at validate) are dropped, as the CLI does.
+    fn with_deployment_marker(&self, config: &Value, _info: &DeploymentInfo<'_>) -> Value {
+        super::known_fields(config, CONFIG_FIELDS, RULES.bundle_only)
     }
     fn permissions_object_type(&self) -> Option<&'static str> {
         Some("registered-models")

@@ -72,6 +72,15 @@ const CONFIG_FIELDS: &[&str] = &[
     "grants",
 ];
 const UPDATABLE: &[&str] = &["comment", "owner"];
+/// What create takes (grants are applied after it by [`uc_create`]).
+const CREATE_FIELDS: &[&str] = &[
+    "catalog_name",
+    "schema_name",
+    "name",
+    "comment",
+    "storage_location",
+    "grants",
+];
 
 static RULES: FieldRules = FieldRules {
     immutable: &["catalog_name", "schema_name", "name", "storage_location"],
@@ -166,8 +175,23 @@ impl ResourceKind for RegisteredModelKind {
         Some(format!("{catalog}.{schema}.{name}").to_lowercase())
     }
 
+    /// Only the model's own fields are sent (a stray key in the bundle never reaches the API);
+    /// an `owner` is not a create field, so it follows as an update.
     async fn create(&self, client: &Client, config: &Value) -> Result<Created, ApiError> {
-        uc_create(client, BASE, SECURABLE, config).await
+        let body = Value::Object(common::only_keys(config, CREATE_FIELDS));
+        let mut created = uc_create(client, BASE, SECURABLE, &body).await?;
+        if let Some(owner) = config.get("owner") {
+            let patch = serde_json::json!({ "owner": owner });
+            created.remote = client
+                .call(
+                    Method::PATCH,
+                    &format!("{BASE}/{}", created.id),
+                    &[],
+                    Some(&patch),
+                )
+                .await?;
+        }
+        Ok(created)
     }
     async fn read(&self, client: &Client, id: &str) -> Result<Option<Value>, ApiError> {
         uc_read(client, BASE, SECURABLE, id).await
@@ -209,9 +233,10 @@ impl ResourceKind for RegisteredModelKind {
     fn outputs(&self, id: &str, remote: &Value) -> Value {
         collect_outputs(id, remote, OUTPUT_FIELDS)
     }
-    /// Names lower-cased and grants normalised: the config as Unity Catalog reads it back.
+    /// Unknown keys dropped (as the CLI does), names lower-cased and grants normalised: the config as Unity Catalog reads it back.
     fn with_deployment_marker(&self, config: &Value, _info: &DeploymentInfo<'_>) -> Value {
-        grants::normalize_config(&lowercase(config, &["catalog_name", "schema_name", "name"]))
+        let known = super::known_fields(config, CONFIG_FIELDS, RULES.bundle_only);
+        grants::normalize_config(&lowercase(&known, &["catalog_name", "schema_name", "name"]))
     }
 }
 

@@ -21,8 +21,8 @@ use crate::resources::common::{
     Poll,
 };
 use crate::resources::{
-    Created, FieldRules, IdScheme, Kind, KindInfo, NameLink, ResourceKind, RunAs, RunStyle,
-    UpdateStyle, WorkspacePaths,
+    Created, DeploymentInfo, FieldRules, IdScheme, Kind, KindInfo, NameLink, ResourceKind, RunAs,
+    RunStyle, UpdateStyle, WorkspacePaths,
 };
 
 schema_enum! {
@@ -590,6 +590,10 @@ impl ResourceKind for ServingEndpointKind {
     }
     fn outputs(&self, id: &str, remote: &Value) -> Value {
         collect_outputs(id, remote, OUTPUT_FIELDS)
+    }
+    /// Unknown keys (warned about at validate) are dropped, as the CLI does.
+    fn with_deployment_marker(&self, config: &Value, _info: &DeploymentInfo<'_>) -> Value {
+        super::known_fields(config, CONFIG_FIELDS, BUNDLE_ONLY)
     }
     fn permissions_object_type(&self) -> Option<&'static str> {
         Some("serving-endpoints")
