@@ -271,3 +271,28 @@ fn served_entities_and_served_models_are_exclusive() {
     );
     assert!(text.contains("databricks.yml:"), "{text}");
 }
+
+/// A serving endpoint runs as its owner: a run_as other than the deployer is refused (as the
+/// CLI does), at the endpoints.
+#[test]
+fn serving_endpoints_refuse_another_run_as() {
+    let emu = emulator();
+    let b = TestBundle::fixture("e2e_ml");
+    b.edit(
+        "bundle:\n  name: ml-e2e\n",
+        "bundle:\n  name: ml-e2e\n\nrun_as:\n  service_principal_name: 0000-other-sp\n",
+    );
+    let out = run(&emu, &b, &["plan"]).expect(1);
+    // Flattened: the message wraps.
+    let text = format!("{}{}", out.stdout, out.stderr)
+        .split_whitespace()
+        .filter(|w| *w != "│")
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        text.contains(
+            "model_serving_endpoints do not support a run_as identity different from the deploying identity"
+        ),
+        "{text}"
+    );
+}
