@@ -106,9 +106,9 @@ fn write_outside_catalogs(lake: &Path, resolved: &Value) {
             dirs.push((catalog.clone(), "corpus_placeholder".into()));
         }
     }
-    for v in resources["volumes"]
-        .as_object()
-        .into_iter()
+    for v in ["volumes", "registered_models"]
+        .iter()
+        .filter_map(|k| resources[*k].as_object())
         .flat_map(|m| m.values())
     {
         let (Some(c), Some(s)) = (v["catalog_name"].as_str(), v["schema_name"].as_str()) else {
@@ -196,6 +196,25 @@ fn gone(api: &Api, kind: &str, id: &str) -> Result<bool, String> {
         "catalogs" => format!("/api/2.1/unity-catalog/catalogs/{id}"),
         "schemas" => format!("/api/2.1/unity-catalog/schemas/{id}"),
         "volumes" => format!("/api/2.1/unity-catalog/volumes/{id}"),
+        "registered_models" => format!("/api/2.1/unity-catalog/models/{id}"),
+        "model_serving_endpoints" => format!("/api/2.0/serving-endpoints/{id}"),
+        "models" => {
+            return Ok(api
+                .get(
+                    "/api/2.0/mlflow/registered-models/get",
+                    &[("name", id.to_string())],
+                )
+                .is_none())
+        }
+        // Soft-deleted: still readable, no longer active.
+        "experiments" => {
+            return Ok(api
+                .get(
+                    "/api/2.0/mlflow/experiments/get",
+                    &[("experiment_id", id.to_string())],
+                )
+                .is_none_or(|e| e["experiment"]["lifecycle_stage"] == "deleted"))
+        }
         "sql_warehouses" => {
             return Ok(api
                 .get(&format!("/api/2.0/sql/warehouses/{id}"), &[])

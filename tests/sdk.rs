@@ -192,6 +192,19 @@ fn sdk_unity_catalog() {
     run_script(&emu, "unity_catalog.py", &[&expected.to_string()]);
 }
 
+/// The ML kinds deployed by lakebundle (e2e_ml fixture), read back by the SDK with their
+/// permissions and grants, then the SDK's own endpoint and experiment round trips (ml.py).
+#[test]
+fn sdk_ml_experiments_models_and_serving_endpoints() {
+    if python().is_none() {
+        return;
+    }
+    let emu = Emulator::start_with(&["--no-postgres", "--transition-ms", "200"]);
+    let b = e2e_support::TestBundle::fixture("e2e_ml");
+    e2e_support::run(&emu, &b, &["deploy", "--auto-approve"]).expect(0);
+    run_script(&emu, "ml.py", &[]);
+}
+
 #[test]
 fn sdk_lakebase_autoscaling_with_operation_waiters() {
     if python().is_none() {

@@ -358,7 +358,7 @@ impl Executor<'_> {
                 .map(|rs| rs.outputs.clone())
                 .unwrap_or(Value::Null),
         };
-        self.apply_permissions(kind, addr, &id, &config, existing.as_ref())
+        self.apply_permissions(kind, addr, &id, &outputs, &config, existing.as_ref())
             .await?;
         let record = ResourceState {
             id: id.clone(),
@@ -506,6 +506,7 @@ impl Executor<'_> {
         kind: &dyn ResourceKind,
         addr: &ResourceAddr,
         id: &str,
+        outputs: &Value,
         config: &Value,
         before: Option<&ResourceState>,
     ) -> Result<(), OpError> {
@@ -540,7 +541,11 @@ impl Executor<'_> {
         let acl = permissions_acl(&desired.unwrap_or_default());
         self.client
             .permissions()
-            .set(object_type, &kind.permissions_object_id(id), &acl)
+            .set(
+                object_type,
+                &kind.permissions_object_id_of(id, outputs),
+                &acl,
+            )
             .await
             .map_err(|e| OpError::Failed(api_msg(&e)))?;
         Ok(())

@@ -112,6 +112,31 @@ fn levels(object_type: &str) -> Levels {
             owner: "CAN_MANAGE",
             from_top: &[("CAN_MANAGE", "CAN_MANAGE"), ("CAN_VIEW", "CAN_USE")],
         },
+        "experiments" => Levels {
+            order: &["CAN_READ", "CAN_EDIT", "CAN_MANAGE"],
+            owner: "CAN_MANAGE",
+            from_top: &[("CAN_MANAGE", "CAN_MANAGE"), ("CAN_VIEW", "CAN_READ")],
+        },
+        "registered-models" => Levels {
+            order: &[
+                "CAN_READ",
+                "CAN_EDIT",
+                "CAN_MANAGE_STAGING_VERSIONS",
+                "CAN_MANAGE_PRODUCTION_VERSIONS",
+                "CAN_MANAGE",
+            ],
+            owner: "CAN_MANAGE",
+            from_top: &[("CAN_MANAGE", "CAN_MANAGE"), ("CAN_VIEW", "CAN_READ")],
+        },
+        "serving-endpoints" => Levels {
+            order: &["CAN_VIEW", "CAN_QUERY", "CAN_MANAGE"],
+            owner: "CAN_MANAGE",
+            from_top: &[
+                ("CAN_MANAGE", "CAN_MANAGE"),
+                ("CAN_VIEW", "CAN_VIEW"),
+                ("CAN_RUN", "CAN_QUERY"),
+            ],
+        },
         "apps" | "database-instances" => Levels {
             order: &["CAN_USE", "CAN_MANAGE"],
             owner: "CAN_MANAGE",

@@ -24,7 +24,7 @@ const RUN_AS_DOCS: &str = "https://docs.databricks.com/dev-tools/bundles/run-as.
 
 /// Kinds the official schema has that cannot run as another identity. They
 /// are not deployed by lakebundle, so they only warn (by name).
-const UNDEPLOYED_OWNER_ONLY: [&str; 2] = ["model_serving_endpoints", "quality_monitors"];
+const UNDEPLOYED_OWNER_ONLY: [&str; 1] = ["quality_monitors"];
 
 /// The non-empty string at `field` of a map node.
 fn nonempty<'a>(map: &'a Map, field: &str) -> Option<&'a str> {

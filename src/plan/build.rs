@@ -478,7 +478,7 @@ async fn observe(
     };
     let permissions = match (want_permissions, kind.permissions_object_type()) {
         (true, Some(t)) => {
-            match read_permissions(client, t, &kind.permissions_object_id(&rs.id)).await {
+            match read_permissions(client, t, &kind.permissions_object_id_of(&rs.id, &raw)).await {
                 Ok(acl) => Some(acl),
                 Err(e) if e.is_not_found() => Some(vec![]),
                 Err(e) => return Err(read_err(e)),

@@ -15,6 +15,7 @@ pub mod database_instance;
 pub mod grants;
 pub mod instance_pool;
 pub mod job;
+pub mod ml;
 pub mod pipeline;
 pub mod postgres;
 pub mod schema;
@@ -91,6 +92,10 @@ kinds! {
     InstancePools => "instance_pools", instance_pool::InstancePoolKind;
     VectorSearchEndpoints => "vector_search_endpoints", vector_search_endpoint::VectorSearchEndpointKind;
     VectorSearchIndexes => "vector_search_indexes", vector_search_index::VectorSearchIndexKind;
+    Experiments => "experiments", ml::experiment::ExperimentKind;
+    RegisteredModels => "registered_models", ml::registered_model::RegisteredModelKind;
+    Models => "models", ml::model::ModelKind;
+    ModelServingEndpoints => "model_serving_endpoints", ml::serving_endpoint::ServingEndpointKind;
 }
 
 impl Kind {
@@ -633,6 +638,14 @@ pub trait ResourceKind: Send + Sync + 'static {
     fn permissions_object_id(&self, id: &str) -> String {
         id.to_string()
     }
+    /// The Permissions API object id when it is a field of the object rather
+    /// than its id (serving endpoints, legacy models: a server-assigned id
+    /// beside the name). `known` is the object as read, or its recorded
+    /// outputs. Default: [`Self::permissions_object_id`].
+    fn permissions_object_id_of(&self, id: &str, known: &Value) -> String {
+        let _ = known;
+        self.permissions_object_id(id)
+    }
     /// Names other resources may use to point at this one (implicit graph
     /// links): its literal `name` by default; path-named kinds give their
     /// path as written (`${resources.postgres_projects.p.id}/branches/dev`).
@@ -688,10 +701,6 @@ pub fn kind_impl(kind: Kind) -> &'static dyn ResourceKind {
 pub const UNSUPPORTED_KINDS: &[&str] = &[
     "schemas",
     "volumes",
-    "registered_models",
-    "models",
-    "experiments",
-    "model_serving_endpoints",
     "quality_monitors",
     "dashboards",
     "alerts",

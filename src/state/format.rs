@@ -119,10 +119,18 @@ fn resource_addr(key: &str) -> Option<ResourceAddr> {
 }
 
 /// `/<object type>/<id>` of a resource's permissions, when its kind has them.
-fn permissions_object_id(addr: &ResourceAddr, id: &str) -> Option<String> {
-    kind_impl(addr.kind)
-        .permissions_object_type()
-        .map(|t| format!("/{t}/{id}"))
+fn permissions_object_id(addr: &ResourceAddr, id: &str, outputs: &Value) -> Option<String> {
+    let kind = kind_impl(addr.kind);
+    // A kind whose permissions live under a field of the object (serving endpoints) names
+    // that; the others keep their resource id here, as the CLI writes it.
+    let of = kind.permissions_object_id_of(id, outputs);
+    let object_id = if of == kind.permissions_object_id(id) {
+        id.to_string()
+    } else {
+        of
+    };
+    kind.permissions_object_type()
+        .map(|t| format!("/{t}/{object_id}"))
 }
 
 /// Parse `resources.json` (the CLI's format, or lakebundle's earlier one).
@@ -289,7 +297,7 @@ pub fn serialize(st: &DeploymentState) -> Vec<u8> {
     for (addr, rs) in &st.resources {
         let key = addr.to_string();
         let mut state = rs.applied.clone();
-        let perms = permissions_object_id(addr, &rs.id).and_then(|object_id| {
+        let perms = permissions_object_id(addr, &rs.id, &rs.outputs).and_then(|object_id| {
             let list = state.as_object_mut()?.remove("permissions")?;
             Some((object_id, list))
         });

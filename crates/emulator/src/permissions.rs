@@ -108,10 +108,37 @@ fn object_type(t: &str) -> Result<&'static ObjectType, ApiErr> {
         levels: &["CAN_USE", "CAN_CREATE", "CAN_MANAGE"],
         owner_level: "CAN_MANAGE",
     };
+    static EXPERIMENTS: ObjectType = ObjectType {
+        path: "experiments",
+        singular: "experiment",
+        levels: &["CAN_READ", "CAN_EDIT", "CAN_MANAGE"],
+        owner_level: "CAN_MANAGE",
+    };
+    static REGISTERED_MODELS: ObjectType = ObjectType {
+        path: "registered-models",
+        singular: "registered-model",
+        levels: &[
+            "CAN_READ",
+            "CAN_EDIT",
+            "CAN_MANAGE_STAGING_VERSIONS",
+            "CAN_MANAGE_PRODUCTION_VERSIONS",
+            "CAN_MANAGE",
+        ],
+        owner_level: "CAN_MANAGE",
+    };
+    static SERVING_ENDPOINTS: ObjectType = ObjectType {
+        path: "serving-endpoints",
+        singular: "serving-endpoint",
+        levels: &["CAN_VIEW", "CAN_QUERY", "CAN_MANAGE"],
+        owner_level: "CAN_MANAGE",
+    };
     match t {
         "clusters" => Ok(&CLUSTERS),
         "instance-pools" => Ok(&POOLS),
         "vector-search-endpoints" => Ok(&VS_ENDPOINTS),
+        "experiments" => Ok(&EXPERIMENTS),
+        "registered-models" => Ok(&REGISTERED_MODELS),
+        "serving-endpoints" => Ok(&SERVING_ENDPOINTS),
         "jobs" => Ok(&JOBS),
         "apps" => Ok(&APPS),
         "database-instances" => Ok(&INSTANCES),
@@ -119,7 +146,7 @@ fn object_type(t: &str) -> Result<&'static ObjectType, ApiErr> {
         // The Python SDK's helper says `warehouses`; the CLI `sql/warehouses`: one object.
         "sql/warehouses" | "warehouses" => Ok(&WAREHOUSES),
         other => Err(ApiErr::invalid(format!(
-            "Invalid object type '{other}': supported are jobs, apps, database-instances, pipelines, sql/warehouses, clusters, instance-pools, vector-search-endpoints"
+            "Invalid object type '{other}': supported are jobs, apps, database-instances, pipelines, sql/warehouses, clusters, instance-pools, vector-search-endpoints, experiments, registered-models, serving-endpoints"
         ))),
     }
 }
@@ -167,6 +194,9 @@ fn object_exists(emu: &Emu, ty: &ObjectType, id: &str) -> Result<(), ApiErr> {
         "instance-pools" => super::clusters::pool_exists(emu, id),
         // By the endpoint's uuid `id`, not its name (as the service).
         "vector-search-endpoints" => super::vector_search::endpoint_id_exists(emu, id),
+        "experiments" => super::mlflow::experiment_exists(emu, id),
+        "registered-models" => super::mlflow::model_id_exists(emu, id),
+        "serving-endpoints" => super::serving::exists_by_id(emu, id),
         _ => emu.store.get(super::instances::COLLECTION, id).is_some(),
     };
     if found {

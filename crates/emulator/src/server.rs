@@ -201,6 +201,8 @@ pub fn router(emu: Arc<Emu>) -> Router {
         .merge(super::vector_search::routes())
         .merge(secrets::routes())
         .merge(unity_catalog::routes())
+        .merge(super::mlflow::routes())
+        .merge(super::serving::routes())
         .merge(super::postgres_api::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

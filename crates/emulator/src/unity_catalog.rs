@@ -46,7 +46,7 @@ pub const UC_VOLUMES: &str = "uc_volumes";
 const UC_GRANTS: &str = "uc_grants";
 const BASE: &str = "/api/2.1/unity-catalog";
 /// The one metastore of the emulated workspace.
-const METASTORE_ID: &str = "11111111-2222-4333-8444-555555555555";
+pub const METASTORE_ID: &str = "11111111-2222-4333-8444-555555555555";
 const MAX_PAGE: usize = 1000;
 
 pub fn routes() -> Router<Arc<Emu>> {
@@ -488,11 +488,21 @@ fn children(t: &Txn<'_>, collection: &str, prefix: &str) -> Vec<String> {
         .collect()
 }
 
+/// Drop the grants of a deleted securable (other services' securables).
+pub fn forget_grants(t: &mut Txn<'_>, securable: &str, full_name: &str) {
+    t.delete(UC_GRANTS, &grants_key(securable, full_name));
+}
+
+/// Whether a schema (`catalog.schema`) exists, for the securables other services keep in it.
+pub fn schema_exists(emu: &Emu, full: &str) -> bool {
+    any_schema(emu, &full.to_lowercase()).is_some()
+}
+
 fn grants_key(securable: &str, full_name: &str) -> String {
     format!("{securable}/{full_name}")
 }
 
-fn move_grants(t: &mut Txn<'_>, securable: &str, from: &str, to: &str) {
+pub fn move_grants(t: &mut Txn<'_>, securable: &str, from: &str, to: &str) {
     if let Some(g) = t.delete(UC_GRANTS, &grants_key(securable, from)) {
         t.put(UC_GRANTS, &grants_key(securable, to), g);
     }
@@ -1179,6 +1189,11 @@ fn applicable(securable: &str, privilege: &str) -> bool {
             privilege,
             "ALL_PRIVILEGES" | "APPLY_TAG" | "MANAGE" | "SELECT" | "MODIFY"
         ),
+        // Registered models (and functions).
+        "function" => matches!(
+            privilege,
+            "ALL_PRIVILEGES" | "APPLY_TAG" | "EXECUTE" | "MANAGE" | "BROWSE"
+        ),
         _ => false,
     }
 }
@@ -1217,8 +1232,17 @@ fn securable_key(emu: &Emu, securable: &str, full: &str) -> Result<String, ApiEr
                 Err(ApiErr::not_found(format!("Table '{key}' does not exist.")))
             }
         }
+        "function" => {
+            let key = super::mlflow::uc_model_key(full)?;
+            emu.store
+                .get(super::mlflow::UC_MODELS, &key)
+                .map(|_| key.clone())
+                .ok_or_else(|| {
+                    ApiErr::not_found(format!("Registered model '{key}' does not exist."))
+                })
+        }
         other => Err(ApiErr::invalid(format!(
-            "Invalid securable type '{other}': this workspace serves catalog, schema, volume and table"
+            "Invalid securable type '{other}': this workspace serves catalog, schema, volume, table and function"
         ))),
     }
 }
