@@ -1007,6 +1007,9 @@ impl Rewriter<'_> {
             return None;
         }
         let local = normalise(&self.base_dir(node.span).join(&value));
+        if kind == PathKind::Content {
+            return self.content_file(node, &local, field, &value);
+        }
         let rel = self.relative(&local, node, kind, field)?;
         if kind == PathKind::Glob {
             // The pattern is the pipeline's to expand in the workspace.
@@ -1073,6 +1076,30 @@ impl Rewriter<'_> {
         } else {
             remote_path(&self.file_path, &rel, notebook)
         }])
+    }
+
+    /// A file the kind reads and sends inline (not synced, so it may lie
+    /// outside the sync root): it must exist; at deploy the field becomes its
+    /// absolute local path, at validate it stays as written.
+    fn content_file(
+        &mut self,
+        node: &Node,
+        local: &Path,
+        field: &str,
+        value: &str,
+    ) -> Option<Vec<String>> {
+        if !local.is_file() {
+            self.diags.push(
+                Diag::error(format!("{field}: file {value:?} does not exist"))
+                    .at(node.span, format!("no file at {}", local.display()))
+                    .help("paths are relative to the YAML file that contains them"),
+            );
+            return None;
+        }
+        match self.mode {
+            Mode::Validate => None,
+            Mode::Deploy => Some(vec![local.display().to_string()]),
+        }
     }
 
     /// A library glob (`./dist/*.whl`): at deploy, every matching file (each

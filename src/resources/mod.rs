@@ -5,16 +5,20 @@
 //! bundle's YAML shape (resolved; deferred references still as `${...}` text).
 //! Each kind converts to/from its REST body itself.
 
+pub mod alert;
 pub mod app;
 pub mod catalog;
 pub mod check;
 pub mod common;
+pub mod dashboard;
 pub mod database_catalog;
 pub mod database_instance;
+pub mod genie_space;
 pub mod grants;
 pub mod job;
 pub mod pipeline;
 pub mod postgres;
+pub mod quality_monitor;
 pub mod schema;
 pub mod secret_scope;
 pub mod sql_warehouse;
@@ -83,6 +87,10 @@ kinds! {
     PostgresRoles => "postgres_roles", postgres::role::PostgresRoleKind;
     PostgresCatalogs => "postgres_catalogs", postgres::catalog::PostgresCatalogKind;
     PostgresSyncedTables => "postgres_synced_tables", postgres::synced_table::PostgresSyncedTableKind;
+    Dashboards => "dashboards", dashboard::DashboardKind;
+    Alerts => "alerts", alert::AlertKind;
+    GenieSpaces => "genie_spaces", genie_space::GenieSpaceKind;
+    QualityMonitors => "quality_monitors", quality_monitor::QualityMonitorKind;
 }
 
 impl Kind {
@@ -263,6 +271,10 @@ pub enum PathKind {
     Dependency,
     /// A path pattern (`transformations/**`): translated as written.
     Glob,
+    /// A local file whose content the kind sends inline (a dashboard's
+    /// `.lvdash.json`): not synced, so it may lie outside the sync root; at
+    /// deploy the field becomes the file's absolute local path.
+    Content,
 }
 
 impl PathKind {
@@ -598,6 +610,13 @@ pub trait ResourceKind: Send + Sync + 'static {
         let _ = (desired, applied, remote);
         ExtraChanges::default()
     }
+    /// Plan-time changes found by comparing the remote object with the
+    /// outputs recorded at the last apply (dashboards: an `etag` that moved
+    /// means an edit outside lakebundle, to be overwritten). Default: none.
+    fn output_changes(&self, outputs: &Value, remote: Option<&Value>) -> ExtraChanges {
+        let _ = (outputs, remote);
+        ExtraChanges::default()
+    }
     /// Checks that need the other resources of the bundle (after the
     /// loader's permission defaults are applied).
     fn check_in_bundle(
@@ -684,11 +703,7 @@ pub const UNSUPPORTED_KINDS: &[&str] = &[
     "models",
     "experiments",
     "model_serving_endpoints",
-    "quality_monitors",
     "clusters",
-    "dashboards",
-    "alerts",
-    "genie_spaces",
     "vector_search_endpoints",
     "vector_search_indexes",
     "external_locations",
