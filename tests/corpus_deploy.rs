@@ -206,6 +206,19 @@ fn gone(api: &Api, kind: &str, id: &str) -> Result<bool, String> {
                 .iter()
                 .any(|s| s["name"] == id))
         }
+        // Trashed dashboards and alerts stay readable: gone all the same.
+        "dashboards" => {
+            return Ok(api
+                .get(&format!("/api/2.0/lakeview/dashboards/{id}"), &[])
+                .is_none_or(|d| d["lifecycle_state"] == "TRASHED"))
+        }
+        "alerts" => {
+            return Ok(api
+                .get(&format!("/api/2.0/alerts/{id}"), &[])
+                .is_none_or(|a| a["lifecycle_state"] == "DELETED"))
+        }
+        "genie_spaces" => format!("/api/2.0/genie/spaces/{id}"),
+        "quality_monitors" => format!("/api/2.1/unity-catalog/tables/{id}/monitor"),
         // Paths are ids: `projects/p/branches/b`; a soft-deleted object reads as missing.
         postgres if postgres.starts_with("postgres_") => format!("/api/2.0/postgres/{id}"),
         other => return Err(format!("no gone-check for kind `{other}`: add one here")),
