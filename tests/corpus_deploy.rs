@@ -35,6 +35,8 @@ const UNDEPLOYABLE: &[(&str, &str, &str)] = &[
     ("databricks__cli__acceptance__bundle__templates__default-scala__output__my_default_scala", "building artifact", "the sbt project is not in the corpus"),
     ("databricks__cli__acceptance__bundle__templates__lakeflow-integrations__output__my_lakeflow_integrations", "building artifact", "the uv project is not in the corpus"),
     ("databricks__bundle-examples__knowledge_base__job_read_secret", "Invalid permission 'VIEW'", "secret scope ACL level VIEW: the service takes READ, WRITE or MANAGE (the official CLI warns at validate, and its ACL call fails the same way)"),
+    ("databricks__bundle-examples__knowledge_base__alerts", "the alert has no query", "the `.dbalert.json` of `nyc_taxi_daily_revenue_as_file` is not in the corpus (its stand-in holds no query)"),
+    ("databricks-industry-solutions__genesis-workbench__modules__core", "has not been deployed", "jobs grant permissions to the app's service principal (`${resources.apps.genesis_workbench_app.service_principal_client_id}`) while the app depends on those jobs: lakebundle applies a resource's permissions with the resource, so the app id is not known yet (the official CLI's terraform engine applies permissions as separate resources)"),
     ("db-afeng__genie_slack_app", "invalid host", "`workspace.host` is the placeholder `<workspace_host_url>`"),
 ];
 
@@ -120,6 +122,26 @@ fn write_outside_catalogs(lake: &Path, resolved: &Value) {
     }
     for (catalog, schema) in dirs {
         std::fs::create_dir_all(lake.join(catalog).join(schema)).expect("lake catalog dir");
+    }
+}
+
+/// SQL warehouses the bundle's variables look up by name (`lookup: warehouse:
+/// "Shared ..."`): a real workspace has them; the local one starts empty.
+fn create_looked_up_warehouses(api: &Api, resolved: &Value) {
+    let wanted: Vec<&str> = resolved["variables"]
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.values())
+        .filter_map(|v| v["lookup"]["warehouse"].as_str())
+        .collect();
+    for name in wanted {
+        let existing = api.list("/api/2.0/sql/warehouses", "warehouses", &[]);
+        if !existing.iter().any(|w| w["name"] == name) {
+            api.post(
+                "/api/2.0/sql/warehouses",
+                &serde_json::json!({"name": name, "cluster_size": "2X-Small"}),
+            );
+        }
     }
 }
 
@@ -247,6 +269,7 @@ fn life_cycle(emu: &Emulator, api: &Api, lake: &Path, dir: &Path, e: &Entry) -> 
         .map_err(|err| format!("validate -o json: {err}"))?;
     write_sources(lake, &resolved);
     write_outside_catalogs(lake, &resolved);
+    create_looked_up_warehouses(api, &resolved);
 
     let deploy = step(&["deploy", "--auto-approve"], 0);
     if let Some((_, error, _)) = UNDEPLOYABLE.iter().find(|(f, ..)| *f == e.folder) {

@@ -1079,8 +1079,9 @@ impl Rewriter<'_> {
     }
 
     /// A file the kind reads and sends inline (not synced, so it may lie
-    /// outside the sync root): it must exist; at deploy the field becomes its
-    /// absolute local path, at validate it stays as written.
+    /// outside the sync root): it must exist at deploy (at validate a missing
+    /// one only warns: bundles build dashboards into `dist/`); at deploy the
+    /// field becomes its absolute local path, at validate it stays as written.
     fn content_file(
         &mut self,
         node: &Node,
@@ -1089,9 +1090,14 @@ impl Rewriter<'_> {
         value: &str,
     ) -> Option<Vec<String>> {
         if !local.is_file() {
+            let d = match self.mode {
+                Mode::Validate => Diag::warning(format!(
+                    "{field}: file {value:?} not found yet; it must exist when you deploy"
+                )),
+                Mode::Deploy => Diag::error(format!("{field}: file {value:?} does not exist")),
+            };
             self.diags.push(
-                Diag::error(format!("{field}: file {value:?} does not exist"))
-                    .at(node.span, format!("no file at {}", local.display()))
+                d.at(node.span, format!("no file at {}", local.display()))
                     .help("paths are relative to the YAML file that contains them"),
             );
             return None;

@@ -398,8 +398,18 @@ impl ResourceKind for AlertKind {
     }
 
     async fn create(&self, client: &Client, config: &Value) -> Result<Created, ApiError> {
-        if let Some(e) = super::dashboard::unread_file(config, "query_text", API) {
-            return Err(e);
+        if let Some(file) =
+            literal_str(config, "file_path").filter(|_| config.get("query_text").is_none())
+        {
+            return Err(ApiError::Other {
+                method: "POST".into(),
+                path: API.into(),
+                status: 0,
+                error_code: "NO_QUERY".into(),
+                message: format!(
+                    "the alert has no query: {file} (file_path) cannot be read as a .dbalert.json with `query_lines`"
+                ),
+            });
         }
         let resp = create_in_folder(client, API, &[], &body(config)).await?;
         let id = resp
