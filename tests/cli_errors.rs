@@ -230,11 +230,15 @@ fn engine_errors_keep_their_help_as_text_and_as_json() {
     let emu = Emulator::start_with(&["--no-postgres"]);
     let yaml = format!("{JOBS_ONLY}\n").replace(
         "resources:\n  jobs:",
-        "resources:\n  quality_monitors:\n    etl:\n      table_name: etl\n  jobs:",
+        "resources:\n  vector_search_endpoints:\n    etl:\n      name: etl\n  jobs:",
     );
     let (_d, root) = bundle_dir(&yaml);
     let text = lb(&emu, &root, &["plan"]).expect(1);
-    assert!(text.stderr.contains("quality_monitors"), "{}", text.stderr);
+    assert!(
+        text.stderr.contains("vector_search_endpoints"),
+        "{}",
+        text.stderr
+    );
     assert!(
         text.stderr.contains("help:"),
         "the hint is shown: {}",

@@ -35,6 +35,9 @@ const UNDEPLOYABLE: &[(&str, &str, &str)] = &[
     ("databricks__cli__acceptance__bundle__templates__default-scala__output__my_default_scala", "building artifact", "the sbt project is not in the corpus"),
     ("databricks__cli__acceptance__bundle__templates__lakeflow-integrations__output__my_lakeflow_integrations", "building artifact", "the uv project is not in the corpus"),
     ("databricks__bundle-examples__knowledge_base__job_read_secret", "Invalid permission 'VIEW'", "secret scope ACL level VIEW: the service takes READ, WRITE or MANAGE (the official CLI warns at validate, and its ACL call fails the same way)"),
+    ("databricks-industry-solutions__pixels", "does not exist", "its dashboard `../dist/Pixels Object Catalog dashboard.lvdash.json` is a build output that is not in the corpus"),
+    ("databricks__bundle-examples__knowledge_base__alerts", "the alert has no query", "the `.dbalert.json` of `nyc_taxi_daily_revenue_as_file` is not in the corpus (its stand-in holds no query)"),
+    ("databricks-industry-solutions__genesis-workbench__modules__core", "has not been deployed", "jobs grant permissions to the app's service principal (`${resources.apps.genesis_workbench_app.service_principal_client_id}`) while the app depends on those jobs: lakebundle applies a resource's permissions with the resource, so the app id is not known yet (the official CLI's terraform engine applies permissions as separate resources)"),
     ("db-afeng__genie_slack_app", "invalid host", "`workspace.host` is the placeholder `<workspace_host_url>`"),
     ("end-to-end-mlops-databricks-3__marvelous-databricks-course-kbajdzienko", "lookup", "its variables look up a cluster policy and a cluster that exist only in the author's workspace"),
 ];
@@ -122,6 +125,47 @@ fn write_outside_catalogs(lake: &Path, resolved: &Value) {
     for (catalog, schema) in dirs {
         std::fs::create_dir_all(lake.join(catalog).join(schema)).expect("lake catalog dir");
     }
+}
+
+/// SQL warehouses the bundle's variables look up by name (`lookup: warehouse:
+/// "Shared ..."`): a real workspace has them; the local one starts empty.
+/// Their ids, to remove after the bundle (another bundle may create one of
+/// that name itself).
+fn create_looked_up_warehouses(api: &Api, resolved: &Value) -> Vec<String> {
+    let mut made = Vec::new();
+    let wanted: Vec<&str> = resolved["variables"]
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.values())
+        .filter_map(|v| v["lookup"]["warehouse"].as_str())
+        .collect();
+    for name in wanted {
+        let existing = api.list("/api/2.0/sql/warehouses", "warehouses", &[]);
+        if !existing.iter().any(|w| w["name"] == name) {
+            let w = api.post(
+                "/api/2.0/sql/warehouses",
+                &serde_json::json!({"name": name, "cluster_size": "2X-Small"}),
+            );
+            made.extend(w["id"].as_str().map(str::to_string));
+        }
+    }
+    made
+}
+
+/// DELETE outside the bundle (the shared client has none).
+fn delete(emu: &Emulator, path: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        reqwest::Client::new()
+            .delete(format!("{}{path}", emu.url))
+            .bearer_auth(&emu.token)
+            .send()
+            .await
+            .expect("DELETE");
+    });
 }
 
 /// Source tables for the bundle's synced tables, in the lake layout the
@@ -241,6 +285,19 @@ fn gone(api: &Api, kind: &str, id: &str) -> Result<bool, String> {
         }
         "vector_search_endpoints" => format!("/api/2.0/vector-search/endpoints/{id}"),
         "vector_search_indexes" => format!("/api/2.0/vector-search/indexes/{id}"),
+        // Trashed dashboards and alerts stay readable: gone all the same.
+        "dashboards" => {
+            return Ok(api
+                .get(&format!("/api/2.0/lakeview/dashboards/{id}"), &[])
+                .is_none_or(|d| d["lifecycle_state"] == "TRASHED"))
+        }
+        "alerts" => {
+            return Ok(api
+                .get(&format!("/api/2.0/alerts/{id}"), &[])
+                .is_none_or(|a| a["lifecycle_state"] == "DELETED"))
+        }
+        "genie_spaces" => format!("/api/2.0/genie/spaces/{id}"),
+        "quality_monitors" => format!("/api/2.1/unity-catalog/tables/{id}/monitor"),
         // Paths are ids: `projects/p/branches/b`; a soft-deleted object reads as missing.
         postgres if postgres.starts_with("postgres_") => format!("/api/2.0/postgres/{id}"),
         other => return Err(format!("no gone-check for kind `{other}`: add one here")),
@@ -249,7 +306,14 @@ fn gone(api: &Api, kind: &str, id: &str) -> Result<bool, String> {
 }
 
 /// One bundle's life cycle; `Err` says which step failed and why.
-fn life_cycle(emu: &Emulator, api: &Api, lake: &Path, dir: &Path, e: &Entry) -> Result<(), String> {
+fn life_cycle(
+    emu: &Emulator,
+    api: &Api,
+    lake: &Path,
+    dir: &Path,
+    e: &Entry,
+    made: &mut Vec<String>,
+) -> Result<(), String> {
     let vars = cli_var_args(&e.folder);
     let step = |args: &[&str], want: i32| -> Result<Outcome, String> {
         let o = lakebundle(emu, dir, &vars, args);
@@ -269,6 +333,7 @@ fn life_cycle(emu: &Emulator, api: &Api, lake: &Path, dir: &Path, e: &Entry) -> 
         .map_err(|err| format!("validate -o json: {err}"))?;
     write_sources(lake, &resolved);
     write_outside_catalogs(lake, &resolved);
+    made.extend(create_looked_up_warehouses(api, &resolved));
 
     let deploy = step(&["deploy", "--auto-approve"], 0);
     if let Some((_, error, _)) = UNDEPLOYABLE.iter().find(|(f, ..)| *f == e.folder) {
@@ -371,7 +436,9 @@ fn corpus_bundles_deploy_plan_no_op_and_destroy_clean() {
                 None => continue,
             }
         }
-        if let Err(why) = life_cycle(&emu, &api, lake.path(), &dir, e) {
+        let mut made = Vec::new();
+        let outcome = life_cycle(&emu, &api, lake.path(), &dir, e, &mut made);
+        if let Err(why) = outcome {
             failures.push(format!("{}: {why}", e.folder));
             // Leave nothing behind that a later bundle with the same names meets.
             lakebundle(
@@ -380,6 +447,9 @@ fn corpus_bundles_deploy_plan_no_op_and_destroy_clean() {
                 &cli_var_args(&e.folder),
                 &["destroy", "--auto-approve"],
             );
+        }
+        for id in made {
+            delete(&emu, &format!("/api/2.0/sql/warehouses/{id}"));
         }
     }
     assert!(

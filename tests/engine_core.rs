@@ -377,13 +377,13 @@ async fn unsupported_resource_kinds_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let b = load_yaml(
         dir.path(),
-        "bundle: {name: u}\nresources:\n  quality_monitors:\n    p: {table_name: p}\n  jobs:\n    j: {name: j}\n",
+        "bundle: {name: u}\nresources:\n  vector_search_endpoints:\n    p: {name: p}\n  jobs:\n    j: {name: j}\n",
     )
     .unwrap();
     let err = plan_offline(&b, &DeploymentState::new()).await.unwrap_err();
     assert_eq!(
         err.to_string(),
-        "resource type(s) not supported by lakebundle yet: quality_monitors"
+        "resource type(s) not supported by lakebundle yet: vector_search_endpoints"
     );
 }
 

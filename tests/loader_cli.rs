@@ -357,7 +357,7 @@ fn include_rules() {
 fn legacy_environments_and_unsupported_kinds_warn() {
     let b = Bundle::new(&[(
         "bundle.yml",
-        &format!("{BASE}resources:\n  quality_monitors:\n    p:\n      name: ${{bundle.environment}}\n  jobs:\n    j:\n      name: ${{resources.quality_monitors.p.id}}\nenvironments:\n  staging:\n    default: true\n"),
+        &format!("{BASE}resources:\n  vector_search_endpoints:\n    p:\n      name: ${{bundle.environment}}\n  jobs:\n    j:\n      name: ${{resources.vector_search_endpoints.p.id}}\nenvironments:\n  staging:\n    default: true\n"),
     )]);
     let r = b.run(&["validate"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -369,15 +369,18 @@ fn legacy_environments_and_unsupported_kinds_warn() {
     );
     assert!(
         r.stderr
-            .contains("resources.quality_monitors is not supported by lakebundle yet"),
+            .contains("resources.vector_search_endpoints is not supported by lakebundle yet"),
         "{}",
         r.stderr
     );
     let v = b.run(&["validate", "-o", "json"]).json();
-    assert_eq!(v["resources"]["quality_monitors"]["p"]["name"], "staging");
+    assert_eq!(
+        v["resources"]["vector_search_endpoints"]["p"]["name"],
+        "staging"
+    );
     assert_eq!(
         v["resources"]["jobs"]["j"]["name"],
-        "${resources.quality_monitors.p.id}"
+        "${resources.vector_search_endpoints.p.id}"
     );
     assert_eq!(b.run(&["validate", "--strict"]).code, 1);
 }

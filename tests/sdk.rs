@@ -249,6 +249,34 @@ fn sdk_pipelines_warehouses_and_secret_scopes() {
     run_script(&emu, "pipelines_warehouses_secrets.py", &[]);
 }
 
+/// Dashboards, Genie spaces, alerts and a quality monitor deployed by lakebundle, every
+/// object read back by the SDK, then the SDK's own round trips (sql_objects.py).
+#[test]
+fn sdk_dashboards_genie_alerts_and_monitors() {
+    if python().is_none() {
+        return;
+    }
+    let emu = Emulator::start_with(&["--no-postgres"]);
+    let table = emu.data_dir().join("lake/lake/raw");
+    std::fs::create_dir_all(&table).expect("lake dir");
+    std::fs::write(table.join("orders.csv"), "id,amount\n1,10\n").expect("lake table");
+    let b = e2e_support::TestBundle::fixture("e2e_sql");
+    e2e_support::run(&emu, &b, &["deploy", "--auto-approve"]).expect(0);
+    let id = |addr: &str| {
+        b.state_id(addr)
+            .unwrap_or_else(|| panic!("{addr} in state"))
+    };
+    let ids = serde_json::json!({
+        "warehouse": id("resources.sql_warehouses.wh"),
+        "dashboard": id("resources.dashboards.sales"),
+        "space": id("resources.genie_spaces.taxi"),
+        "alert": id("resources.alerts.revenue"),
+        "file_alert": id("resources.alerts.from_file"),
+        "monitor": id("resources.quality_monitors.orders"),
+    });
+    run_script(&emu, "sql_objects.py", &[&ids.to_string()]);
+}
+
 #[test]
 fn sdk_clusters_instance_pools_and_vector_search() {
     if python().is_none() {

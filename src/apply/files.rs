@@ -1007,6 +1007,9 @@ impl Rewriter<'_> {
             return None;
         }
         let local = normalise(&self.base_dir(node.span).join(&value));
+        if kind == PathKind::Content {
+            return self.content_file(node, &local, field, &value);
+        }
         let rel = self.relative(&local, node, kind, field)?;
         if kind == PathKind::Glob {
             // The pattern is the pipeline's to expand in the workspace.
@@ -1073,6 +1076,36 @@ impl Rewriter<'_> {
         } else {
             remote_path(&self.file_path, &rel, notebook)
         }])
+    }
+
+    /// A file the kind reads and sends inline (not synced, so it may lie
+    /// outside the sync root): it must exist at deploy (at validate a missing
+    /// one only warns: bundles build dashboards into `dist/`); at deploy the
+    /// field becomes its absolute local path, at validate it stays as written.
+    fn content_file(
+        &mut self,
+        node: &Node,
+        local: &Path,
+        field: &str,
+        value: &str,
+    ) -> Option<Vec<String>> {
+        if !local.is_file() {
+            let d = match self.mode {
+                Mode::Validate => Diag::warning(format!(
+                    "{field}: file {value:?} not found yet; it must exist when you deploy"
+                )),
+                Mode::Deploy => Diag::error(format!("{field}: file {value:?} does not exist")),
+            };
+            self.diags.push(
+                d.at(node.span, format!("no file at {}", local.display()))
+                    .help("paths are relative to the YAML file that contains them"),
+            );
+            return None;
+        }
+        match self.mode {
+            Mode::Validate => None,
+            Mode::Deploy => Some(vec![local.display().to_string()]),
+        }
     }
 
     /// A library glob (`./dist/*.whl`): at deploy, every matching file (each

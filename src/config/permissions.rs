@@ -142,6 +142,20 @@ fn levels(object_type: &str) -> Levels {
             owner: "CAN_MANAGE",
             from_top: &[("CAN_MANAGE", "CAN_MANAGE"), ("CAN_VIEW", "CAN_USE")],
         },
+        "dashboards" | "genie" => Levels {
+            order: &["CAN_READ", "CAN_RUN", "CAN_EDIT", "CAN_MANAGE"],
+            owner: "CAN_MANAGE",
+            from_top: &[("CAN_MANAGE", "CAN_MANAGE"), ("CAN_VIEW", "CAN_READ")],
+        },
+        "alertsv2" => Levels {
+            order: &["CAN_READ", "CAN_RUN", "CAN_EDIT", "CAN_MANAGE"],
+            owner: "CAN_MANAGE",
+            from_top: &[
+                ("CAN_MANAGE", "CAN_MANAGE"),
+                ("CAN_VIEW", "CAN_READ"),
+                ("CAN_RUN", "CAN_RUN"),
+            ],
+        },
         _ => Levels {
             order: GENERIC_ORDER,
             owner: "CAN_MANAGE",

@@ -862,6 +862,9 @@ fn plan_resource(
         let extra = kind.extra_changes(&desired_full, &rs.applied, raw);
         fields.extend(extra.fields);
         change.drift.extend(extra.drift);
+        let moved = kind.output_changes(&rs.outputs, raw);
+        fields.extend(moved.fields);
+        change.drift.extend(moved.drift);
     }
     change.before =
         Some(restrict(&current, &union_shape(&desired, Some(&applied))).unwrap_or(current.clone()));

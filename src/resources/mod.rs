@@ -5,19 +5,23 @@
 //! bundle's YAML shape (resolved; deferred references still as `${...}` text).
 //! Each kind converts to/from its REST body itself.
 
+pub mod alert;
 pub mod app;
 pub mod catalog;
 pub mod check;
 pub mod cluster;
 pub mod common;
+pub mod dashboard;
 pub mod database_catalog;
 pub mod database_instance;
+pub mod genie_space;
 pub mod grants;
 pub mod instance_pool;
 pub mod job;
 pub mod ml;
 pub mod pipeline;
 pub mod postgres;
+pub mod quality_monitor;
 pub mod schema;
 pub mod secret_scope;
 pub mod sql_warehouse;
@@ -96,6 +100,10 @@ kinds! {
     RegisteredModels => "registered_models", ml::registered_model::RegisteredModelKind;
     Models => "models", ml::model::ModelKind;
     ModelServingEndpoints => "model_serving_endpoints", ml::serving_endpoint::ServingEndpointKind;
+    Dashboards => "dashboards", dashboard::DashboardKind;
+    Alerts => "alerts", alert::AlertKind;
+    GenieSpaces => "genie_spaces", genie_space::GenieSpaceKind;
+    QualityMonitors => "quality_monitors", quality_monitor::QualityMonitorKind;
 }
 
 impl Kind {
@@ -276,6 +284,10 @@ pub enum PathKind {
     Dependency,
     /// A path pattern (`transformations/**`): translated as written.
     Glob,
+    /// A local file whose content the kind sends inline (a dashboard's
+    /// `.lvdash.json`): not synced, so it may lie outside the sync root; at
+    /// deploy the field becomes the file's absolute local path.
+    Content,
 }
 
 impl PathKind {
@@ -611,6 +623,13 @@ pub trait ResourceKind: Send + Sync + 'static {
         let _ = (desired, applied, remote);
         ExtraChanges::default()
     }
+    /// Plan-time changes found by comparing the remote object with the
+    /// outputs recorded at the last apply (dashboards: an `etag` that moved
+    /// means an edit outside lakebundle, to be overwritten). Default: none.
+    fn output_changes(&self, outputs: &Value, remote: Option<&Value>) -> ExtraChanges {
+        let _ = (outputs, remote);
+        ExtraChanges::default()
+    }
     /// Checks that need the other resources of the bundle (after the
     /// loader's permission defaults are applied).
     fn check_in_bundle(
@@ -699,12 +718,6 @@ pub fn kind_impl(kind: Kind) -> &'static dyn ResourceKind {
 
 /// DAB resource kinds that lakebundle recognises but does not deploy yet.
 pub const UNSUPPORTED_KINDS: &[&str] = &[
-    "schemas",
-    "volumes",
-    "quality_monitors",
-    "dashboards",
-    "alerts",
-    "genie_spaces",
     "external_locations",
     "job_runs",
     "secrets",

@@ -138,6 +138,16 @@ impl ResourceKind for SchemaKind {
             .into_iter()
             .collect()
     }
+    /// Its bare `name` (volumes' `schema_name`) and its `catalog.schema`
+    /// (a quality monitor's `output_schema_name`).
+    fn link_names(&self, config: &Value) -> Vec<String> {
+        let mut names: Vec<String> = literal_str(config, "name")
+            .map(str::to_string)
+            .into_iter()
+            .collect();
+        names.extend(self.id_from_config(config));
+        names
+    }
     fn id_from_config(&self, config: &Value) -> Option<String> {
         let catalog = literal_str(config, "catalog_name")?;
         let name = literal_str(config, "name")?;

@@ -159,7 +159,13 @@ pub fn stage(src: &Path, staging: &Path, folder: &str) -> std::path::PathBuf {
         } else if let Some(parent) = normal.parent() {
             let _ = std::fs::create_dir_all(parent);
             if !normal.exists() {
-                let _ = std::fs::write(&normal, "# Databricks notebook source\n");
+                // Dashboard, Genie and alert definitions are read as JSON.
+                let stub = if value.ends_with(".json") {
+                    "{}\n"
+                } else {
+                    "# Databricks notebook source\n"
+                };
+                let _ = std::fs::write(&normal, stub);
             }
         }
     }

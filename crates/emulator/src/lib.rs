@@ -13,6 +13,7 @@
 //! `workspace`, `files`, `permissions`, `unity_catalog`), `records` (the records-only backend), `lock` (data-dir
 //! ownership), `faults` (seeded fault injection).
 
+pub mod alerts;
 pub mod apps;
 pub mod args;
 pub mod auth;
@@ -24,8 +25,10 @@ pub mod files;
 pub mod http;
 pub mod instances;
 pub mod jobs;
+pub mod lakeview;
 pub mod lock;
 pub mod mlflow;
+pub mod monitors;
 pub mod permissions;
 pub mod pipelines;
 pub mod postgres;

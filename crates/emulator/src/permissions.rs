@@ -132,6 +132,30 @@ fn object_type(t: &str) -> Result<&'static ObjectType, ApiErr> {
         levels: &["CAN_VIEW", "CAN_QUERY", "CAN_MANAGE"],
         owner_level: "CAN_MANAGE",
     };
+    // Lakeview dashboards, Genie spaces and SQL alerts v2 share the generic set.
+    static SQL_OBJECTS: [ObjectType; 3] = [
+        ObjectType {
+            path: "dashboards",
+            singular: "dashboard",
+            levels: &["CAN_READ", "CAN_RUN", "CAN_EDIT", "CAN_MANAGE"],
+            owner_level: "CAN_MANAGE",
+        },
+        ObjectType {
+            path: "genie",
+            singular: "genie",
+            levels: &["CAN_READ", "CAN_RUN", "CAN_EDIT", "CAN_MANAGE"],
+            owner_level: "CAN_MANAGE",
+        },
+        ObjectType {
+            path: "alertsv2",
+            singular: "alertv2",
+            levels: &["CAN_READ", "CAN_RUN", "CAN_EDIT", "CAN_MANAGE"],
+            owner_level: "CAN_MANAGE",
+        },
+    ];
+    if let Some(ty) = SQL_OBJECTS.iter().find(|o| o.path == t) {
+        return Ok(ty);
+    }
     match t {
         "clusters" => Ok(&CLUSTERS),
         "instance-pools" => Ok(&POOLS),
@@ -197,6 +221,9 @@ fn object_exists(emu: &Emu, ty: &ObjectType, id: &str) -> Result<(), ApiErr> {
         "experiments" => super::mlflow::experiment_exists(emu, id),
         "registered-models" => super::mlflow::model_id_exists(emu, id),
         "serving-endpoints" => super::serving::exists_by_id(emu, id),
+        "dashboards" => super::lakeview::dashboard_exists(emu, id),
+        "genie" => super::lakeview::space_exists(emu, id),
+        "alertsv2" => super::alerts::exists(emu, id),
         _ => emu.store.get(super::instances::COLLECTION, id).is_some(),
     };
     if found {
