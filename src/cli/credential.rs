@@ -152,7 +152,7 @@ fn instance_in_bundle(
             "{other} is a {}, not a database instance",
             other.kind.noun()
         ))
-        .with_help(super::run::suggest(
+        .with_help(crate::ops::run::suggest(
             &other.key,
             instance_keys(session).iter().map(String::as_str),
             "database instances",
@@ -348,7 +348,7 @@ impl Target {
             "in the workspace"
         };
         CliError::user(format!("no database instance {:?} {where_}", self.instance)).with_help(
-            super::run::suggest(
+            crate::ops::run::suggest(
                 &self.instance,
                 candidates.iter().map(String::as_str),
                 "database instances",
