@@ -658,6 +658,13 @@ pub trait ResourceKind: Send + Sync + 'static {
     fn connectable(&self) -> bool {
         false
     }
+    /// Whether `name` is the full remote name of an object of this kind
+    /// (`projects/p/branches/b/endpoints/e`), so `psql` / `credential` can
+    /// connect to it without a bundle resource.
+    fn is_remote_name(&self, name: &str) -> bool {
+        let _ = name;
+        false
+    }
     /// Where to connect to the deployed resource `id`, with a fresh token.
     async fn connect(&self, client: &Client, id: &str) -> Result<Connection, ApiError> {
         let _ = client;
