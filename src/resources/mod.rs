@@ -477,6 +477,13 @@ pub trait ResourceKind: Send + Sync + 'static {
     fn permissions_object_type(&self) -> Option<&'static str> {
         None
     }
+    /// The level table the bundle-wide `permissions:` are mapped through for
+    /// this kind (see `config::permissions`): its Permissions API object
+    /// type, or a table of its own (secret scopes: `secret-acls`). None: the
+    /// kind takes no permissions.
+    fn permission_levels(&self) -> Option<&'static str> {
+        self.permissions_object_type()
+    }
     /// Resource type of this kind in the Databricks CLI's terraform engine
     /// state (`databricks_job`), to take over a terraform-deployed target.
     /// `None`: the terraform engine never deployed this kind.
