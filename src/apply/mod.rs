@@ -16,7 +16,7 @@
 //! work; in-flight operations finish and are recorded.
 
 pub mod files;
-pub mod schedule;
+pub(crate) mod schedule;
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
