@@ -10,10 +10,16 @@
 //!   refresh flags), a failing update exits 1, and a job's `pipeline_task`
 //!   starts an update of the bundle pipeline;
 //! - `lifecycle.started: false` stops the warehouse on its next update;
-//! - destroy leaves nothing.
+//! - destroy leaves nothing;
+//! - the bundle-wide `permissions:` become scope ACLs (CAN_MANAGE → MANAGE,
+//!   CAN_VIEW → READ), and an ACL changed outside plans an update that puts
+//!   it back;
+//! - `cascade_on_destroy: false` deletes the pipeline with `?cascade=false`.
 
 mod common;
 mod e2e_support;
+#[path = "common/proxy.rs"]
+mod proxy;
 
 use common::Emulator;
 use e2e_support::{run, Api, TestBundle};
@@ -315,4 +321,116 @@ fn resources_deleted_outside_are_recreated() {
     run(&emu, &b, &["deploy"]).expect(0);
     assert_eq!(actions(&plan(&emu, &b)), vec![]);
     run(&emu, &b, &["destroy", "--auto-approve"]).expect(0);
+}
+
+/// The principal → level pairs of the scope's ACLs, with `me`.
+fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = items
+        .iter()
+        .map(|(p, l)| (p.to_string(), l.to_string()))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn bundle_permissions_become_scope_acls_and_acl_drift_is_put_back() {
+    let emu = emulator();
+    let api = Api::new(&emu);
+    let b = TestBundle::fixture("secret_acls");
+    run(&emu, &b, &["deploy"]).expect(0);
+    let me = api.get("/api/2.0/preview/scim/v2/Me", &[]).expect("me")["userName"]
+        .as_str()
+        .expect("userName")
+        .to_string();
+    // Own WRITE beats the bundle-wide READ; CAN_RUN gives no ACL.
+    let own = pairs(&[(&me, "MANAGE"), ("admins", "MANAGE"), ("users", "WRITE")]);
+    let bare = pairs(&[(&me, "MANAGE"), ("admins", "MANAGE"), ("users", "READ")]);
+    assert_eq!(acls(&api, "acl-own"), own);
+    assert_eq!(acls(&api, "acl-bare"), bare);
+    assert_eq!(actions(&plan(&emu, &b)), vec![], "no-op right after deploy");
+
+    // Changed outside lakebundle: a level lowered, an ACL added, one removed.
+    api.post(
+        "/api/2.0/secrets/acls/put",
+        &serde_json::json!({"scope": "acl-own", "principal": "users", "permission": "READ"}),
+    );
+    api.post(
+        "/api/2.0/secrets/acls/put",
+        &serde_json::json!({"scope": "acl-bare", "principal": "intruder@example.com", "permission": "READ"}),
+    );
+    api.post(
+        "/api/2.0/secrets/acls/delete",
+        &serde_json::json!({"scope": "acl-bare", "principal": "admins"}),
+    );
+    let p = plan(&emu, &b);
+    assert_eq!(
+        actions(&p),
+        vec![
+            (
+                "resources.secret_scopes.bare".to_string(),
+                "update".to_string()
+            ),
+            (
+                "resources.secret_scopes.own".to_string(),
+                "update".to_string()
+            ),
+        ],
+        "an ACL change is an update, not a replacement: {p}"
+    );
+    let text = run(&emu, &b, &["plan"]).expect(0).stdout;
+    assert!(text.contains("changed outside lakebundle"), "{text}");
+    run(&emu, &b, &["deploy"]).expect(0);
+    assert_eq!(acls(&api, "acl-own"), own, "put back");
+    assert_eq!(acls(&api, "acl-bare"), bare, "put back");
+    assert_eq!(actions(&plan(&emu, &b)), vec![], "no-op after the repair");
+    run(&emu, &b, &["destroy", "--auto-approve"]).expect(0);
+    assert!(scopes(&api).is_empty());
+}
+
+#[test]
+fn cascade_on_destroy_false_keeps_the_tables() {
+    let emu = emulator();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let proxy = rt.block_on(proxy::CountingProxy::start(emu.url.clone()));
+    let b = TestBundle::fixture("pipeline_cascade");
+    let through_proxy = |args: &[&str]| {
+        let out = e2e_support::command(&emu, &b, args)
+            .env("DATABRICKS_HOST", &proxy.url)
+            .output()
+            .expect("run lakebundle");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    through_proxy(&["deploy"]);
+    let keep = b
+        .state_id("resources.pipelines.keep")
+        .expect("keep deployed");
+    let drop = b
+        .state_id("resources.pipelines.drop")
+        .expect("drop deployed");
+    through_proxy(&["destroy", "--auto-approve"]);
+    let deletes: Vec<String> = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.starts_with("DELETE /api/2.0/pipelines/"))
+        .collect();
+    assert!(
+        deletes.contains(&format!("DELETE /api/2.0/pipelines/{keep}?cascade=false")),
+        "{deletes:?}"
+    );
+    assert!(
+        deletes.contains(&format!("DELETE /api/2.0/pipelines/{drop}")),
+        "the server default (cascade) for the other: {deletes:?}"
+    );
+    assert!(Api::new(&emu)
+        .list("/api/2.0/pipelines", "statuses", &[])
+        .is_empty());
 }

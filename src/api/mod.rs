@@ -6,12 +6,12 @@
 //! [`Client::apps`], [`Client::workspace`], [`Client::permissions`],
 //! [`Client::me`].
 
-pub mod auth;
-pub mod error;
+pub(crate) mod auth;
+pub(crate) mod error;
 pub mod permissions;
 mod retry;
 pub mod types;
-pub mod workspace;
+pub(crate) mod workspace;
 
 use std::fmt;
 use std::sync::Arc;

@@ -16,7 +16,7 @@
 //! work; in-flight operations finish and are recorded.
 
 pub mod files;
-pub mod schedule;
+pub(crate) mod schedule;
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -510,10 +510,15 @@ impl Executor<'_> {
         config: &Value,
         before: Option<&ResourceState>,
     ) -> Result<(), OpError> {
+        // Drift counts too: the plan compared against the remote grants.
+        let planned = self
+            .changes
+            .get(addr)
+            .is_some_and(|c| c.fields.iter().any(|f| f.path == "permissions"));
         if kind.applies_own_permissions() {
             let applied = before.map(|rs| &rs.applied);
-            let unchanged =
-                applied.is_some_and(|a| a.get("permissions") == config.get("permissions"));
+            let unchanged = !planned
+                && applied.is_some_and(|a| a.get("permissions") == config.get("permissions"));
             if unchanged {
                 return Ok(());
             }
@@ -527,11 +532,6 @@ impl Executor<'_> {
         };
         let desired = desired_permissions(config);
         let applied = before.and_then(|rs| desired_permissions(&rs.applied));
-        // Drift counts too: the plan compared against the remote grants.
-        let planned = self
-            .changes
-            .get(addr)
-            .is_some_and(|c| c.fields.iter().any(|f| f.path == "permissions"));
         if desired == applied && !planned && before.is_some() {
             return Ok(());
         }

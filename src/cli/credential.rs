@@ -152,7 +152,7 @@ fn instance_in_bundle(
             "{other} is a {}, not a database instance",
             other.kind.noun()
         ))
-        .with_help(super::run::suggest(
+        .with_help(crate::ops::run::suggest(
             &other.key,
             instance_keys(session).iter().map(String::as_str),
             "database instances",
@@ -190,14 +190,13 @@ pub(super) struct Target {
     connect: Option<(Kind, String)>,
 }
 
-/// A full postgres endpoint name (`projects/p/branches/b/endpoints/e`).
-fn is_endpoint_name(key: &str) -> bool {
-    let segs: Vec<&str> = key.split('/').collect();
-    segs.len() == 6
-        && segs[0] == "projects"
-        && segs[2] == "branches"
-        && segs[4] == "endpoints"
-        && segs.iter().all(|s| !s.is_empty())
+/// The connectable kind whose full remote names look like `key`
+/// (`projects/p/branches/b/endpoints/e`: a postgres endpoint).
+fn remote_name_kind(key: &str) -> Option<Kind> {
+    Kind::ALL.into_iter().find(|k| {
+        let imp = kind_impl(*k);
+        imp.connectable() && imp.is_remote_name(key)
+    })
 }
 
 /// The bundle resource KEY names (key or address) when its kind has its own
@@ -246,7 +245,7 @@ impl Target {
                     connect: Some((addr.kind, id)),
                 });
             }
-            if is_endpoint_name(key) {
+            if let Some(kind) = remote_name_kind(key) {
                 return Ok(Target {
                     client: session.client.clone(),
                     instance: key.to_string(),
@@ -256,7 +255,7 @@ impl Target {
                     deploy_hint,
                     session: Some(session),
                     local: None,
-                    connect: Some((Kind::PostgresEndpoints, key.to_string())),
+                    connect: Some((kind, key.to_string())),
                 });
             }
             let found = match instance_in_bundle(&session, key) {
@@ -292,7 +291,7 @@ impl Target {
                 return Err(e);
             }
         };
-        let connect = is_endpoint_name(key).then(|| (Kind::PostgresEndpoints, key.to_string()));
+        let connect = remote_name_kind(key).map(|kind| (kind, key.to_string()));
         Ok(Target {
             client,
             instance: key.to_string(),
@@ -348,7 +347,7 @@ impl Target {
             "in the workspace"
         };
         CliError::user(format!("no database instance {:?} {where_}", self.instance)).with_help(
-            super::run::suggest(
+            crate::ops::run::suggest(
                 &self.instance,
                 candidates.iter().map(String::as_str),
                 "database instances",
@@ -515,6 +514,22 @@ pub fn run(g: &GlobalArgs, a: &CredentialArgs) -> Result<Exit, CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remote_names_pick_their_kind() {
+        assert_eq!(
+            remote_name_kind("projects/p/branches/b/endpoints/e"),
+            Some(Kind::PostgresEndpoints)
+        );
+        for not in [
+            "projects/p/branches/b",
+            "projects/p/branches//endpoints/e",
+            "projects/p/branches/b/endpoints/e/x",
+            "my-instance",
+        ] {
+            assert_eq!(remote_name_kind(not), None, "{not}");
+        }
+    }
 
     #[test]
     fn dns_with_and_without_port() {

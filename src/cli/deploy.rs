@@ -5,7 +5,8 @@
 //! release the lock. Ctrl-C stops new work, lets in-flight operations finish
 //! and be recorded, releases the lock and exits 130.
 //!
-//! The lock, progress and interrupt handling here are shared with `destroy`.
+//! The stages are [`crate::ops::deploy`]; the lock, progress, confirmation
+//! and interrupt handling here are shared with `destroy`.
 
 use std::future::Future;
 use std::time::Duration;
@@ -17,22 +18,11 @@ use super::args::{DeployArgs, GlobalArgs, OutputFormat};
 use super::error::{CliError, ErrorClass, Message};
 use super::output::{self, Progress, ProgressEvent, ProgressKind};
 use super::{context, hint, Exit};
-use crate::apply::files::{self, SyncOptions};
-use crate::apply::{apply, ApplyEvent, ApplyEventKind, ApplyOptions, ApplyReport};
+use crate::apply::{ApplyEvent, ApplyEventKind, ApplyOptions, ApplyReport};
 use crate::artifacts::build::BuiltFile;
-use crate::plan::build::{check_conflicts, check_plan_fresh, config_hash, make_plan, PlanOptions};
-use crate::plan::{Action, EngineError, Plan};
-use crate::state::{DeployLock, StateError, StateStore};
-
-fn action_word(a: Action) -> &'static str {
-    match a {
-        Action::Create => "create",
-        Action::Update => "update",
-        Action::Replace => "replace",
-        Action::Delete => "delete",
-        Action::NoOp => "check",
-    }
-}
+use crate::ops::deploy::{self as ops, action_word, DeployFailure, DeployRequest};
+use crate::plan::{EngineError, Plan};
+use crate::state::{DeployLock, StateError};
 
 fn progress_event(ev: ApplyEvent) -> ProgressEvent {
     let kind = match ev.kind {
@@ -173,19 +163,6 @@ pub(super) fn report_json(report: &ApplyReport) -> Value {
     })
 }
 
-/// Destructive changes that need a confirmation: any delete; a replace of
-/// a kind whose data goes with it (instances, synced tables).
-pub fn destructive_changes(plan: &Plan) -> Vec<String> {
-    plan.changes
-        .iter()
-        .filter(|c| {
-            c.action == Action::Delete
-                || (c.action == Action::Replace && c.addr.kind.info().replace_loses_data)
-        })
-        .map(|c| format!("{} ({})", c.addr, action_word(c.action)))
-        .collect()
-}
-
 /// What a confirmation is about.
 pub(super) struct Approval<'a> {
     /// `deploy` / `destroy`.
@@ -241,34 +218,32 @@ pub(super) fn approve(
     }
 }
 
-async fn load_saved_plan(
-    g: &GlobalArgs,
-    path: &std::path::Path,
-    session: &context::Session,
-    store: &StateStore,
-) -> Result<Plan, CliError> {
-    let shown = path.display().to_string();
-    let new_plan = || {
+/// A failed deploy stage as the CLI reports it; a saved plan that no
+/// longer applies points at the command that makes a new one.
+fn failure(g: &GlobalArgs, session: &context::Session, e: DeployFailure) -> CliError {
+    let new_plan = |path: &str| {
         format!(
             "make a new plan with `{}`",
-            hint::command(g, &["plan", "--out", &shown])
+            hint::command(g, &["plan", "--out", path])
         )
     };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| CliError::user(format!("cannot read the saved plan {shown}: {e}")))?;
-    let plan = Plan::from_json_str(&text)
-        .map_err(|e| CliError::user(format!("{shown}: {e}")).with_help(new_plan()))?;
-    if plan.bundle != session.bundle.name || plan.target != session.bundle.target {
-        return Err(CliError::user(format!(
-            "the saved plan {shown} is for bundle {} target {}, not {} target {}",
-            plan.bundle, plan.target, session.bundle.name, session.bundle.target
-        ))
-        .with_help(new_plan()));
+    match e {
+        DeployFailure::Plan(e) => session.engine_error(*e),
+        DeployFailure::Conflict(e) => super::bind::engine_error(g, session, *e),
+        DeployFailure::State(e) => CliError::state(e),
+        DeployFailure::Upload(e) => {
+            CliError::context(ErrorClass::Remote, "uploading artifacts", &e)
+        }
+        DeployFailure::Sync(e) => {
+            CliError::context(ErrorClass::Remote, "syncing the bundle files", &e)
+        }
+        e @ DeployFailure::ReadSavedPlan { .. } => CliError::user(e.to_string()),
+        DeployFailure::BadSavedPlan { ref path, .. }
+        | DeployFailure::OtherTarget { ref path, .. }
+        | DeployFailure::StaleSavedPlan { ref path, .. } => {
+            CliError::user(e.to_string()).with_help(new_plan(path))
+        }
     }
-    check_plan_fresh(&plan, &store.snapshot(), &config_hash(&session.bundle)).map_err(|e| {
-        CliError::user(format!("refusing the saved plan {shown}: {e}")).with_help(new_plan())
-    })?;
-    Ok(plan)
 }
 
 /// `deploy` as the user ran it, minus the bundle flags (for hints).
@@ -295,59 +270,40 @@ async fn deploy_locked(
             store.snapshot().lineage
         );
     }
-    let plan = match &a.plan {
-        Some(path) => load_saved_plan(g, path, session, &store).await?,
-        None => {
-            let opts = PlanOptions {
-                refresh: true,
-                parallelism: a.parallelism.max(1),
-            };
-            let state = store.snapshot();
-            let plan = make_plan(&session.bundle, &state, Some(&session.client), &opts)
-                .await
-                .map_err(|e| session.engine_error(e))?;
-            check_conflicts(&session.client, &plan, &state, opts.parallelism)
-                .await
-                .map_err(|e| super::bind::engine_error(g, session, e))?;
-            plan
-        }
+    let (bundle, client) = (&session.bundle, &session.client);
+    let req = DeployRequest {
+        saved_plan: a.plan.clone(),
+        parallelism: a.parallelism,
     };
+    let fail = |e| failure(g, session, e);
+    let plan = ops::plan(bundle, &store, client, &req)
+        .await
+        .map_err(fail)?;
     if g.output == OutputFormat::Text && plan.has_changes() {
         super::plan::print_plan(OutputFormat::Text, &plan)?;
     }
-    let count = |action| plan.changes.iter().filter(|c| c.action == action).count();
+    let confirm = ops::confirmation(&plan);
     let approval = Approval {
         verb: "deploy",
-        destructive: destructive_changes(&plan),
-        deletes: count(Action::Delete),
-        replaces: count(Action::Replace),
+        destructive: confirm.destructive,
+        deletes: confirm.deletes,
+        replaces: confirm.replaces,
         rerun: rerun_args(a),
     };
     approve(g, &approval, a.auto_approve)?;
-    crate::artifacts::upload::upload(&session.client, &session.bundle, artifacts)
+    let synced = ops::publish(bundle, client, artifacts, a.parallelism)
         .await
-        .map_err(|e| CliError::context(ErrorClass::Remote, "uploading artifacts", &e))?;
-    let synced = files::sync(
-        &session.client,
-        &session.bundle,
-        &SyncOptions {
-            parallelism: a.parallelism.max(1),
-        },
-    )
-    .await
-    .map_err(|e| CliError::context(ErrorClass::Remote, "syncing the bundle files", &e))?;
+        .map_err(fail)?;
     eprintln!(
         "Files: {} uploaded, {} removed, {} unchanged ({}).",
         synced.uploaded.len(),
         synced.deleted.len(),
         synced.unchanged,
-        session.bundle.workspace.file_path
+        bundle.workspace.file_path
     );
     if !plan.has_changes() {
-        // A crash may have left changes only in the local log, or the
-        // workspace copy behind it: nothing to apply, but make both current.
-        store.sync_remote().await.map_err(CliError::state)?;
-        retire_terraform(&store).await?;
+        let retired = ops::settle(&store).await.map_err(fail)?;
+        print_retired(&retired);
         if g.output == OutputFormat::Json {
             output::print_json(
                 &json!({"plan": crate::plan::render::render_json(&plan), "result": report_json(&ApplyReport::default())}),
@@ -357,16 +313,16 @@ async fn deploy_locked(
         }
         return Ok(Exit::Success);
     }
-    let (bundle, client, plan_ref, store_ref) = (&session.bundle, &session.client, &plan, &store);
+    let (plan_ref, store_ref) = (&plan, &store);
     let (result, interrupted) = drive(a.parallelism, |opts, tx| async move {
-        apply(bundle, plan_ref, store_ref, client, &opts, tx).await
+        ops::run(bundle, plan_ref, store_ref, client, &opts, tx).await
     })
     .await;
     let report = result.map_err(|e| session.engine_error(e))?;
-    if report.failed.is_empty() && report.skipped.is_empty() && !report.interrupted && !interrupted
-    {
-        retire_terraform(&store).await?;
-    }
+    let retired = ops::retire_terraform(&store, &report, interrupted)
+        .await
+        .map_err(fail)?;
+    print_retired(&retired);
     finish(
         g,
         &plan,
@@ -380,14 +336,11 @@ async fn deploy_locked(
     )
 }
 
-/// After a successful deploy of a target the Databricks CLI deployed with
-/// its terraform engine: the direct state now stands for it, so the
-/// terraform state is kept as a backup (as the CLI's own migration does).
-async fn retire_terraform(store: &StateStore) -> Result<(), CliError> {
-    for f in store.retire_terraform().await.map_err(CliError::state)? {
+/// The terraform state files the direct state now stands for.
+fn print_retired(files: &[crate::state::TerraformFile]) {
+    for f in files {
         eprintln!("Migrated the terraform state {f} to resources.json (kept as {f}.backup).");
     }
-    Ok(())
 }
 
 /// How `deploy` / `destroy` describe their end.

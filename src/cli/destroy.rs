@@ -2,6 +2,7 @@
 //! deployed resource of the target in reverse dependency order (instances
 //! purged), then the synced files, the state and the lock. Always asks first
 //! unless `--auto-approve`; with no terminal that is an error, not a hang.
+//! The stages are [`crate::ops::destroy`].
 
 use serde_json::json;
 
@@ -9,13 +10,12 @@ use super::args::{DestroyArgs, GlobalArgs, OutputFormat};
 use super::deploy::{approve, drive, finish, report_json, with_lock, Approval, Done};
 use super::error::CliError;
 use super::{context, output, Exit};
-use crate::apply::destroy;
-use crate::plan::build::make_destroy_plan;
+use crate::ops::destroy as ops;
 use crate::plan::render::{render_json, render_text, TextOptions};
 
 /// Remove the synced bundle files; what could not be removed is a warning.
 async fn remove_files(session: &context::Session) {
-    for w in crate::ops::destroy::remove_files(&session.bundle, &session.client).await {
+    for w in ops::remove_files(&session.bundle, &session.client).await {
         output::warning(w);
     }
 }
@@ -27,13 +27,7 @@ async fn destroy_locked(
 ) -> Result<Exit, CliError> {
     let store = session.state().await?;
     let state = store.snapshot();
-    let mut plan =
-        make_destroy_plan(&session.bundle, &state).map_err(|e| session.engine_error(e))?;
-    // Each entry is destroyed because destroy was asked for, whatever the
-    // configuration says: no per-resource reason.
-    for c in &mut plan.changes {
-        c.reason = None;
-    }
+    let plan = ops::plan(&session.bundle, &state).map_err(|e| session.engine_error(e))?;
     if state.resources.is_empty() {
         remove_files(session).await;
         match g.output {
@@ -55,18 +49,19 @@ async fn destroy_locked(
             },
         ))?;
     }
+    let confirm = ops::confirmation(&plan);
     let approval = Approval {
         verb: "destroy",
-        destructive: plan.changes.iter().map(|c| c.addr.to_string()).collect(),
-        deletes: plan.changes.len(),
-        replaces: 0,
+        destructive: confirm.destructive,
+        deletes: confirm.deletes,
+        replaces: confirm.replaces,
         rerun: vec!["destroy".into()],
     };
     approve(g, &approval, a.auto_approve)?;
     let (bundle, client) = (&session.bundle, &session.client);
     let store_ref = &store;
     let (result, interrupted) = drive(a.parallelism, |opts, tx| async move {
-        destroy(bundle, store_ref, client, &opts, tx).await
+        ops::run(bundle, store_ref, client, &opts, tx).await
     })
     .await;
     let report = result.map_err(|e| session.engine_error(e))?;

@@ -2,438 +2,111 @@
 //! terminal state (exit 1 unless it succeeds), refresh a synced table's
 //! pipeline, or deploy and start an app (start its compute, deploy its
 //! source, wait until it runs). `--no-wait` returns once the run is triggered.
+//!
+//! The work is [`crate::ops::run`]; this maps the flags in and the outcome
+//! (or failure) out.
 
-use std::time::Duration;
-
-use serde_json::{json, Value};
+use miette::Diagnostic;
+use serde_json::json;
 
 use super::args::{GlobalArgs, OutputFormat, RunArgs};
 use super::error::{CliError, ErrorClass};
 use super::{context, hint, output, Exit};
-use crate::api::{ApiError, Client, Method};
-use crate::resources::{Kind, ResourceAddr, RunStyle};
-use crate::state::DeploymentState;
+use crate::ops::run::{RunFailure, RunOutcome, RunRequest};
 
-/// The kinds `run` can act on.
-fn runnable() -> impl Iterator<Item = Kind> {
-    Kind::ALL
-        .into_iter()
-        .filter(|k| k.info().run != RunStyle::None)
-}
-
-/// `a, b and c` (`conj` = "and"/"or").
-fn word_list(items: &[String], conj: &str) -> String {
-    match items {
-        [] => String::new(),
-        [one] => one.clone(),
-        [init @ .., last] => format!("{} {conj} {last}", init.join(", ")),
+fn request(a: &RunArgs) -> RunRequest {
+    RunRequest {
+        key: a.key.clone(),
+        wait: !a.no_wait,
+        refresh: a.refresh.clone(),
+        refresh_all: a.refresh_all,
+        full_refresh: a.full_refresh.clone(),
+        full_refresh_all: a.full_refresh_all,
+        validate_only: a.validate_only,
     }
 }
 
-/// Job run lifecycle states after which nothing more happens.
-const RUN_TERMINAL: &[&str] = &["TERMINATED", "SKIPPED", "INTERNAL_ERROR"];
-/// Pipeline update states after which nothing more happens.
-const UPDATE_TERMINAL: &[&str] = &["COMPLETED", "FAILED", "CANCELED"];
-
-/// "did you mean ..." among `candidates`, else the list of them.
-pub(super) fn suggest<'a>(
-    key: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-    what: &str,
-) -> String {
-    let candidates: Vec<&str> = candidates.into_iter().collect();
-    let close: Vec<String> = crate::diag::suggestions(key, candidates.iter().copied())
-        .into_iter()
-        .map(str::to_string)
-        .collect();
-    match crate::diag::suggestion_help(&close) {
-        Some(h) => h,
-        None if candidates.is_empty() => format!("the bundle has no {what}"),
-        None => format!("the bundle's {what}: {}", candidates.join(", ")),
-    }
-}
-
-/// Find KEY among the runnable kinds of the bundle (or `kind.key`).
-fn find_target(session: &context::Session, key: &str) -> Result<ResourceAddr, CliError> {
-    let resources = &session.bundle.resources;
-    let runnable_keys: Vec<&str> = resources
-        .keys()
-        .filter(|a| a.kind.info().run != RunStyle::None)
-        .map(|a| a.key.as_str())
-        .collect();
-    let plurals = word_list(
-        &runnable()
-            .map(|k| k.plural().into_owned())
-            .collect::<Vec<_>>(),
-        "and",
-    );
-    let nouns: Vec<String> = runnable().map(|k| k.noun().into_owned()).collect();
-    let not_runnable = |addr: &ResourceAddr| {
-        CliError::user(format!(
-            "{addr} is a {}; `run` works on {plurals}",
-            addr.kind.noun()
-        ))
-        .with_help(suggest(key, runnable_keys.iter().copied(), &plurals))
+/// A failure of `run` as the CLI reports it; hints that name a command
+/// carry the user's flags.
+fn failure(g: &GlobalArgs, e: RunFailure) -> CliError {
+    let deploy = || hint::command(g, &["deploy"]);
+    let class = match &e {
+        RunFailure::NoAction { .. } => ErrorClass::Internal,
+        e if e.is_user() => ErrorClass::User,
+        _ => ErrorClass::Remote,
     };
-    if let Some(addr) = ResourceAddr::parse(key) {
-        if addr.kind.info().run == RunStyle::None {
-            return Err(not_runnable(&addr));
+    let err = CliError::msg(class, e.to_string());
+    let err = match e.help() {
+        Some(h) => err.with_help(h.to_string()),
+        None => err,
+    };
+    match e {
+        RunFailure::NotDeployed { .. } => {
+            err.with_help(format!("deploy it first with `{}`", deploy()))
         }
-        if !resources.contains_key(&addr) {
-            let same_kind: Vec<&str> = resources
-                .keys()
-                .filter(|a| a.kind == addr.kind)
-                .map(|a| a.key.as_str())
-                .collect();
-            return Err(
-                CliError::user(format!("no {addr} in the bundle")).with_help(suggest(
-                    &addr.key,
-                    same_kind,
-                    &addr.kind.plural(),
-                )),
-            );
+        RunFailure::Gone { .. } => err.with_help(format!("recreate it with `{}`", deploy())),
+        RunFailure::JobFailed { end, .. } => {
+            let err = match &end.run_page_url {
+                Some(url) => err.with_help(format!("see the run at {url}")),
+                None => err,
+            };
+            err.with_json("run", end.to_json())
         }
-        return Ok(addr);
+        RunFailure::UpdateFailed { end } => err.with_json(end.noun, end.to_json()),
+        _ => err,
     }
-    let matches: Vec<ResourceAddr> = runnable()
-        .map(|k| ResourceAddr::new(k, key))
-        .filter(|a| resources.contains_key(a))
-        .collect();
-    match matches.as_slice() {
-        [one] => Ok(one.clone()),
-        [] => {
-            if let Some(other) = resources.keys().find(|a| a.key == key) {
-                return Err(not_runnable(other));
+}
+
+fn print(g: &GlobalArgs, outcome: &RunOutcome) -> Result<(), CliError> {
+    let json = g.output == OutputFormat::Json;
+    match outcome {
+        RunOutcome::JobStarted {
+            run_id,
+            job_id,
+            run_page_url,
+        } => {
+            if json {
+                output::print_json(
+                    &json!({"run_id": run_id, "job_id": job_id, "run_page_url": run_page_url}),
+                )?;
             }
-            let nouns = word_list(&nouns, "or");
-            Err(
-                CliError::user(format!("no {nouns} with key `{key}` in the bundle"))
-                    .with_help(suggest(key, runnable_keys.iter().copied(), &plurals)),
-            )
         }
-        many => Err(CliError::user(format!(
-            "`{key}` is ambiguous: {}",
-            many.iter()
-                .map(|a| a.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
-        .with_help("give the full address, e.g. `run resources.jobs.KEY`")),
-    }
-}
-
-fn deployed_id(
-    g: &GlobalArgs,
-    state: &DeploymentState,
-    addr: &ResourceAddr,
-) -> Result<String, CliError> {
-    state.get(addr).map(|rs| rs.id.clone()).ok_or_else(|| {
-        CliError::user(format!("{addr} is not deployed yet")).with_help(format!(
-            "deploy it first with `{}`",
-            hint::command(g, &["deploy"])
-        ))
-    })
-}
-
-/// An API failure of `run`; a vanished object says so, with how to recreate it.
-fn api_error(g: &GlobalArgs, what: &str, e: ApiError) -> CliError {
-    if e.is_not_found() {
-        CliError::remote(format!(
-            "{what} no longer exists in the workspace (deleted outside lakebundle?)"
-        ))
-        .with_help(format!(
-            "recreate it with `{}`",
-            hint::command(g, &["deploy"])
-        ))
-    } else {
-        CliError::api(what, &e)
-    }
-}
-
-fn text<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
-    path.iter()
-        .try_fold(v, |cur, k| cur.get(*k))
-        .and_then(Value::as_str)
-}
-
-/// Poll interval: quick at first (local workspaces finish fast), then every few seconds.
-fn poll_delay(attempt: u32) -> Duration {
-    Duration::from_millis((200u64 * u64::from(attempt + 1)).min(5000))
-}
-
-async fn run_job(
-    g: &GlobalArgs,
-    client: &Client,
-    addr: &ResourceAddr,
-    job_id: &str,
-    wait: bool,
-) -> Result<Exit, CliError> {
-    let id: i64 = job_id.parse().map_err(|_| {
-        CliError::user(format!(
-            "the job id {job_id:?} of {addr} in state is not a number"
-        ))
-    })?;
-    let started = client
-        .call(
-            Method::POST,
-            "/api/2.2/jobs/run-now",
-            &[],
-            Some(&crate::resources::job::run_now_body(id, &json!({}))),
-        )
-        .await
-        .map_err(|e| api_error(g, &format!("job {job_id} ({addr})"), e))?;
-    let run_id = started
-        .get("run_id")
-        .and_then(Value::as_i64)
-        .ok_or_else(|| CliError::remote("jobs/run-now answered without a run_id"))?;
-    let get_run = || async {
-        client
-            .call(
-                Method::GET,
-                "/api/2.2/jobs/runs/get",
-                &[("run_id", run_id.to_string())],
-                None,
-            )
-            .await
-            .map_err(|e| api_error(g, &format!("run {run_id} of job {job_id}"), e))
-    };
-    let mut run = get_run().await?;
-    if let Some(url) = text(&run, &["run_page_url"]) {
-        eprintln!("Run URL: {url}");
-    }
-    eprintln!("Started run {run_id} of job {job_id}");
-    if !wait {
-        if g.output == OutputFormat::Json {
-            output::print_json(
-                &json!({"run_id": run_id, "job_id": id, "run_page_url": text(&run, &["run_page_url"])}),
-            )?;
+        RunOutcome::JobDone(end) if json => output::print_json(&end.to_json())?,
+        RunOutcome::JobDone(end) => output::out(&format!("{}\n", end.line()))?,
+        RunOutcome::UpdateStarted {
+            pipeline_id,
+            update_id,
+        } => {
+            if json {
+                output::print_json(&json!({"pipeline_id": pipeline_id, "update_id": update_id}))?;
+            }
         }
-        return Ok(Exit::Success);
-    }
-    let mut last = String::new();
-    let mut attempt = 0;
-    loop {
-        let life = text(&run, &["state", "life_cycle_state"])
-            .unwrap_or("UNKNOWN")
-            .to_string();
-        if life != last {
-            eprintln!("run {run_id}: {life}");
-            last = life.clone();
+        RunOutcome::UpdateDone(end) if json => output::print_json(&end.to_json())?,
+        RunOutcome::UpdateDone(end) => {
+            output::out(&format!("{} {}: {}\n", end.noun, end.update_id, end.state))?
         }
-        if RUN_TERMINAL.contains(&life.as_str()) {
-            break;
-        }
-        tokio::time::sleep(poll_delay(attempt)).await;
-        attempt += 1;
-        run = get_run().await?;
+        RunOutcome::App {
+            name,
+            url,
+            deployment_id,
+            deployment_state,
+            app_status,
+            waited,
+        } => match g.output {
+            OutputFormat::Json => output::print_json(&json!({
+                "app": name,
+                "url": url,
+                "deployment_id": deployment_id,
+                "deployment_state": deployment_state,
+                "app_status": app_status,
+            }))?,
+            _ if *waited => output::out(&format!("App {name} is running at {url}\n"))?,
+            _ => output::out(&format!(
+                "App {name}: deployment created; it will run at {url}\n"
+            ))?,
+        },
     }
-    let result = text(&run, &["state", "result_state"])
-        .unwrap_or("")
-        .to_string();
-    let message = text(&run, &["state", "state_message"])
-        .unwrap_or("")
-        .to_string();
-    let ok = result == "SUCCESS" || (last == "SKIPPED" && result.is_empty());
-    let line = format!(
-        "run {run_id}: {last} {result}{}",
-        if message.is_empty() {
-            String::new()
-        } else {
-            format!(" ({message})")
-        }
-    );
-    let data = json!({
-        "run_id": run_id, "job_id": id, "life_cycle_state": last,
-        "result_state": result, "state_message": message,
-        "run_page_url": text(&run, &["run_page_url"]),
-    });
-    if !ok {
-        let mut err = CliError::remote(format!("{addr}: {line}"));
-        if let Some(url) = text(&run, &["run_page_url"]) {
-            err = err.with_help(format!("see the run at {url}"));
-        }
-        return Err(err.with_json("run", data));
-    }
-    match g.output {
-        OutputFormat::Json => output::print_json(&data)?,
-        _ => output::out(&format!("{line}\n"))?,
-    }
-    Ok(Exit::Success)
-}
-
-/// The pipeline behind a synced table: from state outputs, else the remote.
-async fn pipeline_id(
-    g: &GlobalArgs,
-    client: &Client,
-    state: &DeploymentState,
-    addr: &ResourceAddr,
-    id: &str,
-) -> Result<String, CliError> {
-    if let Some(rs) = state.get(addr) {
-        let nested = text(&rs.outputs, &["data_synchronization_status", "pipeline_id"]);
-        let flat = rs
-            .outputs
-            .get("data_synchronization_status.pipeline_id")
-            .and_then(Value::as_str);
-        if let Some(p) = nested.or(flat).filter(|p| !p.is_empty()) {
-            return Ok(p.to_string());
-        }
-    }
-    let remote = client
-        .call(
-            Method::GET,
-            &format!("/api/2.0/database/synced_tables/{id}"),
-            &[],
-            None,
-        )
-        .await
-        .map_err(|e| api_error(g, &format!("synced table {id} ({addr})"), e))?;
-    text(&remote, &["data_synchronization_status", "pipeline_id"])
-        .filter(|p| !p.is_empty())
-        .map(str::to_string)
-        .ok_or_else(|| {
-            CliError::remote(format!("synced table {id} has no pipeline yet"))
-                .with_help("wait for its first synchronization to start, then run again")
-        })
-}
-
-async fn refresh_pipeline(
-    g: &GlobalArgs,
-    client: &Client,
-    pipeline: &str,
-    table: &str,
-    wait: bool,
-) -> Result<Exit, CliError> {
-    let what = format!("pipeline {pipeline} of {table}");
-    let path = format!("/api/2.0/pipelines/{pipeline}/updates");
-    let started = client
-        .call(Method::POST, &path, &[], Some(&json!({})))
-        .await
-        .map_err(|e| api_error(g, &what, e))?;
-    let update_id = text(&started, &["update_id"])
-        .ok_or_else(|| CliError::remote(format!("{what} returned no update_id")))?
-        .to_string();
-    eprintln!("Started refresh {update_id} of {table} (pipeline {pipeline})");
-    follow_update(g, client, pipeline, table, &update_id, "refresh", wait).await
-}
-
-/// The start-update body for `run`'s pipeline flags (the CLI's request shape).
-fn update_request(a: &RunArgs) -> Result<Value, CliError> {
-    let mut body = serde_json::Map::new();
-    if a.full_refresh_all && (!a.refresh.is_empty() || !a.full_refresh.is_empty() || a.refresh_all)
-    {
-        return Err(CliError::user(
-            "--full-refresh-all cannot be combined with --refresh, --refresh-all or --full-refresh",
-        )
-        .with_help("reset the whole graph with --full-refresh-all alone, or name the tables"));
-    }
-    if a.refresh_all && (!a.refresh.is_empty() || !a.full_refresh.is_empty()) {
-        return Err(CliError::user(
-            "--refresh-all cannot be combined with --refresh or --full-refresh",
-        )
-        .with_help("update everything with --refresh-all, or name the tables"));
-    }
-    if a.full_refresh_all {
-        body.insert("full_refresh".into(), json!(true));
-    }
-    if !a.refresh.is_empty() {
-        body.insert("refresh_selection".into(), json!(a.refresh));
-    }
-    if !a.full_refresh.is_empty() {
-        body.insert("full_refresh_selection".into(), json!(a.full_refresh));
-    }
-    if a.validate_only {
-        body.insert("validate_only".into(), json!(true));
-    }
-    Ok(Value::Object(body))
-}
-
-/// Start an update of a bundle pipeline and (with `wait`) follow it to the end.
-async fn run_pipeline(
-    g: &GlobalArgs,
-    a: &RunArgs,
-    client: &Client,
-    addr: &ResourceAddr,
-    pipeline: &str,
-) -> Result<Exit, CliError> {
-    let what = format!("pipeline {pipeline} ({addr})");
-    let body = update_request(a)?;
-    let path = format!("/api/2.0/pipelines/{pipeline}/updates");
-    let started = client
-        .call(Method::POST, &path, &[], Some(&body))
-        .await
-        .map_err(|e| api_error(g, &what, e))?;
-    let update_id = text(&started, &["update_id"])
-        .ok_or_else(|| CliError::remote(format!("{what} returned no update_id")))?
-        .to_string();
-    eprintln!(
-        "Update URL: {}/#joblist/pipelines/{pipeline}/updates/{update_id}",
-        client.host().trim_end_matches('/')
-    );
-    eprintln!("Started update {update_id} of {addr}");
-    follow_update(
-        g,
-        client,
-        pipeline,
-        &addr.to_string(),
-        &update_id,
-        "update",
-        !a.no_wait,
-    )
-    .await
-}
-
-/// Poll a pipeline update until it ends; exit 1 unless it COMPLETED.
-async fn follow_update(
-    g: &GlobalArgs,
-    client: &Client,
-    pipeline: &str,
-    table: &str,
-    update_id: &str,
-    noun: &str,
-    wait: bool,
-) -> Result<Exit, CliError> {
-    let what = format!("pipeline {pipeline} of {table}");
-    let path = format!("/api/2.0/pipelines/{pipeline}/updates");
-    if !wait {
-        if g.output == OutputFormat::Json {
-            output::print_json(&json!({"pipeline_id": pipeline, "update_id": update_id}))?;
-        }
-        return Ok(Exit::Success);
-    }
-    let get_path = format!("{path}/{update_id}");
-    let mut last = String::new();
-    let mut attempt = 0;
-    let state = loop {
-        let update = client
-            .call(Method::GET, &get_path, &[], None)
-            .await
-            .map_err(|e| api_error(g, &what, e))?;
-        let state = text(&update, &["update", "state"])
-            .unwrap_or("UNKNOWN")
-            .to_string();
-        if state != last {
-            eprintln!("{noun} {update_id}: {state}");
-            last = state.clone();
-        }
-        if UPDATE_TERMINAL.contains(&state.as_str()) {
-            break state;
-        }
-        tokio::time::sleep(poll_delay(attempt)).await;
-        attempt += 1;
-    };
-    let data = json!({"pipeline_id": pipeline, "update_id": update_id, "state": state});
-    if state != "COMPLETED" {
-        return Err(
-            CliError::remote(format!("{noun} {update_id} of {table}: {state}"))
-                .with_json(noun, data),
-        );
-    }
-    match g.output {
-        OutputFormat::Json => output::print_json(&data)?,
-        _ => output::out(&format!("{noun} {update_id}: {state}\n"))?,
-    }
-    Ok(Exit::Success)
+    Ok(())
 }
 
 async fn run_session(
@@ -441,41 +114,16 @@ async fn run_session(
     a: &RunArgs,
     session: &context::Session,
 ) -> Result<Exit, CliError> {
-    let addr = find_target(session, &a.key)?;
-    let pipeline_flags = a.refresh_all
-        || a.full_refresh_all
-        || a.validate_only
-        || !a.refresh.is_empty()
-        || !a.full_refresh.is_empty();
-    if pipeline_flags && addr.kind.info().run != RunStyle::PipelineUpdate {
-        return Err(CliError::user(format!(
-            "--refresh, --refresh-all, --full-refresh, --full-refresh-all and --validate-only apply to pipelines; {addr} is a {}",
-            addr.kind.noun()
-        ))
-        .with_help("drop the pipeline flags, or name a pipeline"));
-    }
+    let req = request(a);
+    let addr = crate::ops::run::target(&session.bundle, &req).map_err(|e| failure(g, e))?;
     let store = session.state().await?;
     let state = store.snapshot();
-    let id = deployed_id(g, &state, &addr)?;
-    match addr.kind.info().run {
-        RunStyle::JobRun => run_job(g, &session.client, &addr, &id, !a.no_wait).await,
-        RunStyle::PipelineUpdate => run_pipeline(g, a, &session.client, &addr, &id).await,
-        RunStyle::PipelineRefresh => {
-            let pipeline = pipeline_id(g, &session.client, &state, &addr, &id).await?;
-            refresh_pipeline(g, &session.client, &pipeline, &id, !a.no_wait).await
-        }
-        RunStyle::AppDeploy => {
-            let applied = state
-                .get(&addr)
-                .map(|rs| rs.applied.clone())
-                .unwrap_or_default();
-            run_app(g, &session.client, &id, &applied, !a.no_wait).await
-        }
-        RunStyle::None => Err(CliError::msg(
-            ErrorClass::Internal,
-            format!("{addr}: `run` has no action for {}", addr.kind),
-        )),
-    }
+    let progress = |line: String| eprintln!("{line}");
+    let outcome = crate::ops::run::run(&session.client, &state, &addr, &req, &progress)
+        .await
+        .map_err(|e| failure(g, e))?;
+    print(g, &outcome)?;
+    Ok(Exit::Success)
 }
 
 pub fn run(g: &GlobalArgs, a: &RunArgs) -> Result<Exit, CliError> {
@@ -485,41 +133,4 @@ pub fn run(g: &GlobalArgs, a: &RunArgs) -> Result<Exit, CliError> {
         }
         run_session(g, a, session).await
     })
-}
-
-/// Start the app if stopped, deploy the source of its last applied
-/// configuration and (with `wait`) wait until it runs; print where.
-async fn run_app(
-    g: &GlobalArgs,
-    client: &Client,
-    name: &str,
-    applied: &Value,
-    wait: bool,
-) -> Result<Exit, CliError> {
-    let progress = |m: String| eprintln!("app {name}: {m}");
-    let (app, dep) = crate::resources::app::run_app(
-        client,
-        name,
-        applied,
-        wait,
-        crate::apply::DEFAULT_WAIT_TIMEOUT,
-        &progress,
-    )
-    .await
-    .map_err(|e| CliError::api(format!("app {name}"), &e))?;
-    let url = app.get("url").and_then(Value::as_str).unwrap_or("");
-    match g.output {
-        OutputFormat::Json => output::print_json(&json!({
-            "app": name,
-            "url": url,
-            "deployment_id": dep["deployment_id"],
-            "deployment_state": dep["status"]["state"],
-            "app_status": app["app_status"]["state"],
-        }))?,
-        _ if wait => output::out(&format!("App {name} is running at {url}\n"))?,
-        _ => output::out(&format!(
-            "App {name}: deployment created; it will run at {url}\n"
-        ))?,
-    }
-    Ok(Exit::Success)
 }

@@ -2,7 +2,8 @@
 //!
 //! Text: diagnostics on stderr, a short summary on stdout. `-o json`: the
 //! resolved configuration on stdout (deferred references as `${...}` text),
-//! or the diagnostics as JSON on failure. Exit 1 on any error.
+//! or the diagnostics as JSON on failure. Exit 1 on any error. The checks
+//! are [`crate::ops::validate`].
 
 use std::fmt::Write as _;
 
@@ -10,61 +11,46 @@ use super::args::{GlobalArgs, OutputFormat, ValidateArgs};
 use super::error::CliError;
 use super::{context, output, Exit};
 use crate::config::model::{Bundle, Mode};
-use crate::config::{load, LoadOptions, Loaded};
+use crate::config::Loaded;
 use crate::diag::Severity;
+use crate::ops::validate::{validate, ValidateOptions};
 use crate::resources::Kind;
 use crate::scripts::Hook;
 
 pub fn run(g: &GlobalArgs, a: &ValidateArgs) -> Result<Exit, CliError> {
-    let opts = LoadOptions {
+    let opts = ValidateOptions {
         dir: g.dir.clone(),
         target: g.target.clone(),
         vars: g.vars.clone(),
         strict: a.strict,
         env: std::env::vars().collect(),
-        ..LoadOptions::default()
+        ..ValidateOptions::default()
     };
-    let mut loaded = load(&opts);
-    // Artifact outputs point at their upload before the file checks.
-    if let Some(arts) = loaded
-        .bundle
-        .as_mut()
-        .map(crate::artifacts::check_and_point)
-    {
-        loaded.diags.extend(arts);
-    }
-    // Files the sync leaves out or a resource needs but will not get; the
-    // output shows the workspace paths local files deploy to.
-    if let Some(files) = loaded
-        .bundle
-        .as_mut()
-        .map(crate::apply::files::translate_for_validate)
-    {
-        loaded.diags.extend(files);
-    }
-    // Notes go into the success summary, not among the problems.
-    let mut shown = loaded.diags.clone();
-    shown.items.retain(|d| d.severity != Severity::Info);
-    let result = match &loaded.bundle {
-        Some(b) if !loaded.diags.has_errors() => {
-            context::print_warnings(&loaded.sources, &shown);
+    let validation = validate(&opts);
+    let loaded = &validation.loaded;
+    let result = match validation.valid() {
+        Some(b) => {
+            context::print_warnings(&loaded.sources, &validation.problems);
             // No workspace here: the hooks get the inherited environment only.
             for hook in [Hook::PreInit, Hook::PostInit] {
                 if let Err(e) = context::run_hook(b, hook, &[]) {
-                    std::mem::forget(loaded);
+                    std::mem::forget(validation);
                     return Err(e);
                 }
             }
             match g.output {
                 OutputFormat::Json => output::print_json(&b.tree.to_json()),
-                _ => output::out(&summary(b, &loaded)),
+                _ => output::out(&summary(b, loaded)),
             }
             .map(|()| Exit::Success)
         }
-        _ => Err(CliError::diags(&loaded.sources, shown).with_footer(totals(&loaded))),
+        None => Err(
+            CliError::diags(&loaded.sources, validation.problems.clone())
+                .with_footer(totals(loaded)),
+        ),
     };
     // The process ends right after: freeing the whole tree would only cost time.
-    std::mem::forget(loaded);
+    std::mem::forget(validation);
     result
 }
 

@@ -4,11 +4,11 @@
 pub mod load;
 pub mod merge;
 pub mod model;
-pub mod permissions;
-pub mod presets;
-pub mod run_as;
+pub(crate) mod permissions;
+pub(crate) mod presets;
+pub(crate) mod run_as;
 pub mod source;
-pub mod unsupported;
+pub(crate) mod unsupported;
 pub mod variables;
 
 pub use load::{load, LoadOptions, Loaded, ParseCache};

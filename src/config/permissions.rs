@@ -137,6 +137,12 @@ fn levels(object_type: &str) -> Levels {
                 ("CAN_RUN", "CAN_QUERY"),
             ],
         },
+        // Secret ACLs (contract §5): the deployer keeps MANAGE.
+        "secret-acls" => Levels {
+            order: &["READ", "WRITE", "MANAGE"],
+            owner: "MANAGE",
+            from_top: &[("CAN_MANAGE", "MANAGE"), ("CAN_VIEW", "READ")],
+        },
         "apps" | "database-instances" => Levels {
             order: &["CAN_USE", "CAN_MANAGE"],
             owner: "CAN_MANAGE",
@@ -434,10 +440,9 @@ fn complete(
             level_of(e) == Some("IS_OWNER")
                 && principal(e).is_some_and(|(_, v)| !is_deployer(&v, user))
         });
-    let want = if other_owner || lv.owner != "IS_OWNER" {
-        "CAN_MANAGE"
-    } else {
-        "IS_OWNER"
+    let want = match lv.owner {
+        "IS_OWNER" if other_owner => "CAN_MANAGE",
+        owner => owner,
     };
     match out
         .iter()
@@ -570,7 +575,7 @@ pub(crate) fn apply_identity(
         let Some(object_type) = crate::resources::registry()
             .iter()
             .find(|k| k.kind() == addr.kind)
-            .and_then(|k| k.permissions_object_type())
+            .and_then(|k| k.permission_levels())
         else {
             continue;
         };
@@ -703,6 +708,38 @@ mod tests {
                 ("user_name=v@example.com".to_string(), "CAN_USE".to_string()),
                 ("user_name=me@example.com".into(), "CAN_MANAGE".into()),
             ]
+        );
+    }
+
+    /// Secret scopes: CAN_MANAGE → MANAGE, CAN_VIEW → READ, CAN_RUN has no
+    /// ACL; the deployer keeps MANAGE; own entries keep their ACL levels.
+    #[test]
+    fn top_level_maps_to_secret_acls() {
+        let tree = node("permissions:\n  - {level: CAN_MANAGE, group_name: admins}\n  - {level: CAN_VIEW, group_name: users}\n  - {level: CAN_RUN, user_name: r@example.com}\n");
+        let mut diags = Diagnostics::default();
+        let top = read_top_level(&tree, &mut diags);
+        let scope = node("name: s\npermissions:\n  - {level: WRITE, group_name: users}\n");
+        let out = complete(
+            &ResourceAddr::new(Kind::SecretScopes, "s"),
+            &scope,
+            "secret-acls",
+            &top,
+            Some(&user()),
+            &mut diags,
+        )
+        .unwrap();
+        assert_eq!(
+            levels_of(&out),
+            [
+                ("group_name=users".to_string(), "WRITE".to_string()),
+                ("group_name=admins".into(), "MANAGE".into()),
+                ("user_name=me@example.com".into(), "MANAGE".into()),
+            ]
+        );
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(
+            crate::resources::kind_impl(Kind::SecretScopes).permission_levels(),
+            Some("secret-acls")
         );
     }
 

@@ -110,8 +110,10 @@ pub struct TemplateSchema {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Prompt {
-    /// Only `string` for now.
+    /// Only `string` for now: parsed so a schema names it (unknown fields are
+    /// refused); the built-in templates are checked to say `string`.
     #[serde(rename = "type")]
+    #[allow(dead_code)]
     pub kind: String,
     pub default: String,
     pub description: String,

@@ -37,11 +37,14 @@ impl RefExpr {
     }
 }
 
-/// One step of a reference path.
+/// One step of a field path: a map key, a list index, or the element of a
+/// list whose `key` field is `value` (`tasks[task_key=ingest]`, the plan's
+/// address of a keyed list element).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Seg {
     Key(String),
     Index(usize),
+    Select { key: String, value: String },
 }
 
 impl std::fmt::Display for Seg {
@@ -49,6 +52,7 @@ impl std::fmt::Display for Seg {
         match self {
             Seg::Key(k) => f.write_str(k),
             Seg::Index(i) => write!(f, "[{i}]"),
+            Seg::Select { key, value } => write!(f, "[{key}={value}]"),
         }
     }
 }
@@ -64,9 +68,7 @@ pub fn join_path(segs: &[Seg]) -> String {
                 }
                 out.push_str(k);
             }
-            Seg::Index(i) => {
-                out.push_str(&format!("[{i}]"));
-            }
+            Seg::Index(_) | Seg::Select { .. } => out.push_str(&s.to_string()),
         }
     }
     out
@@ -173,39 +175,56 @@ pub fn is_valid_path(path: &str) -> bool {
     split_path(path).is_some()
 }
 
-/// `a.b[0].c-d` → `[Key(a), Key(b), Index(0), Key(c-d)]`; None if malformed.
+/// A map key of a path: letters, digits, `_` and `-`.
+fn is_path_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+}
+
+/// The one field-path grammar, for references (`${resources.jobs.j.tasks[0].x}`)
+/// and the plan's field paths (`tasks[task_key=a].notebook_task`):
+/// `a.b[0].c-d[k=v]` → `[Key(a), Key(b), Index(0), Key(c-d), Select(k, v)]`.
+/// A path starts with a letter; each dotted part is a non-empty name
+/// followed by any number of `[digits]` or `[name=value]` (a value is any
+/// non-empty text without `]`, dots included). None if malformed.
+/// References never hold selectors: the template scanner refuses `=`.
 pub fn split_path(path: &str) -> Option<Vec<Seg>> {
     if !path.chars().next().is_some_and(char::is_alphabetic) {
         return None;
     }
     let mut segs = Vec::new();
-    for segment in path.split('.') {
-        let (name, mut rest) = match segment.find('[') {
-            Some(ix) => (&segment[..ix], &segment[ix..]),
-            None => (segment, ""),
-        };
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
-        {
+    let mut rest = path;
+    loop {
+        let end = rest
+            .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'))
+            .unwrap_or(rest.len());
+        if end == 0 {
             return None;
         }
-        segs.push(Seg::Key(name.to_string()));
-        while !rest.is_empty() {
-            let close = rest.find(']')?;
-            let digits = rest.get(1..close)?;
-            if !rest.starts_with('[')
-                || digits.is_empty()
-                || !digits.bytes().all(|b| b.is_ascii_digit())
-            {
-                return None;
-            }
-            segs.push(Seg::Index(digits.parse().ok()?));
-            rest = &rest[close + 1..];
+        segs.push(Seg::Key(rest[..end].to_string()));
+        rest = &rest[end..];
+        while let Some(inner) = rest.strip_prefix('[') {
+            let close = inner.find(']')?;
+            let body = &inner[..close];
+            segs.push(match body.split_once('=') {
+                Some((key, value)) if is_path_name(key) && !value.is_empty() => Seg::Select {
+                    key: key.to_string(),
+                    value: value.to_string(),
+                },
+                Some(_) => return None,
+                None if !body.is_empty() && body.bytes().all(|b| b.is_ascii_digit()) => {
+                    Seg::Index(body.parse().ok()?)
+                }
+                None => return None,
+            });
+            rest = &inner[close + 1..];
         }
+        if rest.is_empty() {
+            return Some(segs);
+        }
+        rest = rest.strip_prefix('.')?;
     }
-    Some(segs)
 }
 
 /// Every un-nested `${path}` in `s` (for finding deferred references later).
@@ -276,6 +295,37 @@ mod tests {
             join_path(&split_path("a.b[1].c").unwrap_or_default()),
             "a.b[1].c"
         );
+    }
+
+    /// The plan's former grammar: keyed list elements, with any text (dots
+    /// too) as the selected value; malformed selectors are refused rather
+    /// than read as keys.
+    #[test]
+    fn grammar_selects_keyed_list_elements() {
+        let sel = |k: &str, v: &str| Seg::Select {
+            key: k.into(),
+            value: v.into(),
+        };
+        assert_eq!(
+            split_path("tasks[task_key=a.b].notebook_task.path"),
+            Some(vec![
+                Seg::Key("tasks".into()),
+                sel("task_key", "a.b"),
+                Seg::Key("notebook_task".into()),
+                Seg::Key("path".into())
+            ])
+        );
+        assert_eq!(
+            split_path("a[k=v][0]"),
+            Some(vec![Seg::Key("a".into()), sel("k", "v"), Seg::Index(0)])
+        );
+        let p = "job_clusters[job_cluster_key=c1].new_cluster[2].x";
+        assert_eq!(join_path(&split_path(p).unwrap_or_default()), p);
+        for p in ["a[=v]", "a[k=]", "a[k=v", "a[k v=x]", "[0].a", "a[0]b"] {
+            assert_eq!(split_path(p), None, "{p}");
+        }
+        // A reference cannot hold a selector: it stays text.
+        assert!(refs("${a[k=v]}").is_empty());
     }
 
     #[test]

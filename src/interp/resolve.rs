@@ -1230,6 +1230,10 @@ fn step<'n>(node: &'n Node, seg: &Seg) -> Option<&'n Node> {
     match (&node.kind, seg) {
         (NodeKind::Map(m), Seg::Key(k)) => m.get(k),
         (NodeKind::Seq(items), Seg::Index(i)) => items.get(*i),
+        (NodeKind::Seq(items), Seg::Select { key, value }) => items.iter().find(|item| {
+            matches!(&item.kind, NodeKind::Map(m)
+                if matches!(m.get(key).map(|v| &v.kind), Some(NodeKind::String(s, _)) if s == value))
+        }),
         _ => None,
     }
 }

@@ -1,10 +1,48 @@
-//! `destroy`'s clean-up once every resource is gone: the synced bundle files,
-//! their workspace manifest and the local manifest.
+//! `destroy`'s stages: the plan (every deployed resource, in reverse
+//! dependency order), what needs confirming, the deletes, and the clean-up
+//! once every resource is gone: the synced bundle files, their workspace
+//! manifest and the local manifest.
 
 use serde_json::json;
+use tokio::sync::mpsc;
 
 use crate::api::{Client, Method};
+use crate::apply::{ApplyEvent, ApplyOptions, ApplyReport};
 use crate::config::model::Bundle;
+use crate::ops::deploy::Confirmation;
+use crate::plan::build::make_destroy_plan;
+use crate::plan::{EngineError, Plan};
+use crate::state::{DeploymentState, StateStore};
+
+/// Everything deployed, deleted. Each entry is destroyed because destroy
+/// was asked for, whatever the configuration says: no per-resource reason.
+pub fn plan(bundle: &Bundle, state: &DeploymentState) -> Result<Plan, EngineError> {
+    let mut plan = make_destroy_plan(bundle, state)?;
+    for c in &mut plan.changes {
+        c.reason = None;
+    }
+    Ok(plan)
+}
+
+/// Every delete of a destroy is confirmed.
+pub fn confirmation(plan: &Plan) -> Confirmation {
+    Confirmation {
+        destructive: plan.changes.iter().map(|c| c.addr.to_string()).collect(),
+        deletes: plan.changes.len(),
+        replaces: 0,
+    }
+}
+
+/// Delete every deployed resource; events go to `tx`.
+pub async fn run(
+    bundle: &Bundle,
+    store: &StateStore,
+    client: &Client,
+    opts: &ApplyOptions,
+    tx: mpsc::UnboundedSender<ApplyEvent>,
+) -> Result<ApplyReport, EngineError> {
+    crate::apply::destroy(bundle, store, client, opts, tx).await
+}
 
 /// Remove the synced bundle files and their manifests. What could not be
 /// removed comes back as warnings (already-gone counts as removed).

@@ -17,6 +17,7 @@
 use serde_json::{Map, Value};
 
 use super::FieldChange;
+use crate::interp::Seg;
 use crate::resources::FieldRules;
 
 /// Keys that identify elements of lists of objects, tried in order.
@@ -327,52 +328,22 @@ pub fn drift_fields(
         .collect()
 }
 
-/// Dotted lookup (`a.b`, `list[2]`, `tasks[task_key=x]`) inside a value.
+/// Dotted lookup (`a.b`, `list[2]`, `tasks[task_key=x]`) inside a value,
+/// in the one field-path grammar ([`crate::interp::split_path`]); None when
+/// the path is malformed or leads nowhere.
 pub fn get_path<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
     let mut cur = value;
-    for seg in split_path(path) {
+    for seg in crate::interp::split_path(path)? {
         cur = match seg {
             Seg::Key(k) => cur.get(k)?,
             Seg::Index(i) => cur.get(i)?,
-            Seg::Match(k, v) => cur
+            Seg::Select { key, value } => cur
                 .as_array()?
                 .iter()
-                .find(|e| e.get(k).and_then(Value::as_str) == Some(v))?,
+                .find(|e| e.get(&key).and_then(Value::as_str) == Some(value.as_str()))?,
         };
     }
     Some(cur)
-}
-
-enum Seg<'p> {
-    Key(&'p str),
-    Index(usize),
-    Match(&'p str, &'p str),
-}
-
-fn split_path(path: &str) -> Vec<Seg<'_>> {
-    let mut out = Vec::new();
-    for part in path.split('.').filter(|p| !p.is_empty()) {
-        let (name, mut rest) = match part.find('[') {
-            Some(i) => (&part[..i], &part[i..]),
-            None => (part, ""),
-        };
-        if !name.is_empty() {
-            out.push(Seg::Key(name));
-        }
-        while let Some(stripped) = rest.strip_prefix('[') {
-            let Some(end) = stripped.find(']') else { break };
-            let inner = &stripped[..end];
-            match inner.split_once('=') {
-                Some((k, v)) => out.push(Seg::Match(k, v)),
-                None => match inner.parse() {
-                    Ok(i) => out.push(Seg::Index(i)),
-                    Err(_) => out.push(Seg::Key(inner)),
-                },
-            }
-            rest = &stripped[end + 1..];
-        }
-    }
-    out
 }
 
 /// The remote view to diff against: `remote` (already in YAML shape) with
@@ -524,6 +495,49 @@ mod tests {
             get_path(&desired, "tasks[task_key=a].notebook_task.notebook_path"),
             Some(&json!("/a2"))
         );
+    }
+
+    /// get_path reads the one grammar: keyed elements (values with dots),
+    /// indexes; a malformed path finds nothing instead of a guess.
+    #[test]
+    fn get_path_grammar() {
+        let v = json!({"tasks": [{"task_key": "a.b", "x": [10, 20]}], "m": {"k-1": true}});
+        assert_eq!(get_path(&v, "tasks[task_key=a.b].x[1]"), Some(&json!(20)));
+        assert_eq!(get_path(&v, "tasks[0].task_key"), Some(&json!("a.b")));
+        assert_eq!(get_path(&v, "m.k-1"), Some(&json!(true)));
+        assert_eq!(get_path(&v, "tasks[task_key=zz]"), None);
+        assert_eq!(get_path(&v, "m[0]"), None);
+        for bad in ["", ".m", "m..k-1", "tasks[x]", "tasks[0"] {
+            assert_eq!(get_path(&v, bad), None, "{bad}");
+        }
+    }
+
+    /// Every field path a kind declares is a path of the grammar (else its
+    /// lookups would find nothing).
+    #[test]
+    fn kind_field_paths_parse() {
+        use crate::resources::{kind_impl, Kind};
+        for kind in Kind::ALL {
+            let k = kind_impl(kind);
+            let r = k.rules();
+            let paths = r
+                .immutable
+                .iter()
+                .chain(r.output_only)
+                .chain(r.bundle_only)
+                .chain(r.input_only.iter().map(|(f, _)| f))
+                .chain(
+                    r.input_only
+                        .iter()
+                        .map(|(_, t)| t)
+                        .filter(|t| !t.is_empty()),
+                )
+                .chain(k.output_fields())
+                .chain(kind.info().state_fields);
+            for p in paths {
+                assert!(crate::interp::split_path(p).is_some(), "{kind}: {p}");
+            }
+        }
     }
 
     #[test]

@@ -502,6 +502,13 @@ pub trait ResourceKind: Send + Sync + 'static {
     fn permissions_object_type(&self) -> Option<&'static str> {
         None
     }
+    /// The level table the bundle-wide `permissions:` are mapped through for
+    /// this kind (see `config::permissions`): its Permissions API object
+    /// type, or a table of its own (secret scopes: `secret-acls`). None: the
+    /// kind takes no permissions.
+    fn permission_levels(&self) -> Option<&'static str> {
+        self.permissions_object_type()
+    }
     /// Resource type of this kind in the Databricks CLI's terraform engine
     /// state (`databricks_job`), to take over a terraform-deployed target.
     /// `None`: the terraform engine never deployed this kind.
@@ -696,6 +703,13 @@ pub trait ResourceKind: Send + Sync + 'static {
     /// Whether `psql KEY` / `credential KEY` can log in to a resource of this
     /// kind through [`Self::connect`] (database instances have their own path).
     fn connectable(&self) -> bool {
+        false
+    }
+    /// Whether `name` is the full remote name of an object of this kind
+    /// (`projects/p/branches/b/endpoints/e`), so `psql` / `credential` can
+    /// connect to it without a bundle resource.
+    fn is_remote_name(&self, name: &str) -> bool {
+        let _ = name;
         false
     }
     /// Where to connect to the deployed resource `id`, with a fresh token.

@@ -259,6 +259,14 @@ schema_struct! {
 }
 
 const API: &str = "/api/2.0/pipelines";
+
+/// The delete's query: `cascade=false` only when the config says so.
+fn delete_query(applied: &Value) -> Vec<(&'static str, String)> {
+    match applied.get("cascade_on_destroy").and_then(Value::as_bool) {
+        Some(false) => vec![("cascade", "false".into())],
+        _ => vec![],
+    }
+}
 const BUNDLE_ONLY: &[&str] = &["permissions", "lifecycle", "cascade_on_destroy", "id"];
 const OUTPUT_FIELDS: &[&str] = &[
     "id",
@@ -457,6 +465,16 @@ impl ResourceKind for PipelineKind {
     async fn delete(&self, client: &Client, id: &str) -> Result<(), ApiError> {
         common::delete_if_exists(client, &path_for(id), &[]).await
     }
+    /// `cascade_on_destroy: false` keeps the pipeline's tables and views:
+    /// `?cascade=false` (contract §3); otherwise the server default (cascade).
+    async fn delete_applied(
+        &self,
+        client: &Client,
+        id: &str,
+        applied: &Value,
+    ) -> Result<(), ApiError> {
+        common::delete_if_exists(client, &path_for(id), &delete_query(applied)).await
+    }
     /// Create/edit have no waiter: the pipeline is usable at once.
     async fn wait_ready(
         &self,
@@ -557,6 +575,16 @@ impl ResourceKind for PipelineKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cascade_false_is_sent_only_when_asked() {
+        assert_eq!(
+            delete_query(&json!({"cascade_on_destroy": false})),
+            vec![("cascade", "false".to_string())]
+        );
+        assert!(delete_query(&json!({"cascade_on_destroy": true})).is_empty());
+        assert!(delete_query(&json!({"name": "p"})).is_empty());
+    }
 
     #[test]
     fn remote_shape_is_the_spec() {

@@ -3,7 +3,11 @@
 //! update: every field is immutable. The bundle `permissions` become secret
 //! ACLs, as the CLI's direct engine applies them: one ACL per principal at its
 //! highest level, plus MANAGE for the deploying identity (a scope's creator
-//! always holds it); applied one call at a time.
+//! always holds it); applied one call at a time. The bundle-wide
+//! `permissions:` reach a scope through the loader (`CAN_MANAGE` → MANAGE,
+//! `CAN_VIEW` → READ, see [`SecretScopeKind::permission_levels`]). A read
+//! also lists the ACLs, so an ACL changed outside lakebundle plans an update
+//! that puts them back.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -14,12 +18,13 @@ use serde_json::{json, Value};
 use super::common::{self, literal_str, ok_if_missing, schema_enum, schema_struct, Lifecycle};
 use super::database_catalog::no_update;
 use super::{
-    Created, FieldRules, IdScheme, Kind, KindInfo, NameLink, ResourceKind, RunAs, RunStyle,
-    UpdateStyle, WorkspacePaths,
+    Created, ExtraChanges, FieldRules, IdScheme, Kind, KindInfo, NameLink, ResourceKind, RunAs,
+    RunStyle, UpdateStyle, WorkspacePaths,
 };
 use crate::api::{ApiError, Client, Method};
 use crate::config::source::Node;
 use crate::diag::{Diag, Diagnostics};
+use crate::plan::FieldChange;
 
 schema_enum! {
     /// Where the scope keeps its secrets.
@@ -158,6 +163,48 @@ async fn list_acls(client: &Client, scope: &str) -> Result<BTreeMap<String, Stri
         .collect())
 }
 
+/// Where a read keeps the scope's ACLs (principal → level); not a field of
+/// the scope's YAML shape.
+const ACLS_FIELD: &str = "acls";
+
+/// `[{principal, level}]`, sorted: how an ACL set shows in a plan.
+fn acl_list(acls: &BTreeMap<String, String>) -> Value {
+    Value::Array(
+        acls.iter()
+            .map(|(p, l)| json!({"level": l, "principal": p}))
+            .collect(),
+    )
+}
+
+/// The ACLs a config's (loader-completed) `permissions` ask for; None
+/// without a block. The loader already added the deploying identity.
+fn config_acls(config: &Value) -> Option<BTreeMap<String, String>> {
+    let entries = config.get("permissions")?.as_array()?;
+    let mut out: BTreeMap<String, String> = BTreeMap::new();
+    for e in entries {
+        let principal = ["user_name", "group_name", "service_principal_name"]
+            .iter()
+            .find_map(|p| e.get(*p).and_then(Value::as_str));
+        if let (Some(p), Some(level)) = (principal, e.get("level").and_then(Value::as_str)) {
+            let slot = out.entry(p.to_string()).or_default();
+            if slot.is_empty() || rank(level) > rank(slot) {
+                *slot = level.to_string();
+            }
+        }
+    }
+    Some(out)
+}
+
+/// The ACLs a read found (see [`ACLS_FIELD`]).
+fn remote_acls(remote: &Value) -> Option<BTreeMap<String, String>> {
+    let m = remote.get(ACLS_FIELD)?.as_object()?;
+    Some(
+        m.iter()
+            .filter_map(|(p, l)| Some((p.clone(), l.as_str()?.to_string())))
+            .collect(),
+    )
+}
+
 #[async_trait]
 impl ResourceKind for SecretScopeKind {
     fn kind(&self) -> Kind {
@@ -171,6 +218,9 @@ impl ResourceKind for SecretScopeKind {
     }
     fn rules(&self) -> &FieldRules {
         &RULES
+    }
+    fn permission_levels(&self) -> Option<&'static str> {
+        Some("secret-acls")
     }
     fn schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
         generator.subschema_for::<SecretScope>()
@@ -227,18 +277,71 @@ impl ResourceKind for SecretScopeKind {
             remote: json!({"name": name, "backend_type": backend}),
         })
     }
-    /// No get call: list the scopes and pick this one.
+    /// No get call: list the scopes and pick this one; then its ACLs
+    /// (under [`ACLS_FIELD`], for [`Self::extra_changes`]).
     async fn read(&self, client: &Client, id: &str) -> Result<Option<Value>, ApiError> {
         let resp = client
             .call(Method::GET, &format!("{BASE}/scopes/list"), &[], None)
             .await?;
-        Ok(resp
+        let Some(mut scope) = resp
             .get("scopes")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
             .find(|s| s.get("name").and_then(Value::as_str) == Some(id))
-            .cloned())
+            .cloned()
+        else {
+            return Ok(None);
+        };
+        let acls = match list_acls(client, id).await {
+            Ok(acls) => acls,
+            // Deleted between the two calls: gone.
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if let Some(m) = scope.as_object_mut() {
+            m.insert(
+                ACLS_FIELD.into(),
+                Value::Object(acls.into_iter().map(|(p, l)| (p, json!(l))).collect()),
+            );
+        }
+        Ok(Some(scope))
+    }
+    /// ACLs that differ from the `permissions` block: an update that puts
+    /// them back (apply lists, puts and deletes). Without a block nothing is
+    /// compared: removing it changes nothing remotely.
+    fn extra_changes(
+        &self,
+        desired: &Value,
+        applied: &Value,
+        remote: Option<&Value>,
+    ) -> ExtraChanges {
+        let mut out = ExtraChanges::default();
+        let (Some(want), Some(have)) = (config_acls(desired), remote.and_then(remote_acls)) else {
+            return out;
+        };
+        // A changed block is the plan's own permissions change already.
+        let block_changed = crate::plan::build::desired_permissions(desired)
+            != crate::plan::build::desired_permissions(applied);
+        if want != have && !block_changed {
+            out.fields.push(FieldChange {
+                path: "permissions".into(),
+                old: Some(acl_list(&have)),
+                new: Some(acl_list(&want)),
+                unknown: false,
+                forces_replacement: false,
+            });
+        }
+        if let Some(before) = config_acls(applied).filter(|b| *b != have) {
+            out.drift.push(FieldChange {
+                path: "permissions".into(),
+                old: Some(acl_list(&before)),
+                new: Some(acl_list(&have)),
+                unknown: false,
+                forces_replacement: false,
+            });
+        }
+        out
     }
     async fn update(
         &self,
@@ -367,6 +470,44 @@ mod tests {
         assert_eq!(acls["users"], "READ");
         assert_eq!(acls["me@x"], "MANAGE");
         assert!(desired_acls(&json!({"name": "s"}), "me@x").is_none());
+    }
+
+    #[test]
+    fn acl_drift_is_an_update() {
+        let desired = json!({"name": "s", "permissions": [
+            {"level": "READ", "group_name": "users"},
+            {"level": "MANAGE", "user_name": "me@x"},
+        ]});
+        let same = json!({"name": "s", "acls": {"users": "READ", "me@x": "MANAGE"}});
+        let ch = SecretScopeKind.extra_changes(&desired, &desired, Some(&same));
+        assert!(ch.fields.is_empty() && ch.drift.is_empty());
+        // Changed outside: a planned change back, and drift from the last apply.
+        let drifted =
+            json!({"name": "s", "acls": {"users": "WRITE", "x@y": "READ", "me@x": "MANAGE"}});
+        let ch = SecretScopeKind.extra_changes(&desired, &desired, Some(&drifted));
+        assert_eq!(ch.fields.len(), 1);
+        assert_eq!(ch.fields[0].path, "permissions");
+        assert!(!ch.fields[0].forces_replacement);
+        assert_eq!(
+            ch.fields[0].new,
+            Some(acl_list(&config_acls(&desired).unwrap()))
+        );
+        assert_eq!(ch.drift.len(), 1);
+        // No block: nothing compared; not read: nothing known.
+        let bare = json!({"name": "s"});
+        assert!(SecretScopeKind
+            .extra_changes(&bare, &desired, Some(&drifted))
+            .fields
+            .is_empty());
+        assert!(SecretScopeKind
+            .extra_changes(&desired, &desired, None)
+            .fields
+            .is_empty());
+        // The ACLs are no field of the YAML shape.
+        assert_eq!(
+            SecretScopeKind.remote_to_config(&same),
+            json!({"name": "s"})
+        );
     }
 
     #[test]

@@ -4,10 +4,12 @@
 
 #![allow(dead_code)]
 
-/// Forwards every request to `upstream`; records `(METHOD path, body bytes)`.
+/// Forwards every request to `upstream`; records `(METHOD path, body bytes)`
+/// and, apart, each `METHOD path?query`.
 pub struct CountingProxy {
     pub url: String,
     seen: std::sync::Arc<std::sync::Mutex<Vec<(String, usize)>>>,
+    with_query: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl CountingProxy {
@@ -17,14 +19,21 @@ impl CountingProxy {
         use axum::response::IntoResponse;
         let seen: std::sync::Arc<std::sync::Mutex<Vec<(String, usize)>>> = Default::default();
         let log = seen.clone();
+        let with_query: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+        let qlog = with_query.clone();
         let http = reqwest::Client::new();
         let app = axum::Router::new().fallback(
             move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
                 let (log, http, upstream) = (log.clone(), http.clone(), upstream.clone());
+                let qlog = qlog.clone();
                 async move {
                     log.lock()
                         .expect("log lock")
                         .push((format!("{method} {}", uri.path()), body.len()));
+                    qlog.lock().expect("log lock").push(format!(
+                        "{method} {}",
+                        uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+                    ));
                     let target = format!(
                         "{upstream}{}",
                         uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
@@ -64,12 +73,21 @@ impl CountingProxy {
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        CountingProxy { url, seen }
+        CountingProxy {
+            url,
+            seen,
+            with_query,
+        }
     }
 
     /// Every request so far: `(METHOD path, body bytes)`.
     pub fn seen(&self) -> Vec<(String, usize)> {
         self.seen.lock().expect("log lock").clone()
+    }
+
+    /// Every request so far as `METHOD path?query`.
+    pub fn requests(&self) -> Vec<String> {
+        self.with_query.lock().expect("log lock").clone()
     }
 
     /// How many requests had exactly this `METHOD path`.

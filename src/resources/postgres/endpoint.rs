@@ -262,6 +262,14 @@ impl ResourceKind for PostgresEndpointKind {
     fn connectable(&self) -> bool {
         true
     }
+    fn is_remote_name(&self, name: &str) -> bool {
+        let segs: Vec<&str> = name.split('/').collect();
+        segs.len() == 6
+            && segs[0] == "projects"
+            && segs[2] == "branches"
+            && segs[4] == "endpoints"
+            && segs.iter().all(|s| !s.is_empty())
+    }
     /// The endpoint's host (it must be ACTIVE, or IDLE: a connection wakes
     /// it) and a token from `POST /api/2.0/postgres/credentials`.
     async fn connect(&self, client: &Client, id: &str) -> Result<Connection, ApiError> {
