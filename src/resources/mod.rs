@@ -731,11 +731,7 @@ pub fn kind_impl(kind: Kind) -> &'static dyn ResourceKind {
 }
 
 /// DAB resource kinds that lakebundle recognises but does not deploy yet.
-pub const UNSUPPORTED_KINDS: &[&str] = &[
-    "external_locations",
-    "job_runs",
-    "secrets",
-];
+pub const UNSUPPORTED_KINDS: &[&str] = &["external_locations", "job_runs", "secrets"];
 
 /// Every resource kind key of the official bundle schema: the supported ones
 /// first, then [`UNSUPPORTED_KINDS`] (for "did you mean" on a typo'd kind).

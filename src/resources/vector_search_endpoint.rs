@@ -247,51 +247,36 @@ impl ResourceKind for VectorSearchEndpointKind {
         }
         out
     }
-    fn applies_own_permissions(&self) -> bool {
-        true
+    fn permissions_object_type(&self) -> Option<&'static str> {
+        Some(PERMISSIONS_TYPE)
     }
-    /// PUT the `permissions` block on `/permissions/vector-search-endpoints/{uuid}`, the
-    /// uuid read from the endpoint (the resource id is its name). No block: nothing.
-    async fn apply_own_permissions(
-        &self,
-        client: &Client,
-        id: &str,
-        config: &Value,
-        applied: Option<&Value>,
-    ) -> Result<(), ApiError> {
-        if config.get("permissions").is_none()
-            && applied.and_then(|a| a.get("permissions")).is_none()
-        {
-            return Ok(());
-        }
-        let endpoint = client.call(Method::GET, &path_for(id), &[], None).await?;
-        let uuid = endpoint
-            .get("id")
+    /// The Permissions API addresses the endpoint by its uuid: the
+    /// `endpoint_id` output, or the `id` of the endpoint as read (the
+    /// resource id is its name).
+    fn permissions_object_id_of(&self, id: &str, known: &Value) -> String {
+        known
+            .get("endpoint_id")
+            .or_else(|| known.get("id").filter(|u| u.as_str() != Some(id)))
             .and_then(Value::as_str)
-            .ok_or_else(|| ApiError::Other {
-                method: "GET".into(),
-                path: path_for(id),
-                status: 200,
-                error_code: "BAD_RESPONSE".into(),
-                message: "the endpoint has no id to address its permissions".into(),
-            })?;
-        let body =
-            common::permissions_body(config).unwrap_or_else(|| json!({"access_control_list": []}));
-        client
-            .call(
-                Method::PUT,
-                &format!("/api/2.0/permissions/{PERMISSIONS_TYPE}/{uuid}"),
-                &[],
-                Some(&body),
-            )
-            .await?;
-        Ok(())
+            .unwrap_or(id)
+            .to_string()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn permissions_address_the_uuid() {
+        let k = VectorSearchEndpointKind;
+        // Recorded outputs (whose `id` is the name) and the endpoint as read.
+        let outputs = json!({"id": "vs", "endpoint_id": "3f2a"});
+        assert_eq!(k.permissions_object_id_of("vs", &outputs), "3f2a");
+        let read = json!({"name": "vs", "id": "3f2a"});
+        assert_eq!(k.permissions_object_id_of("vs", &read), "3f2a");
+        assert_eq!(k.permissions_object_id_of("vs", &json!({"id": "vs"})), "vs");
+    }
 
     #[test]
     fn outputs_carry_the_permission_uuid() {

@@ -488,7 +488,8 @@ fn children(t: &Txn<'_>, collection: &str, prefix: &str) -> Vec<String> {
         .collect()
 }
 
-/// Drop the grants of a deleted securable (other services' securables).
+/// Drop the grants of a deleted securable (other services' securables: a UC
+/// model, a vector search index).
 pub fn forget_grants(t: &mut Txn<'_>, securable: &str, full_name: &str) {
     t.delete(UC_GRANTS, &grants_key(securable, full_name));
 }
@@ -1196,11 +1197,6 @@ fn applicable(securable: &str, privilege: &str) -> bool {
         ),
         _ => false,
     }
-}
-
-/// Drop the grants of a securable that is gone (a deleted vector search index).
-pub fn forget_grants(t: &mut Txn<'_>, securable: &str, full_name: &str) {
-    t.delete(UC_GRANTS, &grants_key(securable, full_name));
 }
 
 /// The stored key of a securable that must exist, or its not-found error.
