@@ -179,32 +179,35 @@ pub fn state_field(rs: &ResourceState, field: &str) -> Option<Value> {
 
 /// Dotted paths of every value in `v` still holding a deferred reference.
 pub fn unknown_paths(v: &Value) -> Vec<String> {
-    fn walk(v: &Value, path: String, out: &mut Vec<String>) {
+    // One path buffer, grown and cut back on the way: only an unknown value
+    // allocates (this runs over every field of every resource in a plan).
+    fn walk(v: &Value, path: &mut String, out: &mut Vec<String>) {
+        use std::fmt::Write;
+        let len = path.len();
         match v {
             Value::Object(m) => {
                 for (k, c) in m {
-                    walk(
-                        c,
-                        if path.is_empty() {
-                            k.clone()
-                        } else {
-                            format!("{path}.{k}")
-                        },
-                        out,
-                    )
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
+                    path.push_str(k);
+                    walk(c, path, out);
+                    path.truncate(len);
                 }
             }
             Value::Array(a) => {
                 for (i, c) in a.iter().enumerate() {
-                    walk(c, format!("{path}[{i}]"), out)
+                    let _ = write!(path, "[{i}]");
+                    walk(c, path, out);
+                    path.truncate(len);
                 }
             }
-            other if is_unknown(other) => out.push(path),
+            other if is_unknown(other) => out.push(path.clone()),
             _ => {}
         }
     }
     let mut out = Vec::new();
-    walk(v, String::new(), &mut out);
+    walk(v, &mut String::new(), &mut out);
     out
 }
 

@@ -68,14 +68,6 @@ pub fn values_equal(a: &Value, b: &Value) -> bool {
     }
 }
 
-fn join_key(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
-    }
-}
-
 /// `path` is `rule` or lies beneath it (`a.b` is under `a`; `a[0].b` under `a`).
 fn under(path: &str, rule: &str) -> bool {
     path == rule
@@ -158,14 +150,21 @@ impl Walker<'_> {
 
     /// Compare `new` (desired) with `old` (current). `prev` is the last applied
     /// value at the same place: fields it set but `new` no longer sets are
-    /// reported as removed.
-    fn walk(&mut self, path: &str, new: Option<&Value>, old: Option<&Value>, prev: Option<&Value>) {
+    /// reported as removed. `path` is one buffer, extended for each child and
+    /// cut back after it (a plan walks every field of every resource).
+    fn walk(
+        &mut self,
+        path: &mut String,
+        new: Option<&Value>,
+        old: Option<&Value>,
+        prev: Option<&Value>,
+    ) {
         if !path.is_empty() && ignored(path, self.rules) {
             return;
         }
         match (new, old) {
             (Some(n), _) if is_unknown(n) && !matches!(n, Value::Object(_) | Value::Array(_)) => {
-                self.push(path.to_string(), old, Some(n));
+                self.push(path.clone(), old, Some(n));
             }
             (Some(Value::Object(n)), Some(Value::Object(o))) => {
                 let p = prev.and_then(Value::as_object);
@@ -179,29 +178,31 @@ impl Walker<'_> {
                 // Config sets an empty value: only a change if the remote has content
                 // and the last apply did not leave it there.
                 if !is_unset(o) && prev.is_some() {
-                    self.push(path.to_string(), o, None);
+                    self.push(path.clone(), o, None);
                 }
             }
             (Some(n), Some(o)) => {
                 if !values_equal(n, o) {
-                    self.push(path.to_string(), Some(o), Some(n));
+                    self.push(path.clone(), Some(o), Some(n));
                 }
             }
-            (Some(n), None) => self.push(path.to_string(), None, Some(n)),
+            (Some(n), None) => self.push(path.clone(), None, Some(n)),
             (None, _) => {}
         }
     }
 
     fn walk_map(
         &mut self,
-        path: &str,
+        path: &mut String,
         new: &Map<String, Value>,
         old: &Map<String, Value>,
         prev: Option<&Map<String, Value>>,
     ) {
+        let len = path.len();
         for (k, nv) in new {
-            let child = join_key(path, k);
-            self.walk(&child, Some(nv), old.get(k), prev.and_then(|p| p.get(k)));
+            push_key(path, k);
+            self.walk(path, Some(nv), old.get(k), prev.and_then(|p| p.get(k)));
+            path.truncate(len);
         }
         // Fields the last apply set and the config dropped: the remote still has them.
         if let Some(prev) = prev {
@@ -209,28 +210,36 @@ impl Walker<'_> {
                 if new.contains_key(k) {
                     continue;
                 }
-                let child = join_key(path, k);
-                if ignored(&child, self.rules) || is_unset(old.get(k)) {
-                    continue;
+                push_key(path, k);
+                if !ignored(path, self.rules) && !is_unset(old.get(k)) {
+                    self.push(path.clone(), old.get(k), None);
                 }
-                self.push(child, old.get(k), None);
+                path.truncate(len);
             }
         }
     }
 
-    fn walk_list(&mut self, path: &str, new: &[Value], old: &[Value], prev: Option<&Vec<Value>>) {
+    fn walk_list(
+        &mut self,
+        path: &mut String,
+        new: &[Value],
+        old: &[Value],
+        prev: Option<&Vec<Value>>,
+    ) {
+        use std::fmt::Write;
         let all_objects = new.iter().chain(old).all(Value::is_object);
         if !all_objects {
             // Lists of scalars compare whole: order matters (primary key columns).
             if !values_equal(&Value::Array(new.to_vec()), &Value::Array(old.to_vec())) {
                 self.push(
-                    path.to_string(),
+                    path.clone(),
                     Some(&Value::Array(old.to_vec())),
                     Some(&Value::Array(new.to_vec())),
                 );
             }
             return;
         }
+        let len = path.len();
         let key =
             list_key(new).filter(|k| old.iter().all(|e| e.get(k).is_some_and(|v| v.is_string())));
         match key {
@@ -243,10 +252,11 @@ impl Walker<'_> {
                 }
                 for n in new {
                     let want = id(n, k);
-                    let child = keyed_path(path, k, want);
+                    let _ = write!(path, "[{k}={want}]");
                     let o = find(old, k, want);
                     let p = prev.and_then(|p| find(p, k, want));
-                    self.walk(&child, Some(n), o, p);
+                    self.walk(path, Some(n), o, p);
+                    path.truncate(len);
                 }
                 for o in old {
                     let have = id(o, k);
@@ -257,8 +267,9 @@ impl Walker<'_> {
             }
             None => {
                 for (i, n) in new.iter().enumerate() {
-                    let child = format!("{path}[{i}]");
-                    self.walk(&child, Some(n), old.get(i), prev.and_then(|p| p.get(i)));
+                    let _ = write!(path, "[{i}]");
+                    self.walk(path, Some(n), old.get(i), prev.and_then(|p| p.get(i)));
+                    path.truncate(len);
                 }
                 for (i, o) in old.iter().enumerate().skip(new.len()) {
                     self.push(format!("{path}[{i}]"), Some(o), None);
@@ -266,6 +277,14 @@ impl Walker<'_> {
             }
         }
     }
+}
+
+/// Append `.key` (or `key` at the top) to a field path.
+fn push_key(path: &mut String, key: &str) {
+    if !path.is_empty() {
+        path.push('.');
+    }
+    path.push_str(key);
 }
 
 /// Field changes needed to turn `current` into `desired`. `applied` is the
@@ -280,7 +299,7 @@ pub fn diff_fields(
         rules,
         out: Vec::new(),
     };
-    w.walk("", Some(desired), Some(current), applied);
+    w.walk(&mut String::new(), Some(desired), Some(current), applied);
     w.out
 }
 
@@ -314,7 +333,12 @@ pub fn drift_fields(
         rules,
         out: Vec::new(),
     };
-    w.walk("", Some(&applied_in_config), Some(current), None);
+    w.walk(
+        &mut String::new(),
+        Some(&applied_in_config),
+        Some(current),
+        None,
+    );
     w.out
         .into_iter()
         .filter(|c| !c.unknown)
