@@ -11,6 +11,7 @@ pub mod check;
 pub mod common;
 pub mod database_catalog;
 pub mod database_instance;
+pub mod external_location;
 pub mod grants;
 pub mod job;
 pub mod pipeline;
@@ -20,6 +21,7 @@ pub mod secret_scope;
 pub mod sql_warehouse;
 pub mod synced_database_table;
 pub mod uc_schema;
+pub mod uc_secret;
 pub mod volume;
 
 use std::borrow::Cow;
@@ -83,6 +85,8 @@ kinds! {
     PostgresRoles => "postgres_roles", postgres::role::PostgresRoleKind;
     PostgresCatalogs => "postgres_catalogs", postgres::catalog::PostgresCatalogKind;
     PostgresSyncedTables => "postgres_synced_tables", postgres::synced_table::PostgresSyncedTableKind;
+    ExternalLocations => "external_locations", external_location::ExternalLocationKind;
+    Secrets => "secrets", uc_secret::SecretKind;
 }
 
 impl Kind {
@@ -619,6 +623,17 @@ pub trait ResourceKind: Send + Sync + 'static {
             .replace("{id_path}", &id.replace('.', "/"))
             .replace("{id}", id);
         format!("{host}{page}")
+    }
+    /// Checks of the resource as written, before variables are resolved (a UC
+    /// secret's `value` must be a variable reference, not a literal).
+    fn check_unresolved(&self, addr: &str, node: &Node, diags: &mut Diagnostics) {
+        let _ = (addr, node, diags);
+    }
+    /// Top-level fields whose values never reach a plan, the state or a log:
+    /// they are shown and stored as a digest ([`common::redact_sensitive`]),
+    /// which still shows a change; the plaintext only goes to the API.
+    fn sensitive_fields(&self) -> &'static [&'static str] {
+        &[]
     }
     /// The Permissions API object id for a resource id (postgres projects
     /// drop the `projects/` prefix). Default: the id itself.

@@ -32,6 +32,7 @@ pub mod records;
 pub mod secrets;
 pub mod server;
 pub mod store;
+pub mod uc_more;
 pub mod unity_catalog;
 pub mod warehouses;
 pub mod workspace;
