@@ -199,3 +199,115 @@ fn a_literal_secret_value_is_refused_at_its_line() {
     assert!(all.contains("databricks.yml:"), "points at the file: {all}");
     assert!(all.contains("${var."), "says how to fix it: {all}");
 }
+
+fn run_of(api: &Api, run_id: &str) -> Option<Value> {
+    api.get("/api/2.2/jobs/runs/get", &[("run_id", run_id.to_string())])
+}
+
+#[test]
+fn job_runs_fire_wait_and_refire() {
+    let emu = emulator();
+    let api = Api::new(&emu);
+    let b = TestBundle::fixture("e2e_job_runs");
+
+    // Deploy creates the job, then fires the run and waits for its success.
+    let out = run(&emu, &b, &["deploy", "--auto-approve"]).expect(0);
+    assert!(
+        out.stdout
+            .contains("Plan: 2 to add, 0 to change, 0 to destroy."),
+        "{}",
+        out.stdout
+    );
+    let job_id = b.state_id("resources.jobs.etl").expect("job in state");
+    let first = b
+        .state_id("resources.job_runs.backfill")
+        .expect("run in state");
+    let r = run_of(&api, &first).expect("run");
+    assert_eq!(r["job_id"].to_string(), job_id);
+    assert_eq!(r["state"]["result_state"], "SUCCESS");
+    let params = r["job_parameters"].as_array().cloned().unwrap_or_default();
+    assert!(
+        params.contains(&json!({"name": "env", "default": "dev", "value": "prod"})),
+        "{params:?}"
+    );
+
+    // Nothing changed: no new run (the resolved parameters are not drift).
+    let out = run(&emu, &b, &["plan", "--detailed-exitcode"]).expect(0);
+    assert!(out.stdout.contains("No changes."), "{}", out.stdout);
+
+    // A changed parameter fires a new run; the old one is deleted.
+    b.edit("env: prod", "env: staging");
+    let out = run(&emu, &b, &["-o", "json", "plan"]).expect(0);
+    let plan: Value = serde_json::from_str(&out.stdout).expect("plan JSON");
+    assert_eq!(
+        actions_of(&plan, "resources.job_runs.backfill"),
+        json!(["delete", "create"])
+    );
+    run(&emu, &b, &["deploy", "--auto-approve"]).expect(0);
+    let second = b.state_id("resources.job_runs.backfill").expect("run");
+    assert_ne!(first, second);
+    assert!(
+        run_of(&api, &first).is_none(),
+        "the replaced run is deleted"
+    );
+
+    // on_bundle_deploy: every deploy fires again, even unchanged.
+    b.edit(
+        "      job_parameters:\n",
+        "      lifecycle:\n        triggers:\n          - on_bundle_deploy: true\n      job_parameters:\n",
+    );
+    run(&emu, &b, &["deploy", "--auto-approve"]).expect(0);
+    let third = b.state_id("resources.job_runs.backfill").expect("run");
+    assert_ne!(second, third);
+    let out = run(&emu, &b, &["-o", "json", "plan"]).expect(0);
+    let plan: Value = serde_json::from_str(&out.stdout).expect("plan JSON");
+    assert_eq!(
+        actions_of(&plan, "resources.job_runs.backfill"),
+        json!(["delete", "create"]),
+        "an unchanged config fires again"
+    );
+    run(&emu, &b, &["deploy", "--auto-approve"]).expect(0);
+    let fourth = b.state_id("resources.job_runs.backfill").expect("run");
+    assert_ne!(third, fourth);
+
+    // Taking the trigger out is an update that fires nothing.
+    b.edit(
+        "      lifecycle:\n        triggers:\n          - on_bundle_deploy: true\n",
+        "",
+    );
+    let out = run(&emu, &b, &["-o", "json", "plan"]).expect(0);
+    let plan: Value = serde_json::from_str(&out.stdout).expect("plan JSON");
+    assert_eq!(
+        actions_of(&plan, "resources.job_runs.backfill"),
+        json!(["update"])
+    );
+    run(&emu, &b, &["deploy", "--auto-approve"]).expect(0);
+    assert_eq!(
+        b.state_id("resources.job_runs.backfill").as_deref(),
+        Some(fourth.as_str())
+    );
+    let out = run(&emu, &b, &["plan", "--detailed-exitcode"]).expect(0);
+    assert!(out.stdout.contains("No changes."), "{}", out.stdout);
+
+    // Destroy deletes the run and the job.
+    run(&emu, &b, &["destroy", "--auto-approve"]).expect(0);
+    assert!(run_of(&api, &fourth).is_none());
+    assert!(api.jobs().is_empty());
+}
+
+#[test]
+fn a_trigger_with_prevent_destroy_is_refused() {
+    let emu = emulator();
+    let b = TestBundle::fixture("e2e_job_runs");
+    b.edit(
+        "      job_parameters:\n",
+        "      lifecycle:\n        prevent_destroy: true\n        triggers:\n          - on_bundle_deploy: true\n      job_parameters:\n",
+    );
+    let out = run(&emu, &b, &["validate"]);
+    assert_ne!(out.code, 0);
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        all.contains("sets both triggers.on_bundle_deploy and prevent_destroy"),
+        "{all}"
+    );
+}

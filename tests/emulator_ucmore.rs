@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::Emulator;
 use reqwest::Method;
@@ -43,6 +43,23 @@ impl Api {
         let text = resp.text().await.expect("body");
         let v = serde_json::from_str(&text).unwrap_or(json!({ "raw": text }));
         (status, v)
+    }
+    /// A call outside Unity Catalog (`path` from the host).
+    async fn jobs(&self, method: Method, path: &str, body: Value) -> (u16, Value) {
+        let resp = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(json!({ "raw": text })),
+        )
     }
     async fn get(&self, path: &str) -> (u16, Value) {
         self.call(Method::GET, path, None).await
@@ -311,4 +328,57 @@ async fn secrets_keep_their_value_hidden() {
     assert_eq!(s, 200);
     let (s, _) = api.get("/secrets/c.s.second").await;
     assert_eq!(s, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_active_job_run_is_cancelled_before_it_can_be_deleted() {
+    // Runs last long enough to be seen active.
+    let emu = Emulator::start_with(&["--no-postgres", "--transition-ms", "3000"]);
+    let api = Api::new(&emu);
+    let (s, job) = api
+        .jobs(
+            Method::POST,
+            "/api/2.2/jobs/create",
+            json!({"name": "j", "tasks": [{"task_key": "t",
+                   "notebook_task": {"notebook_path": "/Shared/n"}}]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{job}");
+    let (s, run) = api
+        .jobs(
+            Method::POST,
+            "/api/2.2/jobs/run-now",
+            json!({"job_id": job["job_id"], "idempotency_token": "tok-1"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{run}");
+    let run_id = run["run_id"].clone();
+    let (s, v) = api
+        .jobs(
+            Method::POST,
+            "/api/2.2/jobs/runs/delete",
+            json!({"run_id": run_id}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error_code"].as_str()),
+        (400, Some("INVALID_STATE")),
+        "{v}"
+    );
+    let (s, _) = api
+        .jobs(
+            Method::POST,
+            "/api/2.2/jobs/runs/cancel",
+            json!({"run_id": run_id}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, v) = api
+        .jobs(
+            Method::POST,
+            "/api/2.2/jobs/runs/delete",
+            json!({"run_id": run_id}),
+        )
+        .await;
+    assert_eq!(s, 200, "a cancelled run is terminated: {v}");
 }

@@ -14,6 +14,7 @@ pub mod database_instance;
 pub mod external_location;
 pub mod grants;
 pub mod job;
+pub mod job_run;
 pub mod pipeline;
 pub mod postgres;
 pub mod schema;
@@ -87,6 +88,7 @@ kinds! {
     PostgresSyncedTables => "postgres_synced_tables", postgres::synced_table::PostgresSyncedTableKind;
     ExternalLocations => "external_locations", external_location::ExternalLocationKind;
     Secrets => "secrets", uc_secret::SecretKind;
+    JobRuns => "job_runs", job_run::JobRunKind;
 }
 
 impl Kind {

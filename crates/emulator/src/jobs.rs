@@ -836,10 +836,17 @@ async fn cancel_all(State(emu): Shared, raw: Bytes) -> ApiResult {
 async fn delete_run(State(emu): Shared, raw: Bytes) -> ApiResult {
     let b = body(&raw)?;
     let id = id_field(&b, "run_id")?;
+    let now = now_ms();
     emu.store.txn(|t| {
-        t.delete(RUNS, &key(id))
-            .map(|_| ())
-            .ok_or_else(|| run_missing(id))
+        let run = t.get(RUNS, &key(id)).ok_or_else(|| run_missing(id))?;
+        // The service refuses to delete a run that is still going (cancel it first).
+        if run_state(&emu, run, now).0 != "TERMINATED" {
+            return Err(ApiErr::invalid_state(format!(
+                "Run {id} is active and cannot be deleted; cancel it first"
+            )));
+        }
+        t.delete(RUNS, &key(id));
+        Ok(())
     })?;
     ok(json!({}))
 }
