@@ -94,7 +94,7 @@ fn external_locations_and_secrets_lifecycle() {
     assert_eq!(secret["comment"], "password of the app user");
     assert_eq!(
         grants(&api, "secret", "ucmore_app.conf.db_password"),
-        json!([{"principal": "app-runners", "privileges": ["READ_SECRET"]}])
+        json!([{"principal": "app-runners", "privileges": ["MANAGE"]}])
     );
     assert_eq!(
         b.state_id("resources.external_locations.landing")
