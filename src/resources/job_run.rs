@@ -19,7 +19,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 
-use super::common::{self, schema_enum, schema_struct, Poll};
+use super::common::{self, schema_struct, Poll};
+// The run takes the job's own settings types.
+use super::job::{PerformanceTarget, PipelineParams, QueueSettings};
 use super::{
     Created, DeploymentInfo, ExtraChanges, FieldRules, IdScheme, Kind, KindInfo, NameLink,
     ResourceKind, RunAs, RunStyle, UpdateStyle, WorkspacePaths,
@@ -28,27 +30,6 @@ use crate::api::{none_if_missing, ApiError, Client, Method};
 use crate::config::source::Node;
 use crate::diag::{Diag, Diagnostics};
 use crate::plan::FieldChange;
-
-schema_enum! {
-    /// Compute performance of a serverless run.
-    PerformanceTarget { PERFORMANCE_OPTIMIZED, STANDARD }
-}
-
-schema_struct! {
-    /// Pipeline settings of the run.
-    pub struct PipelineParams {
-        /// Fully refresh the pipelines the run starts.
-        full_refresh: bool,
-    }
-}
-
-schema_struct! {
-    /// Queueing of the run.
-    pub struct QueueSettings {
-        /// Queue the run when the job is at its concurrency limit.
-        enabled: bool,
-    }
-}
 
 schema_struct! {
     /// A condition that fires the run again.
