@@ -311,3 +311,35 @@ fn a_trigger_with_prevent_destroy_is_refused() {
         "{all}"
     );
 }
+
+#[test]
+fn a_failed_job_run_fails_the_deploy_and_fires_again() {
+    let emu = emulator();
+    let api = Api::new(&emu);
+    let b = TestBundle::fixture("e2e_job_runs_failed");
+
+    // The run fails: the deploy fails, the job reading its outcome is not created.
+    let out = run(&emu, &b, &["deploy", "--auto-approve"]).expect(1);
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(all.contains("run did not succeed: FAILED"), "{all}");
+    let first = b
+        .state_id("resources.job_runs.once")
+        .expect("the failed run is recorded");
+    assert_eq!(
+        run_of(&api, &first).expect("run")["state"]["result_state"],
+        "FAILED"
+    );
+    assert!(b.state_id("resources.jobs.downstream").is_none());
+
+    // Not having succeeded is drift: the next plan fires it again.
+    let out = run(&emu, &b, &["-o", "json", "plan"]).expect(0);
+    let plan: Value = serde_json::from_str(&out.stdout).expect("plan JSON");
+    assert_eq!(
+        actions_of(&plan, "resources.job_runs.once"),
+        json!(["delete", "create"])
+    );
+    run(&emu, &b, &["deploy", "--auto-approve"]).expect(1);
+    let second = b.state_id("resources.job_runs.once").expect("run");
+    assert_ne!(first, second);
+    assert!(run_of(&api, &first).is_none(), "the failed run was deleted");
+}
