@@ -18,8 +18,8 @@ use super::http::ApiErr;
 use super::lock::DataDirLock;
 use super::store::Store;
 use super::{
-    apps, auth, catalogs, files, instances, jobs, permissions, pipelines, secrets, uc_more,
-    unity_catalog, warehouses, workspace, EmulatorConfig,
+    apps, auth, catalogs, files, instances, jobs, permissions, pipelines, secrets, unity_catalog,
+    warehouses, workspace, EmulatorConfig,
 };
 
 /// Who is calling: a user (PAT) or a service principal (OAuth M2M token).
@@ -197,7 +197,7 @@ pub fn router(emu: Arc<Emu>) -> Router {
         .merge(permissions::routes())
         .merge(pipelines::routes())
         .merge(warehouses::routes())
-        .merge(uc_more::routes())
+        .merge(super::uc_more::routes())
         .merge(secrets::routes())
         .merge(unity_catalog::routes())
         .merge(super::postgres_api::routes())
