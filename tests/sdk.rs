@@ -205,6 +205,39 @@ fn sdk_ml_experiments_models_and_serving_endpoints() {
     run_script(&emu, "ml.py", &[]);
 }
 
+/// External locations, UC secrets and job runs deployed by lakebundle, read back by the SDK,
+/// then the SDK's own round trip (ucmore.py).
+#[test]
+fn sdk_external_locations_secrets_and_job_runs() {
+    if python().is_none() {
+        return;
+    }
+    let emu = Emulator::start_with(&["--no-postgres", "--instance-ready-ms", "100"]);
+    let b = e2e_support::TestBundle::fixture("e2e_ucmore");
+    let out = e2e_support::command(&emu, &b, &["deploy", "--auto-approve"])
+        .env("BUNDLE_VAR_db_password", "sdk-secret-value")
+        .output()
+        .expect("run lakebundle");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let runs = e2e_support::TestBundle::fixture("e2e_job_runs");
+    e2e_support::run(&emu, &runs, &["deploy", "--auto-approve"]).expect(0);
+    let expected = serde_json::json!({
+        "external_location": {"name": "landing_zone", "url": "s3://ucmore-bucket/landing",
+                              "credential_name": "lake-credential", "comment": "raw drops",
+                              "grants": [["loaders", ["READ_FILES", "WRITE_FILES"]]]},
+        "secret": {"full_name": "ucmore_app.conf.db_password", "value": "sdk-secret-value",
+                   "comment": "password of the app user",
+                   "grants": [["app-runners", ["MANAGE"]]]},
+        "job_run": {"run_id": runs.state_id("resources.job_runs.backfill"),
+                    "job_id": runs.state_id("resources.jobs.etl")},
+    });
+    run_script(&emu, "ucmore.py", &[&expected.to_string()]);
+}
+
 #[test]
 fn sdk_lakebase_autoscaling_with_operation_waiters() {
     if python().is_none() {

@@ -32,6 +32,7 @@ use crate::plan::build::{
 };
 use crate::plan::diff::is_unknown;
 use crate::plan::{Action, EngineError, Plan, ResourceChange};
+use crate::resources::common::redact_sensitive;
 use crate::resources::{kind_impl, Created, Kind, ResourceAddr, ResourceKind};
 use crate::state::{ResourceState, StateStore};
 use schedule::{run_graph, Failure, Op, OpGraph, Outcome, Step};
@@ -313,7 +314,7 @@ impl Executor<'_> {
                     .await?;
                 let record = ResourceState {
                     id: created.id.clone(),
-                    applied: config.clone(),
+                    applied: redact_sensitive(kind.sensitive_fields(), &config),
                     outputs: kind.outputs(&created.id, &created.remote),
                     depends_on: depends_on.clone(),
                 };
@@ -362,7 +363,8 @@ impl Executor<'_> {
             .await?;
         let record = ResourceState {
             id: id.clone(),
-            applied: config,
+            // The state never holds a sensitive value, only its digest.
+            applied: redact_sensitive(kind.sensitive_fields(), &config),
             outputs,
             depends_on,
         };

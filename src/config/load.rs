@@ -1377,6 +1377,7 @@ fn resolve_resources(
             let done = items
                 .iter()
                 .map(|(ki, addr, _, config)| {
+                    kind_impl(addr.kind).check_unresolved(&addr.to_string(), config, &mut diags);
                     let (mut resolved, refs) = fork.resolve_with_refs(config);
                     let kind_key = &kinds.entries[*ki].0.name;
                     merge::merge_resource_keyed_lists(kind_key, &mut resolved, &mut diags);

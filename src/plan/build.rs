@@ -784,7 +784,11 @@ fn plan_resource(
     let addr = &rc.addr;
     let kind = kind_impl(addr.kind);
     let rules = kind.rules();
-    let desired_full = desired_config(bundle, rc, state, actions);
+    // Sensitive values are planned (and shown) as their digest only.
+    let desired_full = crate::resources::common::redact_sensitive(
+        kind.sensitive_fields(),
+        &desired_config(bundle, rc, state, actions),
+    );
     let desired = api_view(&desired_full);
     let after_unknown = unknown_paths(&desired_full);
     let mut change = ResourceChange {

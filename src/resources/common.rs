@@ -602,6 +602,43 @@ pub fn base_name(path: &str) -> &str {
         .unwrap_or(path)
 }
 
+/// What a plan and the state hold for a sensitive value: a marker and a digest of the value
+/// (so a change still shows), never the value.
+const SENSITIVE_MARK: &str = "(sensitive)";
+
+/// `config` with each of `fields` replaced by [`SENSITIVE_MARK`] and a digest of its value.
+/// Idempotent: an already redacted value is kept. A still-deferred `${...}` value is kept as
+/// written (it holds no secret yet).
+pub fn redact_sensitive(fields: &[&str], config: &Value) -> Value {
+    use sha2::{Digest, Sha256};
+    let mut out = config.clone();
+    let Value::Object(m) = &mut out else {
+        return out;
+    };
+    for f in fields {
+        let Some(v) = m.get(*f) else { continue };
+        let text = match v {
+            Value::String(s) if s.starts_with(SENSITIVE_MARK) || has_interpolation(s) => continue,
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        // Domain-separated so the digest is of no use elsewhere; 16 bytes are plenty to see
+        // a change.
+        let digest = Sha256::new()
+            .chain_update(b"lakebundle sensitive value\0")
+            .chain_update(text.as_bytes())
+            .finalize();
+        m.insert(
+            (*f).to_string(),
+            Value::String(format!(
+                "{SENSITIVE_MARK} sha256:{}",
+                hex::encode(&digest[..16])
+            )),
+        );
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

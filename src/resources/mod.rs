@@ -15,10 +15,12 @@ pub mod dashboard;
 pub mod database_catalog;
 pub mod database_instance;
 pub mod genie_space;
+pub mod external_location;
 pub mod grants;
 pub mod instance_pool;
 pub mod job;
 pub mod ml;
+pub mod job_run;
 pub mod pipeline;
 pub mod postgres;
 pub mod quality_monitor;
@@ -29,6 +31,7 @@ pub mod synced_database_table;
 pub mod uc_schema;
 pub mod vector_search_endpoint;
 pub mod vector_search_index;
+pub mod uc_secret;
 pub mod volume;
 
 use std::borrow::Cow;
@@ -104,6 +107,9 @@ kinds! {
     Alerts => "alerts", alert::AlertKind;
     GenieSpaces => "genie_spaces", genie_space::GenieSpaceKind;
     QualityMonitors => "quality_monitors", quality_monitor::QualityMonitorKind;
+    ExternalLocations => "external_locations", external_location::ExternalLocationKind;
+    Secrets => "secrets", uc_secret::SecretKind;
+    JobRuns => "job_runs", job_run::JobRunKind;
 }
 
 impl Kind {
@@ -658,6 +664,17 @@ pub trait ResourceKind: Send + Sync + 'static {
             .replace("{id_path}", &id.replace('.', "/"))
             .replace("{id}", id);
         format!("{host}{page}")
+    }
+    /// Checks of the resource as written, before variables are resolved (a UC
+    /// secret's `value` must be a variable reference, not a literal).
+    fn check_unresolved(&self, addr: &str, node: &Node, diags: &mut Diagnostics) {
+        let _ = (addr, node, diags);
+    }
+    /// Top-level fields whose values never reach a plan, the state or a log:
+    /// they are shown and stored as a digest ([`common::redact_sensitive`]),
+    /// which still shows a change; the plaintext only goes to the API.
+    fn sensitive_fields(&self) -> &'static [&'static str] {
+        &[]
     }
     /// The Permissions API object id for a resource id (postgres projects
     /// drop the `projects/` prefix). Default: the id itself.

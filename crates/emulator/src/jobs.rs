@@ -800,16 +800,18 @@ async fn cancel_run(State(emu): Shared, raw: Bytes) -> ApiResult {
     let b = body(&raw)?;
     let id = id_field(&b, "run_id")?;
     let now = now_ms();
-    emu.store.txn(|t| {
-        let run = t
-            .get(RUNS, &key(id))
-            .cloned()
-            .ok_or_else(|| run_missing(id))?;
-        if run_state(&emu, &run, now).0 != "TERMINATED" {
+    // Judged outside the transaction: a run's state reads its pipeline updates (a read
+    // inside the transaction would deadlock).
+    let run = emu
+        .store
+        .get(RUNS, &key(id))
+        .ok_or_else(|| run_missing(id))?;
+    if run_state(&emu, &run, now).0 != "TERMINATED" {
+        emu.store.txn(|t| {
             cancel(t, &key(id), now);
-        }
-        Ok::<_, ApiErr>(())
-    })?;
+            Ok::<_, ApiErr>(())
+        })?;
+    }
     ok(json!({}))
 }
 
@@ -847,6 +849,17 @@ async fn cancel_all(State(emu): Shared, raw: Bytes) -> ApiResult {
 async fn delete_run(State(emu): Shared, raw: Bytes) -> ApiResult {
     let b = body(&raw)?;
     let id = id_field(&b, "run_id")?;
+    // Judged outside the transaction: a run's state reads its pipeline updates.
+    let run = emu
+        .store
+        .get(RUNS, &key(id))
+        .ok_or_else(|| run_missing(id))?;
+    // The service refuses to delete a run that is still going (cancel it first).
+    if run_state(&emu, &run, now_ms()).0 != "TERMINATED" {
+        return Err(ApiErr::invalid_state(format!(
+            "Run {id} is active and cannot be deleted; cancel it first"
+        )));
+    }
     emu.store.txn(|t| {
         t.delete(RUNS, &key(id))
             .map(|_| ())

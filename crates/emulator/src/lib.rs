@@ -38,6 +38,7 @@ pub mod secrets;
 pub mod server;
 pub mod serving;
 pub mod store;
+pub mod uc_more;
 pub mod unity_catalog;
 pub mod vector_search;
 pub mod warehouses;

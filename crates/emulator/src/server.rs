@@ -199,6 +199,7 @@ pub fn router(emu: Arc<Emu>) -> Router {
         .merge(warehouses::routes())
         .merge(super::clusters::routes())
         .merge(super::vector_search::routes())
+        .merge(super::uc_more::routes())
         .merge(secrets::routes())
         .merge(unity_catalog::routes())
         .merge(super::mlflow::routes())

@@ -43,7 +43,7 @@ use super::store::Txn;
 pub const UC_CATALOGS: &str = "uc_catalogs";
 pub const UC_SCHEMAS: &str = "uc_schemas";
 pub const UC_VOLUMES: &str = "uc_volumes";
-const UC_GRANTS: &str = "uc_grants";
+pub(crate) const UC_GRANTS: &str = "uc_grants";
 const BASE: &str = "/api/2.1/unity-catalog";
 /// The one metastore of the emulated workspace.
 pub const METASTORE_ID: &str = "11111111-2222-4333-8444-555555555555";
@@ -98,7 +98,7 @@ fn catalog_missing(name: &str) -> ApiErr {
     )
 }
 
-fn schema_missing(full_name: &str) -> ApiErr {
+pub(crate) fn schema_missing(full_name: &str) -> ApiErr {
     uc_err(
         StatusCode::NOT_FOUND,
         "SCHEMA_DOES_NOT_EXIST",
@@ -124,7 +124,7 @@ fn catalog_exists(name: &str) -> ApiErr {
 
 /// One UC identifier: non-empty, at most 255 characters, no `.`, `/`, spaces or control
 /// characters (they would break three-part names and paths).
-fn identifier(what: &str, s: &str) -> Result<String, ApiErr> {
+pub(crate) fn identifier(what: &str, s: &str) -> Result<String, ApiErr> {
     let ok = !s.is_empty()
         && s.chars().count() <= 255
         && !s
@@ -141,7 +141,7 @@ fn identifier(what: &str, s: &str) -> Result<String, ApiErr> {
 }
 
 /// `a.b` (schemas) or `a.b.c` (volumes), each part an identifier; lower-cased.
-fn full_name(what: &str, s: &str, parts: usize) -> Result<Vec<String>, ApiErr> {
+pub(crate) fn full_name(what: &str, s: &str, parts: usize) -> Result<Vec<String>, ApiErr> {
     let split: Vec<&str> = s.split('.').collect();
     if split.len() != parts {
         let shape = if parts == 2 {
@@ -199,7 +199,7 @@ fn copy_fields(
     Ok(())
 }
 
-fn stamp_created(rec: &mut Map<String, Value>, caller: &Caller) {
+pub(crate) fn stamp_created(rec: &mut Map<String, Value>, caller: &Caller) {
     let now = now_ms();
     rec.insert("owner".into(), Value::String(caller.user_name.clone()));
     rec.insert("metastore_id".into(), Value::String(METASTORE_ID.into()));
@@ -209,7 +209,7 @@ fn stamp_created(rec: &mut Map<String, Value>, caller: &Caller) {
     rec.insert("updated_by".into(), Value::String(caller.user_name.clone()));
 }
 
-fn stamp_updated(rec: &mut Map<String, Value>, caller: &Caller) {
+pub(crate) fn stamp_updated(rec: &mut Map<String, Value>, caller: &Caller) {
     rec.insert("updated_at".into(), Value::from(now_ms()));
     rec.insert("updated_by".into(), Value::String(caller.user_name.clone()));
 }
@@ -226,7 +226,11 @@ fn reject_unknown(b: &Map<String, Value>, allowed: &[&str], op: &str) -> Result<
 
 /// A page of `items` (already sorted by `key`) after the `page_token`, at most
 /// `max_results` (0 or absent = all, as UC's `max_results=0`).
-fn paginate(items: Vec<(String, Value)>, q: &HashMap<String, String>, list_key: &str) -> ApiResult {
+pub(crate) fn paginate(
+    items: Vec<(String, Value)>,
+    q: &HashMap<String, String>,
+    list_key: &str,
+) -> ApiResult {
     let limit = page_size(q, "max_results", usize::MAX, MAX_PAGE)?;
     let after = decode_token(q.get("page_token"))?;
     let mut page = Vec::new();
@@ -499,7 +503,7 @@ pub fn schema_exists(emu: &Emu, full: &str) -> bool {
     any_schema(emu, &full.to_lowercase()).is_some()
 }
 
-fn grants_key(securable: &str, full_name: &str) -> String {
+pub(crate) fn grants_key(securable: &str, full_name: &str) -> String {
     format!("{securable}/{full_name}")
 }
 
@@ -539,6 +543,8 @@ fn drop_children(t: &mut Txn<'_>, prefix: &str) {
             t.delete(UC_GRANTS, &grants_key(securable, &key));
         }
     }
+    // Secrets live in schemas too: a forced delete takes them along.
+    super::uc_more::drop_secrets(t, prefix);
 }
 
 const CATALOG_UPDATABLE: &[&str] = &[
@@ -1140,6 +1146,8 @@ const PRIVILEGES: &[&str] = &[
     "EXTERNAL_USE_SCHEMA",
     "READ_METADATA",
     "EXTERNAL_USE_LOCATION",
+    // On a UC secret (not in the SDK enum; named by the secrets API docs).
+    "READ_SECRET",
 ];
 
 /// Privileges granted on the metastore (or shares, recipients, ...), never on a catalog,
@@ -1195,7 +1203,7 @@ fn applicable(securable: &str, privilege: &str) -> bool {
             privilege,
             "ALL_PRIVILEGES" | "APPLY_TAG" | "EXECUTE" | "MANAGE" | "BROWSE"
         ),
-        _ => false,
+        other => super::uc_more::applicable(other, privilege),
     }
 }
 
@@ -1237,9 +1245,12 @@ fn securable_key(emu: &Emu, securable: &str, full: &str) -> Result<String, ApiEr
                     ApiErr::not_found(format!("Registered model '{key}' does not exist."))
                 })
         }
-        other => Err(ApiErr::invalid(format!(
-            "Invalid securable type '{other}': this workspace serves catalog, schema, volume, table and function"
-        ))),
+        other => super::uc_more::securable_key(emu, other, full).unwrap_or_else(|| {
+            Err(ApiErr::invalid(format!(
+                "Invalid securable type '{other}': this workspace serves catalog, schema, \
+                 volume, table, function, external_location and secret"
+            )))
+        }),
     }
 }
 
