@@ -798,7 +798,12 @@ async fn cu_limits_and_pg_settings_reach_each_endpoints_server() {
     assert_eq!(ep["status"]["settings"]["pg_settings"]["work_mem"], "12MB");
     assert_eq!(show(&open(&emu, primary).await, "work_mem").await, "12MB");
 
-    // Settings the workspace manages are refused at once.
+    // Settings the workspace manages are refused at once (once the failed change settled).
+    let t0 = Instant::now();
+    while get(&emu, primary).await.1["status"]["pending_state"].is_string() {
+        assert!(t0.elapsed() < Duration::from_secs(60), "never settled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let (s, v) = call(
         &emu,
         reqwest::Method::PATCH,
