@@ -217,3 +217,91 @@ fn autoscaling_project_lifecycle() {
     }
     assert!(left.is_empty(), "servers left: {left:?}");
 }
+
+/// An endpoint still reconciling an earlier change answers 409 to a mutation (§1.3);
+/// deploy retries until it settles. A branch past its `expire_time` is deleted by the
+/// workspace; the next plan recreates it and its children.
+#[test]
+fn deploy_waits_out_reconciliation_and_recreates_an_expired_branch() {
+    // Records only; every endpoint operation leaves its endpoint reconciling for 6 s.
+    let emu = Emulator::start_with(&["--no-postgres", "--transition-ms", "6000"]);
+    let api = Api::new(&emu);
+    let b = TestBundle::fixture("e2e_autoscaling");
+    run(&emu, &b, &["deploy", "--auto-approve"]).expect(0);
+    let reader = format!("{PROJECT}/branches/dev/endpoints/reader");
+
+    // A change made outside the bundle starts a reconciliation: a second mutation of
+    // the endpoint is refused with 409 meanwhile, and GET shows `pending_state`.
+    let body = serde_json::json!({"spec": {"autoscaling_limit_max_cu": 1}});
+    let (s, _) = api.patch(
+        &format!("{reader}?update_mask=spec.autoscaling_limit_max_cu"),
+        &body,
+    );
+    assert_eq!(s, 200);
+    let (s, refused) = api.patch(
+        &format!("{reader}?update_mask=spec.autoscaling_limit_max_cu"),
+        &body,
+    );
+    assert_eq!(s, 409, "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("reconciliation")),
+        "{refused}"
+    );
+    let ep = api.get(&reader, &[]).expect("endpoint");
+    assert!(ep["status"]["pending_state"].is_string(), "{ep}");
+
+    // Deploy's update of the same endpoint is retried until the endpoint settles.
+    b.edit(
+        "autoscaling_limit_max_cu: 1\n",
+        "autoscaling_limit_max_cu: 2\n",
+    );
+    run(&emu, &b, &["deploy", "--auto-approve"]).expect(0);
+    let ep = api.get(&reader, &[]).expect("endpoint");
+    assert_eq!(ep["status"]["autoscaling_limit_max_cu"].as_f64(), Some(2.0));
+
+    // The dev branch expires a few seconds from now: the workspace deletes it.
+    let at = (chrono::Utc::now() + chrono::Duration::seconds(3))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    b.edit("no_expiry: true\n", &format!("expire_time: \"{at}\"\n"));
+    let out = run(&emu, &b, &["deploy", "--auto-approve"]).expect(0);
+    assert!(
+        out.stdout
+            .contains("Plan: 0 to add, 1 to change, 0 to destroy."),
+        "{}",
+        out.stdout
+    );
+    let dev = format!("{PROJECT}/branches/dev");
+    let mut gone = false;
+    for _ in 0..150 {
+        if api.get(&dev, &[]).is_none() {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(gone, "the expired branch was not deleted");
+    assert!(api.get(&reader, &[]).is_none(), "its endpoints go with it");
+
+    // The next plan recreates the branch and everything on it.
+    b.edit(&format!("expire_time: \"{at}\"\n"), "no_expiry: true\n");
+    let plan = plan_json(&emu, &b);
+    for addr in [
+        "resources.postgres_branches.dev",
+        READER,
+        "resources.postgres_roles.owner",
+        "resources.postgres_databases.app_db",
+    ] {
+        assert_eq!(
+            actions_of(&plan, addr),
+            serde_json::json!(["create"]),
+            "{addr}: {plan}"
+        );
+    }
+    run(&emu, &b, &["deploy", "--auto-approve"]).expect(0);
+    assert!(api.get(&dev, &[]).is_some());
+    assert!(api.get(&reader, &[]).is_some());
+    assert_no_op(&emu, &b);
+    run(&emu, &b, &["destroy", "--auto-approve"]).expect(0);
+}

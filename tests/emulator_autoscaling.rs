@@ -79,7 +79,24 @@ async fn mutate(
         done.get("error").is_none(),
         "{method} {path} failed: {done}"
     );
-    done["response"].clone()
+    let response = done["response"].clone();
+    // An endpoint may still reconcile after its operation (§1.3): wait, as clients do.
+    if response["status"]["pending_state"].is_string() {
+        let name = response["name"].as_str().expect("name");
+        let t0 = Instant::now();
+        loop {
+            let (s, v) = get(emu, name).await;
+            if s == 404 || v["status"]["pending_state"].is_null() {
+                return v;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(60),
+                "{name} keeps reconciling: {v}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    response
 }
 
 async fn post(emu: &common::Emulator, path: &str, body: Value) -> Value {
@@ -530,7 +547,8 @@ async fn branches_replicas_and_compute_updates_on_real_postgres() {
         "{refused:?}"
     );
 
-    // Max CU is an in-place update: same endpoint, same connection, new limit reported.
+    // Max CU is an in-place update: same endpoint and address, new limit reported; the
+    // server restarts for its new shared_buffers, so the client reconnects.
     let (_, before) = get(&emu, primary).await;
     let (s, op) = call(
         &emu,
@@ -546,7 +564,10 @@ async fn branches_replicas_and_compute_updates_on_real_postgres() {
         "{done}"
     );
     assert_eq!(done["response"]["uid"], before["uid"]);
-    assert_eq!(count(&c, "orders").await, 6, "the open connection survived");
+    let c = connect(&host, &token)
+        .await
+        .expect("reconnect to the primary");
+    assert_eq!(count(&c, "orders").await, 6);
 
     // Roles and databases are PostgreSQL's own.
     let branch = "projects/app/branches/production";
@@ -684,4 +705,323 @@ async fn an_idle_endpoint_suspends_and_a_connection_wakes_it() {
     )
     .await;
     assert!(servers_under(emu.data_dir()).is_empty());
+}
+
+async fn show(c: &tokio_postgres::Client, setting: &str) -> String {
+    c.query_one(&format!("SHOW {setting}"), &[])
+        .await
+        .unwrap_or_else(|e| panic!("SHOW {setting}: {e}"))
+        .get(0)
+}
+
+/// Connect with a fresh credential to an endpoint's host.
+async fn open(emu: &common::Emulator, endpoint: &str) -> tokio_postgres::Client {
+    connect(
+        &host_of(emu, endpoint).await,
+        &credential(emu, endpoint).await,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("connect to {endpoint}: {e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cu_limits_and_pg_settings_reach_each_endpoints_server() {
+    if !postgres_installed() {
+        return;
+    }
+    let emu = common::Emulator::start();
+    // The project's default settings reach the endpoints made with it.
+    post(
+        &emu,
+        "projects?project_id=tuned",
+        json!({"spec": {"default_endpoint_settings": {
+            "autoscaling_limit_min_cu": 0.5, "autoscaling_limit_max_cu": 2,
+            "pg_settings": {"statement_timeout": "5min"}}}}),
+    )
+    .await;
+    let primary = "projects/tuned/branches/production/endpoints/primary";
+    let c = open(&emu, primary).await;
+    assert_eq!(show(&c, "shared_buffers").await, "32MB", "2 CU × 16 MB");
+    assert_eq!(show(&c, "work_mem").await, "2MB");
+    assert_eq!(show(&c, "statement_timeout").await, "5min");
+
+    // A max CU change restarts the server with the new memory.
+    mutate(
+        &emu,
+        reqwest::Method::PATCH,
+        &format!("{primary}?update_mask=spec.autoscaling_limit_max_cu"),
+        Some(json!({"spec": {"autoscaling_limit_max_cu": 4}})),
+    )
+    .await;
+    let c = open(&emu, primary).await;
+    assert_eq!(show(&c, "shared_buffers").await, "64MB");
+    assert_eq!(show(&c, "work_mem").await, "4MB");
+
+    // A setting PostgreSQL reloads applies without a restart: the open session survives.
+    mutate(
+        &emu,
+        reqwest::Method::PATCH,
+        &format!("{primary}?update_mask=spec.settings"),
+        Some(json!({"spec": {"settings": {"pg_settings": {"work_mem": "12MB", "log_min_duration_statement": "250"}}}})),
+    )
+    .await;
+    let fresh = open(&emu, primary).await;
+    assert_eq!(show(&fresh, "work_mem").await, "12MB");
+    assert_eq!(show(&fresh, "log_min_duration_statement").await, "250ms");
+    assert_eq!(show(&fresh, "shared_buffers").await, "64MB");
+    c.batch_execute("SELECT 1")
+        .await
+        .expect("the session before the reload is still open");
+    let (_, ep) = get(&emu, primary).await;
+    assert_eq!(
+        ep["status"]["settings"]["pg_settings"]["work_mem"], "12MB",
+        "{ep}"
+    );
+
+    // A value PostgreSQL refuses fails the operation and changes nothing.
+    let (s, op) = call(
+        &emu,
+        reqwest::Method::PATCH,
+        &format!("{primary}?update_mask=spec.settings"),
+        Some(json!({"spec": {"settings": {"pg_settings": {"work_mem": "lots"}}}})),
+    )
+    .await;
+    assert_eq!(s, 200, "{op}");
+    let failed = finish(&emu, &op).await;
+    assert_eq!(
+        failed["error"]["error_code"], "INVALID_PARAMETER_VALUE",
+        "{failed}"
+    );
+    let msg = failed["error"]["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("work_mem"), "{msg}");
+    let (_, ep) = get(&emu, primary).await;
+    assert_eq!(ep["status"]["settings"]["pg_settings"]["work_mem"], "12MB");
+    assert_eq!(show(&open(&emu, primary).await, "work_mem").await, "12MB");
+
+    // Settings the workspace manages are refused at once (once the failed change settled).
+    let t0 = Instant::now();
+    while get(&emu, primary).await.1["status"]["pending_state"].is_string() {
+        assert!(t0.elapsed() < Duration::from_secs(60), "never settled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (s, v) = call(
+        &emu,
+        reqwest::Method::PATCH,
+        &format!("{primary}?update_mask=spec.settings"),
+        Some(json!({"spec": {"settings": {"pg_settings": {"port": "6000"}}}})),
+    )
+    .await;
+    assert_eq!(s, 400, "{v}");
+    assert_eq!(v["error_code"], "INVALID_PARAMETER_VALUE", "{v}");
+
+    // A read-only endpoint's replica runs with its own limits and settings.
+    let reader = post(
+        &emu,
+        "projects/tuned/branches/production/endpoints?endpoint_id=reader",
+        json!({"spec": {"endpoint_type": "ENDPOINT_TYPE_READ_ONLY",
+            "autoscaling_limit_min_cu": 0.5, "autoscaling_limit_max_cu": 1,
+            "settings": {"pg_settings": {"work_mem": "3MB"}}}}),
+    )
+    .await;
+    let r = open(&emu, reader["name"].as_str().unwrap_or_default()).await;
+    assert_eq!(show(&r, "shared_buffers").await, "16MB");
+    assert_eq!(show(&r, "work_mem").await, "3MB");
+    assert_eq!(
+        show(&open(&emu, primary).await, "shared_buffers").await,
+        "64MB"
+    );
+    mutate(
+        &emu,
+        reqwest::Method::DELETE,
+        "projects/tuned?purge=true",
+        None,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_endpoint_suspends_on_its_own() {
+    if !postgres_installed() {
+        return;
+    }
+    // 60 s × 0.05 = 3 s of idleness before the reader suspends; the primary never does.
+    let emu = common::Emulator::start_with(&["--suspend-scale", "0.05"]);
+    post(
+        &emu,
+        "projects?project_id=split",
+        json!({"spec": {"default_endpoint_settings": {
+            "autoscaling_limit_min_cu": 0.5, "autoscaling_limit_max_cu": 1, "no_suspension": true}}}),
+    )
+    .await;
+    let primary = "projects/split/branches/production/endpoints/primary";
+    let reader = "projects/split/branches/production/endpoints/reader";
+    post(
+        &emu,
+        "projects/split/branches/production/endpoints?endpoint_id=reader",
+        json!({"spec": {"endpoint_type": "ENDPOINT_TYPE_READ_ONLY", "suspend_timeout_duration": "60s"}}),
+    )
+    .await;
+    let c = open(&emu, primary).await;
+    c.batch_execute("CREATE TABLE t (v int); INSERT INTO t VALUES (1)")
+        .await
+        .expect("write");
+    {
+        let r = open(&emu, reader).await;
+        let t0 = Instant::now();
+        while r.query_one("SELECT count(*) FROM t", &[]).await.is_err() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "the reader never saw t"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    wait_state(&emu, reader, "IDLE").await;
+    assert_eq!(
+        get(&emu, primary).await.1["status"]["current_state"],
+        "ACTIVE"
+    );
+    let running = servers_under(emu.data_dir());
+    assert!(
+        running.iter().any(|l| l.contains("/data"))
+            && !running.iter().any(|l| l.contains("replica-")),
+        "the primary runs, the reader's replica does not: {running:?}"
+    );
+    // The primary's open session was never interrupted; its writes reach the reader
+    // when a connection wakes it.
+    c.batch_execute("INSERT INTO t VALUES (2)")
+        .await
+        .expect("the primary keeps serving");
+    let r = open(&emu, reader).await;
+    assert_eq!(
+        get(&emu, reader).await.1["status"]["current_state"],
+        "ACTIVE"
+    );
+    let t0 = Instant::now();
+    while count(&r, "t").await != 2 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the woken reader never saw row 2"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        servers_under(emu.data_dir())
+            .iter()
+            .any(|l| l.contains("replica-")),
+        "the reader's replica runs again"
+    );
+    drop((c, r));
+    mutate(
+        &emu,
+        reqwest::Method::DELETE,
+        "projects/split?purge=true",
+        None,
+    )
+    .await;
+    assert!(servers_under(emu.data_dir()).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconciling_endpoints_refuse_mutations_and_expired_branches_go() {
+    // Records only; an endpoint reconciles for 5 s after each of its operations.
+    let emu = common::Emulator::start_with(&["--no-postgres", "--transition-ms", "5000"]);
+    post(&emu, "projects?project_id=recon", json!({"spec": {}})).await;
+    let branch = "projects/recon/branches/production";
+    let (s, op) = call(
+        &emu,
+        reqwest::Method::POST,
+        &format!("{branch}/endpoints?endpoint_id=reader"),
+        Some(json!({"spec": {"endpoint_type": "ENDPOINT_TYPE_READ_ONLY"}})),
+    )
+    .await;
+    assert_eq!(s, 200, "{op}");
+    let done = finish(&emu, &op).await;
+    let reader = format!("{branch}/endpoints/reader");
+    assert_eq!(
+        done["response"]["status"]["pending_state"], "ACTIVE",
+        "{done}"
+    );
+    let (_, ep) = get(&emu, &reader).await;
+    assert!(ep["status"]["pending_state"].is_string(), "{ep}");
+    for (method, path, body) in [
+        (reqwest::Method::DELETE, reader.clone(), None),
+        (
+            reqwest::Method::PATCH,
+            format!("{reader}?update_mask=spec.autoscaling_limit_max_cu"),
+            Some(json!({"spec": {"autoscaling_limit_max_cu": 2}})),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("{branch}/endpoints?endpoint_id=reader&replace_existing=true"),
+            Some(json!({"spec": {"endpoint_type": "ENDPOINT_TYPE_READ_ONLY"}})),
+        ),
+    ] {
+        let (s, v) = call(&emu, method.clone(), &path, body).await;
+        assert_eq!(s, 409, "{method} {path}: {v}");
+        assert!(
+            v["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("reconciliation")),
+            "{v}"
+        );
+    }
+    // Once settled, the endpoint takes changes again.
+    let t0 = Instant::now();
+    while get(&emu, &reader).await.1["status"]["pending_state"].is_string() {
+        assert!(t0.elapsed() < Duration::from_secs(60), "never settled");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    mutate(&emu, reqwest::Method::DELETE, &reader, None).await;
+    assert_eq!(get(&emu, &reader).await.0, 404);
+
+    // Expiry fields exclude each other; a branch past its expire_time is deleted.
+    let (s, v) = call(
+        &emu,
+        reqwest::Method::POST,
+        "projects/recon/branches?branch_id=both",
+        Some(json!({"spec": {"ttl": "3600s", "no_expiry": true}})),
+    )
+    .await;
+    assert_eq!(s, 400, "{v}");
+    let at = (chrono::Utc::now() + chrono::Duration::seconds(2))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let short = post(
+        &emu,
+        "projects/recon/branches?branch_id=short",
+        json!({"spec": {"expire_time": at}}),
+    )
+    .await;
+    assert_eq!(
+        short["status"]["expire_time"].as_str().map(|_| ()),
+        Some(()),
+        "{short}"
+    );
+    post(
+        &emu,
+        "projects/recon/branches?branch_id=kept",
+        json!({"spec": {"ttl": "86400s"}}),
+    )
+    .await;
+    let t0 = Instant::now();
+    while get(&emu, "projects/recon/branches/short").await.0 != 404 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the expired branch is still there"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        get(&emu, "projects/recon/branches/short/endpoints/primary")
+            .await
+            .0,
+        404
+    );
+    let (_, listed) = get(&emu, "projects/recon/branches?show_deleted=true").await;
+    assert!(
+        !listed.to_string().contains("branches/short"),
+        "an expired branch is gone for good: {listed}"
+    );
+    assert_eq!(get(&emu, "projects/recon/branches/kept").await.0, 200);
+    assert_eq!(get(&emu, branch).await.0, 200);
 }

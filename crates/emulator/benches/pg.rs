@@ -20,6 +20,7 @@ fn spec(uid: &str, parent: Option<(String, BranchPoint)>) -> InstanceSpec {
         enable_pg_native_login: false,
         stopped: false,
         parent,
+        servers: Vec::new(),
     }
 }
 

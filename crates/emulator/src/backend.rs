@@ -45,6 +45,19 @@ pub struct InstanceSpec {
     pub stopped: bool,
     /// `(parent uid, branch point)` for child instances.
     pub parent: Option<(String, BranchPoint)>,
+    /// Per-server settings of Lakebase branches: `[0]` the primary, `[i]` the i-th replica
+    /// (missing entries: none). Database instances leave it empty.
+    pub servers: Vec<ServerSettings>,
+}
+
+/// One server's own settings, on top of what the instance's capacity gives.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ServerSettings {
+    /// `postgresql.conf` lines written after the generated ones (so they win), in order.
+    pub conf: Vec<(String, String)>,
+    /// Keep this replica stopped while the instance runs (an idle read-only endpoint);
+    /// ignored for the primary, which follows `stopped`.
+    pub suspended: bool,
 }
 
 /// Connection endpoints of a running instance.

@@ -274,6 +274,7 @@ pub fn spec_of(rec: &Value) -> InstanceSpec {
             .unwrap_or(false),
         stopped: input_of(rec, "stopped").as_bool().unwrap_or(false),
         parent,
+        servers: Vec::new(),
     }
 }
 

@@ -73,7 +73,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::backend::{
-    BackendError, DbBackend, Endpoints, InstanceSpec, SyncStats, SyncStatus, SyncedTableSpec,
+    BackendError, DbBackend, Endpoints, InstanceSpec, ServerSettings, SyncStats, SyncStatus,
+    SyncedTableSpec,
 };
 use error::{PgError, PgResult};
 use server::{PgBinaries, RunAs, ServerConf, ServerDirs, DEFAULT_DB};
@@ -106,6 +107,9 @@ struct InstanceMeta {
     stopped: bool,
     bases: Vec<BaseBackup>,
     replicas: Vec<ReplicaMeta>,
+    /// Per-server settings (Lakebase endpoints; see [`InstanceSpec::servers`]).
+    #[serde(default)]
+    servers: Vec<ServerSettings>,
 }
 
 impl InstanceMeta {
@@ -116,6 +120,12 @@ impl InstanceMeta {
         self.readable = spec.enable_readable_secondaries;
         self.native_login = spec.enable_pg_native_login;
         self.stopped = spec.stopped;
+        self.servers = spec.servers.clone();
+    }
+
+    /// Server `i`'s own settings (0: the primary, i: the i-th replica).
+    fn server(&self, i: usize) -> ServerSettings {
+        self.servers.get(i).cloned().unwrap_or_default()
     }
 }
 
@@ -482,6 +492,7 @@ impl Fleet {
             recovery,
             standby_of: None,
             preload: self.preload.clone(),
+            extra: meta.server(0).conf,
         }
     }
 
@@ -571,6 +582,7 @@ impl Fleet {
                         recovery: None,
                         standby_of: None,
                         preload: self.preload.clone(),
+                        extra: Vec::new(),
                     };
                     server::write_conf(&self.run_as, &data, &conf, false)
                 })
@@ -716,6 +728,7 @@ impl Fleet {
             stopped: false,
             bases: Vec::new(),
             replicas: Vec::new(),
+            servers: Vec::new(),
         };
         meta.apply(spec);
         meta.stopped = false;
@@ -828,8 +841,114 @@ impl Fleet {
         let capacity_changed = before.capacity != meta.capacity;
         let login_changed = before.native_login != meta.native_login;
         let readable_changed = before.readable != meta.readable;
-        self.converge(&mut meta, capacity_changed, login_changed, readable_changed)
-            .await
+        let reconf: Vec<usize> = (0..=meta.replicas.len())
+            .filter(|&i| before.server(i).conf != meta.server(i).conf)
+            .collect();
+        if !reconf.is_empty() {
+            // Refuse bad settings before any server reads them (a server with a bad
+            // value in its files would not start again).
+            if let Err(e) = self.check_settings(&meta, &reconf).await {
+                self.check_settings(&before, &reconf).await?;
+                return Err(e);
+            }
+        }
+        let eps = self
+            .converge(&mut meta, capacity_changed, login_changed, readable_changed)
+            .await?;
+        if meta.stopped || reconf.is_empty() {
+            return Ok(eps);
+        }
+        self.apply_settings(&mut meta, &before, &reconf).await?;
+        self.save_meta(&meta)?;
+        Ok(self.endpoints(&meta))
+    }
+
+    /// Where server `i` of an instance keeps its data (None: no such replica).
+    fn server_data(&self, meta: &InstanceMeta, i: usize) -> Option<PathBuf> {
+        if i == 0 {
+            return Some(self.primary_dirs(&meta.uid).data);
+        }
+        let r = meta.replicas.get(i - 1)?;
+        Some(self.replica_dirs(&meta.uid, &r.name).data)
+    }
+
+    /// Write the config of servers `which` as `meta` says and have PostgreSQL check it.
+    async fn check_settings(&self, meta: &InstanceMeta, which: &[usize]) -> PgResult<()> {
+        for &i in which {
+            let Some(data) = self.server_data(meta, i) else {
+                continue;
+            };
+            let conf = if i == 0 {
+                self.primary_conf(meta, None)
+            } else {
+                self.replica_conf(meta, &meta.replicas[i - 1])
+            };
+            server::write_conf(&self.run_as, &data, &conf, meta.native_login)?;
+            server::check_conf(&self.bin, &self.run_as, &data).await?;
+        }
+        Ok(())
+    }
+
+    /// Running servers pick up their changed settings: a reload, or a restart when a
+    /// changed setting only takes effect at server start (`context = postmaster`,
+    /// e.g. `shared_buffers`). Stopped ones read them when they start.
+    async fn apply_settings(
+        &self,
+        meta: &mut InstanceMeta,
+        before: &InstanceMeta,
+        which: &[usize],
+    ) -> PgResult<()> {
+        for &i in which {
+            let Some(data) = self.server_data(meta, i) else {
+                continue;
+            };
+            if !server::is_running(&self.bin, &self.run_as, &data).await {
+                continue;
+            }
+            let addr = if i == 0 {
+                meta.addr
+            } else {
+                meta.replicas[i - 1].addr
+            };
+            let mut changed: Vec<String> = Vec::new();
+            let (old, new) = (before.server(i).conf, meta.server(i).conf);
+            // The last line of a name wins in postgresql.conf.
+            let value = |list: &[(String, String)], k: &str| {
+                list.iter()
+                    .rev()
+                    .find(|(n, _)| n == k)
+                    .map(|(_, v)| v.clone())
+            };
+            for (k, _) in old.iter().chain(new.iter()) {
+                if value(&old, k) != value(&new, k) && !changed.contains(k) {
+                    changed.push(k.clone());
+                }
+            }
+            let c = server::connect(addr, "postgres", &self.admin_password)
+                .await
+                .map_err(|e| PgError::sql(&meta.uid, &e))?;
+            let restart: i64 = c
+                .query_one(
+                    "SELECT count(*) FROM pg_settings WHERE context = 'postmaster' AND name = ANY($1)",
+                    &[&changed],
+                )
+                .await
+                .map_err(|e| PgError::sql(&meta.uid, &e))?
+                .get(0);
+            drop(c);
+            if restart == 0 {
+                server::reload(&self.bin, &self.run_as, &data).await?;
+            } else if i == 0 {
+                self.stop_instance(meta).await?;
+                self.start_instance(meta, None).await?;
+            } else {
+                server::stop(&self.bin, &self.run_as, &data).await?;
+                let snapshot = meta.clone();
+                self.start_replica(&snapshot, &mut meta.replicas[i - 1])
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     async fn delete(&self, uid: &str, purge: bool) -> PgResult<()> {

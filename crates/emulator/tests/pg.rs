@@ -50,6 +50,7 @@ fn spec(uid: &str, name: &str) -> InstanceSpec {
         enable_pg_native_login: false,
         stopped: false,
         parent: None,
+        servers: Vec::new(),
     }
 }
 

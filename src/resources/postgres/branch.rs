@@ -126,6 +126,7 @@ static INFO: KindInfo = KindInfo {
     state_fields: &["status.current_state"],
     ready_states: &["READY", "ARCHIVED"],
     wait_text: "branch to become READY",
+    ui_path: "/lakebase/{id}",
     ..KindInfo::GENERIC
 };
 

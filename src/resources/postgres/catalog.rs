@@ -11,7 +11,9 @@ use crate::api::{ApiError, Client};
 use crate::config::source::Node;
 use crate::diag::{Diag, Diagnostics};
 use crate::resources::common::{self, has_interpolation, schema_struct, Lifecycle};
-use crate::resources::{Created, FieldRules, Kind, NameLink, ResourceKind};
+use crate::resources::{
+    Created, FieldRules, IdScheme, Kind, KindInfo, NameLink, ResourceKind, UpdateStyle,
+};
 
 schema_struct! {
     /// A Unity Catalog catalog registered over a PostgreSQL database of a Lakebase Autoscaling branch.
@@ -56,10 +58,31 @@ static RULES: FieldRules = FieldRules {
 
 const OUTPUT_FIELDS: &[&str] = &["id", "name", "uid", "status", "catalog_id", "project"];
 
+/// A Unity Catalog catalog over a branch's database (§1.10): no state, no update API.
+static INFO: KindInfo = KindInfo {
+    noun: "postgres catalog",
+    plural: "postgres catalogs",
+    title: "Postgres catalogs",
+    id_scheme: IdScheme::Name,
+    // No update API: any change replaces it.
+    update: UpdateStyle::Replace,
+    wait_text: "catalog's create operation to finish",
+    // Catalog Explorer, by the bare catalog name (the id is `catalogs/{catalog_id}`).
+    ui_path: "/explore/data/{id}",
+    ..KindInfo::GENERIC
+};
+
 pub struct PostgresCatalogKind;
 
 #[async_trait]
 impl ResourceKind for PostgresCatalogKind {
+    fn info(&self) -> &'static KindInfo {
+        &INFO
+    }
+    fn ui_url(&self, host: &str, id: &str, _remote: Option<&Value>) -> String {
+        let name = id.strip_prefix("catalogs/").unwrap_or(id);
+        format!("{}/explore/data/{name}", host.trim_end_matches('/'))
+    }
     fn kind(&self) -> Kind {
         Kind::PostgresCatalogs
     }

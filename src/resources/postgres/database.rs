@@ -10,7 +10,9 @@ use crate::api::{ApiError, Client};
 use crate::config::source::Node;
 use crate::diag::{Diag, Diagnostics};
 use crate::resources::common::{self, has_interpolation, schema_struct, Lifecycle};
-use crate::resources::{Created, FieldRules, Kind, NameLink, ResourceKind};
+use crate::resources::{
+    Created, FieldRules, IdScheme, Kind, KindInfo, NameLink, ResourceKind, UpdateStyle,
+};
 
 schema_struct! {
     /// A PostgreSQL database on a Lakebase Autoscaling branch.
@@ -61,10 +63,31 @@ const OUTPUT_FIELDS: &[&str] = &[
     "postgres_database",
 ];
 
+/// No state of its own (§1.8): ready once its operation is done.
+static INFO: KindInfo = KindInfo {
+    noun: "postgres database",
+    plural: "postgres databases",
+    title: "Postgres databases",
+    id_scheme: IdScheme::Name,
+    update: UpdateStyle::PatchWithMask,
+    wait_text: "database's operation to finish",
+    // Shown on its branch's page.
+    ui_path: "/lakebase/{id}",
+    ..KindInfo::GENERIC
+};
+
 pub struct PostgresDatabaseKind;
 
 #[async_trait]
 impl ResourceKind for PostgresDatabaseKind {
+    fn info(&self) -> &'static KindInfo {
+        &INFO
+    }
+    /// The page of the branch the object lives on.
+    fn ui_url(&self, host: &str, id: &str, _remote: Option<&Value>) -> String {
+        let branch = id.split("/databases/").next().unwrap_or(id);
+        format!("{}/lakebase/{branch}", host.trim_end_matches('/'))
+    }
     fn kind(&self) -> Kind {
         Kind::PostgresDatabases
     }

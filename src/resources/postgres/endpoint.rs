@@ -145,6 +145,8 @@ static INFO: KindInfo = KindInfo {
     state_fields: &["status.current_state"],
     ready_states: &["ACTIVE", "IDLE"],
     wait_text: "endpoint to become ACTIVE or IDLE",
+    // Shown on its branch's page.
+    ui_path: "/lakebase/{id}",
     ..KindInfo::GENERIC
 };
 
@@ -154,6 +156,11 @@ pub struct PostgresEndpointKind;
 impl ResourceKind for PostgresEndpointKind {
     fn info(&self) -> &'static KindInfo {
         &INFO
+    }
+    /// The page of the branch the endpoint serves.
+    fn ui_url(&self, host: &str, id: &str, _remote: Option<&Value>) -> String {
+        let branch = id.split("/endpoints/").next().unwrap_or(id);
+        format!("{}/lakebase/{branch}", host.trim_end_matches('/'))
     }
     fn kind(&self) -> Kind {
         Kind::PostgresEndpoints

@@ -35,7 +35,7 @@ pub const API: &str = "/api/2.0/postgres";
 /// can take minutes; the emulator answers in seconds.
 pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
-/// How long an endpoint delete is retried while the endpoint is reconciling
+/// How long a mutation is retried while its resource (an endpoint) is reconciling
 /// (409 "reconciliation"), as the official CLI does.
 const RECONCILIATION_RETRY: Duration = Duration::from_secs(120);
 
@@ -181,9 +181,14 @@ impl Desc {
         if replace_existing && self.replaceable {
             query.push(("replace_existing", "true".into()));
         }
-        let op = client
-            .call(Method::POST, &path, &query, Some(&self.spec_body(config)))
-            .await?;
+        let op = mutation(
+            client,
+            Method::POST,
+            &path,
+            &query,
+            Some(&self.spec_body(config)),
+        )
+        .await?;
         let remote = await_operation(client, &path, op, OPERATION_TIMEOUT).await?;
         let id = remote
             .get("name")
@@ -206,14 +211,8 @@ impl Desc {
             return Ok(());
         }
         let path = path_for(id);
-        let op = client
-            .call(
-                Method::PATCH,
-                &path,
-                &[("update_mask", mask.join(","))],
-                Some(body),
-            )
-            .await?;
+        let query = [("update_mask", mask.join(","))];
+        let op = mutation(client, Method::PATCH, &path, &query, Some(body)).await?;
         await_operation(client, &path, op, OPERATION_TIMEOUT).await?;
         Ok(())
     }
@@ -311,22 +310,39 @@ pub fn is_managed_by_parent(e: &ApiError) -> bool {
 /// counts as deleted; an endpoint still reconciling is retried.
 pub async fn delete(client: &Client, name: &str, query: &[(&str, String)]) -> Result<(), ApiError> {
     let path = path_for(name);
+    match mutation(client, Method::DELETE, &path, query, None).await {
+        Ok(op) => match await_operation(client, &path, op, OPERATION_TIMEOUT).await {
+            Err(e) if e.is_not_found() => Ok(()),
+            other => other.map(|_| ()),
+        },
+        Err(e) if e.is_not_found() || is_managed_by_parent(&e) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether the server refused a mutation because the resource (an endpoint) is still
+/// reconciling an earlier change (409, message naming `reconciliation`).
+pub fn is_reconciling(e: &ApiError) -> bool {
+    matches!(e, ApiError::Conflict { message, .. } if message.contains("reconciliation"))
+}
+
+/// A create, update or delete call: while the resource is reconciling, retried every 2 s
+/// (at most [`RECONCILIATION_RETRY`]), as the official CLI does.
+async fn mutation(
+    client: &Client,
+    method: Method,
+    path: &str,
+    query: &[(&str, String)],
+    body: Option<&Value>,
+) -> Result<Value, ApiError> {
     let deadline = tokio::time::Instant::now() + RECONCILIATION_RETRY;
     loop {
-        match client.call(Method::DELETE, &path, query, None).await {
-            Ok(op) => {
-                return match await_operation(client, &path, op, OPERATION_TIMEOUT).await {
-                    Err(e) if e.is_not_found() => Ok(()),
-                    other => other.map(|_| ()),
-                }
-            }
-            Err(e) if e.is_not_found() || is_managed_by_parent(&e) => return Ok(()),
-            Err(ApiError::Conflict { ref message, .. })
-                if message.contains("reconciliation") && tokio::time::Instant::now() < deadline =>
-            {
+        match client.call(method.clone(), path, query, body).await {
+            Err(e) if is_reconciling(&e) && tokio::time::Instant::now() < deadline => {
+                tracing::debug!("{method} {path}: the resource is reconciling; retrying in 2 s");
                 tokio::time::sleep(Duration::from_secs(2)).await;
             }
-            Err(e) => return Err(e),
+            other => return other,
         }
     }
 }
@@ -705,6 +721,46 @@ pub fn failed(name: &str, why: String) -> ApiError {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn every_postgres_kind_describes_itself() {
+        use crate::resources::{Kind, UpdateStyle};
+        for kind in [
+            Kind::PostgresProjects,
+            Kind::PostgresBranches,
+            Kind::PostgresEndpoints,
+            Kind::PostgresDatabases,
+            Kind::PostgresRoles,
+            Kind::PostgresCatalogs,
+            Kind::PostgresSyncedTables,
+        ] {
+            let info = kind.info();
+            assert!(info.noun.starts_with("postgres "), "{kind}");
+            assert!(
+                !info.wait_text.is_empty() && !info.ui_path.is_empty(),
+                "{kind}"
+            );
+        }
+        assert_eq!(Kind::PostgresCatalogs.info().update, UpdateStyle::Replace);
+        assert_eq!(
+            Kind::PostgresRoles.info().update,
+            UpdateStyle::PatchWithMask
+        );
+        let url =
+            |kind: Kind, id: &str| crate::resources::kind_impl(kind).ui_url("https://h/", id, None);
+        assert_eq!(
+            url(Kind::PostgresDatabases, "projects/p/branches/b/databases/d"),
+            "https://h/lakebase/projects/p/branches/b"
+        );
+        assert_eq!(
+            url(Kind::PostgresCatalogs, "catalogs/c"),
+            "https://h/explore/data/c"
+        );
+        assert_eq!(
+            url(Kind::PostgresProjects, "projects/p"),
+            "https://h/lakebase/projects/p"
+        );
+    }
 
     #[test]
     fn ids_follow_the_server_rules() {

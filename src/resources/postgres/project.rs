@@ -12,7 +12,9 @@ use crate::config::source::Node;
 use crate::diag::Diagnostics;
 use crate::resources::common::{self, schema_struct, Lifecycle, Permission};
 use crate::resources::database_instance::CustomTag;
-use crate::resources::{Created, FieldRules, Kind, NameLink, ResourceKind};
+use crate::resources::{
+    Created, FieldRules, IdScheme, Kind, KindInfo, NameLink, ResourceKind, UpdateStyle,
+};
 
 schema_struct! {
     /// Compute settings new endpoints of the project start with.
@@ -122,10 +124,27 @@ const OUTPUT_FIELDS: &[&str] = &[
     "pg_version",
 ];
 
+/// A project has no state of its own (§1.5): it is ready once its create operation is
+/// done, which deploy awaits.
+static INFO: KindInfo = KindInfo {
+    noun: "postgres project",
+    plural: "postgres projects",
+    title: "Postgres projects",
+    // The state id is the name, `projects/{project_id}`.
+    id_scheme: IdScheme::Name,
+    update: UpdateStyle::PatchWithMask,
+    wait_text: "project's create operation to finish",
+    ui_path: "/lakebase/{id}",
+    ..KindInfo::GENERIC
+};
+
 pub struct PostgresProjectKind;
 
 #[async_trait]
 impl ResourceKind for PostgresProjectKind {
+    fn info(&self) -> &'static KindInfo {
+        &INFO
+    }
     fn kind(&self) -> Kind {
         Kind::PostgresProjects
     }

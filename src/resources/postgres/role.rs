@@ -12,7 +12,9 @@ use crate::api::{ApiError, Client};
 use crate::config::source::Node;
 use crate::diag::Diagnostics;
 use crate::resources::common::{self, schema_enum, schema_struct, Lifecycle};
-use crate::resources::{Created, FieldRules, Kind, NameLink, ResourceKind};
+use crate::resources::{
+    Created, FieldRules, IdScheme, Kind, KindInfo, NameLink, ResourceKind, UpdateStyle,
+};
 
 schema_enum! {
     /// The Databricks identity a role stands for (omit for a plain PostgreSQL role).
@@ -133,10 +135,31 @@ fn mask_for(changed: &[String], body: &Value) -> Vec<String> {
     mask
 }
 
+/// No state of its own (§1.9): ready once its operation is done.
+static INFO: KindInfo = KindInfo {
+    noun: "postgres role",
+    plural: "postgres roles",
+    title: "Postgres roles",
+    id_scheme: IdScheme::Name,
+    update: UpdateStyle::PatchWithMask,
+    wait_text: "role's operation to finish",
+    // Shown on its branch's page.
+    ui_path: "/lakebase/{id}",
+    ..KindInfo::GENERIC
+};
+
 pub struct PostgresRoleKind;
 
 #[async_trait]
 impl ResourceKind for PostgresRoleKind {
+    fn info(&self) -> &'static KindInfo {
+        &INFO
+    }
+    /// The page of the branch the object lives on.
+    fn ui_url(&self, host: &str, id: &str, _remote: Option<&Value>) -> String {
+        let branch = id.split("/roles/").next().unwrap_or(id);
+        format!("{}/lakebase/{branch}", host.trim_end_matches('/'))
+    }
     fn kind(&self) -> Kind {
         Kind::PostgresRoles
     }

@@ -185,6 +185,8 @@ static INFO: KindInfo = KindInfo {
     wait_text: "synced table to be provisioned",
     // No update API: any change replaces it.
     update: UpdateStyle::Replace,
+    // Catalog Explorer, by the table's three-level name.
+    ui_path: "/explore/data/{id_path}",
     ..KindInfo::GENERIC
 };
 
@@ -194,6 +196,14 @@ pub struct PostgresSyncedTableKind;
 impl ResourceKind for PostgresSyncedTableKind {
     fn info(&self) -> &'static KindInfo {
         &INFO
+    }
+    fn ui_url(&self, host: &str, id: &str, _remote: Option<&Value>) -> String {
+        let name = id.strip_prefix("synced_tables/").unwrap_or(id);
+        format!(
+            "{}/explore/data/{}",
+            host.trim_end_matches('/'),
+            name.replace('.', "/")
+        )
     }
     fn kind(&self) -> Kind {
         Kind::PostgresSyncedTables

@@ -15,21 +15,41 @@ impl Fleet {
         ServerDirs::new(dir.join("data"), dir.join("server.log"))
     }
 
-    fn replica_conf(&self, meta: &InstanceMeta, r: &ReplicaMeta) -> ServerConf {
+    pub(super) fn replica_conf(&self, meta: &InstanceMeta, r: &ReplicaMeta) -> ServerConf {
         ServerConf {
             addr: r.addr,
             capacity: meta.capacity.clone(),
             archive: None,
             hot_standby: meta.readable,
             ssl: self.ssl,
-            recovery: None,
+            // A replica that was stopped a while (an idle read-only endpoint) catches up
+            // from the primary's archive when the primary no longer keeps the WAL.
+            recovery: Some(server::Recovery {
+                archive: self.instance_dir(&meta.uid).join("wal_archive"),
+                target: server::RecoveryTarget::Latest,
+            }),
             standby_of: Some(Standby {
                 primary: meta.addr,
                 passfile: self.passfile(&meta.uid, &r.name),
                 name: r.name.clone(),
             }),
             preload: self.preload.clone(),
+            extra: self.replica_settings(meta, r).conf,
         }
+    }
+
+    /// A replica's own settings: it serves the read-only endpoint of its position.
+    fn replica_settings(
+        &self,
+        meta: &InstanceMeta,
+        r: &ReplicaMeta,
+    ) -> crate::backend::ServerSettings {
+        let i = meta
+            .replicas
+            .iter()
+            .position(|o| o.name == r.name)
+            .unwrap_or(meta.replicas.len());
+        meta.server(i + 1)
     }
 
     fn passfile(&self, uid: &str, name: &str) -> PathBuf {
@@ -139,16 +159,22 @@ impl Fleet {
             self.remove_replica(meta).await?;
         }
         let snapshot = meta.clone();
-        for r in meta.replicas.iter_mut() {
+        for (i, r) in meta.replicas.iter_mut().enumerate() {
             let dirs = self.replica_dirs(&snapshot.uid, &r.name);
-            if readable_changed {
+            if readable_changed || snapshot.server(i + 1).suspended {
                 server::stop(&self.bin, &self.run_as, &dirs.data).await?;
             }
-            self.start_replica(&snapshot, r).await?;
+            if !snapshot.server(i + 1).suspended {
+                self.start_replica(&snapshot, r).await?;
+            }
         }
         while meta.replicas.len() < want {
             let index = meta.replicas.len() + 1;
             self.add_replica(meta, index).await?;
+            if meta.server(index).suspended {
+                let dirs = self.replica_dirs(&meta.uid, &format!("replica-{index}"));
+                server::stop(&self.bin, &self.run_as, &dirs.data).await?;
+            }
         }
         Ok(())
     }

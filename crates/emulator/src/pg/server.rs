@@ -656,6 +656,8 @@ pub struct ServerConf {
     pub standby_of: Option<Standby>,
     /// `shared_preload_libraries`.
     pub preload: Vec<String>,
+    /// The server's own settings (Lakebase endpoints), after the generated ones so they win.
+    pub extra: Vec<(String, String)>,
 }
 
 /// A streaming replica's link to its primary.
@@ -738,6 +740,17 @@ pub fn render_conf(conf: &ServerConf) -> PgResult<String> {
             lines.push("recovery_target_action = 'promote'".into());
         }
     }
+    if !conf.extra.is_empty() {
+        lines.push("# this server's own settings".into());
+    }
+    for (name, value) in &conf.extra {
+        if !valid_setting_name(name) {
+            return Err(PgError::Invalid(format!(
+                "{name:?} is not a PostgreSQL setting name"
+            )));
+        }
+        lines.push(format!("{name} = {}", conf_str(value)));
+    }
     if let Some(sb) = &conf.standby_of {
         let info = format!(
             "host={} port={} user={ADMIN_ROLE} passfile={} application_name={}",
@@ -750,6 +763,36 @@ pub fn render_conf(conf: &ServerConf) -> PgResult<String> {
     }
     lines.push(String::new());
     Ok(lines.join("\n"))
+}
+
+/// A setting name as `postgresql.conf` takes it (`work_mem`, `auto_explain.log_min_duration`).
+pub fn valid_setting_name(name: &str) -> bool {
+    name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+}
+
+/// Check a data dir's configuration files as the server would read them at start
+/// (`postgres -C`): an unknown setting or a bad value is an error quoting PostgreSQL.
+pub async fn check_conf(bin: &PgBinaries, run_as: &RunAs, data: &Path) -> PgResult<()> {
+    let mut cmd = run_as.command(&bin.tool("postgres"), data);
+    cmd.arg("-D").arg(data).arg("-C").arg("shared_buffers");
+    match run(cmd, "checking the server settings").await {
+        Ok(_) => Ok(()),
+        Err(PgError::Command { detail, .. }) => {
+            // The FATAL/LOG lines name the setting and why its value is refused.
+            let why: Vec<&str> = detail
+                .lines()
+                .filter(|l| !l.trim().is_empty() && !l.contains("contains errors"))
+                .collect();
+            Err(PgError::Invalid(format!(
+                "PostgreSQL refuses these settings: {}",
+                why.join("; ")
+            )))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Group role whose members are identity (OAuth) roles; they may always log in.
@@ -985,8 +1028,15 @@ mod tests {
             recovery: None,
             standby_of: None,
             preload: vec!["pg_stat_statements".into()],
+            extra: vec![("work_mem".into(), "it's".into())],
         };
         let text = render_conf(&conf).unwrap_or_default();
+        assert!(text.ends_with("work_mem = 'it''s'\n"), "{text}");
+        let bad = ServerConf {
+            extra: vec![("x = 1\nssl".into(), "on".into())],
+            ..conf.clone()
+        };
+        assert!(render_conf(&bad).is_err());
         assert!(text.contains("shared_buffers = '64MB'"), "{text}");
         assert!(text.contains("archive_command = 'test ! -f ''/tmp/it''\\\\''''s here/%f'' && cp %p ''/tmp/it''\\\\''''s here/%f'''"), "{text}");
         assert!(!text.contains("restore_command"));

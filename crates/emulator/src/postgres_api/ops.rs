@@ -45,12 +45,19 @@ where
     })?;
     let emu = emu.clone();
     let op_name = name.clone();
+    let endpoint = super::computes::is_endpoint_name(resource).then(|| resource.to_string());
+    if let Some(e) = &endpoint {
+        super::computes::begin_reconcile(&emu, e);
+    }
     tokio::spawn(async move {
         let lock = emu.instance_op_lock(&lock_key);
         let result = {
             let _turn = lock.lock().await;
             work.await
         };
+        if let Some(e) = &endpoint {
+            super::computes::end_reconcile(&emu, e);
+        }
         finish(&emu, &op_name, result);
     });
     Ok(op)

@@ -206,12 +206,18 @@ pub fn view(emu: &Emu, kind: Kind, rec: &Value) -> Value {
                 "current_state".into(),
                 json!(if ready { "READY" } else { "INIT" }),
             );
+            if !ready {
+                status.insert("pending_state".into(), json!("READY"));
+            }
         }
         Kind::Endpoint => {
-            status.insert(
-                "current_state".into(),
-                json!(computes::endpoint_state(emu, name, rec)),
-            );
+            let current = computes::endpoint_state(emu, name, rec);
+            status.insert("current_state".into(), json!(current));
+            if computes::reconciling(emu, name) {
+                // Where it is going: up for a new endpoint, else where it is.
+                let pending = if current == "INIT" { "ACTIVE" } else { current };
+                status.insert("pending_state".into(), json!(pending));
+            }
             if let Some(host) = rec["_emu"]["host"].as_str() {
                 let hosts =
                     if super::field(status, "endpoint_type") == &json!("ENDPOINT_TYPE_READ_ONLY") {
@@ -400,7 +406,12 @@ fn norm_project(emu: &Emu, name: &str, m: &mut Map<String, Value>) -> PgResult<(
         json!(duration_string(h)),
     );
     match m.get_mut("default_endpoint_settings") {
-        Some(Value::Object(d)) => norm_compute(d, "default_endpoint_settings")?,
+        Some(Value::Object(d)) => {
+            norm_compute(d, "default_endpoint_settings")?;
+            if let Some(p) = d.get("pg_settings") {
+                check_pg_settings("default_endpoint_settings.pg_settings", p)?;
+            }
+        }
         _ => {
             return Err(invalid(
                 "Field 'default_endpoint_settings' must be an object",
@@ -478,6 +489,68 @@ fn norm_endpoint(m: &mut Map<String, Value>) -> PgResult<()> {
             return Err(invalid(
                 "Field 'settings' must be {\"pg_settings\": {name: string value}}",
             ));
+        }
+        if let Some(p) = s.get("pg_settings") {
+            check_pg_settings("settings.pg_settings", p)?;
+        }
+    }
+    Ok(())
+}
+
+/// Settings the local workspace sets itself on every server (addresses, TLS, WAL shipping,
+/// replication, preloaded libraries): an endpoint may not override them.
+const MANAGED_SETTINGS: &[&str] = &[
+    "listen_addresses",
+    "port",
+    "unix_socket_directories",
+    "ssl",
+    "archive_mode",
+    "archive_command",
+    "restore_command",
+    "primary_conninfo",
+    "primary_slot_name",
+    "hot_standby",
+    "wal_level",
+    "max_wal_senders",
+    "max_connections",
+    "shared_preload_libraries",
+    "data_directory",
+    "config_file",
+    "hba_file",
+    "ident_file",
+    "include",
+    "include_dir",
+    "include_if_exists",
+];
+
+/// `pg_settings`: a map of setting names to string values, none of them managed here.
+/// Values are checked by PostgreSQL itself when the operation applies them.
+fn check_pg_settings(field: &str, p: &Value) -> PgResult<()> {
+    let Some(map) = p.as_object() else {
+        return Err(invalid(format!(
+            "Field '{field}' must be an object of setting names to string values"
+        )));
+    };
+    for (k, v) in map {
+        if !v.is_string() {
+            return Err(invalid(format!(
+                "Field '{field}': the value of {k:?} must be a string, got {v}"
+            )));
+        }
+        let name = k.to_ascii_lowercase();
+        if !crate::postgres::server::valid_setting_name(&name) {
+            return Err(invalid(format!(
+                "Field '{field}': {k:?} is not a PostgreSQL setting name"
+            )));
+        }
+        if MANAGED_SETTINGS.contains(&name.as_str())
+            || name.starts_with("ssl_")
+            || name.starts_with("recovery_")
+        {
+            return Err(invalid(format!(
+                "Field '{field}': {k:?} is managed by the local workspace (addresses, TLS, \
+                 replication and WAL archiving) and cannot be set"
+            )));
         }
     }
     Ok(())
@@ -712,6 +785,9 @@ pub fn create(emu: &Arc<Emu>, kind: Kind, parent: &str, req: &Req) -> PgResult<V
     if let Some(existing) = emu.store.get(kind.coll(), &name) {
         if !hidden(emu, &existing) {
             if kind.replaceable() && req.qbool("replace_existing")? {
+                if kind == Kind::Endpoint {
+                    computes::refuse_if_reconciling(emu, &name)?;
+                }
                 return update(emu, kind, &name, existing, spec, None);
             }
             return Err(match kind {
@@ -1279,9 +1355,17 @@ pub fn one(emu: &Arc<Emu>, kind: Kind, name: &str, req: &Req) -> PgResult<Value>
             if mask.is_empty() {
                 return Err(invalid("Field 'update_mask' is required"));
             }
+            if kind == Kind::Endpoint {
+                computes::refuse_if_reconciling(emu, name)?;
+            }
             update(emu, kind, name, rec, req.spec()?, Some(&mask))
         }
-        axum::http::Method::DELETE => delete(emu, kind, name, rec, req),
+        axum::http::Method::DELETE => {
+            if kind == Kind::Endpoint {
+                computes::refuse_if_reconciling(emu, name)?;
+            }
+            delete(emu, kind, name, rec, req)
+        }
         _ => Err(PgErr::Api(ApiErr::new(
             axum::http::StatusCode::METHOD_NOT_ALLOWED,
             lakebundle_wire::codes::ENDPOINT_NOT_FOUND,
@@ -1505,8 +1589,28 @@ fn update(
                     }
                 }
             }
-            Kind::Endpoint if super::field(&status, "disabled") == &json!(true) => {
-                computes::kick(&emu2, &name2);
+            Kind::Endpoint => {
+                if super::field(&status, "disabled") == &json!(true) {
+                    computes::kick(&emu2, &name2);
+                }
+                let conf_of = |m: &Map<String, Value>| {
+                    (
+                        m.get("autoscaling_limit_max_cu").cloned(),
+                        m.get("settings").cloned(),
+                    )
+                };
+                if conf_of(&old) != conf_of(&status) {
+                    // Memory (max CU) and pg_settings go to the endpoint's server: a
+                    // reload, or a restart for settings read at server start.
+                    if let Err(e) = computes::reconfigure(&emu2, &branch_of(&name2)).await {
+                        // PostgreSQL refused them: the endpoint keeps its settings.
+                        if let Some(mut rec) = emu2.store.get(ENDPOINTS, &name2) {
+                            rec["status"] = Value::Object(old.clone());
+                            put(&emu2, Kind::Endpoint, &name2, rec)?;
+                        }
+                        return Err(e);
+                    }
+                }
             }
             Kind::Role => objects::alter_role_sql(&emu2, &name2, &old, &status).await?,
             Kind::Database => objects::alter_database_sql(&emu2, &name2, &old, &status).await?,
@@ -1701,6 +1805,44 @@ fn delete(emu: &Arc<Emu>, kind: Kind, name: &str, rec: Value, req: &Req) -> PgRe
         }
         Kind::Catalog => objects::delete_catalog(emu, name, rec),
         Kind::SyncedTable => objects::delete_synced(emu, name, rec),
+    }
+}
+
+/// Branches past their `expire_time` (§1.6: `ttl` / `expire_time`) are deleted for good,
+/// servers and children with them, each by an operation of its own. A project's default
+/// branch and protected branches never expire.
+pub fn expire_branches(emu: &Arc<Emu>) {
+    let now = Utc::now();
+    for (name, b) in emu.store.all(BRANCHES) {
+        let s = &b["status"];
+        if is_deleted(&b)
+            || b["_emu"]["ready"] != json!(true)
+            || b["_emu"]["expiring"] == json!(true)
+            || s["default"] == json!(true)
+            || s["is_protected"] == json!(true)
+        {
+            continue;
+        }
+        match parse_time("expire_time", &s["expire_time"]) {
+            Ok(at) if at <= now => {}
+            _ => continue,
+        }
+        let mut marked = b.clone();
+        marked["_emu"]["expiring"] = json!(true);
+        if put(emu, Kind::Branch, &name, marked).is_err() {
+            continue;
+        }
+        tracing::info!("branch {name} expired: deleting it");
+        let uid = b["uid"].as_str().unwrap_or_default().to_string();
+        let (emu2, name2) = (emu.clone(), name.clone());
+        let work = async move {
+            computes::drop_branch(&emu2, &name2, &uid, true).await?;
+            take_records(&emu2, &name2)?;
+            Ok(ops::empty())
+        };
+        if let Err(e) = ops::start(emu, &name, "Branch", lock_key(&project_of(&name)), work) {
+            tracing::warn!("expiring {name}: {}", e.message());
+        }
     }
 }
 
