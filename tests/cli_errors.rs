@@ -230,12 +230,13 @@ fn engine_errors_keep_their_help_as_text_and_as_json() {
     let emu = Emulator::start_with(&["--no-postgres"]);
     let yaml = format!("{JOBS_ONLY}\n").replace(
         "resources:\n  jobs:",
-        "resources:\n  vector_search_endpoints:\n    etl:\n      name: etl\n  jobs:",
+        "resources:\n  vector_search_endpoint:\n    etl:\n      name: etl\n  jobs:",
     );
     let (_d, root) = bundle_dir(&yaml);
     let text = lb(&emu, &root, &["plan"]).expect(1);
     assert!(
-        text.stderr.contains("vector_search_endpoints"),
+        text.stderr
+            .contains("unknown resource type(s) under `resources`: vector_search_endpoint"),
         "{}",
         text.stderr
     );

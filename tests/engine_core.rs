@@ -373,17 +373,19 @@ async fn prevent_destroy_in_config_blocks_replacement() {
 }
 
 #[tokio::test]
-async fn unsupported_resource_kinds_are_refused() {
+async fn unknown_resource_kinds_are_refused() {
+    // Every kind of the official schema deploys; a misspelt one must not be
+    // silently dropped at plan.
     let dir = tempfile::tempdir().unwrap();
     let b = load_yaml(
         dir.path(),
-        "bundle: {name: u}\nresources:\n  vector_search_endpoints:\n    p: {name: p}\n  jobs:\n    j: {name: j}\n",
+        "bundle: {name: u}\nresources:\n  vector_search_endpoint:\n    p: {name: p}\n  jobs:\n    j: {name: j}\n",
     )
     .unwrap();
     let err = plan_offline(&b, &DeploymentState::new()).await.unwrap_err();
     assert_eq!(
         err.to_string(),
-        "resource type(s) not supported by lakebundle yet: vector_search_endpoints"
+        "unknown resource type(s) under `resources`: vector_search_endpoint"
     );
 }
 

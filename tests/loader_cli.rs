@@ -354,10 +354,10 @@ fn include_rules() {
 }
 
 #[test]
-fn legacy_environments_and_unsupported_kinds_warn() {
+fn legacy_environments_and_unknown_kinds_warn() {
     let b = Bundle::new(&[(
         "bundle.yml",
-        &format!("{BASE}resources:\n  vector_search_endpoints:\n    p:\n      name: ${{bundle.environment}}\n  jobs:\n    j:\n      name: ${{resources.vector_search_endpoints.p.id}}\nenvironments:\n  staging:\n    default: true\n"),
+        &format!("{BASE}resources:\n  vector_search_endpoint:\n    p:\n      name: ${{bundle.environment}}\n  jobs:\n    j:\n      name: ${{bundle.environment}}-job\nenvironments:\n  staging:\n    default: true\n"),
     )]);
     let r = b.run(&["validate"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -369,19 +369,12 @@ fn legacy_environments_and_unsupported_kinds_warn() {
     );
     assert!(
         r.stderr
-            .contains("resources.vector_search_endpoints is not supported by lakebundle yet"),
+            .contains("unknown resource kind `vector_search_endpoint` under `resources`"),
         "{}",
         r.stderr
     );
     let v = b.run(&["validate", "-o", "json"]).json();
-    assert_eq!(
-        v["resources"]["vector_search_endpoints"]["p"]["name"],
-        "staging"
-    );
-    assert_eq!(
-        v["resources"]["jobs"]["j"]["name"],
-        "${resources.vector_search_endpoints.p.id}"
-    );
+    assert_eq!(v["resources"]["jobs"]["j"]["name"], "staging-job");
     assert_eq!(b.run(&["validate", "--strict"]).code, 1);
 }
 

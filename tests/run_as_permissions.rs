@@ -514,3 +514,31 @@ fn removing_run_as_returns_the_job_to_its_owner() {
     );
     assert_eq!(job["run_as_user_name"], DEPLOYER);
 }
+
+/// Quality monitors and dashboards that embed credentials run as their owner:
+/// as in the official CLI, another `run_as` is an error at the resource.
+#[test]
+fn run_as_other_than_the_deployer_is_refused_for_monitors_and_embedding_dashboards() {
+    let cases = [
+        (
+            "  quality_monitors:\n    m:\n      table_name: main.sales.orders\n      assets_dir: /Workspace/Shared/m\n      output_schema_name: main.sales\n      snapshot: {}\n",
+            "quality_monitors do not support a run_as identity",
+        ),
+        (
+            "  dashboards:\n    d:\n      display_name: d\n      warehouse_id: w\n      serialized_dashboard: '{}'\n      embed_credentials: true\n",
+            "dashboards with embed_credentials set to true (`d`) do not support a run_as identity",
+        ),
+    ];
+    for (resources, message) in cases {
+        let b = write_bundle(&format!(
+            "bundle:\n  name: owners\nrun_as:\n  service_principal_name: 5e1d-runner-sp\nresources:\n{resources}"
+        ));
+        let home = tempfile::tempdir().expect("tempdir");
+        let run = lakebundle(&b, Some(home.path()), &["--local", "plan"]).expect(1);
+        assert!(
+            flat(&run.stderr).contains(message) && run.stderr.contains("databricks.yml:"),
+            "{}",
+            run.stderr
+        );
+    }
+}

@@ -22,10 +22,6 @@ const IDENTITY_FIELDS: [&str; 2] = ["user_name", "service_principal_name"];
 /// Where the CLI documents `run_as`.
 const RUN_AS_DOCS: &str = "https://docs.databricks.com/dev-tools/bundles/run-as.html";
 
-/// Kinds the official schema has that cannot run as another identity. They
-/// are not deployed by lakebundle, so they only warn (by name).
-const UNDEPLOYED_OWNER_ONLY: [&str; 1] = ["quality_monitors"];
-
 /// The non-empty string at `field` of a map node.
 fn nonempty<'a>(map: &'a Map, field: &str) -> Option<&'a str> {
     map.get(field)
@@ -199,18 +195,6 @@ fn check_identity(
         );
     }
     let Some(kinds) = kinds else { return };
-    for kind in UNDEPLOYED_OWNER_ONLY {
-        if let Some(n) = kinds
-            .get(kind)
-            .filter(|n| n.as_map().is_some_and(|m| !m.is_empty()))
-        {
-            diags.push(
-                Diag::warning(not_supported(kind, &user.user_name, &run_as.identity))
-                    .at(n.span, format!("{kind} defined here"))
-                    .help(help.clone()),
-            );
-        }
-    }
     for (key, d) in kinds
         .get("dashboards")
         .and_then(Node::as_map)
@@ -222,7 +206,7 @@ fn check_identity(
             Some(NodeKind::Bool(true))
         ) {
             diags.push(
-                Diag::warning(not_supported(
+                Diag::error(not_supported(
                     &format!(
                         "dashboards with embed_credentials set to true (`{}`)",
                         key.name

@@ -35,10 +35,12 @@ pub enum EngineError {
     #[error("the resource graph has errors")]
     #[diagnostic(code(lakebundle::engine::graph))]
     Graph { diags: Diagnostics },
-    #[error("resource type(s) not supported by lakebundle yet: {}", kinds.join(", "))]
+    // Every kind of the official schema is supported: what is left is a key
+    // no schema knows (a typo, which `validate` warns about with a "did you mean").
+    #[error("unknown resource type(s) under `resources`: {}", kinds.join(", "))]
     #[diagnostic(
         code(lakebundle::engine::unsupported),
-        help("remove these resources from the bundle, or deploy them with the Databricks CLI")
+        help("check the spelling: `lakebundle validate` names the kind you probably meant")
     )]
     Unsupported { kinds: Vec<String> },
     #[error("{addr} has lifecycle.{setting} set, but this plan would {action} it")]

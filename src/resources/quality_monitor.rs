@@ -224,7 +224,8 @@ static INFO: KindInfo = KindInfo {
     workspace_paths: WorkspacePaths::None,
     replace_loses_data: false,
     run: RunStyle::None,
-    run_as: RunAs::NotApplicable,
+    // The CLI refuses a run_as other than the deployer for monitors.
+    run_as: RunAs::OwnIdentity,
     database_access: false,
     workspace_limit: None,
     ui_path: "/explore/data/{id_path}",
