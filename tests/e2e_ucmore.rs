@@ -74,6 +74,13 @@ fn external_locations_and_secrets_lifecycle() {
     for text in [&out.stdout, &out.stderr] {
         assert!(!text.contains(PASSWORD), "secret in the deploy output");
     }
+    // `validate -o json` prints the resolved bundle: the value as its digest.
+    let validated = run_with_secret(&emu, &b, PASSWORD, &["validate", "-o", "json"]).expect(0);
+    assert!(
+        !validated.stdout.contains(PASSWORD) && validated.stdout.contains("(sensitive)"),
+        "secret in validate -o json:\n{}",
+        validated.stdout
+    );
     let loc = get(&api, "/external-locations/landing_zone").expect("external location");
     assert_eq!(loc["url"], "s3://ucmore-bucket/landing");
     assert_eq!(loc["credential_name"], "lake-credential");

@@ -39,7 +39,7 @@ pub fn run(g: &GlobalArgs, a: &ValidateArgs) -> Result<Exit, CliError> {
                 }
             }
             match g.output {
-                OutputFormat::Json => output::print_json(&b.tree.to_json()),
+                OutputFormat::Json => output::print_json(&redacted_tree(b)),
                 _ => output::out(&summary(b, loaded)),
             }
             .map(|()| Exit::Success)
@@ -52,6 +52,43 @@ pub fn run(g: &GlobalArgs, a: &ValidateArgs) -> Result<Exit, CliError> {
     // The process ends right after: freeing the whole tree would only cost time.
     std::mem::forget(validation);
     result
+}
+
+/// The resolved bundle as `validate -o json` prints it, with each kind's
+/// sensitive fields (a Unity Catalog secret's `value`) shown as their digest,
+/// as in plans and state: a resolved secret never reaches stdout.
+fn redacted_tree(b: &Bundle) -> serde_json::Value {
+    use crate::resources::common::redact_sensitive;
+    use serde_json::Value;
+    let mut tree = b.tree.to_json();
+    let mut secrets: Vec<Value> = Vec::new();
+    for kind in Kind::ALL {
+        let fields = crate::resources::kind_impl(kind).sensitive_fields();
+        if fields.is_empty() {
+            continue;
+        }
+        if let Some(items) = tree
+            .pointer_mut(&format!("/resources/{}", kind.key()))
+            .and_then(Value::as_object_mut)
+        {
+            for item in items.values_mut() {
+                secrets.extend(fields.iter().filter_map(|f| item.get(*f).cloned()));
+                *item = redact_sensitive(fields, item);
+            }
+        }
+    }
+    // The variables that gave those values (a sensitive field must be a
+    // variable reference) would show them again.
+    if let Some(vars) = tree.get_mut("variables").and_then(Value::as_object_mut) {
+        for var in vars.values_mut() {
+            for field in ["value", "default"] {
+                if var.get(field).is_some_and(|v| secrets.contains(v)) {
+                    *var = redact_sensitive(&[field], var);
+                }
+            }
+        }
+    }
+    tree
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {
