@@ -7,67 +7,9 @@ use std::time::{Duration, Instant};
 
 use common::Emulator;
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::json;
 
-struct Api {
-    http: reqwest::Client,
-    url: String,
-    token: String,
-}
-
-impl Api {
-    fn new(emu: &Emulator) -> Api {
-        Api {
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .expect("client"),
-            url: emu.url.clone(),
-            token: emu.token.clone(),
-        }
-    }
-
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut rb = self
-            .http
-            .request(method, format!("{}{path}", self.url))
-            .bearer_auth(&self.token);
-        if let Some(b) = body {
-            rb = rb.json(&b);
-        }
-        let resp = rb.send().await.expect("request");
-        let status = resp.status().as_u16();
-        let text = resp.text().await.expect("body");
-        let v = if text.is_empty() {
-            json!({})
-        } else {
-            serde_json::from_str(&text).unwrap_or(json!({"raw": text}))
-        };
-        (status, v)
-    }
-
-    async fn ok(&self, method: Method, path: &str, body: Option<Value>) -> Value {
-        let (s, v) = self.call(method.clone(), path, body).await;
-        assert_eq!(s, 200, "{method} {path}: {v}");
-        v
-    }
-
-    /// Poll `path` until `pointer` is `want` (bounded; the emulator runs with short transitions).
-    async fn until(&self, path: &str, pointer: &str, want: Value) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let v = self.ok(Method::GET, path, None).await;
-            if v.pointer(pointer) == Some(&want) {
-                return v;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{path}{pointer} never became {want}: {v}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
+type Api = common::http::HttpApi;
 
 /// Transitions long enough that a transitional state read right after the call that caused
 /// it is still there on a loaded machine.

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 pub use tempfile::TempDir;
 
+pub mod http;
 pub mod prereq;
 
 /// Defaults that keep tests fast; any of them given by the caller wins.
