@@ -56,6 +56,9 @@ fn io_err<'a>(
     }
 }
 
+/// The local state, its snapshot's serial and the snapshot's SHA-256.
+pub type LoadedLocal = (Option<DeploymentState>, u64, Option<[u8; 32]>);
+
 impl LocalStore {
     /// `<bundle_root>/.lakebundle/<target>/`
     pub fn new(bundle_root: &Path, target: &str) -> Self {
@@ -113,9 +116,7 @@ impl LocalStore {
     /// [`LocalStore::load_with_snapshot_serial`], also returning the
     /// snapshot's SHA-256: when the workspace copy has the same bytes, it
     /// need not be parsed a second time.
-    pub fn load_with_snapshot(
-        &self,
-    ) -> Result<(Option<DeploymentState>, u64, Option<[u8; 32]>), StateError> {
+    pub fn load_with_snapshot(&self) -> Result<LoadedLocal, StateError> {
         use sha2::Digest;
         let snap_path = self.snapshot_path();
         let (mut state, digest) = match fs::read(&snap_path) {
