@@ -337,6 +337,13 @@ fn a_failed_job_run_fails_the_deploy_and_fires_again() {
         "FAILED"
     );
     assert!(b.state_id("resources.jobs.downstream").is_none());
+    // Created but never ready: tainted, so the next plan replaces it.
+    assert_eq!(
+        b.state()["lakebundle"]["tainted"],
+        json!(["resources.job_runs.once"]),
+        "{}",
+        state_text(&b)
+    );
 
     // Not having succeeded is drift: the next plan fires it again.
     let out = run(&emu, &b, &["-o", "json", "plan"]).expect(0);

@@ -423,3 +423,34 @@ fn config_hash_ignores_key_order_but_not_values() {
     assert_eq!(config_hash(&a), config_hash(&b));
     assert_ne!(config_hash(&a), config_hash(&c));
 }
+
+/// A create whose object never became ready is tainted in the state: the
+/// next plan replaces it, even when the failed object matches the config.
+#[tokio::test]
+async fn a_tainted_resource_is_replaced() {
+    let b = bundle(&SEED);
+    let mut state = deployed_state(&b);
+    let addr = lakebundle::resources::ResourceAddr::parse("resources.database_instances.my_db")
+        .expect("address");
+    state.tainted.insert(addr.clone());
+    let plan = plan_offline(&b, &state).await.unwrap();
+    let change = plan
+        .changes
+        .iter()
+        .find(|c| c.addr == addr)
+        .expect("instance in plan");
+    assert_eq!(change.action, Action::Replace);
+    assert!(
+        change
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("never became ready")),
+        "{change:?}"
+    );
+    // The other resources stay unchanged.
+    assert!(plan
+        .changes
+        .iter()
+        .filter(|c| c.addr != addr && !c.depends_on.contains(&addr))
+        .all(|c| c.action == Action::NoOp));
+}

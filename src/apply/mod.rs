@@ -335,12 +335,16 @@ impl Executor<'_> {
                 },
             },
         );
-        let ready = kind
+        let created = remote.is_some();
+        let ready = match kind
             .wait_ready(self.client, &id, self.opts.timeout_for(addr.kind))
             .await
-            .map_err(|e| OpError::Failed(api_msg(&e)))?;
+        {
+            Ok(r) => r,
+            Err(e) => return Err(self.not_ready(addr, created, &e).await),
+        };
         let progress = |message: String| self.emit(addr, ApplyEventKind::Progress { message });
-        let ready = kind
+        let ready = match kind
             .after_ready(
                 self.client,
                 &id,
@@ -350,7 +354,10 @@ impl Executor<'_> {
                 &progress,
             )
             .await
-            .map_err(|e| OpError::Failed(api_msg(&e)))?;
+        {
+            Ok(r) => r,
+            Err(e) => return Err(self.not_ready(addr, created, &e).await),
+        };
         let outputs = match (ready, remote) {
             (r, _) if !r.is_null() => kind.outputs(&id, &r),
             (_, Some(created)) => kind.outputs(&id, &created),
@@ -400,6 +407,18 @@ impl Executor<'_> {
             self.confirmed_ready.lock().insert(dep.clone());
         }
         Ok(())
+    }
+
+    /// A resource that did not become ready. One this deploy created is
+    /// tainted in the state, so the next plan replaces it: the failed object
+    /// may match the config and would otherwise plan as unchanged.
+    async fn not_ready(&self, addr: &ResourceAddr, created: bool, e: &ApiError) -> OpError {
+        if created {
+            if let Err(se) = self.store.taint(addr).await {
+                return OpError::Fatal(se.to_string());
+            }
+        }
+        OpError::Failed(api_msg(e))
     }
 
     /// Create without ever duplicating: an unfinished earlier create, or a

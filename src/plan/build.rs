@@ -880,7 +880,8 @@ fn plan_resource(
         .filter(|f| f.forces_replacement)
         .map(|f| f.path.clone())
         .collect();
-    change.action = if !change.replace_paths.is_empty() {
+    let tainted = state.tainted.contains(addr);
+    change.action = if !change.replace_paths.is_empty() || tainted {
         Action::Replace
     } else if !fields.is_empty() {
         Action::Update
@@ -888,6 +889,9 @@ fn plan_resource(
         Action::NoOp
     };
     change.reason = match change.action {
+        Action::Replace if tainted && change.replace_paths.is_empty() => {
+            Some("its last deploy created it but it never became ready: it is replaced".into())
+        }
         Action::Replace => Some(format!(
             "{} forces replacement",
             change.replace_paths.join(", ")

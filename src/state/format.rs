@@ -67,6 +67,9 @@ struct Extras {
     outputs: BTreeMap<String, Value>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pending: Vec<String>,
+    /// Created, then failed to become ready: replaced by the next deploy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    tainted: Vec<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -287,6 +290,11 @@ fn from_official(
         .iter()
         .filter_map(|k| resource_addr(k))
         .collect();
+    st.tainted = extras
+        .tainted
+        .iter()
+        .filter_map(|k| resource_addr(k))
+        .collect();
     Ok(st)
 }
 
@@ -335,6 +343,7 @@ pub fn serialize(st: &DeploymentState) -> Vec<u8> {
         }
     }
     extras.pending = st.pending.iter().map(ToString::to_string).collect();
+    extras.tainted = st.tainted.iter().map(ToString::to_string).collect();
     let file = OfficialFile {
         state_version: Some(st.state_version),
         cli_version: cli_version(),

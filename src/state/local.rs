@@ -29,6 +29,10 @@ pub enum WalOp {
     Intent {
         addr: ResourceAddr,
     },
+    /// A created object failed to become ready.
+    Taint {
+        addr: ResourceAddr,
+    },
 }
 
 /// One line of `wal.jsonl`: the change that produced state `serial`.

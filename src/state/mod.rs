@@ -173,6 +173,10 @@ pub struct DeploymentState {
     /// Creates started but not recorded as finished (a crash, or a lost
     /// response): the next create of these looks for the object first.
     pub pending: BTreeSet<ResourceAddr>,
+    /// Created, then failed to become ready (a failed provisioning): the
+    /// object may look like the config, so the next plan replaces it
+    /// rather than call it unchanged.
+    pub tainted: BTreeSet<ResourceAddr>,
     /// Entries of kinds lakebundle does not deploy (written by the
     /// Databricks CLI), kept verbatim so handing the target back loses nothing.
     pub foreign: BTreeMap<String, Value>,
@@ -195,6 +199,7 @@ impl DeploymentState {
             features: None,
             resources: BTreeMap::new(),
             pending: BTreeSet::new(),
+            tainted: BTreeSet::new(),
             foreign: BTreeMap::new(),
         }
     }
@@ -228,14 +233,19 @@ impl DeploymentState {
         match op {
             WalOp::Put { addr, resource } => {
                 self.pending.remove(addr);
+                self.tainted.remove(addr);
                 self.resources.insert(addr.clone(), resource.clone());
             }
             WalOp::Remove { addr } => {
                 self.pending.remove(addr);
+                self.tainted.remove(addr);
                 self.resources.remove(addr);
             }
             WalOp::Intent { addr } => {
                 self.pending.insert(addr.clone());
+            }
+            WalOp::Taint { addr } => {
+                self.tainted.insert(addr.clone());
             }
         }
     }
@@ -674,6 +684,11 @@ impl StateStore {
             resource,
         })
         .await
+    }
+
+    /// Record that the object created for `addr` failed to become ready.
+    pub async fn taint(&self, addr: &ResourceAddr) -> Result<(), StateError> {
+        self.record(WalOp::Taint { addr: addr.clone() }).await
     }
 
     /// Record that `addr` no longer exists remotely.
