@@ -99,8 +99,8 @@ fn cli_direct_state(job_id: &str, serial: u64) -> Value {
                     {"level": "CAN_VIEW", "group_name": "analysts"},
                     {"level": "IS_OWNER", "user_name": "someone@example.com"}]},
                 "depends_on": [{"node": JOB, "label": "${resources.jobs.nightly.id}"}]},
-            // A kind lakebundle does not deploy: handed back untouched.
-            "resources.clusters.other": {"__id__": "0f1e2d3c", "state": {"name": "other"}}
+            // A kind lakebundle does not know (a newer CLI's): handed back untouched.
+            "resources.future_kind.other": {"__id__": "0f1e2d3c", "state": {"name": "other"}}
         }
     })
 }
@@ -204,7 +204,7 @@ fn the_clis_direct_state_is_taken_over_and_handed_back() {
         "{st}"
     );
     assert_eq!(
-        st["state"]["resources.clusters.other"]["__id__"],
+        st["state"]["resources.future_kind.other"]["__id__"],
         "0f1e2d3c"
     );
     // The local cache is the same file.
