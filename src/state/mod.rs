@@ -60,8 +60,11 @@ const SNAPSHOT_EVERY: u64 = 32;
 
 /// Least time between two uploads of the workspace copy during an apply. Each
 /// change is durable in the local log at once; uploading the whole state per
-/// change would make a large deploy quadratic in bytes sent, so the count of
-/// uploads is bounded by time instead (plus the flush at the end).
+/// change would make a large deploy quadratic in bytes sent, so uploads are
+/// spaced by time, and the spacing doubles (each wait is at least the time
+/// since the first upload): a deploy of T seconds uploads about log2(T/3)
+/// times, and as the state grows with the deploy the bytes sent stay within
+/// about twice its final size (plus the flush at the end).
 const UPLOAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// `state_version` of the `resources.json` written by this build (the
@@ -407,8 +410,8 @@ pub struct StateStore {
     written: std::sync::Mutex<Written>,
     /// Serial last uploaded; held across the upload so uploads never overlap.
     uploaded: tokio::sync::Mutex<u64>,
-    /// When the last upload started (`None`: none yet in this process).
-    upload_started: std::sync::Mutex<Option<std::time::Instant>>,
+    /// When the first and the last upload of this process started.
+    upload_started: std::sync::Mutex<Option<(std::time::Instant, std::time::Instant)>>,
     /// Terraform engine states of this target, to retire after a deploy.
     terraform: Vec<TerraformFile>,
     source: StateSource,
@@ -766,7 +769,9 @@ impl StateStore {
             .upload_started
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        started.is_none_or(|t| t.elapsed() >= UPLOAD_INTERVAL)
+        started.is_none_or(|(first, last)| {
+            last.elapsed() >= UPLOAD_INTERVAL.max(last.duration_since(first))
+        })
     }
 
     async fn upload_locked(&self, uploaded: &mut u64, serial: u64) -> Result<(), StateError> {
@@ -776,10 +781,14 @@ impl StateStore {
         if *uploaded >= serial {
             return Ok(());
         }
-        *self
-            .upload_started
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(std::time::Instant::now());
+        {
+            let mut started = self
+                .upload_started
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let now = std::time::Instant::now();
+            *started = Some((started.map_or(now, |(first, _)| first), now));
+        }
         let (bytes, snap_serial) = {
             let st = self.lock_state();
             (st.to_json(), st.serial)
