@@ -325,11 +325,7 @@ async fn update_location(
     raw: Bytes,
 ) -> ApiResult {
     let b = body(&raw)?;
-    if let Some(k) = b.keys().find(|k| !LOCATION_UPDATABLE.contains(&k.as_str())) {
-        return Err(ApiErr::invalid(format!(
-            "UpdateExternalLocation: field '{k}' cannot be updated"
-        )));
-    }
+    super::unity_catalog::reject_unknown(&b, LOCATION_UPDATABLE, "UpdateExternalLocation")?;
     let key = name.to_lowercase();
     let new_name = match opt_str(&b, "new_name")? {
         Some(n) => Some(identifier("external location name", n)?),

@@ -214,7 +214,11 @@ pub(crate) fn stamp_updated(rec: &mut Map<String, Value>, caller: &Caller) {
     rec.insert("updated_by".into(), Value::String(caller.user_name.clone()));
 }
 
-fn reject_unknown(b: &Map<String, Value>, allowed: &[&str], op: &str) -> Result<(), ApiErr> {
+pub(crate) fn reject_unknown(
+    b: &Map<String, Value>,
+    allowed: &[&str],
+    op: &str,
+) -> Result<(), ApiErr> {
     match b.keys().find(|k| !allowed.contains(&k.as_str())) {
         Some(k) => Err(ApiErr::invalid(format!(
             "{op}: field '{k}' cannot be updated; updatable fields are {}",
