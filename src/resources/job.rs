@@ -65,8 +65,7 @@ pub fn settings_body(config: &Value) -> Value {
 /// The job's owner (its IS_OWNER entry) as a `run_as` value: the identity a
 /// job without `run_as` runs as.
 async fn job_owner(client: &Client, id: &str) -> Result<Option<Value>, ApiError> {
-    let path = format!("/api/2.0/permissions/jobs/{id}");
-    let Some(acl) = none_if_missing(client.call(Method::GET, &path, &[], None).await)? else {
+    let Some(acl) = none_if_missing(client.permissions().get("jobs", id).await)? else {
         return Ok(None);
     };
     let owner = acl
