@@ -11,58 +11,7 @@ use serde_json::{json, Value};
 
 const UC: &str = "/api/2.1/unity-catalog";
 
-struct Api {
-    http: reqwest::Client,
-    url: String,
-    token: String,
-}
-
-impl Api {
-    fn new(emu: &Emulator) -> Api {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("client");
-        Api {
-            http,
-            url: emu.url.clone(),
-            token: emu.token.clone(),
-        }
-    }
-
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut rb = self
-            .http
-            .request(method, format!("{}{UC}{path}", self.url))
-            .bearer_auth(&self.token);
-        if let Some(b) = body {
-            rb = rb.json(&b);
-        }
-        let resp = rb.send().await.expect("request");
-        let status = resp.status().as_u16();
-        let text = resp.text().await.expect("body");
-        let v = serde_json::from_str(&text).unwrap_or(json!({ "raw": text }));
-        (status, v)
-    }
-    async fn get(&self, path: &str) -> (u16, Value) {
-        self.call(Method::GET, path, None).await
-    }
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        self.call(Method::POST, path, Some(body)).await
-    }
-    async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
-        self.call(Method::PATCH, path, Some(body)).await
-    }
-    async fn delete(&self, path: &str) -> (u16, Value) {
-        self.call(Method::DELETE, path, None).await
-    }
-    /// POST that must succeed.
-    async fn create(&self, path: &str, body: Value) -> Value {
-        let (s, v) = self.post(path, body).await;
-        assert_eq!(s, 200, "POST {path}: {v}");
-        v
-    }
-}
+type Api = common::http::HttpApi;
 
 fn fast() -> Emulator {
     Emulator::start_with(&["--no-postgres"])
@@ -80,7 +29,7 @@ fn names(v: &Value, list: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn catalogs_schemas_volumes_lifecycle() {
     let emu = fast();
-    let api = Api::new(&emu);
+    let api = Api::with_prefix(&emu, UC);
 
     // Create: names are lower-cased, outputs filled in.
     let cat = api
@@ -283,7 +232,7 @@ async fn catalogs_schemas_volumes_lifecycle() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lists_paginate() {
     let emu = fast();
-    let api = Api::new(&emu);
+    let api = Api::with_prefix(&emu, UC);
     for i in 0..5 {
         api.create("/catalogs", json!({"name": format!("c{i}")}))
             .await;
@@ -332,7 +281,7 @@ async fn lists_paginate() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grants_are_patched_as_sets() {
     let emu = fast();
-    let api = Api::new(&emu);
+    let api = Api::with_prefix(&emu, UC);
     api.create("/catalogs", json!({"name": "main"})).await;
     api.create(
         "/schemas",
@@ -455,7 +404,7 @@ async fn grants_are_patched_as_sets() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_catalogs_share_the_namespace() {
     let emu = fast();
-    let api = Api::new(&emu);
+    let api = Api::with_prefix(&emu, UC);
     let http = reqwest::Client::new();
     let raw = |method: Method, path: &str, body: Value| {
         http.request(method, format!("{}{path}", emu.url))
@@ -532,7 +481,7 @@ async fn database_catalogs_share_the_namespace() {
 async fn uc_objects_survive_a_restart() {
     let mut emu = fast();
     {
-        let api = Api::new(&emu);
+        let api = Api::with_prefix(&emu, UC);
         api.create("/catalogs", json!({"name": "keep"})).await;
         api.create("/schemas", json!({"name": "s", "catalog_name": "keep"}))
             .await;
@@ -543,7 +492,7 @@ async fn uc_objects_survive_a_restart() {
         .await;
     }
     emu.restart();
-    let api = Api::new(&emu);
+    let api = Api::with_prefix(&emu, UC);
     let (s, _) = api.get("/schemas/keep.s").await;
     assert_eq!(s, 200);
     let (_, v) = api.get("/permissions/catalog/keep").await;
@@ -563,7 +512,7 @@ async fn lake_directories_are_catalogs_and_schemas() {
     std::fs::write(lake.path().join("main/default/t.csv"), "id\n1\n").expect("write");
     let lake_arg = lake.path().display().to_string();
     let emu = Emulator::start_with(&["--no-postgres", "--lake-dir", &lake_arg]);
-    let api = Api::new(&emu);
+    let api = Api::with_prefix(&emu, UC);
 
     let (_, v) = api.get("/catalogs").await;
     assert_eq!(

@@ -3,83 +3,13 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::Emulator;
 use reqwest::Method;
 use serde_json::{json, Value};
 
 const UC: &str = "/api/2.1/unity-catalog";
 
-struct Api {
-    http: reqwest::Client,
-    url: String,
-    token: String,
-}
-
-impl Api {
-    fn new(emu: &Emulator) -> Api {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("client");
-        Api {
-            http,
-            url: emu.url.clone(),
-            token: emu.token.clone(),
-        }
-    }
-
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut rb = self
-            .http
-            .request(method, format!("{}{UC}{path}", self.url))
-            .bearer_auth(&self.token);
-        if let Some(b) = body {
-            rb = rb.json(&b);
-        }
-        let resp = rb.send().await.expect("request");
-        let status = resp.status().as_u16();
-        let text = resp.text().await.expect("body");
-        let v = serde_json::from_str(&text).unwrap_or(json!({ "raw": text }));
-        (status, v)
-    }
-    /// A call outside Unity Catalog (`path` from the host).
-    async fn jobs(&self, method: Method, path: &str, body: Value) -> (u16, Value) {
-        let resp = self
-            .http
-            .request(method, format!("{}{path}", self.url))
-            .bearer_auth(&self.token)
-            .json(&body)
-            .send()
-            .await
-            .expect("request");
-        let status = resp.status().as_u16();
-        let text = resp.text().await.expect("body");
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(json!({ "raw": text })),
-        )
-    }
-    async fn get(&self, path: &str) -> (u16, Value) {
-        self.call(Method::GET, path, None).await
-    }
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        self.call(Method::POST, path, Some(body)).await
-    }
-    async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
-        self.call(Method::PATCH, path, Some(body)).await
-    }
-    async fn delete(&self, path: &str) -> (u16, Value) {
-        self.call(Method::DELETE, path, None).await
-    }
-    /// POST that must succeed.
-    async fn create(&self, path: &str, body: Value) -> Value {
-        let (s, v) = self.post(path, body).await;
-        assert_eq!(s, 200, "POST {path}: {v}");
-        v
-    }
-}
+type Api = common::http::HttpApi;
 
 fn fast() -> Emulator {
     Emulator::start_with(&["--no-postgres"])
@@ -97,7 +27,7 @@ fn names(v: &Value, list: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn external_locations_lifecycle_and_errors() {
     let emu = fast();
-    let api = Api::new(&emu);
+    let api = Api::with_prefix(&emu, UC);
     let loc = api
         .create(
             "/external-locations",
@@ -230,7 +160,7 @@ async fn external_locations_lifecycle_and_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_keep_their_value_hidden() {
     let emu = fast();
-    let api = Api::new(&emu);
+    let api = Api::with_prefix(&emu, UC);
     let (s, v) = api
         .post(
             "/secrets",
@@ -334,9 +264,9 @@ async fn secrets_keep_their_value_hidden() {
 async fn an_active_job_run_is_cancelled_before_it_can_be_deleted() {
     // Runs last long enough to be seen active.
     let emu = Emulator::start_with(&["--no-postgres", "--transition-ms", "3000"]);
-    let api = Api::new(&emu);
+    let api = Api::with_prefix(&emu, UC);
     let (s, job) = api
-        .jobs(
+        .at_host(
             Method::POST,
             "/api/2.2/jobs/create",
             json!({"name": "j", "tasks": [{"task_key": "t",
@@ -345,7 +275,7 @@ async fn an_active_job_run_is_cancelled_before_it_can_be_deleted() {
         .await;
     assert_eq!(s, 200, "{job}");
     let (s, run) = api
-        .jobs(
+        .at_host(
             Method::POST,
             "/api/2.2/jobs/run-now",
             json!({"job_id": job["job_id"], "idempotency_token": "tok-1"}),
@@ -354,7 +284,7 @@ async fn an_active_job_run_is_cancelled_before_it_can_be_deleted() {
     assert_eq!(s, 200, "{run}");
     let run_id = run["run_id"].clone();
     let (s, v) = api
-        .jobs(
+        .at_host(
             Method::POST,
             "/api/2.2/jobs/runs/delete",
             json!({"run_id": run_id}),
@@ -366,7 +296,7 @@ async fn an_active_job_run_is_cancelled_before_it_can_be_deleted() {
         "{v}"
     );
     let (s, _) = api
-        .jobs(
+        .at_host(
             Method::POST,
             "/api/2.2/jobs/runs/cancel",
             json!({"run_id": run_id}),
@@ -374,7 +304,7 @@ async fn an_active_job_run_is_cancelled_before_it_can_be_deleted() {
         .await;
     assert_eq!(s, 200);
     let (s, v) = api
-        .jobs(
+        .at_host(
             Method::POST,
             "/api/2.2/jobs/runs/delete",
             json!({"run_id": run_id}),

@@ -13,6 +13,8 @@ pub struct HttpApi {
     http: reqwest::Client,
     url: String,
     token: String,
+    /// Put before every path (`/api/2.1/unity-catalog` for the UC tests).
+    prefix: String,
 }
 
 impl HttpApi {
@@ -24,14 +26,31 @@ impl HttpApi {
                 .expect("client"),
             url: emu.url.clone(),
             token: emu.token.clone(),
+            prefix: String::new(),
         }
     }
 
+    /// A client whose paths are relative to `prefix`.
+    pub fn with_prefix(emu: &Emulator, prefix: &str) -> HttpApi {
+        HttpApi {
+            prefix: prefix.to_string(),
+            ..HttpApi::new(emu)
+        }
+    }
+
+    /// A call outside the prefix (`path` from the host).
+    pub async fn at_host(&self, method: Method, path: &str, body: Value) -> (u16, Value) {
+        self.send(method, &format!("{}{path}", self.url), Some(body))
+            .await
+    }
+
     pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut rb = self
-            .http
-            .request(method, format!("{}{path}", self.url))
-            .bearer_auth(&self.token);
+        let url = format!("{}{}{path}", self.url, self.prefix);
+        self.send(method, &url, body).await
+    }
+
+    async fn send(&self, method: Method, url: &str, body: Option<Value>) -> (u16, Value) {
+        let mut rb = self.http.request(method, url).bearer_auth(&self.token);
         if let Some(b) = body {
             rb = rb.json(&b);
         }
@@ -50,6 +69,13 @@ impl HttpApi {
     pub async fn ok(&self, method: Method, path: &str, body: Option<Value>) -> Value {
         let (s, v) = self.call(method.clone(), path, body).await;
         assert_eq!(s, 200, "{method} {path}: {v}");
+        v
+    }
+
+    /// A POST that must answer 200.
+    pub async fn create(&self, path: &str, body: Value) -> Value {
+        let (s, v) = self.post(path, body).await;
+        assert_eq!(s, 200, "POST {path}: {v}");
         v
     }
 
