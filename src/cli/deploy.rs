@@ -119,6 +119,9 @@ where
         cancel: Some(cancel_rx),
         ..ApplyOptions::default()
     };
+    // Listen before any work starts, on one stream for the whole run: a
+    // fresh `ctrl_c()` per loop turn misses a signal that lands between turns.
+    let mut sigint = interrupt_signals();
     let mut progress = Progress::stderr();
     let work = start(opts, tx);
     tokio::pin!(work);
@@ -129,10 +132,7 @@ where
             res = &mut work => break res,
             Some(ev) = rx.recv() => progress.event(&progress_event(ev)),
             _ = tick.tick(), if progress.is_live() => progress.tick(),
-            r = tokio::signal::ctrl_c() => {
-                if r.is_err() {
-                    continue;
-                }
+            Some(()) = sigint.recv() => {
                 interrupts += 1;
                 let _ = cancel_tx.send(true);
                 if interrupts == 1 {
@@ -152,6 +152,34 @@ where
     let elapsed = progress.finish_all();
     eprintln!("Finished in {}.", output::format_elapsed(elapsed));
     (result, interrupts > 0)
+}
+
+/// Every SIGINT (Ctrl-C) from now on, one message each.
+fn interrupt_signals() -> mpsc::UnboundedReceiver<()> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        // Registering is synchronous, so the handler is in place on return.
+        if let Ok(mut stream) = signal(SignalKind::interrupt()) {
+            tokio::spawn(async move {
+                while stream.recv().await.is_some() {
+                    if tx.send(()).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::spawn(async move {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            if tx.send(()).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
 
 pub(super) fn report_json(report: &ApplyReport) -> Value {
