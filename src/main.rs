@@ -1,17 +1,28 @@
 // The loader allocates many small strings and nodes across threads; mimalloc
 // is markedly faster than the system allocator for that pattern.
+#[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+#[cfg(not(feature = "system-alloc"))]
 extern "C" {
     /// mimalloc's stable option API (linked from the `mimalloc` crate's C library).
     fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
 }
 
 /// `mi_option_purge_delay` (the same index in mimalloc 2.1 and 3.x).
+#[cfg(not(feature = "system-alloc"))]
 const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
 
 fn main() {
+    #[cfg(not(feature = "system-alloc"))]
+    tune_allocator();
+    let exit = lakebundle::cli::main();
+    std::process::exit(exit.code());
+}
+
+#[cfg(not(feature = "system-alloc"))]
+fn tune_allocator() {
     // Return freed pages to the OS at once: the loader frees whole trees
     // between phases, and reusing them keeps peak memory (and the cost of
     // faulting in fresh pages) down.
@@ -29,6 +40,4 @@ fn main() {
         // SAFETY: a plain process flag; no pointers are passed.
         unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
     }
-    let exit = lakebundle::cli::main();
-    std::process::exit(exit.code());
 }

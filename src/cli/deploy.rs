@@ -391,7 +391,15 @@ pub(super) fn finish(
     interrupted: bool,
     d: &Done<'_>,
 ) -> Result<Exit, CliError> {
-    let plan_json = crate::plan::render::render_json(plan);
+    // The JSON plan is as large as the state again: build it only for `-o json`.
+    let json = g.output == OutputFormat::Json;
+    let plan_json = || {
+        if json {
+            crate::plan::render::render_json(plan)
+        } else {
+            Value::Null
+        }
+    };
     let result_json = report_json(report);
     let rerun = hint::command(g, &d.rerun);
     if report.interrupted || interrupted {
@@ -400,7 +408,7 @@ pub(super) fn finish(
             "interrupted: finished operations are recorded in state and the lock is released",
         )
         .with_help(format!("run `{rerun}` to finish"))
-        .with_json("plan", plan_json)
+        .with_json("plan", plan_json())
         .with_json("result", result_json));
     }
     if !report.failed.is_empty() || !report.skipped.is_empty() {
@@ -422,11 +430,11 @@ pub(super) fn finish(
             related,
         };
         return Err(CliError::diagnostic(ErrorClass::Remote, message)
-            .with_json("plan", plan_json)
+            .with_json("plan", plan_json())
             .with_json("result", result_json));
     }
     if g.output == OutputFormat::Json {
-        output::print_json(&json!({"plan": plan_json, "result": result_json}))?;
+        output::print_json(&json!({"plan": plan_json(), "result": result_json}))?;
     } else {
         output::out(&format!(
             "{}: {} resource(s) {}.\n",

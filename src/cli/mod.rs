@@ -57,7 +57,33 @@ impl Exit {
 
 /// Parse the process arguments and run: the whole of `main`.
 pub fn main() -> Exit {
+    init_debug_log();
     main_from(std::env::args_os())
+}
+
+/// `LAKEBUNDLE_LOG=debug` (or any tracing filter, e.g.
+/// `lakebundle::api=debug`) writes a line per HTTP request, retry and
+/// transport error to stderr. Paths and status codes only: headers and bodies,
+/// where credentials live, are never logged.
+fn init_debug_log() {
+    let Ok(filter) = std::env::var("LAKEBUNDLE_LOG") else {
+        return;
+    };
+    let filter = match tracing_subscriber::EnvFilter::try_new(&filter) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!(
+                "Warning: LAKEBUNDLE_LOG={filter:?} is not a log filter ({e}); logging is off."
+            );
+            return;
+        }
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false)
+        .try_init();
 }
 
 /// Parse `args` (program name first) and run. A usage error exits 1 — exit 2
