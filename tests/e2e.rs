@@ -14,7 +14,7 @@ mod e2e_support;
 use std::time::{Duration, Instant};
 
 use common::Emulator;
-use e2e_support::{names, run, spawn, wait, Api, TestBundle};
+use e2e_support::{command, names, run, spawn, wait, Api, TestBundle};
 use serde_json::{json, Value};
 
 const INSTANCE: &str = "resources.database_instances.my_db";
@@ -529,4 +529,35 @@ fn ctrl_c_stops_new_work_records_in_flight_and_releases_the_lock() {
     );
     run(&emu, &b, &["deploy", "--auto-approve"]).expect(0);
     run(&emu, &b, &["plan", "--detailed-exitcode"]).expect(0);
+}
+
+#[test]
+fn debug_log_names_each_request_and_never_a_credential() {
+    let emu = emulator();
+    let b = TestBundle::production();
+    let out = command(&emu, &b, &["plan"])
+        .env("LAKEBUNDLE_LOG", "debug")
+        .output()
+        .expect("run lakebundle");
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("method=GET") && stderr.contains("path=\"/api/2.0/preview/scim/v2/Me\""),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains(&emu.token),
+        "the token was logged:\n{stderr}"
+    );
+    // Without the variable, nothing is logged.
+    let quiet = run(&emu, &b, &["plan"]).expect(0);
+    assert!(!quiet.stderr.contains("method="), "{}", quiet.stderr);
+    // A filter that does not parse says so and logs nothing.
+    let bad = command(&emu, &b, &["plan"])
+        .env("LAKEBUNDLE_LOG", "lakebundle=[")
+        .output()
+        .expect("run lakebundle");
+    let bad_err = String::from_utf8_lossy(&bad.stderr);
+    assert!(bad_err.contains("LAKEBUNDLE_LOG"), "{bad_err}");
+    assert!(!bad_err.contains("method="), "{bad_err}");
 }

@@ -163,7 +163,7 @@ fn log_entries_already_in_the_snapshot_are_not_replayed_twice() {
             op: put.clone(),
         })
         .unwrap();
-    state.apply_op(&put);
+    state.apply_op(put);
     state.serial = 1;
     local.write_snapshot(&state).unwrap();
     // A later removal logged but not yet in a snapshot.

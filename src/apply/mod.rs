@@ -314,7 +314,7 @@ impl Executor<'_> {
                     .await?;
                 let record = ResourceState {
                     id: created.id.clone(),
-                    applied: redact_sensitive(kind.sensitive_fields(), &config),
+                    applied: redact_sensitive(kind.sensitive_fields(), config.clone()),
                     outputs: kind.outputs(&created.id, &created.remote),
                     depends_on: depends_on.clone(),
                 };
@@ -371,12 +371,12 @@ impl Executor<'_> {
         let record = ResourceState {
             id: id.clone(),
             // The state never holds a sensitive value, only its digest.
-            applied: redact_sensitive(kind.sensitive_fields(), &config),
+            applied: redact_sensitive(kind.sensitive_fields(), config),
             outputs,
             depends_on,
         };
         // A create already recorded exactly this: skip the second state write.
-        if self.store.get(addr).as_ref() != Some(&record) {
+        if !self.store.holds(addr, &record) {
             self.store
                 .put(addr, record)
                 .await
@@ -602,12 +602,7 @@ async fn execute(
     opts: &ApplyOptions,
     events: UnboundedSender<ApplyEvent>,
 ) -> Result<ApplyReport, EngineError> {
-    let state = store.snapshot();
-    let old_deps: HashMap<ResourceAddr, Vec<ResourceAddr>> = state
-        .resources
-        .iter()
-        .map(|(a, rs)| (a.clone(), rs.depends_on.clone()))
-        .collect();
+    let old_deps = store.dependencies();
     let graph = OpGraph::from_plan(plan, &old_deps);
     let exec = Executor {
         bundle,
@@ -632,11 +627,15 @@ async fn execute(
     };
     // One line per resource: a replace is done only when both steps are.
     let mut per_addr: Vec<(&ResourceAddr, Outcome)> = Vec::new();
+    let mut index: HashMap<&ResourceAddr, usize> = HashMap::with_capacity(graph.ops.len());
     for (op, out) in graph.ops.iter().zip(outcomes) {
-        match per_addr.iter_mut().find(|(a, _)| *a == &op.addr) {
-            Some((_, prev)) if *prev == Outcome::Done => *prev = out,
+        match index.get(&op.addr) {
+            Some(&i) if per_addr[i].1 == Outcome::Done => per_addr[i].1 = out,
             Some(_) => {}
-            None => per_addr.push((&op.addr, out)),
+            None => {
+                index.insert(&op.addr, per_addr.len());
+                per_addr.push((&op.addr, out));
+            }
         }
     }
     for (addr, out) in per_addr {

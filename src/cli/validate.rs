@@ -73,7 +73,7 @@ fn redacted_tree(b: &Bundle) -> serde_json::Value {
         {
             for item in items.values_mut() {
                 secrets.extend(fields.iter().filter_map(|f| item.get(*f).cloned()));
-                *item = redact_sensitive(fields, item);
+                *item = redact_sensitive(fields, std::mem::take(item));
             }
         }
     }
@@ -83,7 +83,7 @@ fn redacted_tree(b: &Bundle) -> serde_json::Value {
         for var in vars.values_mut() {
             for field in ["value", "default"] {
                 if var.get(field).is_some_and(|v| secrets.contains(v)) {
-                    *var = redact_sensitive(&[field], var);
+                    *var = redact_sensitive(&[field], std::mem::take(var));
                 }
             }
         }

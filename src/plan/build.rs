@@ -8,6 +8,7 @@
 //! from state outputs when their target is unchanged, else stay unknown
 //! ("known after apply").
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use futures::stream::{self, StreamExt, TryStreamExt};
@@ -724,18 +725,35 @@ fn delete_change(addr: &ResourceAddr, rs: &ResourceState, gone: bool) -> Resourc
     }
 }
 
-/// Merge of two shapes (keys of either), for a comparable `before`.
-fn union_shape(a: &Value, b: Option<&Value>) -> Value {
-    match (a, b) {
-        (Value::Object(x), Some(Value::Object(y))) => {
-            let mut m = x.clone();
-            for (k, v) in y {
-                let merged = union_shape(v, x.get(k));
-                m.insert(k.clone(), merged);
+/// `value` cut down to the fields of `a` and `b` together (what the plan
+/// shows as "before": the remote, as far as the config or the last apply
+/// speak of it). The same as restricting `value` to the union of the two
+/// shapes, without building that union.
+fn restrict_to_union(value: &Value, a: &Value, b: Option<&Value>) -> Value {
+    match (value, a, b) {
+        (Value::Object(v), Value::Object(x), Some(Value::Object(y))) => {
+            let mut out = serde_json::Map::new();
+            for (k, xk) in x {
+                if let Some(vk) = v.get(k) {
+                    let sub = match y.get(k) {
+                        Some(yk) => restrict_to_union(vk, yk, Some(xk)),
+                        None => restrict_to_union(vk, xk, None),
+                    };
+                    out.insert(k.clone(), sub);
+                }
             }
-            Value::Object(m)
+            for (k, yk) in y {
+                if x.contains_key(k) {
+                    continue;
+                }
+                if let Some(vk) = v.get(k) {
+                    out.insert(k.clone(), restrict_to_union(vk, yk, None));
+                }
+            }
+            Value::Object(out)
         }
-        _ => a.clone(),
+        (_, _, Some(_)) => restrict_to_union(value, a, None),
+        (_, shape, None) => restrict(value, shape).unwrap_or_else(|| value.clone()),
     }
 }
 
@@ -787,7 +805,7 @@ fn plan_resource(
     // Sensitive values are planned (and shown) as their digest only.
     let desired_full = crate::resources::common::redact_sensitive(
         kind.sensitive_fields(),
-        &desired_config(bundle, rc, state, actions),
+        desired_config(bundle, rc, state, actions),
     );
     let desired = api_view(&desired_full);
     let after_unknown = unknown_paths(&desired_full);
@@ -799,7 +817,8 @@ fn plan_resource(
         reason: None,
         id: None,
         before: None,
-        after: Some(desired_full.clone()),
+        // Set on the way out (it moves `desired_full`).
+        after: None,
         after_unknown,
         replace_paths: vec![],
         depends_on,
@@ -816,6 +835,7 @@ fn plan_resource(
                 "an interrupted deploy may have created it; an existing one will be adopted".into(),
             );
         }
+        change.after = Some(desired_full);
         return Ok(change);
     };
     change.id = Some(rs.id.clone());
@@ -830,25 +850,28 @@ fn plan_resource(
             ));
             change.reason = Some("deleted outside lakebundle".into());
             change.before = Some(rs.applied.clone());
+            change.after = Some(desired_full);
             return Ok(change);
         }
-        Observed::NotRead => (applied.clone(), None),
+        // Without a read, the last apply stands for the remote (borrowed).
+        Observed::NotRead => (Cow::Borrowed(&applied), None),
         Observed::Present { raw, permissions } => {
             let yaml = api_view(&kind.remote_to_config(raw));
             (
-                effective_current(&yaml, raw, Some(&applied), rules),
+                Cow::Owned(effective_current(&yaml, raw, Some(&applied), rules)),
                 permissions.as_ref(),
             )
         }
     };
-    let mut fields = diff_fields(&desired, &current, Some(&applied), rules);
+    let current: &Value = &current;
+    let mut fields = diff_fields(&desired, current, Some(&applied), rules);
     fields.extend(permissions_change(
         desired_permissions(&desired_full),
         remote_perms,
         Some(&rs.applied),
     ));
     if matches!(obs, Observed::Present { .. }) {
-        change.drift = drift_fields(&applied, &current, &desired, rules);
+        change.drift = drift_fields(&applied, current, &desired, rules);
         if let Some(mut d) = permissions_change(
             desired_permissions(&rs.applied),
             remote_perms,
@@ -873,8 +896,8 @@ fn plan_resource(
         fields.extend(moved.fields);
         change.drift.extend(moved.drift);
     }
-    change.before =
-        Some(restrict(&current, &union_shape(&desired, Some(&applied))).unwrap_or(current.clone()));
+    change.before = Some(restrict_to_union(current, &desired, Some(&applied)));
+    change.after = Some(desired_full);
     change.replace_paths = fields
         .iter()
         .filter(|f| f.forces_replacement)
@@ -906,6 +929,31 @@ fn plan_resource(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn before_keeps_the_remote_fields_the_config_or_last_apply_name() {
+        let remote = json!({
+            "name": "n", "extra": 1,
+            "spec": {"a": 1, "b": 2, "c": 3},
+            "tags": ["x"],
+        });
+        let desired = json!({"name": "n", "spec": {"a": 1}});
+        let applied = json!({"spec": {"b": 0}, "tags": [], "gone": true});
+        assert_eq!(
+            restrict_to_union(&remote, &desired, Some(&applied)),
+            json!({"name": "n", "spec": {"a": 1, "b": 2}, "tags": ["x"]})
+        );
+        // Without a last apply, the config alone is the shape.
+        assert_eq!(
+            restrict_to_union(&remote, &desired, None),
+            json!({"name": "n", "spec": {"a": 1}})
+        );
+        // A scalar where the shapes have maps is kept whole.
+        assert_eq!(
+            restrict_to_union(&json!(5), &desired, Some(&applied)),
+            json!(5)
+        );
+    }
 
     #[test]
     fn refs_are_found_and_filled_with_types() {

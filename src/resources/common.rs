@@ -609,9 +609,9 @@ const SENSITIVE_MARK: &str = "(sensitive)";
 /// `config` with each of `fields` replaced by [`SENSITIVE_MARK`] and a digest of its value.
 /// Idempotent: an already redacted value is kept. A still-deferred `${...}` value is kept as
 /// written (it holds no secret yet).
-pub fn redact_sensitive(fields: &[&str], config: &Value) -> Value {
+pub fn redact_sensitive(fields: &[&str], config: Value) -> Value {
     use sha2::{Digest, Sha256};
-    let mut out = config.clone();
+    let mut out = config;
     let Value::Object(m) = &mut out else {
         return out;
     };

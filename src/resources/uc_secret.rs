@@ -305,12 +305,16 @@ mod tests {
     #[test]
     fn the_redacted_config_holds_a_digest_only() {
         let cfg = json!({"name": "s", "value": "hunter2"});
-        let r = common::redact_sensitive(SENSITIVE, &cfg);
+        let r = common::redact_sensitive(SENSITIVE, cfg.clone());
         let shown = r["value"].as_str().unwrap_or_default();
         assert!(shown.starts_with("(sensitive)"), "{shown}");
         assert!(!shown.contains("hunter2"));
-        let other = common::redact_sensitive(SENSITIVE, &json!({"name": "s", "value": "hunter3"}));
+        let other = common::redact_sensitive(SENSITIVE, json!({"name": "s", "value": "hunter3"}));
         assert_ne!(r, other, "a changed value shows as a change");
-        assert_eq!(r, common::redact_sensitive(SENSITIVE, &r), "idempotent");
+        assert_eq!(
+            r,
+            common::redact_sensitive(SENSITIVE, r.clone()),
+            "idempotent"
+        );
     }
 }

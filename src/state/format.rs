@@ -300,15 +300,18 @@ fn from_official(
 
 /// Serialise in the CLI's format: 1-space indent, keys of `state` sorted.
 pub fn serialize(st: &DeploymentState) -> Vec<u8> {
-    let mut entries: BTreeMap<String, Value> = st.foreign.clone().into_iter().collect();
-    let mut extras = Extras::default();
+    // Written from borrowed views of the state (no copy of it is built: at
+    // 10,000 resources a copy is tens of megabytes at the deploy's peak).
+    let mut entries: BTreeMap<String, Item<'_>> = st
+        .foreign
+        .iter()
+        .map(|(k, v)| (k.clone(), Item::Foreign(v)))
+        .collect();
+    let mut outputs: BTreeMap<String, &Value> = BTreeMap::new();
     for (addr, rs) in &st.resources {
         let key = addr.to_string();
-        let mut state = rs.applied.clone();
-        let perms = permissions_object_id(addr, &rs.id, &rs.outputs).and_then(|object_id| {
-            let list = state.as_object_mut()?.remove("permissions")?;
-            Some((object_id, list))
-        });
+        let perms = permissions_object_id(addr, &rs.id, &rs.outputs)
+            .and_then(|object_id| Some((object_id, rs.applied.get("permissions")?)));
         let depends_on: Vec<Dep> = rs
             .depends_on
             .iter()
@@ -319,18 +322,24 @@ pub fn serialize(st: &DeploymentState) -> Vec<u8> {
             .collect();
         entries.insert(
             key.clone(),
-            to_value(&Entry {
+            Item::Resource(EntryOut {
                 id: rs.id.clone(),
-                state,
+                state: Without {
+                    value: &rs.applied,
+                    key: perms.is_some().then_some("permissions"),
+                },
                 depends_on,
             }),
         );
         if let Some((object_id, list)) = perms {
             entries.insert(
                 format!("{key}.permissions"),
-                to_value(&Entry {
-                    id: object_id.clone(),
-                    state: json!({"object_id": object_id, "__embed__": list}),
+                Item::Permissions(EntryOut {
+                    state: PermissionsOut {
+                        object_id: object_id.clone(),
+                        embed: list,
+                    },
+                    id: object_id,
                     depends_on: vec![Dep {
                         node: key.clone(),
                         label: Some(format!("${{{key}.id}}")),
@@ -339,19 +348,21 @@ pub fn serialize(st: &DeploymentState) -> Vec<u8> {
             );
         }
         if !rs.outputs.is_null() {
-            extras.outputs.insert(key, rs.outputs.clone());
+            outputs.insert(key, &rs.outputs);
         }
     }
-    extras.pending = st.pending.iter().map(ToString::to_string).collect();
-    extras.tainted = st.tainted.iter().map(ToString::to_string).collect();
-    let file = OfficialFile {
+    let file = OfficialFileOut {
         state_version: Some(st.state_version),
         cli_version: cli_version(),
-        lineage: st.lineage.clone(),
+        lineage: &st.lineage,
         serial: st.serial,
-        features: st.features.clone(),
+        features: st.features.as_ref(),
         state: entries,
-        extras: Some(extras),
+        extras: ExtrasOut {
+            outputs,
+            pending: st.pending.iter().map(ToString::to_string).collect(),
+            tainted: st.tainted.iter().map(ToString::to_string).collect(),
+        },
     };
     let mut out = Vec::new();
     let fmt = serde_json::ser::PrettyFormatter::with_indent(b" ");
@@ -364,8 +375,79 @@ pub fn serialize(st: &DeploymentState) -> Vec<u8> {
     out
 }
 
-fn to_value<T: Serialize>(v: &T) -> Value {
-    serde_json::to_value(v).unwrap_or(Value::Null)
+/// [`OfficialFile`] as written, borrowing from the state.
+#[derive(Serialize)]
+struct OfficialFileOut<'a> {
+    state_version: Option<u32>,
+    cli_version: String,
+    lineage: &'a str,
+    serial: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    features: Option<&'a Map<String, Value>>,
+    state: BTreeMap<String, Item<'a>>,
+    #[serde(rename = "lakebundle")]
+    extras: ExtrasOut<'a>,
+}
+
+/// [`Extras`] as written.
+#[derive(Serialize)]
+struct ExtrasOut<'a> {
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    outputs: BTreeMap<String, &'a Value>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pending: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tainted: Vec<String>,
+}
+
+/// One entry of `state`: a foreign one kept as read, a resource, or its permissions.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Item<'a> {
+    Foreign(&'a Value),
+    Resource(EntryOut<Without<'a>>),
+    Permissions(EntryOut<PermissionsOut<'a>>),
+}
+
+/// [`Entry`] as written.
+#[derive(Serialize)]
+struct EntryOut<S> {
+    #[serde(rename = "__id__")]
+    id: String,
+    state: S,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    depends_on: Vec<Dep>,
+}
+
+/// The state of a `.permissions` entry.
+#[derive(Serialize)]
+struct PermissionsOut<'a> {
+    object_id: String,
+    #[serde(rename = "__embed__")]
+    embed: &'a Value,
+}
+
+/// A map written without one of its keys (a resource's permissions, which
+/// have an entry of their own).
+struct Without<'a> {
+    value: &'a Value,
+    key: Option<&'static str>,
+}
+
+impl Serialize for Without<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match (self.value, self.key) {
+            (Value::Object(m), Some(skip)) => {
+                let mut map = s.serialize_map(None)?;
+                for (k, v) in m.iter().filter(|(k, _)| k.as_str() != skip) {
+                    map.serialize_entry(k, v)?;
+                }
+                map.end()
+            }
+            (other, _) => other.serialize(s),
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -144,8 +144,8 @@ impl LocalStore {
             if entry.lineage != st.lineage || entry.serial <= st.serial {
                 continue;
             }
-            st.apply_op(&entry.op);
             st.serial = entry.serial;
+            st.apply_op(entry.op);
         }
         Ok((state, snapshot_serial, digest))
     }

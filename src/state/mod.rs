@@ -29,7 +29,7 @@ mod lock;
 pub mod private;
 mod remote;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 
 use futures::StreamExt;
@@ -232,23 +232,23 @@ impl DeploymentState {
     }
 
     /// Apply one write-ahead-log operation (replay and live updates share this).
-    pub fn apply_op(&mut self, op: &WalOp) {
+    pub fn apply_op(&mut self, op: WalOp) {
         match op {
             WalOp::Put { addr, resource } => {
-                self.pending.remove(addr);
-                self.tainted.remove(addr);
-                self.resources.insert(addr.clone(), resource.clone());
+                self.pending.remove(&addr);
+                self.tainted.remove(&addr);
+                self.resources.insert(addr, resource);
             }
             WalOp::Remove { addr } => {
-                self.pending.remove(addr);
-                self.tainted.remove(addr);
-                self.resources.remove(addr);
+                self.pending.remove(&addr);
+                self.tainted.remove(&addr);
+                self.resources.remove(&addr);
             }
             WalOp::Intent { addr } => {
-                self.pending.insert(addr.clone());
+                self.pending.insert(addr);
             }
             WalOp::Taint { addr } => {
-                self.tainted.insert(addr.clone());
+                self.tainted.insert(addr);
             }
         }
     }
@@ -654,6 +654,20 @@ impl StateStore {
         self.lock_state().resources.get(addr).cloned()
     }
 
+    /// Each resource's recorded dependencies (without copying the state).
+    pub fn dependencies(&self) -> HashMap<ResourceAddr, Vec<ResourceAddr>> {
+        self.lock_state()
+            .resources
+            .iter()
+            .map(|(a, rs)| (a.clone(), rs.depends_on.clone()))
+            .collect()
+    }
+
+    /// Whether `addr`'s entry is exactly `resource` (without copying it out).
+    pub fn holds(&self, addr: &ResourceAddr, resource: &ResourceState) -> bool {
+        self.lock_state().resources.get(addr) == Some(resource)
+    }
+
     /// True when a create of `addr` was started and never recorded as done.
     pub fn is_pending(&self, addr: &ResourceAddr) -> bool {
         self.lock_state().pending.contains(addr)
@@ -664,16 +678,25 @@ impl StateStore {
     /// instead of creating a duplicate. Local log only: it is crash knowledge
     /// of this machine, and the next recorded change carries it everywhere.
     pub fn intend(&self, addr: &ResourceAddr) -> Result<(), StateError> {
+        self.log_and_apply(WalOp::Intent { addr: addr.clone() })
+            .map(|_| ())
+    }
+
+    /// Log `op` (fsync'd) and apply it to the state, under the state lock so
+    /// the log is in serial order. Returns the new serial.
+    fn log_and_apply(&self, op: WalOp) -> Result<u64, StateError> {
         let mut st = self.lock_state();
         st.serial += 1;
-        let op = WalOp::Intent { addr: addr.clone() };
-        st.apply_op(&op);
         let entry = WalEntry {
             lineage: st.lineage.clone(),
             serial: st.serial,
             op,
         };
-        self.local.append_wal(&entry)
+        let logged = self.local.append_wal(&entry);
+        // Applied even when the log write failed, as before: the remote
+        // change happened, and this run's later steps must see it.
+        st.apply_op(entry.op);
+        logged.map(|()| st.serial)
     }
 
     /// Record that `addr` now exists remotely as `resource`.
@@ -700,19 +723,7 @@ impl StateStore {
     }
 
     async fn record(&self, op: WalOp) -> Result<(), StateError> {
-        let serial = {
-            let mut st = self.lock_state();
-            st.serial += 1;
-            st.apply_op(&op);
-            let entry = WalEntry {
-                lineage: st.lineage.clone(),
-                serial: st.serial,
-                op,
-            };
-            // Appended under the state lock so the log is in serial order.
-            self.local.append_wal(&entry)?;
-            st.serial
-        };
+        let serial = self.log_and_apply(op)?;
         self.save_local_if_due(serial)?;
         self.save_remote(serial).await
     }
