@@ -250,7 +250,10 @@ async fn deploy_noop_update_replace_destroy() {
     // Destroy leaves nothing behind, state included.
     let store = w.store(&renamed).await;
     let (tx, _rx) = mpsc::unbounded_channel();
-    let report = destroy(&renamed, &store, &w.client, &opts(), tx)
+    let plan = store
+        .read(|st| lakebundle::plan::build::make_destroy_plan(&renamed, st))
+        .unwrap();
+    let report = destroy(&renamed, &plan, &store, &w.client, &opts(), tx)
         .await
         .unwrap();
     assert_ok(&report);

@@ -28,7 +28,7 @@ use crate::api::{ApiError, Client};
 use crate::config::model::Bundle;
 use crate::plan::build::{
     api_view, check_destroy_allowed, desired_permissions, destroying_action, fill_refs, find_refs,
-    make_destroy_plan, managed_config, permissions_acl, state_field, DeferredRef,
+    managed_config, permissions_acl, state_field, DeferredRef,
 };
 use crate::plan::diff::is_unknown;
 use crate::plan::{Action, EngineError, Plan, ResourceChange};
@@ -690,19 +690,20 @@ pub async fn apply(
 
 /// Delete every resource in state (dependents first; instances purged by
 /// their kind), then remove the state itself when all deletes succeeded.
+/// `plan` is the destroy plan of `store` ([`crate::plan::build::make_destroy_plan`]).
 pub async fn destroy(
     bundle: &Bundle,
+    plan: &Plan,
     store: &StateStore,
     client: &Client,
     opts: &ApplyOptions,
     events: UnboundedSender<ApplyEvent>,
 ) -> Result<ApplyReport, EngineError> {
-    let plan = make_destroy_plan(bundle, &store.snapshot())?;
     // The configs are read only by the destroy guard here (nothing is created).
     let report = execute(
         bundle,
         configs_of(bundle),
-        &plan,
+        plan,
         store,
         client,
         opts,

@@ -26,9 +26,11 @@ async fn destroy_locked(
     session: &context::Session,
 ) -> Result<Exit, CliError> {
     let store = session.state().await?;
-    let state = store.snapshot();
-    let plan = ops::plan(&session.bundle, &state).map_err(|e| session.engine_error(e))?;
-    if state.resources.is_empty() {
+    // Planned on the state in place: a copy of it is tens of MB at 10,000 resources.
+    let plan = store
+        .read(|state| ops::plan(&session.bundle, state))
+        .map_err(|e| session.engine_error(e))?;
+    if plan.changes.is_empty() {
         remove_files(session).await;
         match g.output {
             OutputFormat::Json => output::print_json(
@@ -59,9 +61,9 @@ async fn destroy_locked(
     };
     approve(g, &approval, a.auto_approve)?;
     let (bundle, client) = (&session.bundle, &session.client);
-    let store_ref = &store;
+    let (store_ref, plan_ref) = (&store, &plan);
     let (result, interrupted) = drive(a.parallelism, |opts, tx| async move {
-        ops::run(bundle, store_ref, client, &opts, tx).await
+        ops::run(bundle, plan_ref, store_ref, client, &opts, tx).await
     })
     .await;
     let report = result.map_err(|e| session.engine_error(e))?;

@@ -33,15 +33,17 @@ pub fn confirmation(plan: &Plan) -> Confirmation {
     }
 }
 
-/// Delete every deployed resource; events go to `tx`.
+/// Delete every deployed resource as `plan` (from [`plan`] on the locked
+/// store's state) says; events go to `tx`.
 pub async fn run(
     bundle: &Bundle,
+    plan: &Plan,
     store: &StateStore,
     client: &Client,
     opts: &ApplyOptions,
     tx: mpsc::UnboundedSender<ApplyEvent>,
 ) -> Result<ApplyReport, EngineError> {
-    crate::apply::destroy(bundle, store, client, opts, tx).await
+    crate::apply::destroy(bundle, plan, store, client, opts, tx).await
 }
 
 /// Remove the synced bundle files and their manifests. What could not be

@@ -654,6 +654,11 @@ impl StateStore {
         self.lock_state().resources.get(addr).cloned()
     }
 
+    /// Run `f` on the state in place (no copy; do not call back into the store from `f`).
+    pub fn read<R>(&self, f: impl FnOnce(&DeploymentState) -> R) -> R {
+        f(&self.lock_state())
+    }
+
     /// Each resource's recorded dependencies (without copying the state).
     pub fn dependencies(&self) -> HashMap<ResourceAddr, Vec<ResourceAddr>> {
         self.lock_state()
