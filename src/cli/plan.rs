@@ -42,15 +42,15 @@ async fn plan_session(
         parallelism: a.parallelism,
         save_to: a.out.clone(),
     };
-    let PlanOutcome { plan, saved } =
-        plan(&session.bundle, &store.into_state(), &session.client, &req)
-            .await
-            .map_err(|e| match e {
-                PlanFailure::Engine(e) => super::bind::engine_error(g, session, e),
-                PlanFailure::Save { source, .. } => {
-                    CliError::user(format!("cannot save the plan: {source}"))
-                }
-            })?;
+    let state = store.into_state();
+    let PlanOutcome { plan, saved } = plan(&session.bundle, &state, &session.client, &req)
+        .await
+        .map_err(|e| match e {
+            PlanFailure::Engine(e) => super::bind::engine_error(g, session, e),
+            PlanFailure::Save { source, .. } => {
+                CliError::user(format!("cannot save the plan: {source}"))
+            }
+        })?;
     if let Some(out) = saved {
         let path = out.display().to_string();
         eprintln!(
@@ -60,9 +60,14 @@ async fn plan_session(
         );
     }
     print_plan(g.output, &plan)?;
-    if a.detailed_exitcode && plan.has_changes() {
-        Ok(Exit::Changes)
+    let exit = if a.detailed_exitcode && plan.has_changes() {
+        Exit::Changes
     } else {
-        Ok(Exit::Success)
-    }
+        Exit::Success
+    };
+    // The process ends right after this command: freeing the plan and the
+    // state node by node (tens of MB at 10,000 resources) would only cost time.
+    std::mem::forget(plan);
+    std::mem::forget(state);
+    Ok(exit)
 }

@@ -59,16 +59,30 @@ enum Observed {
 }
 
 /// `value` without the engine-only fields.
-pub fn api_view(value: &Value) -> Value {
+pub fn api_view(value: &Value) -> Cow<'_, Value> {
     match value {
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .filter(|(k, _)| !ENGINE_FIELDS.contains(&k.as_str()))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        ),
-        other => other.clone(),
+        // Copied only when there is something to leave out (most resources
+        // have neither field, and this runs for every resource of a plan).
+        Value::Object(m) if ENGINE_FIELDS.iter().any(|f| m.contains_key(*f)) => {
+            Cow::Owned(Value::Object(
+                m.iter()
+                    .filter(|(k, _)| !ENGINE_FIELDS.contains(&k.as_str()))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            ))
+        }
+        other => Cow::Borrowed(other),
     }
+}
+
+/// [`api_view`] of a value the caller owns (no copy).
+fn into_api_view(mut value: Value) -> Value {
+    if let Value::Object(m) = &mut value {
+        for f in ENGINE_FIELDS {
+            m.shift_remove(*f);
+        }
+    }
+    value
 }
 
 /// The one destroy guard, used by plan, apply (deletes and replacements) and
@@ -136,12 +150,25 @@ pub fn find_refs(s: &str) -> Vec<DeferredRef> {
 /// that is the whole string keeps the value's type; inside a longer string it
 /// is substituted as text. Unknown references stay as written.
 pub fn fill_refs(value: &Value, lookup: &dyn Fn(&ResourceAddr, &str) -> Option<Value>) -> Value {
+    let mut out = value.clone();
+    fill_refs_in_place(&mut out, lookup);
+    out
+}
+
+/// [`fill_refs`] on a value the caller owns (no copy of the tree).
+pub fn fill_refs_in_place(
+    value: &mut Value,
+    lookup: &dyn Fn(&ResourceAddr, &str) -> Option<Value>,
+) {
     match value {
         Value::String(s) if s.contains("${resources.") => {
             let refs = find_refs(s);
             if let [only] = refs.as_slice() {
                 if only.text == *s {
-                    return lookup(&only.target, &only.field).unwrap_or_else(|| value.clone());
+                    if let Some(v) = lookup(&only.target, &only.field) {
+                        *value = v;
+                    }
+                    return;
                 }
             }
             let mut out = s.clone();
@@ -154,15 +181,11 @@ pub fn fill_refs(value: &Value, lookup: &dyn Fn(&ResourceAddr, &str) -> Option<V
                     out = out.replace(&r.text, &text);
                 }
             }
-            Value::String(out)
+            *value = Value::String(out);
         }
-        Value::Array(a) => Value::Array(a.iter().map(|v| fill_refs(v, lookup)).collect()),
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .map(|(k, v)| (k.clone(), fill_refs(v, lookup)))
-                .collect(),
-        ),
-        other => other.clone(),
+        Value::Array(a) => a.iter_mut().for_each(|v| fill_refs_in_place(v, lookup)),
+        Value::Object(m) => m.values_mut().for_each(|v| fill_refs_in_place(v, lookup)),
+        _ => {}
     }
 }
 
@@ -466,7 +489,7 @@ fn unsupported_kinds(bundle: &Bundle) -> Vec<String> {
 async fn observe(
     client: &Client,
     addr: &ResourceAddr,
-    rs: &ResourceState,
+    id: &str,
     want_permissions: bool,
 ) -> Result<Observed, EngineError> {
     let kind = kind_impl(addr.kind);
@@ -474,7 +497,7 @@ async fn observe(
         addr: addr.clone(),
         source: Box::new(source),
     };
-    let raw = match kind.read(client, &rs.id).await {
+    let raw = match kind.read(client, id).await {
         Ok(Some(raw)) => raw,
         Ok(None) => return Ok(Observed::Missing),
         Err(e) if e.is_not_found() => return Ok(Observed::Missing),
@@ -482,7 +505,7 @@ async fn observe(
     };
     let permissions = match (want_permissions, kind.permissions_object_type()) {
         (true, Some(t)) => {
-            match read_permissions(client, t, &kind.permissions_object_id_of(&rs.id, &raw)).await {
+            match read_permissions(client, t, &kind.permissions_object_id_of(id, &raw)).await {
                 Ok(acl) => Some(acl),
                 Err(e) if e.is_not_found() => Some(vec![]),
                 Err(e) => return Err(read_err(e)),
@@ -493,14 +516,20 @@ async fn observe(
     Ok(Observed::Present { raw, permissions })
 }
 
-/// Read every deployed resource (config ∪ state) concurrently.
-async fn observe_all(
+/// One finished read: the resource and what the workspace has for it.
+type Read = Result<(ResourceAddr, Observed), EngineError>;
+
+/// Start reading every deployed resource (`parallelism` at a time); each
+/// read arrives on the returned channel when it finishes, so planning can go
+/// on while the rest are still in flight. Each read is a task of its own, so
+/// answers are parsed on every worker thread.
+fn start_reads(
     bundle: &Bundle,
     state: &DeploymentState,
     client: &Client,
     parallelism: usize,
-) -> Result<HashMap<ResourceAddr, Observed>, EngineError> {
-    let jobs: Vec<(&ResourceAddr, &ResourceState, bool)> = state
+) -> tokio::sync::mpsc::UnboundedReceiver<Read> {
+    let jobs: Vec<(ResourceAddr, String, bool)> = state
         .resources
         .iter()
         .map(|(addr, rs)| {
@@ -509,21 +538,38 @@ async fn observe_all(
                 .get(addr)
                 .is_some_and(|rc| rc.value.get("permissions").is_some());
             (
-                addr,
-                rs,
+                addr.clone(),
+                rs.id.clone(),
                 config_perms || rs.applied.get("permissions").is_some(),
             )
         })
         .collect();
-    stream::iter(jobs)
-        .map(|(addr, rs, perms)| async move {
-            observe(client, addr, rs, perms)
-                .await
-                .map(|o| (addr.clone(), o))
-        })
-        .buffer_unordered(parallelism.max(1))
-        .try_collect()
-        .await
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let client = client.clone();
+    tokio::spawn(async move {
+        let mut reads = stream::iter(jobs)
+            .map(|(addr, id, perms)| {
+                let client = client.clone();
+                tokio::spawn(
+                    async move { observe(&client, &addr, &id, perms).await.map(|o| (addr, o)) },
+                )
+            })
+            .buffer_unordered(parallelism.max(1));
+        while let Some(joined) = reads.next().await {
+            let read = match joined {
+                Ok(read) => read,
+                // A read that panicked panics the plan, as it would inline.
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                // Cancelled: only when the runtime shuts down, with the plan.
+                Err(_) => break,
+            };
+            // The planner stopped (an error): stop reading.
+            if tx.send(read).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
 
 /// Make the plan. `client` may be `None` only with `refresh: false`.
@@ -538,50 +584,95 @@ pub async fn make_plan(
         return Err(EngineError::Unsupported { kinds: unsupported });
     }
     let graph = ResourceGraph::build(bundle).map_err(|diags| EngineError::Graph { diags })?;
-    let observed = match (opts.refresh, client) {
-        (true, Some(c)) => observe_all(bundle, state, c, opts.parallelism).await?,
+    let mut reads = match (opts.refresh, client) {
+        (true, Some(c)) => Some(start_reads(bundle, state, c, opts.parallelism)),
         (true, None) => return Err(EngineError::NoClient),
-        (false, _) => HashMap::new(),
+        (false, _) => None,
     };
 
-    let mut changes: Vec<ResourceChange> =
-        Vec::with_capacity(bundle.resources.len() + state.resources.len());
-    // A resource's plan needs only its dependencies' actions: plan each level
-    // of the graph (everything whose dependencies are planned) in parallel,
-    // then list the changes in topological order.
+    // A resource's plan needs its own read and its dependencies' actions
+    // only: each is planned as soon as both are in, in parallel batches,
+    // while the other reads are still in flight. The changes are then
+    // listed in topological order.
     let order = graph.topo_order();
-    let mut level_of: HashMap<&ResourceAddr, usize> = HashMap::with_capacity(order.len());
-    let mut levels: Vec<Vec<(&ResourceAddr, Vec<ResourceAddr>)>> = Vec::new();
+    let mut waiting: HashMap<&ResourceAddr, (usize, Vec<ResourceAddr>)> =
+        HashMap::with_capacity(order.len());
+    let mut dependents: HashMap<ResourceAddr, Vec<&ResourceAddr>> = HashMap::new();
     for addr in &order {
         let deps = graph.dependencies(addr);
-        let level = deps
-            .iter()
-            .filter_map(|d| level_of.get(d).map(|l| l + 1))
-            .max()
-            .unwrap_or(0);
-        level_of.insert(addr, level);
-        if levels.len() <= level {
-            levels.resize_with(level + 1, Vec::new);
+        for d in &deps {
+            dependents.entry(d.clone()).or_default().push(addr);
         }
-        levels[level].push((addr, deps));
+        waiting.insert(addr, (deps.len(), deps));
     }
+    let reading = reads.is_some();
+    let needs_read = |addr: &ResourceAddr| reading && state.resources.contains_key(addr);
+    let mut observed: HashMap<ResourceAddr, Observed> =
+        HashMap::with_capacity(state.resources.len());
+    let mut ready: Vec<&ResourceAddr> = order
+        .iter()
+        .filter(|a| waiting[a].0 == 0 && !needs_read(a))
+        .collect();
     let not_read = Observed::NotRead;
     let mut actions: HashMap<ResourceAddr, Action> = HashMap::with_capacity(order.len());
     let mut planned: HashMap<ResourceAddr, ResourceChange> = HashMap::with_capacity(order.len());
-    for level in levels {
-        let done: Vec<ResourceChange> = level
+    let mut settled = 0;
+    while settled < order.len() {
+        if ready.is_empty() {
+            // Nothing can be planned before another read comes in.
+            let Some(rx) = reads.as_mut() else { break };
+            let Some(read) = rx.recv().await else { break };
+            let mut arrived = vec![read?];
+            while let Ok(more) = rx.try_recv() {
+                arrived.push(more?);
+            }
+            for (addr, obs) in arrived {
+                if let Some((addr, (0, _))) = waiting.get_key_value(&addr) {
+                    ready.push(addr);
+                }
+                observed.insert(addr, obs);
+            }
+            continue;
+        }
+        let batch = std::mem::take(&mut ready);
+        let done: Vec<(&ResourceAddr, Option<ResourceChange>)> = batch
             .into_par_iter()
-            .filter_map(|(addr, deps)| {
-                let rc = bundle.resources.get(addr)?;
+            .map(|addr| {
+                let Some(rc) = bundle.resources.get(addr) else {
+                    return Ok((addr, None));
+                };
                 let obs = observed.get(addr).unwrap_or(&not_read);
-                Some(plan_resource(bundle, rc, state, obs, &actions, deps))
+                let deps = waiting[addr].1.clone();
+                plan_resource(bundle, rc, state, obs, &actions, deps).map(|c| (addr, Some(c)))
             })
             .collect::<Result<_, _>>()?;
-        for change in done {
-            actions.insert(change.addr.clone(), change.action);
-            planned.insert(change.addr.clone(), change);
+        for (addr, change) in done {
+            settled += 1;
+            if let Some(change) = change {
+                actions.insert(change.addr.clone(), change.action);
+                planned.insert(change.addr.clone(), change);
+            }
+            for next in dependents.get(addr).into_iter().flatten() {
+                let Some(entry) = waiting.get_mut(*next) else {
+                    continue;
+                };
+                entry.0 -= 1;
+                if entry.0 == 0 && (!needs_read(next) || observed.contains_key(*next)) {
+                    ready.push(next);
+                }
+            }
         }
     }
+    // The reads of resources only the state still has (deletes).
+    if let Some(rx) = reads.as_mut() {
+        while let Some(read) = rx.recv().await {
+            let (addr, obs) = read?;
+            observed.insert(addr, obs);
+        }
+    }
+
+    let mut changes: Vec<ResourceChange> =
+        Vec::with_capacity(bundle.resources.len() + state.resources.len());
     changes.extend(order.iter().filter_map(|addr| planned.remove(addr)));
     for (addr, rs) in &state.resources {
         if bundle.resources.contains_key(addr) {
@@ -771,7 +862,9 @@ fn desired_config(
             _ => None,
         }
     };
-    fill_refs(&managed_config(bundle, &rc.addr, &rc.value), &lookup)
+    let mut config = managed_config(bundle, &rc.addr, &rc.value);
+    fill_refs_in_place(&mut config, &lookup);
+    config
 }
 
 /// The config as lakebundle sends and diffs it: with the fields the kind
@@ -854,9 +947,9 @@ fn plan_resource(
             return Ok(change);
         }
         // Without a read, the last apply stands for the remote (borrowed).
-        Observed::NotRead => (Cow::Borrowed(&applied), None),
+        Observed::NotRead => (Cow::Borrowed(applied.as_ref()), None),
         Observed::Present { raw, permissions } => {
-            let yaml = api_view(&kind.remote_to_config(raw));
+            let yaml = into_api_view(kind.remote_to_config(raw));
             (
                 Cow::Owned(effective_current(&yaml, raw, Some(&applied), rules)),
                 permissions.as_ref(),

@@ -76,6 +76,9 @@ struct Extras {
 struct OfficialFile {
     #[serde(default)]
     state_version: Option<u32>,
+    /// Only in lakebundle's earlier format (read, never written).
+    #[serde(default, skip_serializing)]
+    format_version: Option<u32>,
     #[serde(default)]
     cli_version: String,
     #[serde(default)]
@@ -138,16 +141,18 @@ fn permissions_object_id(addr: &ResourceAddr, id: &str, outputs: &Value) -> Opti
 
 /// Parse `resources.json` (the CLI's format, or lakebundle's earlier one).
 pub fn parse(text: &[u8], origin: &str) -> Result<DeploymentState, StateError> {
-    let value: Value =
-        serde_json::from_slice(text).map_err(|e| parse_err(origin, e.to_string()))?;
-    let Value::Object(top) = &value else {
+    if !text.trim_ascii_start().starts_with(b"{") {
         return Err(parse_err(origin, "expected a JSON object"));
-    };
-    if top.contains_key("format_version") && !top.contains_key("state_version") {
+    }
+    // Straight into the file's structure: no intermediate tree of the whole
+    // file (tens of MB at 10,000 resources).
+    let file: OfficialFile =
+        serde_json::from_slice(text).map_err(|e| parse_err(origin, e.to_string()))?;
+    if file.format_version.is_some() && file.state_version.is_none() {
+        let value: Value =
+            serde_json::from_slice(text).map_err(|e| parse_err(origin, e.to_string()))?;
         return parse_legacy(value, origin);
     }
-    let file: OfficialFile =
-        serde_json::from_value(value).map_err(|e| parse_err(origin, e.to_string()))?;
     let version = file.state_version.unwrap_or(1);
     if version > MAX_STATE_VERSION {
         return Err(StateError::UnsupportedVersion {
@@ -214,7 +219,7 @@ fn from_official(
     origin: &str,
 ) -> Result<DeploymentState, StateError> {
     let written_by_us = file.extras.is_some();
-    let extras = file.extras.take().unwrap_or_default();
+    let mut extras = file.extras.take().unwrap_or_default();
     let mut st = DeploymentState {
         state_version: version.max(STATE_VERSION),
         cli_version: file.cli_version,
@@ -225,7 +230,18 @@ fn from_official(
     };
     let mut permissions: Vec<(ResourceAddr, String, Value)> = Vec::new();
     for (key, raw) in file.state {
-        let mut entry: Entry = serde_json::from_value(raw.clone())
+        let permissions_of = key.strip_suffix(".permissions").and_then(resource_addr);
+        if permissions_of.is_none() && resource_addr(&key).is_none() {
+            // Of a kind lakebundle does not know: checked, then kept as read.
+            let entry = Entry::deserialize(&raw)
+                .map_err(|e| parse_err(origin, format!("entry {key}: {e}")))?;
+            if !entry.id.is_empty() {
+                st.foreign.insert(key, raw);
+            }
+            continue;
+        }
+        // Moved, not copied: this runs for every resource of the state.
+        let mut entry: Entry = serde_json::from_value(raw)
             .map_err(|e| parse_err(origin, format!("entry {key}: {e}")))?;
         if version < 2 {
             upgrade_v1_entry(&key, &mut entry.state);
@@ -234,12 +250,11 @@ fn from_official(
             // The CLI's "not deployed" marker: the next plan creates it.
             continue;
         }
-        if let Some(base) = key.strip_suffix(".permissions").and_then(resource_addr) {
+        if let Some(base) = permissions_of {
             permissions.push((base, key, entry.state));
             continue;
         }
         let Some(addr) = resource_addr(&key) else {
-            st.foreign.insert(key, raw);
             continue;
         };
         let applied = match entry.state {
@@ -251,7 +266,7 @@ fn from_official(
             .iter()
             .filter_map(|d| resource_addr(&d.node))
             .collect();
-        let outputs = extras.outputs.get(&key).cloned().unwrap_or(Value::Null);
+        let outputs = extras.outputs.remove(&key).unwrap_or(Value::Null);
         st.resources.insert(
             addr,
             ResourceState {
@@ -625,6 +640,20 @@ mod tests {
         assert_eq!(back.pending, st.pending);
         assert_eq!(back.foreign, st.foreign);
         assert_eq!((back.serial, &back.lineage), (4, &st.lineage));
+    }
+
+    #[test]
+    fn malformed_files_and_entries_are_errors_naming_them() {
+        let err = parse(b"[1]", "f.json").unwrap_err().to_string();
+        assert!(err.contains("expected a JSON object"), "{err}");
+        let bad_foreign = br#"{"state_version": 2, "lineage": "l", "serial": 1,
+            "state": {"resources.future_kind.p": {"__id__": 5}}}"#;
+        let err = parse(bad_foreign, "f.json").unwrap_err().to_string();
+        assert!(err.contains("resources.future_kind.p"), "{err}");
+        // A foreign entry not deployed (empty id) is dropped, like ours.
+        let undeployed = br#"{"state_version": 2, "lineage": "l", "serial": 1,
+            "state": {"resources.future_kind.p": {"__id__": ""}}}"#;
+        assert!(parse(undeployed, "f.json").unwrap().foreign.is_empty());
     }
 
     #[test]
