@@ -8,7 +8,7 @@ mod support;
 use std::collections::HashMap;
 
 use lakebundle::config::model::{CurrentUser, Mode};
-use lakebundle::config::{load, LoadOptions};
+use lakebundle::config::{load, warm_parse_cache, LoadOptions, ParseCache};
 use lakebundle::resources::{Kind, ResourceAddr};
 use support::{example, Bundle};
 
@@ -136,5 +136,59 @@ fn lookups_env_snapshot_and_strict() {
     assert!(
         strict.bundle.is_none() && strict.diags.has_errors(),
         "an unknown field is an error under --strict"
+    );
+}
+
+#[test]
+fn a_parse_cache_warmed_without_the_user_gives_the_same_bundle_and_diagnostics() {
+    let b = Bundle::new(&[
+        (
+            "databricks.yml",
+            "bundle:\n  name: warm\ninclude:\n  - resources/*.yml\nresources:\n  jobs:\n    j:\n      name: ${workspace.current_user.userName}\n",
+        ),
+        (
+            "resources/a.yml",
+            "resources:\n  jobs:\n    k:\n      name: k\n      unknown_field_here: 1\n",
+        ),
+        ("resources/b.yml", "resources:\n  jobs:\n    m:\n      name: m\n"),
+    ]);
+    let cold_opts = LoadOptions {
+        dir: Some(b.path().to_path_buf()),
+        current_user: Some(user()),
+        ..LoadOptions::default()
+    };
+    let cold = load(&cold_opts);
+    let cache = std::sync::Arc::new(ParseCache::default());
+    let warm_opts = LoadOptions {
+        parse_cache: Some(cache.clone()),
+        ..cold_opts.clone()
+    };
+    // As the CLI does: warmed before the user is known, then loaded with it.
+    warm_parse_cache(&LoadOptions {
+        current_user: None,
+        ..warm_opts.clone()
+    });
+    assert_eq!(cache.len(), 3, "the root and both includes");
+    let warm = load(&warm_opts);
+    // Spans point into the right files only if the warm-up gave each file the load's id.
+    let render = |l: &lakebundle::config::Loaded| lakebundle::diag::render(&l.sources, &l.diags);
+    assert!(
+        render(&cold).contains("resources/a.yml"),
+        "{}",
+        render(&cold)
+    );
+    assert_eq!(render(&warm), render(&cold));
+    let (cold, warm) = (cold.bundle.expect("bundle"), warm.bundle.expect("bundle"));
+    for key in ["j", "k", "m"] {
+        let addr = ResourceAddr::new(Kind::Jobs, key);
+        assert_eq!(
+            warm.resources.get(&addr).map(|r| &r.value),
+            cold.resources.get(&addr).map(|r| &r.value),
+            "{key}"
+        );
+    }
+    assert_eq!(
+        warm.resources[&ResourceAddr::new(Kind::Jobs, "j")].value["name"],
+        "ann.lee@example.com"
     );
 }

@@ -417,7 +417,14 @@ async fn open_user_first(g: &GlobalArgs) -> Result<UserFirst, CliError> {
         return Ok(UserFirst::Fallback(None, None));
     };
     let host = spec_client.host().to_string();
-    let user = match current_user(&spec_client).await {
+    // The bundle's files are parsed while the current user is fetched: the
+    // load needs the user only to resolve references.
+    let warm_opts = load_options(g, None, HashMap::new());
+    let warm = tokio::task::spawn_blocking(move || {
+        crate::config::load::warm_parse_cache(&warm_opts);
+    });
+    let (user, _) = tokio::join!(current_user(&spec_client), warm);
+    let user = match user {
         Ok(user) => user,
         // Reported after the bundle loads (its own errors come first).
         Err(e) => return Ok(UserFirst::Fallback(Some((host, Err(e))), None)),

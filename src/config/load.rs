@@ -107,19 +107,98 @@ fn read_and_parse(
     let text: std::sync::Arc<str> = std::fs::read_to_string(path)?.into();
     let (node, diags) = parse_file(id, &text);
     if let (Some(c), Some(stamp)) = (cache, stamp) {
+        c.put(path, stamp, id, text.clone(), node.clone(), diags.clone());
+    }
+    Ok((text, node, diags))
+}
+
+/// Parse the bundle's files (the root and its includes) into
+/// `opts.parse_cache` and nothing more, so that a load which follows finds
+/// them parsed: the CLI runs this while it waits for the current user, whom
+/// the load needs. Entries go in without a copy; problems are left for the
+/// load to find and report.
+pub fn warm_parse_cache(opts: &LoadOptions) {
+    let Some(cache) = opts.parse_cache.as_deref() else {
+        return;
+    };
+    let Ok((root_dir, root_file)) = find_root(opts) else {
+        return;
+    };
+    let root_display = PathBuf::from(
+        root_file
+            .file_name()
+            .map(|n| n.to_os_string())
+            .unwrap_or_default(),
+    );
+    // The same file ids as the load gives: the root first, then the includes in order.
+    let Some((stamp, text, tree, diags)) = parse_for_cache(&root_file, FileId(0)) else {
+        return;
+    };
+    if diags.has_errors() || !matches!(tree.kind, NodeKind::Map(_)) {
+        return;
+    }
+    let mut cx = Ctx {
+        sources: SourceMap::default(),
+        diags: Diagnostics::default(),
+    };
+    cx.sources.add(root_display.clone(), text.clone());
+    let includes = resolve_includes(&tree, &root_dir, &root_display, &mut cx);
+    let first_id = cx.sources.files.len() as u32;
+    cache.put(&root_file, stamp, FileId(0), text, tree, diags);
+    includes.par_iter().enumerate().for_each(|(i, (_, full))| {
+        let id = FileId(first_id + i as u32);
+        if let Some((stamp, text, node, diags)) = parse_for_cache(full, id) {
+            cache.put(full, stamp, id, text, node, diags);
+        }
+    });
+}
+
+type FileStamp = (u64, Option<std::time::SystemTime>);
+
+/// Read and parse `path`, stamped before it is read (a later change then
+/// never passes for this parse).
+fn parse_for_cache(
+    path: &Path,
+    id: FileId,
+) -> Option<(FileStamp, std::sync::Arc<str>, Node, Diagnostics)> {
+    let stamp = file_stamp(path)?;
+    let text: std::sync::Arc<str> = std::fs::read_to_string(path).ok()?.into();
+    let (node, diags) = parse_file(id, &text);
+    Some((stamp, text, node, diags))
+}
+
+impl ParseCache {
+    /// How many files it holds.
+    pub fn len(&self) -> usize {
+        self.files.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Keep a parse of `path`, read when the file had `stamp`.
+    fn put(
+        &self,
+        path: &Path,
+        stamp: FileStamp,
+        id: FileId,
+        text: std::sync::Arc<str>,
+        node: Node,
+        diags: Diagnostics,
+    ) {
         let entry = CachedParse {
             id,
             stamp,
-            text: text.clone(),
-            node: node.clone(),
-            diags: diags.clone(),
+            text,
+            node,
+            diags,
         };
-        c.files
+        self.files
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(path.to_path_buf(), entry);
     }
-    Ok((text, node, diags))
 }
 
 #[derive(Debug, Clone)]

@@ -11,4 +11,4 @@ pub mod source;
 pub(crate) mod unsupported;
 pub mod variables;
 
-pub use load::{load, LoadOptions, Loaded, ParseCache};
+pub use load::{load, warm_parse_cache, LoadOptions, Loaded, ParseCache};

@@ -583,12 +583,15 @@ pub async fn make_plan(
     if !unsupported.is_empty() {
         return Err(EngineError::Unsupported { kinds: unsupported });
     }
-    let graph = ResourceGraph::build(bundle).map_err(|diags| EngineError::Graph { diags })?;
+    // The reads go out first; the graph and the hash are made while they
+    // are in flight (worker threads carry them).
     let mut reads = match (opts.refresh, client) {
         (true, Some(c)) => Some(start_reads(bundle, state, c, opts.parallelism)),
         (true, None) => return Err(EngineError::NoClient),
         (false, _) => None,
     };
+    let graph = ResourceGraph::build(bundle).map_err(|diags| EngineError::Graph { diags })?;
+    let hash = config_hash(bundle);
 
     // A resource's plan needs its own read and its dependencies' actions
     // only: each is planned as soon as both are in, in parallel batches,
@@ -690,7 +693,7 @@ pub async fn make_plan(
         target: bundle.target.clone(),
         lineage: state.saved_lineage(),
         serial: state.serial,
-        config_hash: config_hash(bundle),
+        config_hash: hash,
         changes,
     })
 }
