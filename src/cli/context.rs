@@ -51,9 +51,11 @@ impl Session {
 
     /// Open the state store (local cache + workspace copy, reconciled).
     pub async fn state(&self) -> Result<StateStore, CliError> {
-        StateStore::for_bundle(&self.bundle, Some(&self.client))
+        let store = StateStore::for_bundle(&self.bundle, Some(&self.client))
             .await
-            .map_err(CliError::state)
+            .map_err(CliError::state);
+        tracing::debug!(target: "lakebundle::phase", "state opened");
+        store
     }
 
     /// An engine error over this session's bundle.
@@ -126,12 +128,20 @@ pub fn with_session(
     g: &GlobalArgs,
     body: impl AsyncFnOnce(&Session) -> Result<Exit, CliError>,
 ) -> Result<Exit, CliError> {
-    runtime()?.block_on(async {
+    let rt = runtime()?;
+    let result = rt.block_on(async {
         let session = open(g).await?;
+        tracing::debug!(target: "lakebundle::phase", "bundle loaded");
         let result = body(&session).await;
+        tracing::debug!(target: "lakebundle::phase", "command done");
         session.close().await;
         result
-    })
+    });
+    // Nothing is left to wait for (every operation was awaited): do not join
+    // the runtime's idle threads on the way out.
+    rt.shutdown_background();
+    tracing::debug!(target: "lakebundle::phase", "runtime closed");
+    result
 }
 
 /// A multi-threaded runtime for one command.

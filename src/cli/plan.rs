@@ -60,6 +60,7 @@ async fn plan_session(
         );
     }
     print_plan(g.output, &plan)?;
+    tracing::debug!(target: "lakebundle::phase", "plan printed");
     let exit = if a.detailed_exitcode && plan.has_changes() {
         Exit::Changes
     } else {

@@ -674,6 +674,7 @@ pub async fn make_plan(
         }
     }
 
+    tracing::debug!(target: "lakebundle::phase", "resources planned");
     let mut changes: Vec<ResourceChange> =
         Vec::with_capacity(bundle.resources.len() + state.resources.len());
     changes.extend(order.iter().filter_map(|addr| planned.remove(addr)));

@@ -434,31 +434,43 @@ impl StateStore {
         remote: Option<RemoteStore>,
         tf_local: Option<PathBuf>,
     ) -> Result<Self, StateError> {
-        let (local_state, snapshot_serial, digest) = local.load_with_snapshot()?;
+        // The local files are read while the workspace copies are fetched.
+        let local_load = {
+            let local = local.clone();
+            tokio::task::spawn_blocking(move || local.load_with_snapshot())
+        };
+        let (loaded, fetched) = match &remote {
+            Some(r) => {
+                let (loaded, bytes, tf) =
+                    tokio::join!(local_load, r.read_bytes(), r.load_terraform());
+                (loaded, Some((bytes, tf)))
+            }
+            None => (local_load.await, None),
+        };
+        let (local_state, snapshot_serial, digest) = match loaded {
+            Ok(loaded) => loaded?,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        };
         // The snapshot is the local state only when the log added nothing.
         let same = digest.filter(|_| {
             local_state
                 .as_ref()
                 .is_some_and(|s| s.serial == snapshot_serial)
         });
-        let (remote_state, tf_remote) = match &remote {
-            Some(r) => {
-                let (st, tf) = futures::future::join(
-                    // Same bytes as the snapshot: only its lineage and serial
-                    // matter to `reconcile`, where the local copy wins the tie.
-                    r.load_unless_same(same, || {
-                        local_state.as_ref().map(|l| DeploymentState {
-                            lineage: l.lineage.clone(),
-                            serial: l.serial,
-                            ..DeploymentState::new()
-                        })
-                    }),
-                    r.load_terraform(),
-                )
-                .await;
-                (st?, tf?)
+        let (remote_state, tf_remote) = match (&remote, fetched) {
+            (Some(r), Some((bytes, tf))) => {
+                // Same bytes as the snapshot: only its lineage and serial
+                // matter to `reconcile`, where the local copy wins the tie.
+                let st = r.state_unless_same(bytes?, same, || {
+                    local_state.as_ref().map(|l| DeploymentState {
+                        lineage: l.lineage.clone(),
+                        serial: l.serial,
+                        ..DeploymentState::new()
+                    })
+                })?;
+                (st, tf?)
             }
-            None => (None, None),
+            _ => (None, None),
         };
         let tf_local = match tf_local {
             Some(p) => match std::fs::read(&p) {

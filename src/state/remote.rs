@@ -78,23 +78,30 @@ impl RemoteStore {
     }
 
     pub async fn load(&self) -> Result<Option<DeploymentState>, StateError> {
-        self.load_unless_same(None, || None).await
+        let bytes = self.read_bytes().await?;
+        self.state_unless_same(bytes, None, || None)
     }
 
-    /// [`RemoteStore::load`]; when the file's SHA-256 is `same` (the local
-    /// snapshot's), `copy` gives the state instead of parsing the bytes again
-    /// (a no-op plan of 10,000 resources parsed 15 MB twice).
-    pub async fn load_unless_same(
+    /// The state file as stored (None: there is none).
+    pub async fn read_bytes(&self) -> Result<Option<Vec<u8>>, StateError> {
+        let path = self.file_path();
+        read_file(&self.client, &path)
+            .await
+            .map_err(remote_err(&path))
+    }
+
+    /// The state in `bytes` (from [`RemoteStore::read_bytes`]); when their
+    /// SHA-256 is `same` (the local snapshot's), `copy` gives the state
+    /// instead of parsing the bytes again (a no-op plan of 10,000 resources
+    /// parsed 15 MB twice).
+    pub fn state_unless_same(
         &self,
+        bytes: Option<Vec<u8>>,
         same: Option<[u8; 32]>,
         copy: impl FnOnce() -> Option<DeploymentState>,
     ) -> Result<Option<DeploymentState>, StateError> {
         use sha2::Digest;
-        let path = self.file_path();
-        match read_file(&self.client, &path)
-            .await
-            .map_err(remote_err(&path))?
-        {
+        match bytes {
             None => Ok(None),
             Some(bytes) if bytes.is_empty() => Ok(None),
             Some(bytes) => {
@@ -103,7 +110,7 @@ impl RemoteStore {
                         return Ok(Some(state));
                     }
                 }
-                DeploymentState::from_json(&bytes, &path).map(Some)
+                DeploymentState::from_json(&bytes, &self.file_path()).map(Some)
             }
         }
     }
