@@ -25,9 +25,7 @@ use crate::resources::common::{destroy_protection, PRINCIPALS};
 use crate::resources::{kind_impl, DeploymentInfo, Kind, ResourceAddr, ResourceKind};
 use crate::state::{DeploymentState, ResourceState};
 
-/// Bundle fields the engine itself interprets; never sent to a resource API
-/// and never diffed as fields (permissions are diffed on their own).
-pub const ENGINE_FIELDS: &[&str] = &["permissions", "lifecycle"];
+pub use crate::resources::common::ENGINE_FIELDS;
 
 #[derive(Debug, Clone)]
 pub struct PlanOptions {

@@ -425,7 +425,7 @@ mod tests {
             replace_on_any_change: false,
             input_only: &[("node_count", "effective_node_count"), ("custom_tags", "")],
             output_only: &["uid", "state"],
-            bundle_only: &["permissions", "lifecycle"],
+            bundle_only: crate::resources::common::ENGINE_FIELDS,
         }
     }
 

@@ -129,7 +129,7 @@ schema_struct! {
 }
 
 const API: &str = "/api/2.1/clusters";
-const BUNDLE_ONLY: &[&str] = &["permissions", "lifecycle"];
+const BUNDLE_ONLY: &[&str] = crate::resources::common::ENGINE_FIELDS;
 /// The spec fields a cluster reads back (everything else GET returns is the service's).
 const CONFIG_FIELDS: &[&str] = &[
     "apply_policy_default_values",

@@ -602,6 +602,11 @@ pub fn base_name(path: &str) -> &str {
         .unwrap_or(path)
 }
 
+/// Bundle fields the engine itself interprets; never sent to a resource API
+/// and never diffed as fields (permissions are diffed on their own). Most
+/// kinds' `bundle_only` rules are exactly these.
+pub const ENGINE_FIELDS: &[&str] = &["permissions", "lifecycle"];
+
 /// What a plan and the state hold for a sensitive value: a marker and a digest of the value
 /// (so a change still shows), never the value.
 const SENSITIVE_MARK: &str = "(sensitive)";

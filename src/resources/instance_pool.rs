@@ -169,7 +169,7 @@ schema_struct! {
 }
 
 const API: &str = "/api/2.0/instance-pools";
-const BUNDLE_ONLY: &[&str] = &["permissions", "lifecycle"];
+const BUNDLE_ONLY: &[&str] = crate::resources::common::ENGINE_FIELDS;
 /// What `edit` accepts (besides the id): everything else is fixed at create.
 const EDITABLE: &[&str] = &[
     "instance_pool_name",

@@ -25,7 +25,7 @@ use crate::config::source::{Node, Span};
 use crate::diag::{did_you_mean, Diag, Diagnostics};
 
 const API: &str = "/api/2.2/jobs";
-const BUNDLE_ONLY: &[&str] = &["permissions", "lifecycle"];
+const BUNDLE_ONLY: &[&str] = crate::resources::common::ENGINE_FIELDS;
 const OUTPUT_FIELDS: &[&str] = &[
     "id",
     "job_id",

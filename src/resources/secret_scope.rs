@@ -86,7 +86,7 @@ static RULES: FieldRules = FieldRules {
     replace_on_any_change: true,
     input_only: &[],
     output_only: &[],
-    bundle_only: &["permissions", "lifecycle"],
+    bundle_only: crate::resources::common::ENGINE_FIELDS,
 };
 
 static INFO: KindInfo = KindInfo {

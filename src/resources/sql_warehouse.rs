@@ -120,7 +120,7 @@ schema_struct! {
 }
 
 const API: &str = "/api/2.0/sql/warehouses";
-const BUNDLE_ONLY: &[&str] = &["permissions", "lifecycle"];
+const BUNDLE_ONLY: &[&str] = crate::resources::common::ENGINE_FIELDS;
 const OUTPUT_FIELDS: &[&str] = &[
     "id",
     "name",

@@ -69,7 +69,7 @@ schema_struct! {
 }
 
 const API: &str = "/api/2.0/vector-search/endpoints";
-const BUNDLE_ONLY: &[&str] = &["permissions", "lifecycle"];
+const BUNDLE_ONLY: &[&str] = crate::resources::common::ENGINE_FIELDS;
 const CONFIG_FIELDS: &[&str] = &[
     "name",
     "endpoint_type",

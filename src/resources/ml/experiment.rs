@@ -82,7 +82,7 @@ schema_struct! {
 }
 
 const API: &str = "/api/2.0/mlflow/experiments";
-const BUNDLE_ONLY: &[&str] = &["permissions", "lifecycle"];
+const BUNDLE_ONLY: &[&str] = crate::resources::common::ENGINE_FIELDS;
 const OUTPUT_FIELDS: &[&str] = &[
     "id",
     "experiment_id",

@@ -94,7 +94,7 @@ static RULES: FieldRules = FieldRules {
         "latest_versions",
         "permission_level",
     ],
-    bundle_only: &["permissions", "lifecycle"],
+    bundle_only: crate::resources::common::ENGINE_FIELDS,
 };
 
 static INFO: KindInfo = KindInfo {

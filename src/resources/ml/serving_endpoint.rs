@@ -246,7 +246,7 @@ schema_struct! {
 }
 
 const API: &str = "/api/2.0/serving-endpoints";
-const BUNDLE_ONLY: &[&str] = &["permissions", "lifecycle"];
+const BUNDLE_ONLY: &[&str] = crate::resources::common::ENGINE_FIELDS;
 const OUTPUT_FIELDS: &[&str] = &[
     "id",
     "endpoint_id",
