@@ -51,33 +51,34 @@ struct Dep {
     label: Option<String>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+/// A `state` entry as read (written through [`EntryOut`]).
+#[derive(Debug, Deserialize)]
 struct Entry {
     #[serde(rename = "__id__", default)]
     id: String,
     #[serde(default)]
     state: Value,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     depends_on: Vec<Dep>,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 struct Extras {
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default)]
     outputs: BTreeMap<String, Value>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pending: Vec<String>,
     /// Created, then failed to become ready: replaced by the next deploy.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     tainted: Vec<String>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Deserialize)]
 struct OfficialFile {
     #[serde(default)]
     state_version: Option<u32>,
-    /// Only in lakebundle's earlier format (read, never written).
-    #[serde(default, skip_serializing)]
+    /// Only in lakebundle's earlier format.
+    #[serde(default)]
     format_version: Option<u32>,
     #[serde(default)]
     cli_version: String,
@@ -85,15 +86,11 @@ struct OfficialFile {
     lineage: String,
     #[serde(default)]
     serial: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     features: Option<Map<String, Value>>,
     #[serde(default)]
     state: BTreeMap<String, Value>,
-    #[serde(
-        default,
-        rename = "lakebundle",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, rename = "lakebundle")]
     extras: Option<Extras>,
 }
 
