@@ -561,3 +561,46 @@ fn debug_log_names_each_request_and_never_a_credential() {
     assert!(bad_err.contains("LAKEBUNDLE_LOG"), "{bad_err}");
     assert!(!bad_err.contains("method="), "{bad_err}");
 }
+
+/// `plan` fetches the state from where the last command found it
+/// (`.lakebundle/state-paths.json`) while the bundle loads. That head start is
+/// used only when it read the bundle's own state: a hint naming another path
+/// or another target is dropped and the state fetched again (and the hint
+/// mended). The local cache is removed first, so only the workspace copy
+/// can tell the plan what is deployed.
+#[test]
+fn plan_takes_the_state_fetched_ahead_only_from_the_bundles_own_path() {
+    let emu = emulator();
+    let b = TestBundle::production();
+    run(&emu, &b, &["deploy", "--auto-approve"]).expect(0);
+    let hints_path = b.root.join(".lakebundle").join("state-paths.json");
+    let read_hints = || -> Value {
+        serde_json::from_str(&std::fs::read_to_string(&hints_path).expect("state-paths.json"))
+            .expect("hints parse")
+    };
+    let own = workspace_paths(&emu, &b)["state_path"].clone();
+    assert_eq!(
+        read_hints()["prod"],
+        json!({"target": "prod", "state_path": own})
+    );
+
+    let local_cache = b.root.join(".lakebundle").join("prod");
+    let stale_hints = [
+        json!({"prod": {"target": "prod", "state_path": "/Workspace/Shared/elsewhere"}}),
+        json!({"prod": {"target": "dev", "state_path": own}}),
+    ];
+    for stale in stale_hints {
+        std::fs::remove_dir_all(&local_cache).expect("remove the local cache");
+        std::fs::write(&hints_path, stale.to_string()).expect("write hints");
+        // Taken, the stale hint would show no state: five creates, exit 2.
+        let out = run(&emu, &b, &["plan", "--detailed-exitcode"]);
+        assert_eq!(out.code, 0, "{stale}\n{}{}", out.stdout, out.stderr);
+        assert_eq!(
+            read_hints()["prod"],
+            json!({"target": "prod", "state_path": own})
+        );
+    }
+    // And with the right hint, the plan made from the state fetched ahead.
+    std::fs::remove_dir_all(&local_cache).expect("remove the local cache");
+    run(&emu, &b, &["plan", "--detailed-exitcode"]).expect(0);
+}

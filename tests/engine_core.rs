@@ -119,6 +119,7 @@ async fn plan_offline(b: &Bundle, state: &DeploymentState) -> Result<Plan, Engin
         &PlanOptions {
             refresh: false,
             parallelism: 4,
+            ..Default::default()
         },
     )
     .await

@@ -83,6 +83,7 @@ impl World {
             &PlanOptions {
                 refresh: true,
                 parallelism: 8,
+                ..Default::default()
             },
         )
         .await
@@ -486,6 +487,7 @@ async fn converges_without_duplicates_under_faults() {
             &PlanOptions {
                 refresh: true,
                 parallelism: 8,
+                ..Default::default()
             },
         )
         .await

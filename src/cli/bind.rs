@@ -158,10 +158,7 @@ async fn bind_locked(
             ))
         });
     }
-    let opts = PlanOptions {
-        refresh: true,
-        parallelism: 10,
-    };
+    let opts = PlanOptions::default();
     // First as if bound with nothing applied, to get the resolved config the
     // state records (as the CLI does); then the change the next deploy makes.
     let mut bound = store.snapshot();

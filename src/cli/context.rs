@@ -24,7 +24,8 @@ use crate::config::{load, LoadOptions};
 use crate::diag::{Diagnostics, Severity};
 use crate::plan::EngineError;
 use crate::scripts::Hook;
-use crate::state::StateStore;
+use crate::state::hint::{self, StatePathHint};
+use crate::state::{LocalStore, Prefetched, RemoteStore, StateStore};
 use lakebundle_emulator::{EmulatorConfig, RunningEmulator};
 
 /// A loaded bundle bound to a workspace.
@@ -36,6 +37,11 @@ pub struct Session {
     local: Option<RunningEmulator>,
     /// Workspace auth for scripts (a token only in their environment).
     script_env: Vec<(String, String)>,
+    /// The workspace state, fetched while the bundle loaded (`plan` only:
+    /// a command that locks reads the state after taking the lock).
+    prefetched_state: std::sync::Mutex<Option<Prefetched>>,
+    /// `-t` as given (the key of the state path hints).
+    target_arg: Option<String>,
 }
 
 impl Session {
@@ -51,11 +57,26 @@ impl Session {
 
     /// Open the state store (local cache + workspace copy, reconciled).
     pub async fn state(&self) -> Result<StateStore, CliError> {
-        let store = StateStore::for_bundle(&self.bundle, Some(&self.client))
+        let prefetched = self
+            .prefetched_state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let store = StateStore::for_bundle_prefetched(&self.bundle, Some(&self.client), prefetched)
             .await
-            .map_err(CliError::state);
+            .map_err(CliError::state)?;
         tracing::debug!(target: "lakebundle::phase", "state opened");
-        store
+        if self.local.is_none() {
+            hint::record_hint(
+                &self.bundle.root,
+                self.target_arg.as_deref(),
+                StatePathHint {
+                    target: self.bundle.target.clone(),
+                    state_path: self.bundle.workspace.state_path.clone(),
+                },
+            );
+        }
+        Ok(store)
     }
 
     /// An engine error over this session's bundle.
@@ -128,9 +149,27 @@ pub fn with_session(
     g: &GlobalArgs,
     body: impl AsyncFnOnce(&Session) -> Result<Exit, CliError>,
 ) -> Result<Exit, CliError> {
+    with_session_opts(g, false, body)
+}
+
+/// [`with_session`] for a command that reads the state without the lock
+/// (`plan`): the workspace state is fetched from where the last command
+/// found it while the bundle loads.
+pub fn with_session_prefetching_state(
+    g: &GlobalArgs,
+    body: impl AsyncFnOnce(&Session) -> Result<Exit, CliError>,
+) -> Result<Exit, CliError> {
+    with_session_opts(g, true, body)
+}
+
+fn with_session_opts(
+    g: &GlobalArgs,
+    prefetch_state: bool,
+    body: impl AsyncFnOnce(&Session) -> Result<Exit, CliError>,
+) -> Result<Exit, CliError> {
     let rt = runtime()?;
     let result = rt.block_on(async {
-        let session = open(g).await?;
+        let session = open_with(g, prefetch_state).await?;
         tracing::debug!(target: "lakebundle::phase", "bundle loaded");
         let result = body(&session).await;
         tracing::debug!(target: "lakebundle::phase", "command done");
@@ -354,10 +393,14 @@ pub async fn bare_client(g: &GlobalArgs) -> Result<(Client, Option<RunningEmulat
 
 /// Load, connect, identify, resolve lookups, rewrite paths.
 pub async fn open(g: &GlobalArgs) -> Result<Session, CliError> {
+    open_with(g, false).await
+}
+
+async fn open_with(g: &GlobalArgs, prefetch_state: bool) -> Result<Session, CliError> {
     let (prefetched, loaded) = if g.local {
         (None, None)
     } else {
-        match open_user_first(g).await? {
+        match open_user_first(g, prefetch_state).await? {
             UserFirst::Opened(session) => return Ok(*session),
             UserFirst::Fallback(prefetched, loaded) => (prefetched, loaded),
         }
@@ -394,6 +437,8 @@ pub async fn open(g: &GlobalArgs) -> Result<Session, CliError> {
             user,
             local,
             script_env: env,
+            prefetched_state: Default::default(),
+            target_arg: g.target.clone(),
         }),
         Err(e) => {
             if let Some(emu) = local {
@@ -405,13 +450,13 @@ pub async fn open(g: &GlobalArgs) -> Result<Session, CliError> {
 }
 
 /// A user fetched before the load, with the host it came from.
-type Prefetched = (String, Result<CurrentUser, CliError>);
+type PrefetchedUser = (String, Result<CurrentUser, CliError>);
 
 enum UserFirst {
     Opened(Box<Session>),
     /// Load again after all, handing on the user if one was asked for and
     /// the bundle if it loaded.
-    Fallback(Option<Prefetched>, Option<Box<Bundle>>),
+    Fallback(Option<PrefetchedUser>, Option<Box<Bundle>>),
 }
 
 /// The one-load path: when the environment names the workspace, ask for the
@@ -422,7 +467,7 @@ enum UserFirst {
 /// `workspace.profile`), has no `lookup` variables (resolved through the API
 /// and loaded again) and no `preinit` script (which may write the files the
 /// load reads). Otherwise the two-load path takes over, quietly.
-async fn open_user_first(g: &GlobalArgs) -> Result<UserFirst, CliError> {
+async fn open_user_first(g: &GlobalArgs, prefetch_state: bool) -> Result<UserFirst, CliError> {
     let Ok(spec_client) = remote_client(g, None) else {
         return Ok(UserFirst::Fallback(None, None));
     };
@@ -430,6 +475,18 @@ async fn open_user_first(g: &GlobalArgs) -> Result<UserFirst, CliError> {
     // The bundle's files are parsed while the current user is fetched: the
     // load needs the user only to resolve references.
     let warm_opts = load_options(g, None, HashMap::new());
+    // And the state is fetched from where the last command found it.
+    let prefetched_state = prefetch_state
+        .then(|| crate::config::load::bundle_root(&warm_opts))
+        .flatten()
+        .and_then(|root| {
+            let h = hint::read_hint(&root, g.target.as_deref())?;
+            let fetch = StateStore::prefetch(
+                LocalStore::new(&root, &h.target),
+                RemoteStore::new(spec_client.clone(), &h.state_path),
+            );
+            Some((h.target, fetch))
+        });
     let warm = tokio::task::spawn_blocking(move || {
         crate::config::load::warm_parse_cache(&warm_opts);
     });
@@ -456,12 +513,19 @@ async fn open_user_first(g: &GlobalArgs) -> Result<UserFirst, CliError> {
     let bundle = finish_bundle(bundle)?;
     let env = script_env(g, &bundle, &client, None);
     tokio::task::block_in_place(|| run_hook(&bundle, Hook::PostInit, &env))?;
+    // A head start from another target's state is dropped (the session
+    // fetches again).
+    let prefetched_state = prefetched_state
+        .filter(|(target, _)| *target == bundle.target)
+        .map(|(_, fetch)| fetch);
     Ok(UserFirst::Opened(Box::new(Session {
         bundle,
         client,
         user,
         local: None,
         script_env: env,
+        prefetched_state: std::sync::Mutex::new(prefetched_state),
+        target_arg: g.target.clone(),
     })))
 }
 

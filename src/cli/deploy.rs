@@ -302,6 +302,7 @@ async fn deploy_locked(
     let req = DeployRequest {
         saved_plan: a.plan.clone(),
         parallelism: a.parallelism,
+        shown_whole: g.output == OutputFormat::Json,
     };
     let fail = |e| failure(g, session, e);
     let plan = ops::plan(bundle, &store, client, &req)

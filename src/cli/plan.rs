@@ -28,7 +28,7 @@ pub fn print_plan(format: OutputFormat, plan: &Plan) -> Result<(), CliError> {
 }
 
 pub fn run(g: &GlobalArgs, a: &PlanArgs) -> Result<Exit, CliError> {
-    context::with_session(g, async |session| plan_session(g, a, session).await)
+    context::with_session_prefetching_state(g, async |session| plan_session(g, a, session).await)
 }
 
 async fn plan_session(
@@ -41,6 +41,7 @@ async fn plan_session(
         refresh: a.refresh,
         parallelism: a.parallelism,
         save_to: a.out.clone(),
+        shown_whole: g.output == OutputFormat::Json,
     };
     let state = store.into_state();
     let PlanOutcome { plan, saved } = plan(&session.bundle, &state, &session.client, &req)

@@ -117,6 +117,12 @@ fn read_and_parse(
 /// them parsed: the CLI runs this while it waits for the current user, whom
 /// the load needs. Entries go in without a copy; problems are left for the
 /// load to find and report.
+/// The bundle's root folder, as the load finds it (`None` when there is no
+/// bundle there: the load reports why).
+pub fn bundle_root(opts: &LoadOptions) -> Option<PathBuf> {
+    find_root(opts).ok().map(|(dir, _)| dir)
+}
+
 pub fn warm_parse_cache(opts: &LoadOptions) {
     let Some(cache) = opts.parse_cache.as_deref() else {
         return;

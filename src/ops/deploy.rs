@@ -25,6 +25,9 @@ pub struct DeployRequest {
     pub saved_plan: Option<PathBuf>,
     /// Remote reads and operations in flight at once.
     pub parallelism: usize,
+    /// The plan is shown whole (`-o json`): unchanged resources keep their
+    /// `before`.
+    pub shown_whole: bool,
 }
 
 /// Why a deploy stage failed.
@@ -122,6 +125,7 @@ pub async fn plan(
     let opts = PlanOptions {
         refresh: true,
         parallelism: req.parallelism.max(1),
+        unchanged_before: req.shown_whole,
     };
     let state = store.snapshot();
     let plan = make_plan(bundle, &state, Some(client), &opts)

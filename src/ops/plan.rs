@@ -17,6 +17,9 @@ pub struct PlanRequest {
     pub parallelism: usize,
     /// Save the plan here (for `deploy --plan FILE`).
     pub save_to: Option<PathBuf>,
+    /// The plan is shown whole (`-o json`): unchanged resources keep their
+    /// `before` (a saved plan always keeps it).
+    pub shown_whole: bool,
 }
 
 /// What `plan` found.
@@ -49,6 +52,7 @@ pub async fn plan(
     let opts = PlanOptions {
         refresh: req.refresh,
         parallelism: req.parallelism.max(1),
+        unchanged_before: req.shown_whole || req.save_to.is_some(),
     };
     let plan = make_plan(bundle, state, req.refresh.then_some(client), &opts).await?;
     if req.refresh {
