@@ -448,8 +448,11 @@ impl ResourceKind for JobKind {
     /// The engine should diff it against `with_deployment_marker(config)`, so
     /// the ownership marker compares equal.
     fn remote_to_config(&self, remote: &Value) -> Value {
-        let settings = remote.get("settings").cloned().unwrap_or_else(|| json!({}));
-        without_keys(&settings, &["format"])
+        // One copy of the settings (a plan reads every job).
+        match remote.get("settings") {
+            Some(settings) => without_keys(settings, &["format"]),
+            None => json!({}),
+        }
     }
     fn outputs(&self, id: &str, remote: &Value) -> Value {
         let mut out = common::only_keys(

@@ -266,21 +266,22 @@ async fn create(State(emu): Shared, Extension(caller): Extension<Caller>, raw: B
 }
 
 /// The `n`th page of a job's arrays (reference §11.1 array pagination).
-fn job_page(job: &Value, page: usize) -> Value {
-    let mut out = job.clone();
+/// One page of a job's settings arrays (`ARRAY_PAGE` each). Takes the job
+/// (a copy from the store) by value: the page is cut out of it in place.
+fn job_page(mut out: Value, page: usize) -> Value {
     let mut more = false;
     if let Some(s) = out.get_mut("settings").and_then(Value::as_object_mut) {
         for f in PAGED_ARRAYS {
-            if let Some(arr) = s.get(f).and_then(Value::as_array) {
-                let start = (page * ARRAY_PAGE).min(arr.len());
-                let end = (start + ARRAY_PAGE).min(arr.len());
-                more |= end < arr.len();
-                let slice: Vec<Value> = arr[start..end].to_vec();
-                if slice.is_empty() && page > 0 {
-                    s.remove(f);
-                } else {
-                    s.insert(f.into(), Value::Array(slice));
-                }
+            let Some(Value::Array(arr)) = s.get_mut(f) else {
+                continue;
+            };
+            let start = (page * ARRAY_PAGE).min(arr.len());
+            let end = (start + ARRAY_PAGE).min(arr.len());
+            more |= end < arr.len();
+            arr.truncate(end);
+            arr.drain(..start);
+            if arr.is_empty() && page > 0 {
+                s.remove(f);
             }
         }
     }
@@ -303,7 +304,7 @@ async fn get_job(State(emu): Shared, RawQuery(q): RawQuery) -> ApiResult {
             .parse()
             .map_err(|_| ApiErr::invalid("Invalid page_token"))?,
     };
-    ok(job_page(&job, page))
+    ok(job_page(job, page))
 }
 
 async fn list(State(emu): Shared, RawQuery(q): RawQuery) -> ApiResult {
@@ -338,7 +339,7 @@ async fn list(State(emu): Shared, RawQuery(q): RawQuery) -> ApiResult {
             .iter()
             .map(|(_, j)| {
                 if expand {
-                    let mut p = job_page(j, 0);
+                    let mut p = job_page(j.clone(), 0);
                     let truncated = p
                         .as_object_mut()
                         .and_then(|m| m.remove("next_page_token"))
