@@ -604,3 +604,38 @@ fn plan_takes_the_state_fetched_ahead_only_from_the_bundles_own_path() {
     std::fs::remove_dir_all(&local_cache).expect("remove the local cache");
     run(&emu, &b, &["plan", "--detailed-exitcode"]).expect(0);
 }
+
+/// The reads `plan` sends while the bundle loads know only the state: a
+/// resource whose config newly sets permissions is read again with them.
+/// The plan is the same with the early reads (a state path hint) as without
+/// (no hint): here the workspace already has the grant the config adds, so
+/// nothing changes, where a plan that never read the ACL would add it.
+#[test]
+fn early_reads_plan_newly_added_permissions_as_a_plan_without_them() {
+    let emu = emulator();
+    let api = Api::new(&emu);
+    let b = TestBundle::production();
+    run(&emu, &b, &["deploy", "--auto-approve"]).expect(0);
+    let job_id = b.state_id(JOB).expect("job id");
+    let (status, _) = api.patch(
+        &format!("/api/2.0/permissions/jobs/{job_id}"),
+        &json!({"access_control_list": [{"group_name": "users", "permission_level": "CAN_VIEW"}]}),
+    );
+    assert_eq!(status, 200);
+    b.edit(
+        "    sync_schedule:\n      name: sync-pipeline-schedule\n",
+        "    sync_schedule:\n      name: sync-pipeline-schedule\n      permissions:\n        - group_name: users\n          level: CAN_VIEW\n",
+    );
+    // The first deploy made `.lakebundle`; the next command leaves the hint.
+    run(&emu, &b, &["plan"]).expect(0);
+    let hints = b.root.join(".lakebundle").join("state-paths.json");
+    assert!(hints.is_file(), "a plan left a state path hint");
+    let with_early_reads = plan_json(&emu, &b);
+    std::fs::remove_file(&hints).expect("remove the hint");
+    let without = plan_json(&emu, &b);
+    assert_eq!(actions_of(&without, JOB), json!(["no-op"]), "{without}");
+    assert_eq!(
+        with_early_reads["resource_changes"],
+        without["resource_changes"]
+    );
+}

@@ -178,6 +178,7 @@ fn a_parse_cache_warmed_without_the_user_gives_the_same_bundle_and_diagnostics()
         render(&cold)
     );
     assert_eq!(render(&warm), render(&cold));
+    let cold_text = render(&cold);
     let (cold, warm) = (cold.bundle.expect("bundle"), warm.bundle.expect("bundle"));
     for key in ["j", "k", "m"] {
         let addr = ResourceAddr::new(Kind::Jobs, key);
@@ -191,4 +192,26 @@ fn a_parse_cache_warmed_without_the_user_gives_the_same_bundle_and_diagnostics()
         warm.resources[&ResourceAddr::new(Kind::Jobs, "j")].value["name"],
         "ann.lee@example.com"
     );
+    assert_eq!(cache.len(), 3, "a load that copies leaves the cache whole");
+
+    // The last load takes the files out (no copy); one after it parses again
+    // and gives the same bundle.
+    let taking = load(&LoadOptions {
+        take_from_cache: true,
+        ..warm_opts.clone()
+    });
+    assert!(cache.is_empty(), "the taking load emptied the cache");
+    assert_eq!(render(&taking), cold_text);
+    let again = load(&warm_opts);
+    assert_eq!(render(&again), cold_text);
+    let (taking, again) = (
+        taking.bundle.expect("bundle"),
+        again.bundle.expect("bundle"),
+    );
+    for key in ["j", "k", "m"] {
+        let addr = ResourceAddr::new(Kind::Jobs, key);
+        let want = cold.resources.get(&addr).map(|r| &r.value);
+        assert_eq!(taking.resources.get(&addr).map(|r| &r.value), want, "{key}");
+        assert_eq!(again.resources.get(&addr).map(|r| &r.value), want, "{key}");
+    }
 }

@@ -22,10 +22,11 @@ use crate::config::model::{Bundle, CurrentUser};
 use crate::config::source::SourceMap;
 use crate::config::{load, LoadOptions};
 use crate::diag::{Diagnostics, Severity};
+use crate::plan::build::PlanReads;
 use crate::plan::EngineError;
 use crate::scripts::Hook;
 use crate::state::hint::{self, StatePathHint};
-use crate::state::{LocalStore, Prefetched, RemoteStore, StateStore};
+use crate::state::{StateError, StateStore};
 use lakebundle_emulator::{EmulatorConfig, RunningEmulator};
 
 /// A loaded bundle bound to a workspace.
@@ -37,9 +38,12 @@ pub struct Session {
     local: Option<RunningEmulator>,
     /// Workspace auth for scripts (a token only in their environment).
     script_env: Vec<(String, String)>,
-    /// The workspace state, fetched while the bundle loaded (`plan` only:
-    /// a command that locks reads the state after taking the lock).
-    prefetched_state: std::sync::Mutex<Option<Prefetched>>,
+    /// The state opened (and its resources' reads sent) while the bundle
+    /// loaded: `plan` only, a command that locks reads the state after
+    /// taking the lock.
+    early_state: std::sync::Mutex<Option<EarlyState>>,
+    /// The reads the early state sent, for the plan.
+    early_reads: std::sync::Mutex<Option<PlanReads>>,
     /// `-t` as given (the key of the state path hints).
     target_arg: Option<String>,
 }
@@ -57,14 +61,17 @@ impl Session {
 
     /// Open the state store (local cache + workspace copy, reconciled).
     pub async fn state(&self) -> Result<StateStore, CliError> {
-        let prefetched = self
-            .prefetched_state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        let store = StateStore::for_bundle_prefetched(&self.bundle, Some(&self.client), prefetched)
-            .await
-            .map_err(CliError::state)?;
+        let early = take(&self.early_state);
+        let store = match early.filter(|e| e.serves(&self.bundle)) {
+            Some(early) => {
+                let (store, reads) = early.finish().await.map_err(CliError::state)?;
+                *self.early_reads.lock().unwrap_or_else(|e| e.into_inner()) = reads;
+                store
+            }
+            None => StateStore::for_bundle(&self.bundle, Some(&self.client))
+                .await
+                .map_err(CliError::state)?,
+        };
         tracing::debug!(target: "lakebundle::phase", "state opened");
         if self.local.is_none() {
             hint::record_hint(
@@ -77,6 +84,12 @@ impl Session {
             );
         }
         Ok(store)
+    }
+
+    /// The reads of the state's resources sent while the bundle loaded
+    /// (after [`Session::state`]; `plan` only).
+    pub fn take_early_reads(&self) -> Option<PlanReads> {
+        take(&self.early_reads)
     }
 
     /// An engine error over this session's bundle.
@@ -149,7 +162,7 @@ pub fn with_session(
     g: &GlobalArgs,
     body: impl AsyncFnOnce(&Session) -> Result<Exit, CliError>,
 ) -> Result<Exit, CliError> {
-    with_session_opts(g, false, body)
+    with_session_opts(g, None, body)
 }
 
 /// [`with_session`] for a command that reads the state without the lock
@@ -157,14 +170,15 @@ pub fn with_session(
 /// found it while the bundle loads.
 pub fn with_session_prefetching_state(
     g: &GlobalArgs,
+    reads: Option<usize>,
     body: impl AsyncFnOnce(&Session) -> Result<Exit, CliError>,
 ) -> Result<Exit, CliError> {
-    with_session_opts(g, true, body)
+    with_session_opts(g, Some(reads), body)
 }
 
 fn with_session_opts(
     g: &GlobalArgs,
-    prefetch_state: bool,
+    prefetch_state: Option<Option<usize>>,
     body: impl AsyncFnOnce(&Session) -> Result<Exit, CliError>,
 ) -> Result<Exit, CliError> {
     let rt = runtime()?;
@@ -393,10 +407,16 @@ pub async fn bare_client(g: &GlobalArgs) -> Result<(Client, Option<RunningEmulat
 
 /// Load, connect, identify, resolve lookups, rewrite paths.
 pub async fn open(g: &GlobalArgs) -> Result<Session, CliError> {
-    open_with(g, false).await
+    open_with(g, None).await
 }
 
-async fn open_with(g: &GlobalArgs, prefetch_state: bool) -> Result<Session, CliError> {
+/// `prefetch_state`: open the state from where the last command found it
+/// while the bundle loads, and (with a parallelism) send its resources'
+/// reads.
+async fn open_with(
+    g: &GlobalArgs,
+    prefetch_state: Option<Option<usize>>,
+) -> Result<Session, CliError> {
     let (prefetched, loaded) = if g.local {
         (None, None)
     } else {
@@ -437,7 +457,8 @@ async fn open_with(g: &GlobalArgs, prefetch_state: bool) -> Result<Session, CliE
             user,
             local,
             script_env: env,
-            prefetched_state: Default::default(),
+            early_state: Default::default(),
+            early_reads: Default::default(),
             target_arg: g.target.clone(),
         }),
         Err(e) => {
@@ -445,6 +466,66 @@ async fn open_with(g: &GlobalArgs, prefetch_state: bool) -> Result<Session, CliE
                 emu.detach().await;
             }
             Err(e)
+        }
+    }
+}
+
+fn take<T>(slot: &std::sync::Mutex<Option<T>>) -> Option<T> {
+    slot.lock().unwrap_or_else(|e| e.into_inner()).take()
+}
+
+/// A target's state opened from where the last command found it
+/// (`.lakebundle/state-paths.json`), and its resources' reads sent, while
+/// the bundle loads. Used only if the loaded bundle has that target and
+/// state path; else dropped, and the state opened again.
+struct EarlyState {
+    hint: StatePathHint,
+    task: tokio::task::JoinHandle<EarlyOpened>,
+    /// Dropped unused (the bundle did not load, or loads again), it stops.
+    _stop: AbortOnDrop,
+}
+
+type EarlyOpened = Result<(StateStore, Option<PlanReads>), StateError>;
+
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        // A finished task is left as it is.
+        self.0.abort();
+    }
+}
+
+impl EarlyState {
+    fn start(
+        root: std::path::PathBuf,
+        hint: StatePathHint,
+        client: Client,
+        reads: Option<usize>,
+    ) -> EarlyState {
+        let (target, state_path) = (hint.target.clone(), hint.state_path.clone());
+        let task = tokio::spawn(async move {
+            let store = StateStore::for_target(&root, &target, &state_path, Some(&client)).await?;
+            let reads = reads.map(|p| store.read(|st| PlanReads::start(st, &client, p)));
+            Ok((store, reads))
+        });
+        EarlyState {
+            hint,
+            _stop: AbortOnDrop(task.abort_handle()),
+            task,
+        }
+    }
+
+    fn serves(&self, bundle: &Bundle) -> bool {
+        let trim = |p: &str| p.trim_end_matches('/').to_string();
+        self.hint.target == bundle.target
+            && trim(&self.hint.state_path) == trim(&bundle.workspace.state_path)
+    }
+
+    async fn finish(self) -> EarlyOpened {
+        match self.task.await {
+            Ok(opened) => opened,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
         }
     }
 }
@@ -467,7 +548,10 @@ enum UserFirst {
 /// `workspace.profile`), has no `lookup` variables (resolved through the API
 /// and loaded again) and no `preinit` script (which may write the files the
 /// load reads). Otherwise the two-load path takes over, quietly.
-async fn open_user_first(g: &GlobalArgs, prefetch_state: bool) -> Result<UserFirst, CliError> {
+async fn open_user_first(
+    g: &GlobalArgs,
+    prefetch_state: Option<Option<usize>>,
+) -> Result<UserFirst, CliError> {
     let Ok(spec_client) = remote_client(g, None) else {
         return Ok(UserFirst::Fallback(None, None));
     };
@@ -475,18 +559,12 @@ async fn open_user_first(g: &GlobalArgs, prefetch_state: bool) -> Result<UserFir
     // The bundle's files are parsed while the current user is fetched: the
     // load needs the user only to resolve references.
     let warm_opts = load_options(g, None, HashMap::new());
-    // And the state is fetched from where the last command found it.
-    let prefetched_state = prefetch_state
-        .then(|| crate::config::load::bundle_root(&warm_opts))
-        .flatten()
-        .and_then(|root| {
-            let h = hint::read_hint(&root, g.target.as_deref())?;
-            let fetch = StateStore::prefetch(
-                LocalStore::new(&root, &h.target),
-                RemoteStore::new(spec_client.clone(), &h.state_path),
-            );
-            Some((h.target, fetch))
-        });
+    // And the state is opened from where the last command found it.
+    let early_state = prefetch_state.and_then(|reads| {
+        let root = crate::config::load::bundle_root(&warm_opts)?;
+        let hint = hint::read_hint(&root, g.target.as_deref())?;
+        Some(EarlyState::start(root, hint, spec_client.clone(), reads))
+    });
     let warm = tokio::task::spawn_blocking(move || {
         crate::config::load::warm_parse_cache(&warm_opts);
     });
@@ -497,8 +575,13 @@ async fn open_user_first(g: &GlobalArgs, prefetch_state: bool) -> Result<UserFir
         Err(e) => return Ok(UserFirst::Fallback(Some((host, Err(e))), None)),
     };
     let prefetched = Some((host.clone(), Ok(user.clone())));
-    let Ok((bundle, shown)) = load_checked(&load_options(g, Some(user.clone()), HashMap::new()))
-    else {
+    // The last load in the usual case: it takes the parsed files out of the
+    // cache (the fallback parses again).
+    let opts = LoadOptions {
+        take_from_cache: true,
+        ..load_options(g, Some(user.clone()), HashMap::new())
+    };
+    let Ok((bundle, shown)) = load_checked(&opts) else {
         // The two-load path reports the bundle's errors.
         return Ok(UserFirst::Fallback(prefetched, None));
     };
@@ -513,18 +596,14 @@ async fn open_user_first(g: &GlobalArgs, prefetch_state: bool) -> Result<UserFir
     let bundle = finish_bundle(bundle)?;
     let env = script_env(g, &bundle, &client, None);
     tokio::task::block_in_place(|| run_hook(&bundle, Hook::PostInit, &env))?;
-    // A head start from another target's state is dropped (the session
-    // fetches again).
-    let prefetched_state = prefetched_state
-        .filter(|(target, _)| *target == bundle.target)
-        .map(|(_, fetch)| fetch);
     Ok(UserFirst::Opened(Box::new(Session {
         bundle,
         client,
         user,
         local: None,
         script_env: env,
-        prefetched_state: std::sync::Mutex::new(prefetched_state),
+        early_state: std::sync::Mutex::new(early_state),
+        early_reads: Default::default(),
         target_arg: g.target.clone(),
     })))
 }

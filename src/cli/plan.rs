@@ -28,7 +28,11 @@ pub fn print_plan(format: OutputFormat, plan: &Plan) -> Result<(), CliError> {
 }
 
 pub fn run(g: &GlobalArgs, a: &PlanArgs) -> Result<Exit, CliError> {
-    context::with_session_prefetching_state(g, async |session| plan_session(g, a, session).await)
+    context::with_session_prefetching_state(
+        g,
+        a.refresh.then_some(a.parallelism.max(1)),
+        async |session| plan_session(g, a, session).await,
+    )
 }
 
 async fn plan_session(
@@ -44,7 +48,8 @@ async fn plan_session(
         shown_whole: g.output == OutputFormat::Json,
     };
     let state = store.into_state();
-    let PlanOutcome { plan, saved } = plan(&session.bundle, &state, &session.client, &req)
+    let early = session.take_early_reads();
+    let PlanOutcome { plan, saved } = plan(&session.bundle, &state, &session.client, &req, early)
         .await
         .map_err(|e| match e {
             PlanFailure::Engine(e) => super::bind::engine_error(g, session, e),

@@ -65,6 +65,11 @@ pub struct LoadOptions {
     /// Files parsed by an earlier load in this process (the workspace
     /// commands load twice: before and after the current user is known).
     pub parse_cache: Option<std::sync::Arc<ParseCache>>,
+    /// This load is the last to need `parse_cache`: it takes the parsed
+    /// files out instead of copying them (a copy of every file's tree, and
+    /// the cache's own held to the end of the command, at 10,000 resources).
+    /// A later load parses again.
+    pub take_from_cache: bool,
 }
 
 /// Parsed YAML files, reused by a later load of the same bundle. Parsing is
@@ -94,22 +99,34 @@ fn file_stamp(path: &Path) -> Option<(u64, Option<std::time::SystemTime>)> {
 /// Read and parse `path` as file `id`, through `cache` when given.
 fn read_and_parse(
     cache: Option<&ParseCache>,
+    take: bool,
     path: &Path,
     id: FileId,
 ) -> std::io::Result<(std::sync::Arc<str>, Node, Diagnostics)> {
     let stamp = cache.and_then(|_| file_stamp(path));
     if let (Some(c), Some(stamp)) = (cache, stamp) {
-        let files = c.files.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(hit) = files.get(path).filter(|h| h.id == id && h.stamp == stamp) {
+        let mut files = c.files.lock().unwrap_or_else(|p| p.into_inner());
+        let fits = |h: &CachedParse| h.id == id && h.stamp == stamp;
+        if take {
+            if let Some(hit) = files.remove(path).filter(fits) {
+                return Ok((hit.text, hit.node, hit.diags));
+            }
+        } else if let Some(hit) = files.get(path).filter(|h| fits(h)) {
             return Ok((hit.text.clone(), hit.node.clone(), hit.diags.clone()));
         }
     }
     let text: std::sync::Arc<str> = std::fs::read_to_string(path)?.into();
     let (node, diags) = parse_file(id, &text);
-    if let (Some(c), Some(stamp)) = (cache, stamp) {
+    if let (Some(c), Some(stamp), false) = (cache, stamp, take) {
         c.put(path, stamp, id, text.clone(), node.clone(), diags.clone());
     }
     Ok((text, node, diags))
+}
+
+/// The bundle's root folder, as the load finds it (`None` when there is no
+/// bundle there: the load reports why).
+pub fn bundle_root(opts: &LoadOptions) -> Option<PathBuf> {
+    find_root(opts).ok().map(|(dir, _)| dir)
 }
 
 /// Parse the bundle's files (the root and its includes) into
@@ -117,12 +134,6 @@ fn read_and_parse(
 /// them parsed: the CLI runs this while it waits for the current user, whom
 /// the load needs. Entries go in without a copy; problems are left for the
 /// load to find and report.
-/// The bundle's root folder, as the load finds it (`None` when there is no
-/// bundle there: the load reports why).
-pub fn bundle_root(opts: &LoadOptions) -> Option<PathBuf> {
-    find_root(opts).ok().map(|(dir, _)| dir)
-}
-
 pub fn warm_parse_cache(opts: &LoadOptions) {
     let Some(cache) = opts.parse_cache.as_deref() else {
         return;
@@ -301,16 +312,17 @@ fn parse(opts: &LoadOptions, cx: &mut Ctx) -> Option<Parsed> {
     );
     let cache = opts.parse_cache.as_deref();
     let root_id = FileId(cx.sources.files.len() as u32);
-    let (root_text, mut tree, d) = match read_and_parse(cache, &root_file, root_id) {
-        Ok(parsed) => parsed,
-        Err(e) => {
-            cx.diags.push(Diag::error(format!(
-                "cannot read {}: {e}",
-                root_file.display()
-            )));
-            return None;
-        }
-    };
+    let (root_text, mut tree, d) =
+        match read_and_parse(cache, opts.take_from_cache, &root_file, root_id) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                cx.diags.push(Diag::error(format!(
+                    "cannot read {}: {e}",
+                    root_file.display()
+                )));
+                return None;
+            }
+        };
     cx.sources.add(root_display.clone(), root_text);
     let root_parsed = !d.has_errors();
     cx.diags.extend(d);
@@ -334,7 +346,8 @@ fn parse(opts: &LoadOptions, cx: &mut Ctx) -> Option<Parsed> {
         .enumerate()
         .map(|(i, (display, full))| {
             let id = FileId(first_id + i as u32);
-            let res = read_and_parse(cache, full, id).map_err(|e| e.to_string());
+            let res =
+                read_and_parse(cache, opts.take_from_cache, full, id).map_err(|e| e.to_string());
             (display.clone(), res)
         })
         .collect();

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use crate::api::Client;
 use crate::config::model::Bundle;
-use crate::plan::build::{check_conflicts, make_plan, PlanOptions};
+use crate::plan::build::{check_conflicts, make_plan_with_reads, PlanOptions, PlanReads};
 use crate::plan::{EngineError, Plan};
 use crate::state::DeploymentState;
 
@@ -43,18 +43,22 @@ pub enum PlanFailure {
     },
 }
 
+/// `early`: the reads of `state`'s resources, if already sent
+/// ([`PlanReads::start`]).
 pub async fn plan(
     bundle: &Bundle,
     state: &DeploymentState,
     client: &Client,
     req: &PlanRequest,
+    early: Option<PlanReads>,
 ) -> Result<PlanOutcome, PlanFailure> {
     let opts = PlanOptions {
         refresh: req.refresh,
         parallelism: req.parallelism.max(1),
         unchanged_before: req.shown_whole || req.save_to.is_some(),
     };
-    let plan = make_plan(bundle, state, req.refresh.then_some(client), &opts).await?;
+    let plan =
+        make_plan_with_reads(bundle, state, req.refresh.then_some(client), &opts, early).await?;
     if req.refresh {
         // A create that would collide with an object outside the state is
         // an error now, not halfway through a deploy.

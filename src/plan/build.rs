@@ -522,57 +522,124 @@ async fn observe(
 /// One finished read: the resource and what the workspace has for it.
 type Read = Result<(ResourceAddr, Observed), EngineError>;
 
-/// Start reading every deployed resource (`parallelism` at a time); each
-/// read arrives on the returned channel when it finishes, so planning can go
-/// on while the rest are still in flight. Each read is a task of its own, so
-/// answers are parsed on every worker thread.
-fn start_reads(
-    bundle: &Bundle,
-    state: &DeploymentState,
-    client: &Client,
-    parallelism: usize,
-) -> tokio::sync::mpsc::UnboundedReceiver<Read> {
-    let jobs: Vec<(ResourceAddr, String, bool)> = state
-        .resources
-        .iter()
-        .map(|(addr, rs)| {
-            let config_perms = bundle
-                .resources
-                .get(addr)
-                .is_some_and(|rc| rc.value.get("permissions").is_some());
-            (
-                addr.clone(),
-                rs.id.clone(),
-                config_perms || rs.applied.get("permissions").is_some(),
-            )
-        })
-        .collect();
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let client = client.clone();
-    tokio::spawn(async move {
-        let mut reads = stream::iter(jobs)
-            .map(|(addr, id, perms)| {
-                let client = client.clone();
-                tokio::spawn(
-                    async move { observe(&client, &addr, &id, perms).await.map(|o| (addr, o)) },
-                )
-            })
-            .buffer_unordered(parallelism.max(1));
-        while let Some(joined) = reads.next().await {
-            let read = match joined {
-                Ok(read) => read,
-                // A read that panicked panics the plan, as it would inline.
-                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                // Cancelled: only when the runtime shuts down, with the plan.
-                Err(_) => break,
-            };
-            // The planner stopped (an error): stop reading.
-            if tx.send(read).is_err() {
-                break;
+/// Reads of every deployed resource, in flight (`parallelism` at a time);
+/// each arrives on `rx` when it finishes, so planning can go on while the
+/// rest are still out. Each read is a task of its own, so answers are parsed
+/// on every worker thread.
+///
+/// Started from the state alone ([`PlanReads::start`]), before the bundle
+/// is loaded: `plan` sends them out while the bundle loads. A resource's
+/// permissions are read with it when its last apply set them; one whose
+/// config newly sets them is read again with them at plan.
+pub struct PlanReads {
+    rx: tokio::sync::mpsc::UnboundedReceiver<Read>,
+    /// Per resource read: the id read and whether its permissions were.
+    sent: HashMap<ResourceAddr, (String, bool)>,
+}
+
+impl std::fmt::Debug for PlanReads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlanReads")
+            .field("reads", &self.sent.len())
+            .finish()
+    }
+}
+
+impl PlanReads {
+    /// Read every resource of `state`, with its permissions when
+    /// `with_permissions` says so.
+    fn start_with(
+        state: &DeploymentState,
+        client: &Client,
+        parallelism: usize,
+        with_permissions: impl Fn(&ResourceAddr, &ResourceState) -> bool,
+    ) -> PlanReads {
+        let jobs: Vec<(ResourceAddr, String, bool)> = state
+            .resources
+            .iter()
+            .map(|(addr, rs)| (addr.clone(), rs.id.clone(), with_permissions(addr, rs)))
+            .collect();
+        let sent = jobs
+            .iter()
+            .map(|(addr, id, perms)| (addr.clone(), (id.clone(), *perms)))
+            .collect();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let client = client.clone();
+        tokio::spawn(async move {
+            let mut reads = stream::iter(jobs)
+                .map(|(addr, id, perms)| {
+                    let client = client.clone();
+                    tokio::spawn(async move {
+                        observe(&client, &addr, &id, perms).await.map(|o| (addr, o))
+                    })
+                })
+                .buffer_unordered(parallelism.max(1));
+            while let Some(joined) = reads.next().await {
+                let read = match joined {
+                    Ok(read) => read,
+                    // A read that panicked panics the plan, as it would inline.
+                    Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                    // Cancelled: only when the runtime shuts down, with the plan.
+                    Err(_) => break,
+                };
+                // The planner stopped (an error): stop reading.
+                if tx.send(read).is_err() {
+                    break;
+                }
             }
-        }
-    });
-    rx
+        });
+        PlanReads { rx, sent }
+    }
+
+    /// Start reading every resource of `state` before the bundle is known:
+    /// permissions where the last apply set them.
+    pub fn start(state: &DeploymentState, client: &Client, parallelism: usize) -> PlanReads {
+        PlanReads::start_with(state, client, parallelism, |_, rs| {
+            rs.applied.get("permissions").is_some()
+        })
+    }
+
+    /// Resources of `bundle` these reads do not serve as they are: read with
+    /// another id than the state's (not expected: the reads are started from
+    /// the same state), or without the permissions the config now sets.
+    /// With each, whether a first read of it is on its way.
+    fn to_read_again(
+        &self,
+        bundle: &Bundle,
+        state: &DeploymentState,
+    ) -> Vec<(ResourceAddr, String, bool)> {
+        state
+            .resources
+            .iter()
+            .filter_map(|(addr, rs)| {
+                let again = match self.sent.get(addr) {
+                    None => true,
+                    Some((id, perms)) => {
+                        *id != rs.id || (!perms && wants_permissions(bundle, addr, rs))
+                    }
+                };
+                again.then(|| (addr.clone(), rs.id.clone(), self.sent.contains_key(addr)))
+            })
+            .collect()
+    }
+}
+
+/// A finished read task's read (a panic in it goes on here).
+fn joined(task: Result<Read, tokio::task::JoinError>) -> Read {
+    match task {
+        Ok(read) => read,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+/// A resource's permissions are read when its config or its last apply set
+/// them.
+fn wants_permissions(bundle: &Bundle, addr: &ResourceAddr, rs: &ResourceState) -> bool {
+    bundle
+        .resources
+        .get(addr)
+        .is_some_and(|rc| rc.value.get("permissions").is_some())
+        || rs.applied.get("permissions").is_some()
 }
 
 /// Run CPU-bound work from async code without stalling the tasks queued
@@ -594,17 +661,54 @@ pub async fn make_plan(
     client: Option<&Client>,
     opts: &PlanOptions,
 ) -> Result<Plan, EngineError> {
+    make_plan_with_reads(bundle, state, client, opts, None).await
+}
+
+/// [`make_plan`] with the reads already sent from `state` ([`PlanReads::start`]).
+pub async fn make_plan_with_reads(
+    bundle: &Bundle,
+    state: &DeploymentState,
+    client: Option<&Client>,
+    opts: &PlanOptions,
+    early: Option<PlanReads>,
+) -> Result<Plan, EngineError> {
     let unsupported = unsupported_kinds(bundle);
     if !unsupported.is_empty() {
         return Err(EngineError::Unsupported { kinds: unsupported });
     }
     // The reads go out first; the graph and the hash are made while they
     // are in flight (worker threads carry them).
-    let mut reads = match (opts.refresh, client) {
-        (true, Some(c)) => Some(start_reads(bundle, state, c, opts.parallelism)),
-        (true, None) => return Err(EngineError::NoClient),
-        (false, _) => None,
+    // Resources the early reads do not serve are read again; their first
+    // answers are not used.
+    let mut again = futures::stream::FuturesUnordered::new();
+    let mut stale = std::collections::HashSet::new();
+    let mut reads = match (opts.refresh, client, early) {
+        (true, Some(c), Some(early)) => {
+            for (addr, id, first_read) in early.to_read_again(bundle, state) {
+                let perms = state
+                    .resources
+                    .get(&addr)
+                    .is_some_and(|rs| wants_permissions(bundle, &addr, rs));
+                let client = c.clone();
+                if first_read {
+                    stale.insert(addr.clone());
+                }
+                again.push(tokio::spawn(async move {
+                    observe(&client, &addr, &id, perms).await.map(|o| (addr, o))
+                }));
+            }
+            Some(early)
+        }
+        (true, Some(c), None) => Some(PlanReads::start_with(
+            state,
+            c,
+            opts.parallelism,
+            |addr, rs| wants_permissions(bundle, addr, rs),
+        )),
+        (true, None, _) => return Err(EngineError::NoClient),
+        (false, _, _) => None,
     };
+    let mut reads_done = false;
     let graph = ResourceGraph::build(bundle).map_err(|diags| EngineError::Graph { diags })?;
     let hash = config_hash(bundle);
 
@@ -638,13 +742,27 @@ pub async fn make_plan(
     while settled < order.len() {
         if ready.is_empty() {
             // Nothing can be planned before another read comes in.
-            let Some(rx) = reads.as_mut() else { break };
-            let Some(read) = rx.recv().await else { break };
-            let mut arrived = vec![read?];
-            while let Ok(more) = rx.try_recv() {
-                arrived.push(more?);
+            let Some(reads) = reads.as_mut() else { break };
+            let mut arrived = Vec::new();
+            tokio::select! {
+                read = reads.rx.recv(), if !reads_done => match read {
+                    Some(read) => arrived.push((read?, false)),
+                    None => reads_done = true,
+                },
+                Some(read) = again.next(), if !again.is_empty() => {
+                    arrived.push((joined(read)?, true));
+                }
+                else => break,
             }
-            for (addr, obs) in arrived {
+            while let Ok(more) = reads.rx.try_recv() {
+                arrived.push((more?, false));
+            }
+            for ((addr, obs), read_again) in arrived {
+                // The first answer for a resource read again is not used,
+                // whether it comes before the second or after it.
+                if !read_again && stale.remove(&addr) {
+                    continue;
+                }
                 if let Some((addr, (0, _))) = waiting.get_key_value(&addr) {
                     ready.push(addr);
                 }
@@ -691,8 +809,8 @@ pub async fn make_plan(
         }
     }
     // The reads of resources only the state still has (deletes).
-    if let Some(rx) = reads.as_mut() {
-        while let Some(read) = rx.recv().await {
+    if let Some(reads) = reads.as_mut() {
+        while let Some(read) = reads.rx.recv().await {
             let (addr, obs) = read?;
             observed.insert(addr, obs);
         }

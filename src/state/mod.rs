@@ -402,17 +402,6 @@ struct Written {
     local: u64,
 }
 
-/// A target's state files read ahead of their use ([`StateStore::prefetch`]):
-/// `plan` starts this from where the last command found them, while the
-/// bundle is still loading.
-#[derive(Debug)]
-pub struct Prefetched {
-    local_dir: PathBuf,
-    local: tokio::task::JoinHandle<Result<local::LoadedLocal, StateError>>,
-    state_path: String,
-    remote: tokio::task::JoinHandle<remote::Fetched>,
-}
-
 /// The live state of one deployment, persisted on every change.
 #[derive(Debug)]
 pub struct StateStore {
@@ -446,69 +435,19 @@ impl StateStore {
         remote: Option<RemoteStore>,
         tf_local: Option<PathBuf>,
     ) -> Result<Self, StateError> {
-        StateStore::open_fetched(local, remote, tf_local, None).await
-    }
-
-    /// Start reading the local files and fetching the workspace copies of a
-    /// target's state in the background, for
-    /// [`StateStore::for_bundle_prefetched`].
-    pub fn prefetch(local: LocalStore, remote: RemoteStore) -> Prefetched {
-        Prefetched {
-            local_dir: local.dir().to_path_buf(),
-            local: tokio::task::spawn_blocking(move || local.load_with_snapshot()),
-            state_path: remote.state_path().to_string(),
-            remote: remote.fetch_in_background(),
-        }
-    }
-
-    /// [`StateStore::open_with_terraform`], taking the files from
-    /// `prefetched` when it read them from the same places.
-    async fn open_fetched(
-        local: LocalStore,
-        remote: Option<RemoteStore>,
-        tf_local: Option<PathBuf>,
-        prefetched: Option<Prefetched>,
-    ) -> Result<Self, StateError> {
-        // Only what was read from the same places stands.
-        let (local_ahead, remote_ahead) = match prefetched {
-            Some(p) => {
-                let local_ahead = if p.local_dir == local.dir() {
-                    Some(p.local)
-                } else {
-                    p.local.abort();
-                    None
-                };
-                let remote_ahead = match &remote {
-                    Some(r) if r.state_path() == p.state_path => Some(p.remote),
-                    _ => {
-                        p.remote.abort();
-                        None
-                    }
-                };
-                (local_ahead, remote_ahead)
-            }
-            None => (None, None),
-        };
         // The local files are read while the workspace copies are fetched.
-        let local_load = local_ahead.unwrap_or_else(|| {
+        let local_load = {
             let local = local.clone();
             tokio::task::spawn_blocking(move || local.load_with_snapshot())
-        });
-        let fetch = async {
-            if let Some(task) = remote_ahead {
-                match task.await {
-                    Ok(fetched) => return Some(fetched),
-                    Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                    // Cancelled: fetched again below.
-                    Err(_) => {}
-                }
-            }
-            match &remote {
-                Some(r) => Some(tokio::join!(r.read_bytes(), r.load_terraform())),
-                None => None,
-            }
         };
-        let (loaded, fetched) = tokio::join!(local_load, fetch);
+        let (loaded, fetched) = match &remote {
+            Some(r) => {
+                let (loaded, bytes, tf) =
+                    tokio::join!(local_load, r.read_bytes(), r.load_terraform());
+                (loaded, Some((bytes, tf)))
+            }
+            None => (local_load.await, None),
+        };
         let (local_state, snapshot_serial, digest) = match loaded {
             Ok(loaded) => loaded?,
             Err(e) => std::panic::resume_unwind(e.into_panic()),
@@ -607,23 +546,30 @@ impl StateStore {
     /// root, and `${workspace.state_path}` when a client is given; a
     /// terraform engine state of the Databricks CLI is taken over.
     pub async fn for_bundle(bundle: &Bundle, client: Option<&Client>) -> Result<Self, StateError> {
-        StateStore::for_bundle_prefetched(bundle, client, None).await
+        StateStore::for_target(
+            &bundle.root,
+            &bundle.target,
+            &bundle.workspace.state_path,
+            client,
+        )
+        .await
     }
 
-    /// [`StateStore::for_bundle`] with the workspace copies fetched ahead
-    /// ([`RemoteStore::prefetch`]); a fetch from another state path than the
-    /// bundle's is dropped and the state fetched again.
-    pub async fn for_bundle_prefetched(
-        bundle: &Bundle,
+    /// [`StateStore::for_bundle`] from what it needs of the bundle: its root
+    /// folder, target and workspace state path (`plan` opens the state from
+    /// where the last command found it while the bundle loads).
+    pub async fn for_target(
+        root: &std::path::Path,
+        target: &str,
+        state_path: &str,
         client: Option<&Client>,
-        prefetched: Option<Prefetched>,
     ) -> Result<Self, StateError> {
-        let local = LocalStore::new(&bundle.root, &bundle.target);
-        let remote = client.map(|c| RemoteStore::new(c.clone(), &bundle.workspace.state_path));
-        let tf_local = official_cache_dir(&bundle.root, &bundle.target)
+        let local = LocalStore::new(root, target);
+        let remote = client.map(|c| RemoteStore::new(c.clone(), state_path));
+        let tf_local = official_cache_dir(root, target)
             .join("terraform")
             .join(remote::TERRAFORM_FILE);
-        let store = StateStore::open_fetched(local, remote, Some(tf_local), prefetched).await?;
+        let store = StateStore::open_with_terraform(local, remote, Some(tf_local)).await?;
         if let Some(c) = client {
             store.read_missing_outputs(c).await;
         }

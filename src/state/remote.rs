@@ -58,12 +58,6 @@ pub(crate) async fn delete_file(client: &Client, path: &str) -> Result<(), ApiEr
     }
 }
 
-/// What a fetch gives: the state file's bytes, and the terraform state.
-pub(super) type Fetched = (
-    Result<Option<Vec<u8>>, StateError>,
-    Result<Option<TfState>, StateError>,
-);
-
 /// `resources.json` in the workspace.
 #[derive(Debug, Clone)]
 pub struct RemoteStore {
@@ -77,11 +71,6 @@ impl RemoteStore {
             client,
             state_path: state_path.trim_end_matches('/').to_string(),
         }
-    }
-
-    /// The workspace folder of the state (no trailing slash).
-    pub fn state_path(&self) -> &str {
-        &self.state_path
     }
 
     pub fn file_path(&self) -> String {
@@ -99,12 +88,6 @@ impl RemoteStore {
         read_file(&self.client, &path)
             .await
             .map_err(remote_err(&path))
-    }
-
-    /// Fetch the state file and the terraform state in the background.
-    pub(super) fn fetch_in_background(&self) -> tokio::task::JoinHandle<Fetched> {
-        let store = self.clone();
-        tokio::spawn(async move { tokio::join!(store.read_bytes(), store.load_terraform()) })
     }
 
     /// The state in `bytes` (from [`RemoteStore::read_bytes`]); when their
