@@ -479,6 +479,7 @@ fn take<T>(slot: &std::sync::Mutex<Option<T>>) -> Option<T> {
 /// the bundle loads. Used only if the loaded bundle has that target and
 /// state path; else dropped, and the state opened again.
 struct EarlyState {
+    root: std::path::PathBuf,
     hint: StatePathHint,
     task: tokio::task::JoinHandle<EarlyOpened>,
     /// Dropped unused (the bundle did not load, or loads again), it stops.
@@ -504,12 +505,14 @@ impl EarlyState {
         reads: Option<usize>,
     ) -> EarlyState {
         let (target, state_path) = (hint.target.clone(), hint.state_path.clone());
+        let at = root.clone();
         let task = tokio::spawn(async move {
-            let store = StateStore::for_target(&root, &target, &state_path, Some(&client)).await?;
+            let store = StateStore::for_target(&at, &target, &state_path, Some(&client)).await?;
             let reads = reads.map(|p| store.read(|st| PlanReads::start(st, &client, p)));
             Ok((store, reads))
         });
         EarlyState {
+            root,
             hint,
             _stop: AbortOnDrop(task.abort_handle()),
             task,
@@ -518,7 +521,8 @@ impl EarlyState {
 
     fn serves(&self, bundle: &Bundle) -> bool {
         let trim = |p: &str| p.trim_end_matches('/').to_string();
-        self.hint.target == bundle.target
+        self.root == bundle.root
+            && self.hint.target == bundle.target
             && trim(&self.hint.state_path) == trim(&bundle.workspace.state_path)
     }
 

@@ -49,10 +49,15 @@ pub fn record_hint(root: &Path, target_arg: Option<&str>, hint: StatePathHint) {
     let Ok(bytes) = serde_json::to_vec_pretty(&hints) else {
         return;
     };
-    // Written whole under another name, then renamed: a reader never sees
+    // Owner-only like the rest of the cache (it names workspace folders);
+    // written whole under another name, then renamed: a reader never sees
     // half a file.
     let tmp = path.with_extension("json.tmp");
-    if std::fs::write(&tmp, bytes).is_ok() && std::fs::rename(&tmp, &path).is_err() {
+    let written = super::private::create(&tmp).and_then(|mut f| {
+        use std::io::Write as _;
+        f.write_all(&bytes)
+    });
+    if written.is_err() || std::fs::rename(&tmp, &path).is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
 }
@@ -85,6 +90,15 @@ mod tests {
             Some(hint("prod", "/b"))
         );
         assert_eq!(read_hint(dir.path(), Some("stage")), None);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(hints_file(dir.path()))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, super::super::private::FILE_MODE, "owner-only");
+        }
         record_hint(dir.path(), None, hint("dev", "/c"));
         assert_eq!(read_hint(dir.path(), None), Some(hint("dev", "/c")));
         std::fs::write(hints_file(dir.path()), "not json").unwrap();
