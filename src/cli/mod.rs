@@ -57,8 +57,16 @@ impl Exit {
 
 /// Parse the process arguments and run: the whole of `main`.
 pub fn main() -> Exit {
+    main_with(|| {})
+}
+
+/// [`main`], calling `short_reader` before any work when the command only
+/// reads and exits (`plan`, `validate`): the binary then lets its allocator
+/// keep freed pages for reuse (a 10,000-resource plan faulted fresh pages in
+/// for a quarter of its CPU), where a long deploy returns them at once.
+pub fn main_with(short_reader: impl FnOnce()) -> Exit {
     init_debug_log();
-    main_from(std::env::args_os())
+    main_from_with(std::env::args_os(), short_reader)
 }
 
 /// `LAKEBUNDLE_LOG=debug` (or any tracing filter, e.g.
@@ -90,9 +98,18 @@ fn init_debug_log() {
 /// is reserved for `plan --detailed-exitcode` with changes; `--help` and
 /// `--version` exit 0.
 pub fn main_from(args: impl IntoIterator<Item = OsString>) -> Exit {
+    main_from_with(args, || {})
+}
+
+fn main_from_with(args: impl IntoIterator<Item = OsString>, short_reader: impl FnOnce()) -> Exit {
     let args: Vec<OsString> = args.into_iter().collect();
     match Cli::try_parse_from_args(&args) {
-        Ok(cli) => run(cli),
+        Ok(cli) => {
+            if matches!(cli.command.name(), "plan" | "validate") {
+                short_reader();
+            }
+            run(cli)
+        }
         Err(e) => usage_error(&e, json_requested(&args)),
     }
 }
