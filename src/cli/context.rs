@@ -46,11 +46,25 @@ pub struct Session {
     early_reads: std::sync::Mutex<Option<PlanReads>>,
     /// `-t` as given (the key of the state path hints).
     target_arg: Option<String>,
+    /// The command opened the state (its place is remembered at the end).
+    state_opened: std::sync::atomic::AtomicBool,
 }
 
 impl Session {
     /// Stop the local workspace, if one was started.
     pub async fn close(self) {
+        // Where this command found the state, for the next `plan` (at the
+        // end: a first deploy makes `.lakebundle/` only as it goes).
+        if self.local.is_none() && self.state_opened.into_inner() {
+            hint::record_hint(
+                &self.bundle.root,
+                self.target_arg.as_deref(),
+                StatePathHint {
+                    target: self.bundle.target.clone(),
+                    state_path: self.bundle.workspace.state_path.clone(),
+                },
+            );
+        }
         if let Some(emu) = self.local {
             emu.detach().await;
         }
@@ -73,16 +87,8 @@ impl Session {
                 .map_err(CliError::state)?,
         };
         tracing::debug!(target: "lakebundle::phase", "state opened");
-        if self.local.is_none() {
-            hint::record_hint(
-                &self.bundle.root,
-                self.target_arg.as_deref(),
-                StatePathHint {
-                    target: self.bundle.target.clone(),
-                    state_path: self.bundle.workspace.state_path.clone(),
-                },
-            );
-        }
+        self.state_opened
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(store)
     }
 
@@ -460,6 +466,7 @@ async fn open_with(
             early_state: Default::default(),
             early_reads: Default::default(),
             target_arg: g.target.clone(),
+            state_opened: Default::default(),
         }),
         Err(e) => {
             if let Some(emu) = local {
@@ -609,6 +616,7 @@ async fn open_user_first(
         early_state: std::sync::Mutex::new(early_state),
         early_reads: Default::default(),
         target_arg: g.target.clone(),
+        state_opened: Default::default(),
     })))
 }
 
