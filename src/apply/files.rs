@@ -564,7 +564,6 @@ fn read_local_manifest(path: &Path) -> Option<Manifest> {
 /// owner-only (0600) and a directory created for it 0700: plans and
 /// manifests name resources and workspace paths.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FilesError> {
-    use std::io::Write as _;
     let dir = path.parent().unwrap_or(Path::new("."));
     let write_err = |p: &Path| {
         let p = p.to_path_buf();
@@ -573,17 +572,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FilesError> {
     if !dir.as_os_str().is_empty() {
         private::create_dir_all(dir).map_err(write_err(dir))?;
     }
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        std::process::id()
-    ));
-    private::create(&tmp)
-        .and_then(|mut f| f.write_all(bytes))
-        .map_err(write_err(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(write_err(path))
+    private::write_atomic(path, bytes).map_err(write_err(path))
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

@@ -179,12 +179,12 @@ pub fn with_session_prefetching_state(
     reads: Option<usize>,
     body: impl AsyncFnOnce(&Session) -> Result<Exit, CliError>,
 ) -> Result<Exit, CliError> {
-    with_session_opts(g, Some(reads), body)
+    with_session_opts(g, Some(StateAhead { reads }), body)
 }
 
 fn with_session_opts(
     g: &GlobalArgs,
-    prefetch_state: Option<Option<usize>>,
+    prefetch_state: Option<StateAhead>,
     body: impl AsyncFnOnce(&Session) -> Result<Exit, CliError>,
 ) -> Result<Exit, CliError> {
     let rt = runtime()?;
@@ -417,11 +417,10 @@ pub async fn open(g: &GlobalArgs) -> Result<Session, CliError> {
 }
 
 /// `prefetch_state`: open the state from where the last command found it
-/// while the bundle loads, and (with a parallelism) send its resources'
-/// reads.
+/// while the bundle loads.
 async fn open_with(
     g: &GlobalArgs,
-    prefetch_state: Option<Option<usize>>,
+    prefetch_state: Option<StateAhead>,
 ) -> Result<Session, CliError> {
     let (prefetched, loaded) = if g.local {
         (None, None)
@@ -475,6 +474,13 @@ async fn open_with(
             Err(e)
         }
     }
+}
+
+/// What `plan` opens ahead, while the bundle loads: the state, and with a
+/// parallelism the reads of its resources (none for `--refresh=false`).
+#[derive(Debug, Clone, Copy)]
+struct StateAhead {
+    reads: Option<usize>,
 }
 
 fn take<T>(slot: &std::sync::Mutex<Option<T>>) -> Option<T> {
@@ -561,7 +567,7 @@ enum UserFirst {
 /// load reads). Otherwise the two-load path takes over, quietly.
 async fn open_user_first(
     g: &GlobalArgs,
-    prefetch_state: Option<Option<usize>>,
+    prefetch_state: Option<StateAhead>,
 ) -> Result<UserFirst, CliError> {
     let Ok(spec_client) = remote_client(g, None) else {
         return Ok(UserFirst::Fallback(None, None));
@@ -571,7 +577,7 @@ async fn open_user_first(
     // load needs the user only to resolve references.
     let warm_opts = load_options(g, None, HashMap::new());
     // And the state is opened from where the last command found it.
-    let early_state = prefetch_state.and_then(|reads| {
+    let early_state = prefetch_state.and_then(|StateAhead { reads }| {
         let root = crate::config::load::bundle_root(&warm_opts)?;
         let hint = hint::read_hint(&root, g.target.as_deref())?;
         Some(EarlyState::start(root, hint, spec_client.clone(), reads))

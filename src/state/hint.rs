@@ -49,17 +49,8 @@ pub fn record_hint(root: &Path, target_arg: Option<&str>, hint: StatePathHint) {
     let Ok(bytes) = serde_json::to_vec_pretty(&hints) else {
         return;
     };
-    // Owner-only like the rest of the cache (it names workspace folders);
-    // written whole under another name, then renamed: a reader never sees
-    // half a file.
-    let tmp = path.with_extension("json.tmp");
-    let written = super::private::create(&tmp).and_then(|mut f| {
-        use std::io::Write as _;
-        f.write_all(&bytes)
-    });
-    if written.is_err() || std::fs::rename(&tmp, &path).is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
+    // Owner-only like the rest of the cache (it names workspace folders).
+    let _ = super::private::write_atomic(&path, &bytes);
 }
 
 #[cfg(test)]
