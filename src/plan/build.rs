@@ -1098,7 +1098,7 @@ fn plan_resource(
         Observed::Present { raw, permissions } => {
             let yaml = into_api_view(kind.remote_to_config(raw));
             (
-                Cow::Owned(effective_current(&yaml, raw, Some(&applied), rules)),
+                Cow::Owned(effective_current(yaml, raw, Some(&applied), rules)),
                 permissions.as_ref(),
             )
         }

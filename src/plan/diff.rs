@@ -81,38 +81,18 @@ fn touches(path: &str, rule: &str) -> bool {
     under(path, rule) || under(rule, path)
 }
 
-/// Paths with their list selectors dropped (`tasks[task_key=a].x` → `tasks.x`),
-/// so rules can name fields inside lists. Borrowed when there is none (most
-/// paths: this runs for every field of every resource in a plan).
-fn rule_path(path: &str) -> std::borrow::Cow<'_, str> {
-    if !path.contains('[') {
-        return std::borrow::Cow::Borrowed(path);
-    }
-    let mut out = String::with_capacity(path.len());
-    let mut depth = 0;
-    for c in path.chars() {
-        match c {
-            '[' => depth += 1,
-            ']' => depth -= 1,
-            _ if depth == 0 => out.push(c),
-            _ => {}
-        }
-    }
-    std::borrow::Cow::Owned(out)
-}
-
-fn ignored(path: &str, rules: &FieldRules) -> bool {
-    let p = rule_path(path);
+/// `rule` is a field path without its list selectors (`tasks[task_key=a].x`
+/// → `tasks.x`), so rules can name fields inside lists.
+fn ignored(rule: &str, rules: &FieldRules) -> bool {
     rules
         .output_only
         .iter()
         .chain(rules.bundle_only)
-        .any(|r| under(&p, r))
+        .any(|r| under(rule, r))
 }
 
-fn forces_replacement(path: &str, rules: &FieldRules) -> bool {
-    let p = rule_path(path);
-    rules.replace_on_any_change || rules.immutable.iter().any(|r| touches(&p, r))
+fn forces_replacement(rule: &str, rules: &FieldRules) -> bool {
+    rules.replace_on_any_change || rules.immutable.iter().any(|r| touches(rule, r))
 }
 
 /// The element key shared by every object in `list`, if any.
@@ -126,19 +106,36 @@ fn list_key(list: &[Value]) -> Option<&'static str> {
         .find(|k| list.iter().all(|e| e.get(k).is_some_and(|v| v.is_string())))
 }
 
-fn keyed_path(path: &str, key: &str, value: &str) -> String {
-    format!("{path}[{key}={value}]")
+/// The value of key `k` of each element (`""` where missing).
+fn list_ids<'v>(list: &'v [Value], k: &str) -> Vec<&'v str> {
+    list.iter()
+        .map(|e| e.get(k).and_then(Value::as_str).unwrap_or(""))
+        .collect()
 }
 
+/// Walks every field of a resource (a plan walks every field of every
+/// resource): `path` is the field's path and `rule` the same without list
+/// selectors, both one buffer extended for each child and cut back after it.
 struct Walker<'r> {
     rules: &'r FieldRules,
     out: Vec<FieldChange>,
+    path: String,
+    rule: String,
 }
 
-impl Walker<'_> {
+impl<'r> Walker<'r> {
+    fn new(rules: &'r FieldRules) -> Self {
+        Walker {
+            rules,
+            out: Vec::new(),
+            path: String::new(),
+            rule: String::new(),
+        }
+    }
+
     fn push(&mut self, path: String, old: Option<&Value>, new: Option<&Value>) {
         let unknown = new.is_some_and(is_unknown);
-        let forces = forces_replacement(&path, self.rules);
+        let forces = forces_replacement(&self.rule, self.rules);
         self.out.push(FieldChange {
             forces_replacement: forces,
             path,
@@ -148,61 +145,66 @@ impl Walker<'_> {
         });
     }
 
+    /// Append `.key` (or `key` at the top) to both paths; returns their
+    /// lengths before, for [`Walker::cut`].
+    fn enter_key(&mut self, key: &str) -> (usize, usize) {
+        let lens = (self.path.len(), self.rule.len());
+        push_key(&mut self.path, key);
+        push_key(&mut self.rule, key);
+        lens
+    }
+
+    fn cut(&mut self, (path, rule): (usize, usize)) {
+        self.path.truncate(path);
+        self.rule.truncate(rule);
+    }
+
     /// Compare `new` (desired) with `old` (current). `prev` is the last applied
     /// value at the same place: fields it set but `new` no longer sets are
-    /// reported as removed. `path` is one buffer, extended for each child and
-    /// cut back after it (a plan walks every field of every resource).
-    fn walk(
-        &mut self,
-        path: &mut String,
-        new: Option<&Value>,
-        old: Option<&Value>,
-        prev: Option<&Value>,
-    ) {
-        if !path.is_empty() && ignored(path, self.rules) {
+    /// reported as removed.
+    fn walk(&mut self, new: Option<&Value>, old: Option<&Value>, prev: Option<&Value>) {
+        if !self.path.is_empty() && ignored(&self.rule, self.rules) {
             return;
         }
         match (new, old) {
-            (Some(n), _) if is_unknown(n) && !matches!(n, Value::Object(_) | Value::Array(_)) => {
-                self.push(path.clone(), old, Some(n));
+            (Some(n), _) if !matches!(n, Value::Object(_) | Value::Array(_)) && is_unknown(n) => {
+                self.push(self.path.clone(), old, Some(n));
             }
             (Some(Value::Object(n)), Some(Value::Object(o))) => {
                 let p = prev.and_then(Value::as_object);
-                self.walk_map(path, n, o, p);
+                self.walk_map(n, o, p);
             }
             (Some(Value::Array(n)), Some(Value::Array(o))) => {
                 let p = prev.and_then(Value::as_array);
-                self.walk_list(path, n, o, p);
+                self.walk_list(n, o, p);
             }
             (Some(n), o) if is_unset(Some(n)) => {
                 // Config sets an empty value: only a change if the remote has content
                 // and the last apply did not leave it there.
                 if !is_unset(o) && prev.is_some() {
-                    self.push(path.clone(), o, None);
+                    self.push(self.path.clone(), o, None);
                 }
             }
             (Some(n), Some(o)) => {
                 if !values_equal(n, o) {
-                    self.push(path.clone(), Some(o), Some(n));
+                    self.push(self.path.clone(), Some(o), Some(n));
                 }
             }
-            (Some(n), None) => self.push(path.clone(), None, Some(n)),
+            (Some(n), None) => self.push(self.path.clone(), None, Some(n)),
             (None, _) => {}
         }
     }
 
     fn walk_map(
         &mut self,
-        path: &mut String,
         new: &Map<String, Value>,
         old: &Map<String, Value>,
         prev: Option<&Map<String, Value>>,
     ) {
-        let len = path.len();
         for (k, nv) in new {
-            push_key(path, k);
-            self.walk(path, Some(nv), old.get(k), prev.and_then(|p| p.get(k)));
-            path.truncate(len);
+            let lens = self.enter_key(k);
+            self.walk(Some(nv), old.get(k), prev.and_then(|p| p.get(k)));
+            self.cut(lens);
         }
         // Fields the last apply set and the config dropped: the remote still has them.
         if let Some(prev) = prev {
@@ -210,69 +212,65 @@ impl Walker<'_> {
                 if new.contains_key(k) {
                     continue;
                 }
-                push_key(path, k);
-                if !ignored(path, self.rules) && !is_unset(old.get(k)) {
-                    self.push(path.clone(), old.get(k), None);
+                let lens = self.enter_key(k);
+                if !ignored(&self.rule, self.rules) && !is_unset(old.get(k)) {
+                    self.push(self.path.clone(), old.get(k), None);
                 }
-                path.truncate(len);
+                self.cut(lens);
             }
         }
     }
 
-    fn walk_list(
-        &mut self,
-        path: &mut String,
-        new: &[Value],
-        old: &[Value],
-        prev: Option<&Vec<Value>>,
-    ) {
+    fn walk_list(&mut self, new: &[Value], old: &[Value], prev: Option<&Vec<Value>>) {
         use std::fmt::Write;
         let all_objects = new.iter().chain(old).all(Value::is_object);
         if !all_objects {
             // Lists of scalars compare whole: order matters (primary key columns).
             if !values_equal(&Value::Array(new.to_vec()), &Value::Array(old.to_vec())) {
                 self.push(
-                    path.clone(),
+                    self.path.clone(),
                     Some(&Value::Array(old.to_vec())),
                     Some(&Value::Array(new.to_vec())),
                 );
             }
             return;
         }
-        let len = path.len();
+        let len = self.path.len();
         let key =
             list_key(new).filter(|k| old.iter().all(|e| e.get(k).is_some_and(|v| v.is_string())));
         match key {
             Some(k) => {
-                fn id<'v>(e: &'v Value, k: &str) -> &'v str {
-                    e.get(k).and_then(Value::as_str).unwrap_or("")
+                let new_ids = list_ids(new, k);
+                let old_ids = list_ids(old, k);
+                let prev_ids = prev.map(|p| list_ids(p, k));
+                fn find<'v>(list: &'v [Value], ids: &[&str], want: &str) -> Option<&'v Value> {
+                    ids.iter().position(|id| *id == want).map(|i| &list[i])
                 }
-                fn find<'v>(list: &'v [Value], k: &str, want: &str) -> Option<&'v Value> {
-                    list.iter().find(|e| id(e, k) == want)
+                for (n, want) in new.iter().zip(&new_ids) {
+                    let _ = write!(self.path, "[{k}={want}]");
+                    let o = find(old, &old_ids, want);
+                    let p = prev
+                        .zip(prev_ids.as_deref())
+                        .and_then(|(p, ids)| find(p, ids, want));
+                    self.walk(Some(n), o, p);
+                    self.path.truncate(len);
                 }
-                for n in new {
-                    let want = id(n, k);
-                    let _ = write!(path, "[{k}={want}]");
-                    let o = find(old, k, want);
-                    let p = prev.and_then(|p| find(p, k, want));
-                    self.walk(path, Some(n), o, p);
-                    path.truncate(len);
-                }
-                for o in old {
-                    let have = id(o, k);
-                    if !new.iter().any(|n| id(n, k) == have) {
-                        self.push(keyed_path(path, k, have), Some(o), None);
+                for (o, have) in old.iter().zip(&old_ids) {
+                    if !new_ids.contains(have) {
+                        let path = format!("{}[{k}={have}]", self.path);
+                        self.push(path, Some(o), None);
                     }
                 }
             }
             None => {
                 for (i, n) in new.iter().enumerate() {
-                    let _ = write!(path, "[{i}]");
-                    self.walk(path, Some(n), old.get(i), prev.and_then(|p| p.get(i)));
-                    path.truncate(len);
+                    let _ = write!(self.path, "[{i}]");
+                    self.walk(Some(n), old.get(i), prev.and_then(|p| p.get(i)));
+                    self.path.truncate(len);
                 }
                 for (i, o) in old.iter().enumerate().skip(new.len()) {
-                    self.push(format!("{path}[{i}]"), Some(o), None);
+                    let path = format!("{}[{i}]", self.path);
+                    self.push(path, Some(o), None);
                 }
             }
         }
@@ -295,11 +293,8 @@ pub fn diff_fields(
     applied: Option<&Value>,
     rules: &FieldRules,
 ) -> Vec<FieldChange> {
-    let mut w = Walker {
-        rules,
-        out: Vec::new(),
-    };
-    w.walk(&mut String::new(), Some(desired), Some(current), applied);
+    let mut w = Walker::new(rules);
+    w.walk(Some(desired), Some(current), applied);
     w.out
 }
 
@@ -329,16 +324,8 @@ pub fn drift_fields(
     let Some(applied_in_config) = restrict(applied, desired) else {
         return vec![];
     };
-    let mut w = Walker {
-        rules,
-        out: Vec::new(),
-    };
-    w.walk(
-        &mut String::new(),
-        Some(&applied_in_config),
-        Some(current),
-        None,
-    );
+    let mut w = Walker::new(rules);
+    w.walk(Some(&applied_in_config), Some(current), None);
     w.out
         .into_iter()
         .filter(|c| !c.unknown)
@@ -374,25 +361,24 @@ pub fn get_path<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
 /// every input-only field filled from its `effective_*` twin in `raw_remote`,
 /// else from the last applied config, since GET never returns it.
 pub fn effective_current(
-    remote: &Value,
+    mut remote: Value,
     raw_remote: &Value,
     applied: Option<&Value>,
     rules: &FieldRules,
 ) -> Value {
-    let mut out = remote.clone();
     for (field, twin) in rules.input_only {
-        if get_path(&out, field).is_some() {
+        if get_path(&remote, field).is_some() {
             continue;
         }
         let from_twin = (!twin.is_empty())
-            .then(|| get_path(raw_remote, twin).or_else(|| get_path(remote, twin)))
+            .then(|| get_path(raw_remote, twin).or_else(|| get_path(&remote, twin)))
             .flatten();
         let from_applied = applied.and_then(|a| get_path(a, field));
-        if let Some(v) = from_twin.or(from_applied) {
-            set_path(&mut out, field, v.clone());
+        if let Some(v) = from_twin.or(from_applied).cloned() {
+            set_path(&mut remote, field, v);
         }
     }
-    out
+    remote
 }
 
 /// Set a plain dotted path (map keys only), creating maps on the way.
@@ -484,7 +470,7 @@ mod tests {
         let raw = json!({"name": "db", "effective_node_count": 2});
         let applied =
             json!({"name": "db", "node_count": 2, "custom_tags": [{"key": "a", "value": "1"}]});
-        let cur = effective_current(&json!({"name": "db"}), &raw, Some(&applied), &rules());
+        let cur = effective_current(json!({"name": "db"}), &raw, Some(&applied), &rules());
         assert_eq!(cur["node_count"], json!(2));
         assert_eq!(cur["custom_tags"], applied["custom_tags"]);
         let desired =

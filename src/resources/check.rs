@@ -7,31 +7,19 @@
 //! a boolean field accepts `"true"`/`"false"`. A value still holding a
 //! `${...}` reference is accepted anywhere; `null` counts as absent.
 
-use serde_json::Value;
-
 use crate::config::source::{Node, NodeKind, ScalarStyle};
 use crate::diag::{did_you_mean, Diag, Diagnostics};
-use crate::resources::common::{node_is_interpolated, INTERPOLATION_DEF};
+use crate::resources::common::node_is_interpolated;
+use crate::resources::compiled_schema::{compiled, Additional, CompiledSchema, Id};
 
 /// Check `node` against the schema definition `def` of the bundle schema.
 /// `addr` prefixes every message (`resources.database_instances.main`).
 pub fn check_def(def: &str, addr: &str, node: &Node, diags: &mut Diagnostics) {
-    let root = crate::resources::schema::bundle_schema_ref();
-    static ANY: Value = Value::Bool(true);
-    let schema = root.get("$defs").and_then(|d| d.get(def)).unwrap_or(&ANY);
-    check_schema(root, schema, addr, node, diags);
-}
-
-/// Check `node` against an arbitrary `schema` whose `$ref`s resolve in `root`.
-pub fn check_schema<'a>(
-    root: &'a Value,
-    schema: &'a Value,
-    addr: &str,
-    node: &Node,
-    diags: &mut Diagnostics,
-) {
-    let mut walker = Walker { root, diags };
-    walker.walk(schema, node, &Path::Root(addr));
+    let schema = compiled();
+    // An unknown definition constrains nothing.
+    let Some(id) = schema.def(def) else { return };
+    let mut walker = Walker { schema, diags };
+    walker.walk(id, node, &Path::Root(addr));
 }
 
 /// Where a node sits, built as a borrowed chain and only rendered to text
@@ -53,8 +41,8 @@ impl std::fmt::Display for Path<'_> {
     }
 }
 
-struct Walker<'a, 'd> {
-    root: &'a Value,
+struct Walker<'d> {
+    schema: &'static CompiledSchema,
     diags: &'d mut Diagnostics,
 }
 
@@ -83,129 +71,80 @@ fn type_phrase(ty: &str) -> &'static str {
     }
 }
 
-impl<'a> Walker<'a, '_> {
-    /// Follow `$ref`s to the schema that constrains.
-    fn resolve(&self, mut schema: &'a Value) -> &'a Value {
-        let root: &'a Value = self.root;
-        for _ in 0..32 {
-            let Some(r) = schema.get("$ref").and_then(Value::as_str) else {
-                break;
-            };
-            let Some(name) = r.strip_prefix("#/$defs/") else {
-                break;
-            };
-            match root.get("$defs").and_then(|d| d.get(name)) {
-                Some(next) => schema = next,
-                None => break,
-            }
-        }
-        schema
-    }
-
-    /// A branch that never decides a shape: the `${...}` pattern, or the
-    /// `null` the editor schema allows for a key left empty (null nodes are
-    /// skipped before any branch is chosen).
-    fn is_passthrough_branch(schema: &Value) -> bool {
-        Self::is_interpolation_branch(schema)
-            || schema.get("type").and_then(Value::as_str) == Some("null")
-    }
-
-    fn is_interpolation_branch(schema: &Value) -> bool {
-        schema
-            .get("$ref")
-            .and_then(Value::as_str)
-            .and_then(|r| r.strip_suffix(INTERPOLATION_DEF))
-            .is_some_and(|r| r.ends_with('/'))
-    }
-
-    /// Check one node; `path` names it in messages.
-    fn walk(&mut self, schema: &'a Value, node: &Node, path: &Path<'_>) {
+impl Walker<'_> {
+    /// Check one node against schema location `id`; `path` names it in messages.
+    fn walk(&mut self, id: Id, node: &Node, path: &Path<'_>) {
         if matches!(node.kind, NodeKind::Null) || node_is_interpolated(node) {
             return;
         }
-        let schema = self.resolve(schema);
-        let Value::Object(obj) = schema else { return };
-
-        if let Some(alts) = obj
-            .get("anyOf")
-            .or_else(|| obj.get("oneOf"))
-            .and_then(Value::as_array)
-        {
-            let alts: Vec<&Value> = alts
-                .iter()
-                .filter(|a| !Self::is_passthrough_branch(a))
-                .collect();
+        let s = self.schema.node(id);
+        if !s.is_object {
+            return;
+        }
+        if let Some(alts) = &s.alternatives {
             match alts.as_slice() {
                 [] => {}
-                [only] => self.walk(only, node, path),
+                [only] => self.walk(*only, node, path),
                 many => self.walk_alternatives(many, node, path),
             }
         }
-
-        if let Some(ty) = obj.get("type").and_then(Value::as_str) {
+        if let Some(ty) = s.ty {
             if !self.check_type(ty, node, path) {
                 return;
             }
         }
-        if let Some(Value::Array(allowed)) = obj.get("enum") {
+        if let Some(allowed) = &s.enum_values {
             self.check_enum(allowed, node, path);
         }
-        self.check_range(obj, node, path);
+        self.check_range(s.minimum, s.maximum, node, path);
 
         match &node.kind {
             NodeKind::Map(map) => {
-                let props = obj.get("properties").and_then(Value::as_object);
-                let additional = obj.get("additionalProperties");
+                let props = s.properties.as_ref();
                 for (key, value) in &map.entries {
                     let child_path = Path::Key(path, &key.name);
                     if let Some(sub) = props.and_then(|p| p.get(&key.name)) {
                         self.walk(sub, value, &child_path);
-                    } else {
-                        match additional {
-                            Some(Value::Bool(false)) => {
-                                let known = props
-                                    .map(|p| p.keys().map(String::as_str).collect::<Vec<_>>())
-                                    .unwrap_or_default();
-                                let mut d = Diag::warning(format!(
-                                    "unknown field `{}` in {path}",
-                                    key.name
-                                ))
-                                .at(key.span, "unknown field");
-                                if let Some(s) = did_you_mean(&key.name, known.iter().copied()) {
-                                    d = d.help(format!("did you mean `{s}`?"));
-                                } else if !known.is_empty() && known.len() <= 12 {
-                                    d = d.help(format!("known fields: {}", known.join(", ")));
-                                }
-                                self.diags.push(d);
+                        continue;
+                    }
+                    match s.additional {
+                        Additional::Forbidden => {
+                            let known: &[&str] = props.map_or(&[], |p| &p.names);
+                            let mut d =
+                                Diag::warning(format!("unknown field `{}` in {path}", key.name))
+                                    .at(key.span, "unknown field");
+                            if let Some(s) = did_you_mean(&key.name, known.iter().copied()) {
+                                d = d.help(format!("did you mean `{s}`?"));
+                            } else if !known.is_empty() && known.len() <= 12 {
+                                d = d.help(format!("known fields: {}", known.join(", ")));
                             }
-                            Some(sub @ Value::Object(_)) => self.walk(sub, value, &child_path),
-                            _ => {}
+                            self.diags.push(d);
                         }
+                        Additional::Schema(sub) => self.walk(sub, value, &child_path),
+                        Additional::Unchecked => {}
                     }
                 }
-                if let Some(Value::Array(required)) = obj.get("required") {
-                    for req in required.iter().filter_map(Value::as_str) {
-                        if map
-                            .get(req)
-                            .is_none_or(|v| matches!(v.kind, NodeKind::Null))
-                        {
-                            // Like the CLI: a warning, the server may
-                            // default it (`--strict` makes it an error).
-                            self.diags.push(
-                                Diag::warning(format!("{path} is missing required field `{req}`"))
-                                    .at(node.span, format!("`{req}` is required here")),
-                            );
-                        }
+                for req in s.required.iter().flatten() {
+                    if map
+                        .get(req)
+                        .is_none_or(|v| matches!(v.kind, NodeKind::Null))
+                    {
+                        // Like the CLI: a warning, the server may
+                        // default it (`--strict` makes it an error).
+                        self.diags.push(
+                            Diag::warning(format!("{path} is missing required field `{req}`"))
+                                .at(node.span, format!("`{req}` is required here")),
+                        );
                     }
                 }
             }
             NodeKind::Seq(items) => {
-                if let Some(item_schema) = obj.get("items") {
+                if let Some(item_schema) = s.items {
                     for (i, item) in items.iter().enumerate() {
                         self.walk(item_schema, item, &Path::Index(path, i));
                     }
                 }
-                if let Some(min) = obj.get("minItems").and_then(Value::as_u64) {
+                if let Some(min) = s.min_items {
                     if (items.len() as u64) < min {
                         let msg = if min == 1 {
                             format!("{path} must not be empty")
@@ -223,12 +162,12 @@ impl<'a> Walker<'a, '_> {
 
     /// Several non-`${...}` alternatives: accept the first that fits cleanly,
     /// otherwise report the problems of the branch whose type matches.
-    fn walk_alternatives(&mut self, alts: &[&'a Value], node: &Node, path: &Path<'_>) {
+    fn walk_alternatives(&mut self, alts: &[Id], node: &Node, path: &Path<'_>) {
         let mut best: Option<Diagnostics> = None;
-        for alt in alts {
+        for &alt in alts {
             let mut scratch = Diagnostics::default();
             Walker {
-                root: self.root,
+                schema: self.schema,
                 diags: &mut scratch,
             }
             .walk(alt, node, path);
@@ -236,10 +175,10 @@ impl<'a> Walker<'a, '_> {
                 self.diags.extend(scratch);
                 return;
             }
-            let resolved = self.resolve(alt);
-            let type_fits = resolved
-                .get("type")
-                .and_then(Value::as_str)
+            let type_fits = self
+                .schema
+                .node(alt)
+                .ty
                 .is_some_and(|t| node_type_matches(t, node));
             if best.is_none() || type_fits {
                 best = Some(scratch);
@@ -277,11 +216,10 @@ impl<'a> Walker<'a, '_> {
         ok
     }
 
-    fn check_enum(&mut self, allowed: &[Value], node: &Node, path: &Path<'_>) {
+    fn check_enum(&mut self, values: &[&str], node: &Node, path: &Path<'_>) {
         let Some(text) = node.scalar_text() else {
             return;
         };
-        let values: Vec<&str> = allowed.iter().filter_map(Value::as_str).collect();
         if values.is_empty() || values.contains(&text.as_str()) {
             return;
         }
@@ -299,9 +237,7 @@ impl<'a> Walker<'a, '_> {
         self.diags.push(d);
     }
 
-    fn check_range(&mut self, obj: &serde_json::Map<String, Value>, node: &Node, path: &Path<'_>) {
-        let min = obj.get("minimum").and_then(Value::as_f64);
-        let max = obj.get("maximum").and_then(Value::as_f64);
+    fn check_range(&mut self, min: Option<f64>, max: Option<f64>, node: &Node, path: &Path<'_>) {
         if min.is_none() && max.is_none() {
             return;
         }
@@ -342,75 +278,37 @@ const EMPTY_STRING_KEPT: &[(&str, &str)] = &[("App", "description")];
 /// - an optional string field of a typed object set to `""` is dropped (free
 ///   maps such as tags keep their empty values, and so do required fields).
 pub fn normalize_resource(kind_key: &str, node: &mut Node) {
-    let root = crate::resources::schema::bundle_schema_ref();
-    let n = Normalizer { root };
-    let Some(resources) = root.get("$defs").and_then(|d| d.get("Resources")) else {
-        return;
-    };
-    let Some(kind) = resources
-        .get("properties")
+    let schema = compiled();
+    let Some(kind) = schema
+        .root()
+        .get("$defs")
+        .and_then(|d| d.get("Resources"))
+        .and_then(|r| r.get("properties"))
         .and_then(|p| p.get(kind_key))
-        .and_then(|k| n.typed(k))
+        .and_then(|k| schema.id_of(k))
+        .and_then(|k| schema.node(k).typed)
     else {
         return;
     };
-    let Some(item_schema) = kind.get("additionalProperties") else {
+    let Additional::Schema(item_schema) = schema.node(kind).additional else {
         return;
     };
-    if let Some(item) = n.typed(item_schema) {
-        n.normalize(item, node, Normalizer::def_name(item_schema));
+    let item = schema.node(item_schema);
+    if let Some(typed) = item.typed {
+        Normalizer { schema }.normalize(typed, node, item.def_name);
     }
 }
 
-struct Normalizer<'a> {
-    root: &'a Value,
+struct Normalizer {
+    schema: &'static CompiledSchema,
 }
 
-impl<'a> Normalizer<'a> {
-    /// Follow `$ref`s; of an `anyOf`, the one branch that is not the
-    /// interpolation pattern (None when several typed branches compete).
-    fn typed(&self, schema: &'a Value) -> Option<&'a Value> {
-        let mut schema = schema;
-        for _ in 0..32 {
-            if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
-                let name = r.strip_prefix("#/$defs/")?;
-                schema = self.root.get("$defs")?.get(name)?;
-                continue;
-            }
-            if let Some(alts) = schema
-                .get("anyOf")
-                .or_else(|| schema.get("oneOf"))
-                .and_then(Value::as_array)
-            {
-                let typed: Vec<&Value> = alts
-                    .iter()
-                    .filter(|a| !Walker::is_passthrough_branch(a))
-                    .collect();
-                match typed.as_slice() {
-                    [only] => {
-                        schema = only;
-                        continue;
-                    }
-                    _ => return None,
-                }
-            }
-            return Some(schema);
-        }
-        None
-    }
-
-    /// The `$defs` name a schema refers to, if any (for the exceptions list).
-    fn def_name(schema: &Value) -> Option<&str> {
-        let alts = schema.get("anyOf").and_then(Value::as_array);
-        let r = match alts {
-            Some(a) => a.iter().find_map(|x| x.get("$ref").and_then(Value::as_str)),
-            None => schema.get("$ref").and_then(Value::as_str),
-        }?;
-        r.strip_prefix("#/$defs/")
-    }
-
-    fn normalize(&self, schema: &'a Value, node: &mut Node, def: Option<&str>) {
-        let ty = schema.get("type").and_then(Value::as_str);
+impl Normalizer {
+    /// Normalise `node` against the typed location `id`; `def` is the
+    /// `$defs` name the field's schema referred to (for the exceptions list).
+    fn normalize(&self, id: Id, node: &mut Node, def: Option<&str>) {
+        let schema = self.schema.node(id);
+        let ty = schema.ty;
         match &mut node.kind {
             NodeKind::String(s, _) => {
                 if s.contains("${") {
@@ -447,13 +345,8 @@ impl<'a> Normalizer<'a> {
                 node.kind = NodeKind::String(text, ScalarStyle::Plain);
             }
             NodeKind::Map(map) => {
-                let props = schema.get("properties").and_then(Value::as_object);
-                let additional = schema.get("additionalProperties");
-                let required: Vec<&str> = schema
-                    .get("required")
-                    .and_then(Value::as_array)
-                    .map(|r| r.iter().filter_map(Value::as_str).collect())
-                    .unwrap_or_default();
+                let props = schema.properties.as_ref();
+                let required = schema.required.as_deref().unwrap_or_default();
                 map.entries.retain(|(k, v)| {
                     let Some(sub) = props.and_then(|p| p.get(&k.name)) else {
                         return true;
@@ -465,31 +358,31 @@ impl<'a> Normalizer<'a> {
                     let kept =
                         def.is_some_and(|d| EMPTY_STRING_KEPT.contains(&(d, k.name.as_str())));
                     // Only string fields: `""` where a number belongs stays, to be reported.
-                    kept || self.typed(sub).and_then(|s| s.get("type"))
-                        != Some(&Value::from("string"))
+                    kept || self.schema.node(sub).typed.map(|t| self.schema.node(t).ty)
+                        != Some(Some("string"))
                 });
                 for (k, v) in map.entries.iter_mut() {
                     let sub = match props.and_then(|p| p.get(&k.name)) {
                         Some(sub) => sub,
-                        None => match additional {
-                            Some(sub @ Value::Object(_)) => sub,
+                        None => match schema.additional {
+                            Additional::Schema(sub) => sub,
                             _ => continue,
                         },
                     };
-                    let name = Self::def_name(sub);
-                    if let Some(s) = self.typed(sub) {
-                        self.normalize(s, v, name);
+                    let sub = self.schema.node(sub);
+                    if let Some(t) = sub.typed {
+                        self.normalize(t, v, sub.def_name);
                     }
                 }
             }
             NodeKind::Seq(items) => {
-                let Some(item) = schema.get("items") else {
+                let Some(item) = schema.items else {
                     return;
                 };
-                let name = Self::def_name(item);
-                if let Some(s) = self.typed(item) {
+                let item = self.schema.node(item);
+                if let Some(t) = item.typed {
                     for it in items.iter_mut() {
-                        self.normalize(s, it, name);
+                        self.normalize(t, it, item.def_name);
                     }
                 }
             }

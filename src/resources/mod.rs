@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod check;
 pub mod cluster;
 pub mod common;
+pub mod compiled_schema;
 pub mod dashboard;
 pub mod database_catalog;
 pub mod database_instance;

@@ -120,6 +120,18 @@ pub fn ok(v: Value) -> ApiResult {
     Ok(axum::Json(v).into_response())
 }
 
+/// A 200 whose JSON body was serialised already (see [`crate::store::Store::read`]).
+pub fn ok_json_bytes(body: Vec<u8>) -> ApiResult {
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response())
+}
+
 /// Parse a JSON object body; empty ⇒ `{}`.
 pub fn body(bytes: &Bytes) -> Result<Map<String, Value>, ApiErr> {
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {

@@ -17,8 +17,8 @@ use axum::Router;
 use serde_json::{json, Map, Value};
 
 use super::http::{
-    as_i64, body, decode_token, encode_token, internal, now_ms, ok, page_size, qbool, query,
-    ApiErr, ApiResult, INTERNAL,
+    as_i64, body, decode_token, encode_token, internal, now_ms, ok, ok_json_bytes, page_size,
+    qbool, query, ApiErr, ApiResult, INTERNAL,
 };
 use super::server::{Caller, Emu, Shared};
 use super::store::IdKind;
@@ -266,6 +266,18 @@ async fn create(State(emu): Shared, Extension(caller): Extension<Caller>, raw: B
 }
 
 /// The `n`th page of a job's arrays (reference §11.1 array pagination).
+/// True when no settings array of `job` needs a second page.
+fn fits_one_page(job: &Value) -> bool {
+    let Some(s) = job.get("settings") else {
+        return true;
+    };
+    PAGED_ARRAYS.iter().all(|f| {
+        s.get(f)
+            .and_then(Value::as_array)
+            .is_none_or(|a| a.len() <= ARRAY_PAGE)
+    })
+}
+
 /// One page of a job's settings arrays (`ARRAY_PAGE` each). Takes the job
 /// (a copy from the store) by value: the page is cut out of it in place.
 fn job_page(mut out: Value, page: usize) -> Value {
@@ -294,16 +306,27 @@ fn job_page(mut out: Value, page: usize) -> Value {
 async fn get_job(State(emu): Shared, RawQuery(q): RawQuery) -> ApiResult {
     let q = query(q.as_deref());
     let id = id_query(&q, "job_id")?;
-    let job = emu
-        .store
-        .get(JOBS, &key(id))
-        .ok_or_else(|| job_missing(id))?;
     let page = match decode_token(q.get("page_token"))? {
         None => 0,
         Some(p) => p
             .parse()
             .map_err(|_| ApiErr::invalid("Invalid page_token"))?,
     };
+    // The first page of a job whose arrays fit in one page is the job as
+    // stored: serialised in place rather than copied (most reads).
+    let whole = emu
+        .store
+        .read(JOBS, &key(id), |job| {
+            (page == 0 && fits_one_page(job)).then(|| serde_json::to_vec(job))
+        })
+        .ok_or_else(|| job_missing(id))?;
+    if let Some(bytes) = whole {
+        return ok_json_bytes(bytes.map_err(|e| ApiErr::internal(e.to_string()))?);
+    }
+    let job = emu
+        .store
+        .get(JOBS, &key(id))
+        .ok_or_else(|| job_missing(id))?;
     ok(job_page(job, page))
 }
 

@@ -268,6 +268,14 @@ impl Store {
             .cloned()
     }
 
+    /// Look at one record in place (no copy): `f` runs under the store's lock,
+    /// so it must be short (a read handler serialising its answer).
+    pub fn read<R>(&self, collection: &str, key: &str, f: impl FnOnce(&Value) -> R) -> Option<R> {
+        assert_not_in_txn();
+        let inner = self.inner.lock();
+        inner.data.get(collection).and_then(|c| c.get(key)).map(f)
+    }
+
     /// Records of a collection in key order, starting after `after` (exclusive), at most
     /// `limit` of those accepted by `filter`. Returns the page and whether more remain.
     pub fn page(
