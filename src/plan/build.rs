@@ -402,10 +402,9 @@ pub fn config_hash(bundle: &Bundle) -> String {
 }
 
 fn write_json_string(h: &mut Sha256, s: &str) {
-    // Serialising a &str to JSON cannot fail.
-    if let Ok(text) = serde_json::to_string(s) {
-        h.update(text.as_bytes());
-    }
+    // Straight into the hasher (its `io::Write`), no text in between;
+    // serialising a &str to JSON cannot fail.
+    let _ = serde_json::to_writer(&mut *h, s);
 }
 
 /// `v` as compact JSON with every object's keys sorted, into `h`.
@@ -435,7 +434,9 @@ fn write_canonical(h: &mut Sha256, v: &Value) {
             }
             h.update(b"]");
         }
-        scalar => h.update(scalar.to_string().as_bytes()),
+        scalar => {
+            let _ = serde_json::to_writer(&mut *h, scalar);
+        }
     }
 }
 

@@ -22,6 +22,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 use super::{DeploymentState, ResourceState, StateError};
@@ -88,8 +89,10 @@ struct OfficialFile {
     serial: u64,
     #[serde(default)]
     features: Option<Map<String, Value>>,
+    /// Each entry's text, parsed once into its [`Entry`] (parsing the whole
+    /// file into values first, then each into an entry, built every map twice).
     #[serde(default)]
-    state: BTreeMap<String, Value>,
+    state: BTreeMap<String, Box<RawValue>>,
     #[serde(default, rename = "lakebundle")]
     extras: Option<Extras>,
 }
@@ -230,15 +233,16 @@ fn from_official(
         let permissions_of = key.strip_suffix(".permissions").and_then(resource_addr);
         if permissions_of.is_none() && resource_addr(&key).is_none() {
             // Of a kind lakebundle does not know: checked, then kept as read.
-            let entry = Entry::deserialize(&raw)
+            let entry: Entry = serde_json::from_str(raw.get())
                 .map_err(|e| parse_err(origin, format!("entry {key}: {e}")))?;
             if !entry.id.is_empty() {
+                let raw: Value = serde_json::from_str(raw.get())
+                    .map_err(|e| parse_err(origin, format!("entry {key}: {e}")))?;
                 st.foreign.insert(key, raw);
             }
             continue;
         }
-        // Moved, not copied: this runs for every resource of the state.
-        let mut entry: Entry = serde_json::from_value(raw)
+        let mut entry: Entry = serde_json::from_str(raw.get())
             .map_err(|e| parse_err(origin, format!("entry {key}: {e}")))?;
         if version < 2 {
             upgrade_v1_entry(&key, &mut entry.state);
