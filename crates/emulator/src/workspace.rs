@@ -457,6 +457,22 @@ fn path_param(q: &std::collections::HashMap<String, String>) -> Result<(String, 
 async fn export(State(emu): Shared, RawQuery(q): RawQuery) -> ApiResult {
     let q = query(q.as_deref());
     let (shown, canon) = path_param(&q)?;
+    if qbool(&q, "direct_download")?.unwrap_or(false) {
+        // Only the content is copied out (a state file is tens of MB),
+        // decoded outside the store's lock.
+        let content = emu.store.read(COLLECTION, &canon, |obj| {
+            (obj["object_type"] != json!("DIRECTORY"))
+                .then(|| obj["content"].as_str().unwrap_or_default().to_owned())
+        });
+        if let Some(Some(b64)) = content {
+            let bytes = B64
+                .decode(&b64)
+                .map_err(|e| ApiErr::internal(format!("stored content is corrupt: {e}")))?;
+            return Ok(
+                ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response(),
+            );
+        }
+    }
     let obj = lookup(&emu, &canon).ok_or_else(|| not_exists(&shown))?;
     if obj["object_type"] == json!("DIRECTORY") {
         return Err(ApiErr::invalid(format!(
@@ -464,12 +480,6 @@ async fn export(State(emu): Shared, RawQuery(q): RawQuery) -> ApiResult {
         )));
     }
     let b64 = obj["content"].as_str().unwrap_or_default().to_string();
-    if qbool(&q, "direct_download")?.unwrap_or(false) {
-        let bytes = B64
-            .decode(&b64)
-            .map_err(|e| ApiErr::internal(format!("stored content is corrupt: {e}")))?;
-        return Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response());
-    }
     let ext = canon
         .rsplit_once('.')
         .map(|(_, e)| e.to_string())
