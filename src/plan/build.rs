@@ -16,7 +16,9 @@ use rayon::prelude::*;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::diff::{diff_fields, drift_fields, effective_current, get_path, is_unknown, restrict};
+use super::diff::{
+    diff_fields, drift_fields, effective_current, get_path, is_unknown, restrict, values_equal,
+};
 use super::{Action, Conflict, EngineError, FieldChange, Plan, ResourceChange, FORMAT_VERSION};
 use crate::api::Client;
 use crate::config::model::{Bundle, ResourceConfig};
@@ -1106,13 +1108,19 @@ fn plan_resource(
     };
     let current: &Value = &current;
     let mut fields = diff_fields(&desired, current, Some(&applied), rules);
+    // Drift walks the last apply (cut to the fields the config sets) against
+    // the remote; with the config as last applied that is the walk just done
+    // less its checks against the last apply, so no change means no drift.
+    let drift_is_none = fields.is_empty() && values_equal(&desired, &applied);
     fields.extend(permissions_change(
         desired_permissions(&desired_full),
         remote_perms,
         Some(&rs.applied),
     ));
     if matches!(obs, Observed::Present { .. }) {
-        change.drift = drift_fields(&applied, current, &desired, rules);
+        if !drift_is_none {
+            change.drift = drift_fields(&applied, current, &desired, rules);
+        }
         if let Some(mut d) = permissions_change(
             desired_permissions(&rs.applied),
             remote_perms,
