@@ -738,7 +738,6 @@ pub async fn make_plan_with_reads(
         .iter()
         .filter(|a| waiting[a].0 == 0 && !needs_read(a))
         .collect();
-    let not_read = Observed::NotRead;
     let mut actions: HashMap<ResourceAddr, Action> = HashMap::with_capacity(order.len());
     let mut planned: HashMap<ResourceAddr, ResourceChange> = HashMap::with_capacity(order.len());
     let mut settled = 0;
@@ -787,8 +786,8 @@ pub async fn make_plan_with_reads(
                         return Ok((addr, None));
                     };
                     let deps = waiting[addr].1.clone();
-                    let obs = obs.as_ref().unwrap_or(&not_read);
-                    plan_resource(bundle, rc, state, obs, &actions, deps, opts)
+                    let mut obs = obs.unwrap_or(Observed::NotRead);
+                    plan_resource(bundle, rc, state, &mut obs, &actions, deps, opts)
                         .map(|c| (addr, Some(c)))
                 })
                 .collect::<Result<Vec<_>, _>>()
@@ -1037,7 +1036,7 @@ fn plan_resource(
     bundle: &Bundle,
     rc: &ResourceConfig,
     state: &DeploymentState,
-    obs: &Observed,
+    obs: &mut Observed,
     actions: &HashMap<ResourceAddr, Action>,
     depends_on: Vec<ResourceAddr>,
     opts: &PlanOptions,
@@ -1083,6 +1082,13 @@ fn plan_resource(
     };
     change.id = Some(rs.id.clone());
     let applied = api_view(&rs.applied);
+    // The read's YAML view, taken out of it where the kind can (the read is
+    // dropped once its resource is planned).
+    let yaml = match obs {
+        Observed::Present { raw, .. } => Some(into_api_view(kind.remote_into_config(raw))),
+        _ => None,
+    };
+    let obs: &Observed = obs;
     let (current, remote_perms) = match obs {
         Observed::Missing => {
             change.fields = diff_fields(&desired, &json!({}), None, rules);
@@ -1099,7 +1105,7 @@ fn plan_resource(
         // Without a read, the last apply stands for the remote (borrowed).
         Observed::NotRead => (Cow::Borrowed(applied.as_ref()), None),
         Observed::Present { raw, permissions } => {
-            let yaml = into_api_view(kind.remote_to_config(raw));
+            let yaml = yaml.unwrap_or_default();
             (
                 Cow::Owned(effective_current(yaml, raw, Some(&applied), rules)),
                 permissions.as_ref(),

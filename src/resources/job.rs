@@ -454,6 +454,18 @@ impl ResourceKind for JobKind {
             None => json!({}),
         }
     }
+    /// The settings moved out of the read (jobs have no hook that reads them
+    /// later: no twins, no extra or output changes).
+    fn remote_into_config(&self, remote: &mut Value) -> Value {
+        match remote.get_mut("settings").map(Value::take) {
+            Some(Value::Object(mut settings)) => {
+                settings.shift_remove("format");
+                Value::Object(settings)
+            }
+            Some(other) => other,
+            None => json!({}),
+        }
+    }
     fn outputs(&self, id: &str, remote: &Value) -> Value {
         let mut out = common::only_keys(
             remote,
@@ -570,6 +582,37 @@ mod tests {
         let body = settings_body(&marked);
         assert!(body.get("permissions").is_none());
         assert_eq!(body["name"], "j");
+    }
+
+    #[test]
+    fn plan_view_moved_out_of_the_read_equals_the_copied_one() {
+        let read = json!({"job_id": 7, "creator_user_name": "me", "settings": {
+            "name": "j", "format": "MULTI_TASK", "tasks": [{"task_key": "a"}], "max_concurrent_runs": 1
+        }});
+        let copied = JobKind.remote_to_config(&read);
+        let mut taken = read.clone();
+        let moved = JobKind.remote_into_config(&mut taken);
+        assert_eq!(moved, copied);
+        assert_eq!(
+            moved
+                .as_object()
+                .map(|m| m.keys().cloned().collect::<Vec<_>>()),
+            Some(vec![
+                "name".into(),
+                "tasks".into(),
+                "max_concurrent_runs".into()
+            ]),
+            "same fields, same order, without `format`"
+        );
+        // What the job's later hooks could read is still there.
+        assert_eq!(JobKind.outputs("7", &taken)["creator_user_name"], "me");
+        for no_settings in [json!({"job_id": 7}), json!({"settings": null})] {
+            let mut r = no_settings.clone();
+            assert_eq!(
+                JobKind.remote_into_config(&mut r),
+                JobKind.remote_to_config(&no_settings)
+            );
+        }
     }
 
     #[test]

@@ -495,6 +495,14 @@ pub trait ResourceKind: Send + Sync + 'static {
     /// Convert a remote object into the bundle's YAML shape, for diffing
     /// against config (drop output-only fields, map `effective_*` twins).
     fn remote_to_config(&self, remote: &Value) -> Value;
+    /// [`ResourceKind::remote_to_config`] for a plan, which reads every
+    /// resource once: a kind whose YAML view is a part of the read may move
+    /// that part out instead of copying it. The read is then what is left:
+    /// only a kind whose other hooks (`extra_changes`, `output_changes`,
+    /// `effective_*` twins) do not need the moved part may do so.
+    fn remote_into_config(&self, remote: &mut Value) -> Value {
+        self.remote_to_config(remote)
+    }
     /// Output values recorded in state and offered to `${resources...}` refs.
     fn outputs(&self, id: &str, remote: &Value) -> Value;
     /// The config as the engine sends AND diffs it: adds the fields lakebundle
