@@ -1,6 +1,7 @@
 //! Generic checker: walks a resolved, spanned [`Node`] against the generated
 //! JSON Schema (the same one editors use), so the typed structs are the single
 //! source of truth for field names, types, enums, ranges and required fields.
+//! The schema is walked in its compiled form ([`super::compiled_schema`]).
 //!
 //! Scalar leniency follows the official CLI's normalisation: a string field
 //! accepts any scalar, an integer field accepts a string that parses as one,
