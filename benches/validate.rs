@@ -50,7 +50,7 @@ fn generate(dir: &Path) -> usize {
         }
         y.push_str("  apps:\n");
         for i in 0..PER_KIND {
-            let _ = write!(y, "    app_{f}_{i}:\n      name: app-{f}-{i}\n      source_code_path: ./app\n      resources:\n        - name: db\n          database:\n            instance_name: ${{resources.database_instances.inst_{f}_{i}.name}}\n            database_name: ${{resources.database_catalogs.cat_{f}_{i}.database_name}}\n            permission: CAN_CONNECT_AND_CREATE\n");
+            let _ = write!(y, "    app_{f}_{i}:\n      name: app-{f}-{i}\n      source_code_path: ../app\n      resources:\n        - name: db\n          database:\n            instance_name: ${{resources.database_instances.inst_{f}_{i}.name}}\n            database_name: ${{resources.database_catalogs.cat_{f}_{i}.database_name}}\n            permission: CAN_CONNECT_AND_CREATE\n");
         }
         std::fs::write(dir.join(format!("resources/part_{f:03}.yml")), y).expect("write part");
         count += PER_KIND * 5;
@@ -127,6 +127,8 @@ fn main() {
                         .collect::<String>()
                 );
             }
+            // A bundle that does not validate would time the error path.
+            assert!(ok, "the generated bundle must validate");
         }
         walls.push(wall);
     }
