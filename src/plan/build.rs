@@ -570,12 +570,7 @@ impl PlanReads {
         let client = client.clone();
         tokio::spawn(async move {
             let mut reads = stream::iter(jobs)
-                .map(|(addr, id, perms)| {
-                    let client = client.clone();
-                    tokio::spawn(async move {
-                        observe(&client, &addr, &id, perms).await.map(|o| (addr, o))
-                    })
-                })
+                .map(|(addr, id, perms)| spawn_read(&client, addr, id, perms))
                 .buffer_unordered(parallelism.max(1));
             while let Some(joined) = reads.next().await {
                 let read = match joined {
@@ -605,26 +600,43 @@ impl PlanReads {
     /// Resources of `bundle` these reads do not serve as they are: read with
     /// another id than the state's (not expected: the reads are started from
     /// the same state), or without the permissions the config now sets.
-    /// With each, whether a first read of it is on its way.
+    /// With each, whether to read its permissions and whether a first read
+    /// of it is on its way.
     fn to_read_again(
         &self,
         bundle: &Bundle,
         state: &DeploymentState,
-    ) -> Vec<(ResourceAddr, String, bool)> {
+    ) -> Vec<(ResourceAddr, String, bool, bool)> {
         state
             .resources
             .iter()
             .filter_map(|(addr, rs)| {
-                let again = match self.sent.get(addr) {
+                let sent = self.sent.get(addr);
+                let again = match sent {
                     None => true,
                     Some((id, perms)) => {
                         *id != rs.id || (!perms && wants_permissions(bundle, addr, rs))
                     }
                 };
-                again.then(|| (addr.clone(), rs.id.clone(), self.sent.contains_key(addr)))
+                again.then(|| {
+                    let perms = wants_permissions(bundle, addr, rs);
+                    (addr.clone(), rs.id.clone(), perms, sent.is_some())
+                })
             })
             .collect()
     }
+}
+
+/// Read one resource in a task of its own (answers are parsed on every
+/// worker thread).
+fn spawn_read(
+    client: &Client,
+    addr: ResourceAddr,
+    id: String,
+    perms: bool,
+) -> tokio::task::JoinHandle<Read> {
+    let client = client.clone();
+    tokio::spawn(async move { observe(&client, &addr, &id, perms).await.map(|o| (addr, o)) })
 }
 
 /// A finished read task's read (a panic in it goes on here).
@@ -687,18 +699,11 @@ pub async fn make_plan_with_reads(
     let mut stale = std::collections::HashSet::new();
     let mut reads = match (opts.refresh, client, early) {
         (true, Some(c), Some(early)) => {
-            for (addr, id, first_read) in early.to_read_again(bundle, state) {
-                let perms = state
-                    .resources
-                    .get(&addr)
-                    .is_some_and(|rs| wants_permissions(bundle, &addr, rs));
-                let client = c.clone();
+            for (addr, id, perms, first_read) in early.to_read_again(bundle, state) {
                 if first_read {
                     stale.insert(addr.clone());
                 }
-                again.push(tokio::spawn(async move {
-                    observe(&client, &addr, &id, perms).await.map(|o| (addr, o))
-                }));
+                again.push(spawn_read(c, addr, id, perms));
             }
             Some(early)
         }
@@ -1082,14 +1087,10 @@ fn plan_resource(
     };
     change.id = Some(rs.id.clone());
     let applied = api_view(&rs.applied);
-    // The read's YAML view, taken out of it where the kind can (the read is
-    // dropped once its resource is planned).
-    let yaml = match obs {
-        Observed::Present { raw, .. } => Some(into_api_view(kind.remote_into_config(raw))),
-        _ => None,
-    };
-    let obs: &Observed = obs;
-    let (current, remote_perms) = match obs {
+    // The read's permissions, taken out of it (it is dropped once its
+    // resource is planned).
+    let mut remote_perms = None;
+    let current = match obs {
         Observed::Missing => {
             change.fields = diff_fields(&desired, &json!({}), None, rules);
             change.fields.extend(permissions_change(
@@ -1103,28 +1104,28 @@ fn plan_resource(
             return Ok(change);
         }
         // Without a read, the last apply stands for the remote (borrowed).
-        Observed::NotRead => (Cow::Borrowed(applied.as_ref()), None),
+        Observed::NotRead => Cow::Borrowed(applied.as_ref()),
         Observed::Present { raw, permissions } => {
-            let yaml = yaml.unwrap_or_default();
-            (
-                Cow::Owned(effective_current(yaml, raw, Some(&applied), rules)),
-                permissions.as_ref(),
-            )
+            remote_perms = permissions.take();
+            // The YAML view, moved out of the read where the kind can.
+            let yaml = into_api_view(kind.remote_into_config(raw));
+            Cow::Owned(effective_current(yaml, raw, Some(&applied), rules))
         }
     };
+    let remote_perms = remote_perms.as_ref();
     let current: &Value = &current;
     let mut fields = diff_fields(&desired, current, Some(&applied), rules);
     // Drift walks the last apply (cut to the fields the config sets) against
     // the remote; with the config as last applied that is the walk just done
     // less its checks against the last apply, so no change means no drift.
-    let drift_is_none = fields.is_empty() && values_equal(&desired, &applied);
+    let no_drift_possible = fields.is_empty() && values_equal(&desired, &applied);
     fields.extend(permissions_change(
         desired_permissions(&desired_full),
         remote_perms,
         Some(&rs.applied),
     ));
     if matches!(obs, Observed::Present { .. }) {
-        if !drift_is_none {
+        if !no_drift_possible {
             change.drift = drift_fields(&applied, current, &desired, rules);
         }
         if let Some(mut d) = permissions_change(
@@ -1140,7 +1141,7 @@ fn plan_resource(
     {
         // Changes that are not fields of the remote object (an app's compute
         // and deployed code).
-        let raw = match obs {
+        let raw = match &*obs {
             Observed::Present { raw, .. } => Some(raw),
             _ => None,
         };

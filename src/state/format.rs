@@ -233,11 +233,11 @@ fn from_official(
         let permissions_of = key.strip_suffix(".permissions").and_then(resource_addr);
         if permissions_of.is_none() && resource_addr(&key).is_none() {
             // Of a kind lakebundle does not know: checked, then kept as read.
-            let entry: Entry = serde_json::from_str(raw.get())
+            let raw: Value = serde_json::from_str(raw.get())
+                .map_err(|e| parse_err(origin, format!("entry {key}: {e}")))?;
+            let entry = Entry::deserialize(&raw)
                 .map_err(|e| parse_err(origin, format!("entry {key}: {e}")))?;
             if !entry.id.is_empty() {
-                let raw: Value = serde_json::from_str(raw.get())
-                    .map_err(|e| parse_err(origin, format!("entry {key}: {e}")))?;
                 st.foreign.insert(key, raw);
             }
             continue;

@@ -265,7 +265,6 @@ async fn create(State(emu): Shared, Extension(caller): Extension<Caller>, raw: B
     ok(json!({"job_id": id}))
 }
 
-/// The `n`th page of a job's arrays (reference §11.1 array pagination).
 /// True when no settings array of `job` needs a second page.
 fn fits_one_page(job: &Value) -> bool {
     let Some(s) = job.get("settings") else {
@@ -278,8 +277,9 @@ fn fits_one_page(job: &Value) -> bool {
     })
 }
 
-/// One page of a job's settings arrays (`ARRAY_PAGE` each). Takes the job
-/// (a copy from the store) by value: the page is cut out of it in place.
+/// The `n`th page of a job's arrays (reference §11.1 array pagination,
+/// `ARRAY_PAGE` each). Takes the job by value: the page is cut out of it in
+/// place.
 fn job_page(mut out: Value, page: usize) -> Value {
     let mut more = false;
     if let Some(s) = out.get_mut("settings").and_then(Value::as_object_mut) {
@@ -312,22 +312,19 @@ async fn get_job(State(emu): Shared, RawQuery(q): RawQuery) -> ApiResult {
             .parse()
             .map_err(|_| ApiErr::invalid("Invalid page_token"))?,
     };
-    // The first page of a job whose arrays fit in one page is the job as
-    // stored: serialised in place rather than copied (most reads).
-    let whole = emu
+    // Serialised where it is stored: the first page of a job whose arrays
+    // fit in one page (most reads) is the job as it is, without a copy.
+    let body = emu
         .store
         .read(JOBS, &key(id), |job| {
-            (page == 0 && fits_one_page(job)).then(|| serde_json::to_vec(job))
+            if page == 0 && fits_one_page(job) {
+                serde_json::to_vec(job)
+            } else {
+                serde_json::to_vec(&job_page(job.clone(), page))
+            }
         })
         .ok_or_else(|| job_missing(id))?;
-    if let Some(bytes) = whole {
-        return ok_json_bytes(bytes.map_err(|e| ApiErr::internal(e.to_string()))?);
-    }
-    let job = emu
-        .store
-        .get(JOBS, &key(id))
-        .ok_or_else(|| job_missing(id))?;
-    ok(job_page(job, page))
+    ok_json_bytes(body.map_err(|e| ApiErr::internal(e.to_string()))?)
 }
 
 async fn list(State(emu): Shared, RawQuery(q): RawQuery) -> ApiResult {
