@@ -20,6 +20,7 @@ pub mod auth;
 pub mod backend;
 pub mod catalogs;
 pub mod clusters;
+pub mod delay;
 pub mod faults;
 pub mod files;
 pub mod http;

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{Method, StatusCode};
@@ -13,6 +13,7 @@ use axum::Router;
 use parking_lot::Mutex;
 
 use super::backend::DbBackend;
+use super::delay::Delay;
 use super::faults::{Fault, Faults};
 use super::http::ApiErr;
 use super::lock::DataDirLock;
@@ -38,6 +39,8 @@ pub struct Emu {
     pub url: String,
     pub workspace_id: String,
     pub faults: Faults,
+    /// `--latency-ms`, added to every request but the exempt ones.
+    latency: Delay,
     lock: Mutex<Option<DataDirLock>>,
     /// Serialises backend operations per instance uid (create, resize, stop, delete).
     instance_ops: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -71,6 +74,7 @@ impl Emu {
         credential_key: CredentialKey,
     ) -> Emu {
         let faults = Faults::new(cfg.seed, cfg.fail_rate, cfg.lost_response_rate);
+        let latency = Delay::new(Duration::from_millis(cfg.latency_ms));
         Emu {
             cfg,
             store,
@@ -78,6 +82,7 @@ impl Emu {
             url,
             workspace_id: "1234567890123456".into(),
             faults,
+            latency,
             lock: Mutex::new(Some(lock)),
             instance_ops: Mutex::new(HashMap::new()),
             credential_key,
@@ -109,13 +114,12 @@ fn exempt(path: &str) -> bool {
 }
 
 async fn gate(State(emu): Shared, mut req: Request, next: Next) -> Response {
+    let arrived = Instant::now();
     let path = req.uri().path().to_string();
     if exempt(&path) {
         return next.run(req).await;
     }
-    if emu.cfg.latency_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(emu.cfg.latency_ms)).await;
-    }
+    emu.latency.wait_from(arrived).await;
     let mutating = !matches!(*req.method(), Method::GET | Method::HEAD);
     let fault = emu.faults.draw(mutating);
     if let Fault::Fail(status) = fault {
