@@ -10,7 +10,9 @@
 //!   (through a recording proxy), and the ratio to its dependency-bound ideal
 //!   max(critical path × latency, resources × latency / parallelism);
 //! - a no-op `plan` against its request-bound ideal
-//!   (2 sequential calls + ceil(resources / 64)) × latency (target ≤ 1.3×);
+//!   (2 sequential calls + ceil(resources / 64)) × latency (target ≤ 1.3×),
+//!   beside the same reads from a bare HTTP client that only takes the bodies
+//!   (what the emulator and the machine allow before any parsing or planning);
 //! - `plan --refresh=false` and `validate`;
 //! - `destroy`, which must leave an empty state.
 //!
@@ -284,6 +286,84 @@ fn best_of(times: usize, f: impl Fn() -> Run) -> Run {
     best.expect("at least one run")
 }
 
+/// The no-op plan's reads (one GET per resource of the state, as many at a
+/// time) from a bare HTTP client that only takes the bodies: what the emulator
+/// and this machine allow before anything is parsed or planned. Returns the
+/// best of three, and the median of 200 GETs one after the other (what one
+/// request really takes at the emulator's latency).
+fn reads_alone(url: &str, root: &Path) -> (Duration, Duration) {
+    let state: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(root.join(".lakebundle/default/resources.json")).expect("read the state"),
+    )
+    .expect("parse the state");
+    // The read endpoints of the mix's five kinds (reference REST tables).
+    let urls: Vec<String> = state["state"]
+        .as_object()
+        .expect("state entries")
+        .iter()
+        .map(|(addr, entry)| {
+            let id = entry["__id__"].as_str().expect("an id");
+            let path = match addr.split('.').nth(1) {
+                Some("database_instances") => format!("api/2.0/database/instances/{id}"),
+                Some("database_catalogs") => format!("api/2.0/database/catalogs/{id}"),
+                Some("synced_database_tables") => format!("api/2.0/database/synced_tables/{id}"),
+                Some("apps") => format!("api/2.0/apps/{id}"),
+                Some("jobs") => format!("api/2.2/jobs/get?job_id={id}"),
+                other => panic!("no read endpoint for {other:?}"),
+            };
+            format!("{url}/{path}")
+        })
+        .collect();
+    // As many worker threads as the binary's runtime has on this machine.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("reqwest");
+    let get = |u: String| {
+        let client = client.clone();
+        async move {
+            let resp = client
+                .get(&u)
+                .bearer_auth("bench-token")
+                .send()
+                .await
+                .expect("GET");
+            assert!(resp.status().is_success(), "{u}: {}", resp.status());
+            resp.bytes().await.expect("body").len()
+        }
+    };
+    let mut one_by_one: Vec<Duration> = rt.block_on(async {
+        let mut took = Vec::new();
+        for u in urls.iter().take(200) {
+            let started = Instant::now();
+            get(u.clone()).await;
+            took.push(started.elapsed());
+        }
+        took
+    });
+    one_by_one.sort();
+    let best = (0..3)
+        .map(|_| {
+            let started = Instant::now();
+            rt.block_on(async {
+                use futures::StreamExt;
+                futures::stream::iter(urls.iter().cloned())
+                    .map(get)
+                    .buffer_unordered(PARALLELISM)
+                    .for_each(|_| async {})
+                    .await
+            });
+            started.elapsed()
+        })
+        .min()
+        .expect("three runs");
+    (best, one_by_one[one_by_one.len() / 2])
+}
+
 struct Figures {
     n: usize,
     validate: Run,
@@ -361,6 +441,14 @@ fn size(tenths: usize, rt: &tokio::runtime::Runtime) -> Figures {
         ideal,
         noop.wall.as_secs_f64() / ideal,
         noop.rss_mb()
+    );
+    let (alone, one) = reads_alone(&emu.url, &root);
+    println!(
+        "  its {n} reads alone from a bare client @{PARALLELISM}: {:>7.3} s = {:.2}x the ideal \
+         (one GET at a time: median {:.2} ms at {LATENCY_MS} ms of latency)",
+        alone.as_secs_f64(),
+        alone.as_secs_f64() / ideal,
+        one.as_secs_f64() * 1e3,
     );
     let offline = best_of(3, || {
         must(
