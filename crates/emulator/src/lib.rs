@@ -11,7 +11,7 @@
 //! Module map: `server` (router, auth + fault middleware, shared state), `store` (SQLite
 //! persistence), one file per service (`auth`, `instances`, `catalogs`, `jobs`, `apps`,
 //! `workspace`, `files`, `permissions`, `unity_catalog`), `records` (the records-only backend), `lock` (data-dir
-//! ownership), `faults` (seeded fault injection).
+//! ownership), `faults` (seeded fault injection), `delay` (the injected latency).
 
 pub mod alerts;
 pub mod apps;
