@@ -725,6 +725,75 @@ fn generate_writes_config_and_files_that_bind_to_a_no_op_plan() {
     )
     .expect(0);
 
+    // A dashboard and an alert: their definitions go to the files the
+    // Databricks CLI writes, named by `file_path` (its flag names too).
+    let definition = json!({"pages": [{"name": "p1", "displayName": "Sales", "layout": []}]});
+    let dashboard = api.post(
+        "/api/2.0/lakeview/dashboards",
+        &json!({"display_name": "Gen Sales", "warehouse_id": "wh-1",
+            "serialized_dashboard": definition.to_string()}),
+    );
+    let dashboard_id = dashboard["dashboard_id"].as_str().unwrap().to_string();
+    run(
+        &emu,
+        &b,
+        &[
+            "generate",
+            "dashboard",
+            "--existing-id",
+            &dashboard_id,
+            "--dashboard-dir",
+            "src/dashboards",
+            "--resource-dir",
+            "resources",
+            "--bind",
+        ],
+    )
+    .expect(0);
+    let yaml = std::fs::read_to_string(b.root.join("resources/gen_sales.dashboard.yml")).unwrap();
+    assert!(
+        yaml.contains("file_path: ../src/dashboards/gen_sales.lvdash.json"),
+        "{yaml}"
+    );
+    assert!(!yaml.contains("serialized_dashboard"), "{yaml}");
+    let text =
+        std::fs::read_to_string(b.root.join("src/dashboards/gen_sales.lvdash.json")).unwrap();
+    assert!(text.starts_with("{\n  \"pages\": ["), "indented: {text}");
+    assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), definition);
+
+    let alert = api.post(
+        "/api/2.0/alerts",
+        &json!({"display_name": "Gen Alert", "warehouse_id": "wh-1",
+            "query_text": "SELECT 1\n as value",
+            "evaluation": {"source": {"name": "value"}, "comparison_operator": "GREATER_THAN",
+                "threshold": {"value": {"double_value": 0.0}}},
+            "schedule": {"quartz_cron_schedule": "0 0 9 10 1 ?", "timezone_id": "UTC"}}),
+    );
+    let alert_id = alert["id"].as_str().unwrap().to_string();
+    run(
+        &emu,
+        &b,
+        &["generate", "alert", "--existing-id", &alert_id, "--bind"],
+    )
+    .expect(0);
+    let yaml = std::fs::read_to_string(b.root.join("resources/gen_alert.alert.yml")).unwrap();
+    assert!(
+        yaml.contains("file_path: ../src/gen_alert.dbalert.json"),
+        "{yaml}"
+    );
+    assert!(yaml.contains("warehouse_id: wh-1"), "{yaml}");
+    assert!(!yaml.contains("query"), "{yaml}");
+    let file: Value =
+        serde_json::from_slice(&std::fs::read(b.root.join("src/gen_alert.dbalert.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        file["query_lines"],
+        json!(["SELECT 1", " as value"]),
+        "{file}"
+    );
+    assert_eq!(file["evaluation"]["comparison_operator"], "GREATER_THAN");
+    assert_eq!(file["schedule"]["timezone_id"], "UTC");
+
     // Generating again does not overwrite; a wrong flag names the right one.
     let out = run(&emu, &b, &["generate", "job", "--existing-job-id", &job_id]).expect(1);
     assert!(out.stderr.contains("not overwriting"), "{}", out.stderr);
@@ -740,6 +809,8 @@ fn generate_writes_config_and_files_that_bind_to_a_no_op_plan() {
         "resources.database_instances.gen_instance",
         "resources.database_catalogs.gen_catalog",
         "resources.synced_database_tables.features",
+        "resources.dashboards.gen_sales",
+        "resources.alerts.gen_alert",
     ] {
         assert_eq!(action_of(&plan, addr), json!(["no-op"]), "{addr}: {plan}");
     }

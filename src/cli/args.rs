@@ -373,7 +373,8 @@ pub struct UnbindArgs {
 pub struct GenerateArgs {
     #[command(flatten)]
     pub bundle: BundleArgs,
-    /// Kind of object: job, app, database-instance, database-catalog, synced-database-table
+    /// Kind of object: job, app, dashboard, alert, database-instance, database-catalog,
+    /// synced-database-table, ... (any kind of the bundle schema)
     pub kind: String,
     /// Id of an existing job
     #[arg(long, value_name = "ID")]
@@ -397,10 +398,16 @@ pub struct GenerateArgs {
     #[arg(long)]
     pub key: Option<String>,
     /// Directory of the YAML file, relative to the bundle root
-    #[arg(short = 'd', long, default_value = "resources")]
+    #[arg(
+        short = 'd',
+        long,
+        default_value = "resources",
+        visible_alias = "resource-dir"
+    )]
     pub config_dir: PathBuf,
-    /// Directory of downloaded source files (default: src; src/app for apps)
-    #[arg(short = 's', long)]
+    /// Directory of downloaded source files and definitions (default: src;
+    /// src/app for apps)
+    #[arg(short = 's', long, visible_alias = "dashboard-dir")]
     pub source_dir: Option<PathBuf>,
     /// Overwrite existing files
     #[arg(short = 'f', long)]

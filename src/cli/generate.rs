@@ -1,6 +1,7 @@
 //! `lakebundle generate KIND --existing-... ID [--key KEY] [--bind]`: write
 //! the bundle configuration of an object that exists in the workspace (and
-//! download what it runs: a job's notebooks, an app's source), so that after
+//! download what it runs: a job's notebooks, an app's source; or write what
+//! defines it: a dashboard's `.lvdash.json`, an alert's `.dbalert.json`), so that after
 //! `bind` the plan leaves it as it is. The Databricks CLI's flags for jobs
 //! (`--existing-job-id`) and apps (`--existing-app-name`); the same for every
 //! kind lakebundle deploys (`--existing-database-instance-name`, ...).
@@ -207,7 +208,13 @@ async fn write_config(
     let mut config = kind.generated_config(&remote);
     let key = match &a.key {
         Some(k) => k.clone(),
-        None => key_from_name(config.get("name").and_then(Value::as_str).unwrap_or(id)),
+        // Dashboards and alerts have a display name, not a name.
+        None => key_from_name(
+            ["name", "display_name"]
+                .iter()
+                .find_map(|f| config.get(*f).and_then(Value::as_str))
+                .unwrap_or(id),
+        ),
     };
     let root = &session.bundle.root;
     let source_dir = a
@@ -216,7 +223,13 @@ async fn write_config(
         .unwrap_or_else(|| PathBuf::from(kind.generate_source_dir()));
     let source_from_yaml = relative(&a.config_dir, &source_dir);
     let files = kind
-        .generate_files(&session.client, &remote, &mut config, &source_from_yaml)
+        .generate_files(
+            &session.client,
+            &remote,
+            &mut config,
+            &key,
+            &source_from_yaml,
+        )
         .await
         .map_err(|e| {
             CliError::context(

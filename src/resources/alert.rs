@@ -19,7 +19,7 @@ use serde_json::Value;
 use super::common::{
     self, collect_outputs, literal_str, schema_enum, schema_struct, Lifecycle, Permission,
 };
-use super::dashboard::{create_in_folder, without_workspace_prefix};
+use super::dashboard::{create_in_folder, pretty_json, without_workspace_prefix};
 use super::{
     Created, DeploymentInfo, FieldRules, IdScheme, Kind, KindInfo, NameLink, PathField, PathKind,
     ResourceKind, RunAs, RunStyle, UpdateStyle, WorkspacePaths,
@@ -507,6 +507,47 @@ impl ResourceKind for AlertKind {
     }
     fn permissions_object_type(&self) -> Option<&'static str> {
         Some("alertsv2")
+    }
+    /// The definition (all but what may sit next to a `file_path`), written
+    /// to `<key>.dbalert.json` as the Databricks CLI writes it: the query as
+    /// `query_lines`; the YAML keeps the name, warehouse and `file_path`.
+    async fn generate_files(
+        &self,
+        _client: &Client,
+        _remote: &Value,
+        config: &mut Value,
+        key: &str,
+        source_from_yaml: &str,
+    ) -> Result<Vec<(String, Vec<u8>)>, ApiError> {
+        let Value::Object(m) = config else {
+            return Ok(vec![]);
+        };
+        let mut definition = serde_json::Map::new();
+        for field in m
+            .keys()
+            .filter(|k| !WITH_FILE.contains(&k.as_str()))
+            .cloned()
+            .collect::<Vec<_>>()
+        {
+            let Some(value) = m.shift_remove(&field) else {
+                continue;
+            };
+            match (field.as_str(), value) {
+                ("query_text", Value::String(q)) => {
+                    let lines = q.split('\n').map(|l| Value::String(l.into())).collect();
+                    definition.insert("query_lines".into(), Value::Array(lines));
+                }
+                (_, value) => {
+                    definition.insert(field, value);
+                }
+            }
+        }
+        let file = format!("{key}.dbalert.json");
+        m.insert(
+            "file_path".into(),
+            Value::String(format!("{source_from_yaml}/{file}")),
+        );
+        Ok(vec![(file, pretty_json(&Value::Object(definition)))])
     }
 }
 

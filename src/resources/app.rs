@@ -1166,6 +1166,7 @@ impl ResourceKind for AppKind {
         client: &Client,
         remote: &Value,
         config: &mut Value,
+        _key: &str,
         source_from_yaml: &str,
     ) -> Result<Vec<(String, Vec<u8>)>, ApiError> {
         let root = remote

@@ -453,6 +453,46 @@ impl ResourceKind for DashboardKind {
     fn permissions_object_type(&self) -> Option<&'static str> {
         Some("dashboards")
     }
+    /// The definition, written to `<key>.lvdash.json` (indented, as the
+    /// Databricks CLI writes it) and named by `file_path`.
+    async fn generate_files(
+        &self,
+        _client: &Client,
+        remote: &Value,
+        config: &mut Value,
+        key: &str,
+        source_from_yaml: &str,
+    ) -> Result<Vec<(String, Vec<u8>)>, ApiError> {
+        let Some(text) = remote.get("serialized_dashboard").and_then(Value::as_str) else {
+            return Ok(vec![]);
+        };
+        let file = format!("{key}.lvdash.json");
+        let content = indented_json(text);
+        if let Value::Object(m) = config {
+            m.insert(
+                "file_path".into(),
+                Value::String(format!("{source_from_yaml}/{file}")),
+            );
+        }
+        Ok(vec![(file, content)])
+    }
+}
+
+/// JSON text indented two spaces with a final newline (keys in their order);
+/// text that is not JSON as it is.
+fn indented_json(text: &str) -> Vec<u8> {
+    match serde_json::from_str::<Value>(text) {
+        Ok(v) => pretty_json(&v),
+        Err(_) => text.as_bytes().to_vec(),
+    }
+}
+
+/// A definition file's text: indented two spaces, with a final newline.
+pub(super) fn pretty_json(v: &Value) -> Vec<u8> {
+    // A JSON value always serialises (its keys are strings).
+    let mut out = serde_json::to_vec_pretty(v).unwrap_or_default();
+    out.push(b'\n');
+    out
 }
 
 #[cfg(test)]
@@ -469,6 +509,16 @@ mod tests {
         assert_eq!(moved.fields.len(), 1);
         assert_eq!(moved.drift[0].new, Some(json!("2")));
         assert!(etag_changes(&outputs, None).fields.is_empty());
+    }
+
+    #[test]
+    fn a_generated_definition_is_indented_in_its_key_order_and_other_text_kept() {
+        let text = indented_json(r#"{"pages":[{"name":"p","displayName":"P"}],"datasets":[]}"#);
+        assert_eq!(
+            String::from_utf8(text).expect("utf-8"),
+            "{\n  \"pages\": [\n    {\n      \"name\": \"p\",\n      \"displayName\": \"P\"\n    }\n  ],\n  \"datasets\": []\n}\n"
+        );
+        assert_eq!(indented_json("not json {"), b"not json {");
     }
 
     #[test]

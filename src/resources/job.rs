@@ -496,6 +496,7 @@ impl ResourceKind for JobKind {
         client: &Client,
         _remote: &Value,
         config: &mut Value,
+        _key: &str,
         source_from_yaml: &str,
     ) -> Result<Vec<(String, Vec<u8>)>, ApiError> {
         let mut files: Vec<(String, Vec<u8>)> = Vec::new();

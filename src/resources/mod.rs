@@ -572,17 +572,19 @@ pub trait ResourceKind: Send + Sync + 'static {
         common::prune_empty(&self.remote_to_config(remote))
     }
     /// Download the files an existing object runs (a job's notebooks, an
-    /// app's source) for `generate`, and point `config` at them:
-    /// `source_from_yaml` is the source directory as seen from the generated
-    /// YAML file. Returns `(path inside the source directory, content)`.
+    /// app's source) or is defined by (a dashboard's `.lvdash.json`) for
+    /// `generate`, and point `config` at them: `key` is the resource key
+    /// written, `source_from_yaml` the source directory as seen from the
+    /// generated YAML file. Returns `(path inside the source directory, content)`.
     async fn generate_files(
         &self,
         client: &Client,
         remote: &Value,
         config: &mut Value,
+        key: &str,
         source_from_yaml: &str,
     ) -> Result<Vec<(String, Vec<u8>)>, ApiError> {
-        let _ = (client, remote, config, source_from_yaml);
+        let _ = (client, remote, config, key, source_from_yaml);
         Ok(vec![])
     }
 
