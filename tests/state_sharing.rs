@@ -794,6 +794,74 @@ fn generate_writes_config_and_files_that_bind_to_a_no_op_plan() {
     assert_eq!(file["evaluation"]["comparison_operator"], "GREATER_THAN");
     assert_eq!(file["schedule"]["timezone_id"], "UTC");
 
+    // A Genie space: the same, as `<key>.geniespace.json`.
+    let space = api.post(
+        "/api/2.0/genie/spaces",
+        &json!({"title": "Gen Space", "warehouse_id": "wh-1",
+            "serialized_space": "{\"version\":1,\"config\":{\"sample_questions\":[]}}"}),
+    );
+    let space_id = space["space_id"].as_str().unwrap().to_string();
+    run(
+        &emu,
+        &b,
+        &[
+            "generate",
+            "genie-space",
+            "--existing-id",
+            &space_id,
+            "--genie-space-dir",
+            "src/genie",
+            "--bind",
+        ],
+    )
+    .expect(0);
+    let yaml = std::fs::read_to_string(b.root.join("resources/gen_space.genie_space.yml")).unwrap();
+    assert!(
+        yaml.contains("file_path: ../src/genie/gen_space.geniespace.json"),
+        "{yaml}"
+    );
+    let file: Value = serde_json::from_slice(
+        &std::fs::read(b.root.join("src/genie/gen_space.geniespace.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        file,
+        json!({"version": 1, "config": {"sample_questions": []}})
+    );
+
+    // A pipeline: its notebook and file libraries are downloaded (the
+    // Databricks CLI's flag).
+    let etl = b"# Databricks notebook source\nprint('etl')\n";
+    write("/Workspace/Shared/gen/etl", etl, true);
+    write("/Workspace/Shared/gen/util.py", b"X = 1\n", false);
+    let pipeline = api.post(
+        "/api/2.0/pipelines",
+        &json!({"name": "Gen ETL", "catalog": "main", "schema": "gen", "serverless": true,
+            "libraries": [{"notebook": {"path": "/Workspace/Shared/gen/etl"}},
+                          {"file": {"path": "/Workspace/Shared/gen/util.py"}}]}),
+    );
+    let pipeline_id = pipeline["pipeline_id"].as_str().unwrap().to_string();
+    run(
+        &emu,
+        &b,
+        &[
+            "generate",
+            "pipeline",
+            "--existing-pipeline-id",
+            &pipeline_id,
+            "--bind",
+        ],
+    )
+    .expect(0);
+    let yaml = std::fs::read_to_string(b.root.join("resources/gen_etl.pipeline.yml")).unwrap();
+    assert!(yaml.contains("path: ../src/etl.py"), "{yaml}");
+    assert!(yaml.contains("path: ../src/util.py"), "{yaml}");
+    assert_eq!(std::fs::read(b.root.join("src/etl.py")).unwrap(), etl);
+    assert_eq!(
+        std::fs::read(b.root.join("src/util.py")).unwrap(),
+        b"X = 1\n"
+    );
+
     // Generating again does not overwrite; a wrong flag names the right one.
     let out = run(&emu, &b, &["generate", "job", "--existing-job-id", &job_id]).expect(1);
     assert!(out.stderr.contains("not overwriting"), "{}", out.stderr);
@@ -811,6 +879,7 @@ fn generate_writes_config_and_files_that_bind_to_a_no_op_plan() {
         "resources.synced_database_tables.features",
         "resources.dashboards.gen_sales",
         "resources.alerts.gen_alert",
+        "resources.genie_spaces.gen_space",
     ] {
         assert_eq!(action_of(&plan, addr), json!(["no-op"]), "{addr}: {plan}");
     }
@@ -822,6 +891,12 @@ fn generate_writes_config_and_files_that_bind_to_a_no_op_plan() {
         .cloned()
         .expect("job in plan");
     assert_eq!(job_change["actions"], json!(["update"]), "{plan}");
+    // So does the pipeline its notebook and file.
+    assert_eq!(
+        action_of(&plan, "resources.pipelines.gen_etl"),
+        json!(["update"]),
+        "{plan}"
+    );
     run(&emu, &b, &["deploy", "--auto-approve"]).expect(0);
     assert_eq!(api.jobs().len(), 1);
     assert_eq!(names(&api.instances()), vec!["gen-instance".to_string()]);

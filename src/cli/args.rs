@@ -379,6 +379,9 @@ pub struct GenerateArgs {
     /// Id of an existing job
     #[arg(long, value_name = "ID")]
     pub existing_job_id: Option<String>,
+    /// Id of an existing pipeline
+    #[arg(long, value_name = "ID")]
+    pub existing_pipeline_id: Option<String>,
     /// Name of an existing app
     #[arg(long, value_name = "NAME")]
     pub existing_app_name: Option<String>,
@@ -407,7 +410,7 @@ pub struct GenerateArgs {
     pub config_dir: PathBuf,
     /// Directory of downloaded source files and definitions (default: src;
     /// src/app for apps)
-    #[arg(short = 's', long, visible_alias = "dashboard-dir")]
+    #[arg(short = 's', long, visible_aliases = ["dashboard-dir", "genie-space-dir"])]
     pub source_dir: Option<PathBuf>,
     /// Overwrite existing files
     #[arg(short = 'f', long)]

@@ -47,6 +47,7 @@ fn find_kind(word: &str) -> Result<&'static dyn ResourceKind, CliError> {
 fn existing_id(a: &GenerateArgs, kind: &dyn ResourceKind) -> Result<String, CliError> {
     let given: Vec<(&str, &String)> = [
         ("existing-job-id", &a.existing_job_id),
+        ("existing-pipeline-id", &a.existing_pipeline_id),
         ("existing-app-name", &a.existing_app_name),
         (
             "existing-database-instance-name",
@@ -208,9 +209,9 @@ async fn write_config(
     let mut config = kind.generated_config(&remote);
     let key = match &a.key {
         Some(k) => k.clone(),
-        // Dashboards and alerts have a display name, not a name.
+        // Dashboards and alerts have a display name, Genie spaces a title.
         None => key_from_name(
-            ["name", "display_name"]
+            ["name", "display_name", "title"]
                 .iter()
                 .find_map(|f| config.get(*f).and_then(Value::as_str))
                 .unwrap_or(id),

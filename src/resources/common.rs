@@ -644,6 +644,50 @@ pub fn redact_sensitive(fields: &[&str], config: Value) -> Value {
     out
 }
 
+/// For `generate`: the workspace notebooks and files that `config` names at
+/// `pointers` (absolute workspace paths; others are left as they are),
+/// downloaded into the source directory under their base names (a notebook
+/// with its language's extension), and the config pointed at the local
+/// copies (`source_from_yaml`: the source directory seen from the YAML file).
+pub async fn download_workspace_sources(
+    client: &Client,
+    config: &mut Value,
+    pointers: &[String],
+    source_from_yaml: &str,
+) -> Result<Vec<(String, Vec<u8>)>, ApiError> {
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    for pointer in pointers {
+        let Some(path) = config
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .filter(|p| p.starts_with('/'))
+            .map(str::to_string)
+        else {
+            continue;
+        };
+        let info = client.workspace().get_status(&path).await?;
+        let notebook = info.object_type.as_deref() == Some("NOTEBOOK");
+        let mut name = base_name(&path).to_string();
+        if notebook {
+            let ext = match info.language.as_deref() {
+                Some("SQL") => "sql",
+                Some("SCALA") => "scala",
+                Some("R") => "r",
+                _ => "py",
+            };
+            name = format!("{name}.{ext}");
+        }
+        if !files.iter().any(|(n, _)| n == &name) {
+            let bytes = client.workspace().export(&path).await?;
+            files.push((name.clone(), bytes));
+        }
+        if let Some(slot) = config.pointer_mut(pointer) {
+            *slot = Value::String(format!("{source_from_yaml}/{name}"));
+        }
+    }
+    Ok(files)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

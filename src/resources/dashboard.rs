@@ -463,19 +463,39 @@ impl ResourceKind for DashboardKind {
         key: &str,
         source_from_yaml: &str,
     ) -> Result<Vec<(String, Vec<u8>)>, ApiError> {
-        let Some(text) = remote.get("serialized_dashboard").and_then(Value::as_str) else {
-            return Ok(vec![]);
-        };
         let file = format!("{key}.lvdash.json");
-        let content = indented_json(text);
-        if let Value::Object(m) = config {
-            m.insert(
-                "file_path".into(),
-                Value::String(format!("{source_from_yaml}/{file}")),
-            );
-        }
-        Ok(vec![(file, content)])
+        Ok(definition_file(
+            remote,
+            "serialized_dashboard",
+            config,
+            file,
+            source_from_yaml,
+        )
+        .into_iter()
+        .collect())
     }
+}
+
+/// For `generate`: the definition the remote holds as JSON text in
+/// `content_field`, as the file `file` of the source directory (indented),
+/// which `file_path` in `config` then names. None without a definition.
+pub(super) fn definition_file(
+    remote: &Value,
+    content_field: &str,
+    config: &mut Value,
+    file: String,
+    source_from_yaml: &str,
+) -> Option<(String, Vec<u8>)> {
+    let text = remote.get(content_field).and_then(Value::as_str)?;
+    let Value::Object(m) = config else {
+        return None;
+    };
+    m.shift_remove(content_field);
+    m.insert(
+        "file_path".into(),
+        Value::String(format!("{source_from_yaml}/{file}")),
+    );
+    Some((file, indented_json(text)))
 }
 
 /// JSON text indented two spaces with a final newline (keys in their order);

@@ -17,8 +17,8 @@ use super::common::{
     self, collect_outputs, get_if_exists, literal_str, schema_struct, Lifecycle, Permission,
 };
 use super::dashboard::{
-    check_exclusive, create_in_folder, etag_changes, unread_file, with_file_content,
-    without_workspace_prefix,
+    check_exclusive, create_in_folder, definition_file, etag_changes, unread_file,
+    with_file_content, without_workspace_prefix,
 };
 use super::{
     Created, DeploymentInfo, ExtraChanges, FieldRules, IdScheme, Kind, KindInfo, NameLink,
@@ -247,6 +247,23 @@ impl ResourceKind for GenieSpaceKind {
     }
     fn permissions_object_type(&self) -> Option<&'static str> {
         Some("genie")
+    }
+    /// The definition, written to `<key>.geniespace.json` and named by
+    /// `file_path` (as the Databricks CLI writes it).
+    async fn generate_files(
+        &self,
+        _client: &Client,
+        remote: &Value,
+        config: &mut Value,
+        key: &str,
+        source_from_yaml: &str,
+    ) -> Result<Vec<(String, Vec<u8>)>, ApiError> {
+        let file = format!("{key}.geniespace.json");
+        Ok(
+            definition_file(remote, "serialized_space", config, file, source_from_yaml)
+                .into_iter()
+                .collect(),
+        )
     }
 }
 

@@ -499,7 +499,6 @@ impl ResourceKind for JobKind {
         _key: &str,
         source_from_yaml: &str,
     ) -> Result<Vec<(String, Vec<u8>)>, ApiError> {
-        let mut files: Vec<(String, Vec<u8>)> = Vec::new();
         // JSON pointers of every task path that names a workspace file.
         let count = config
             .get("tasks")
@@ -522,37 +521,7 @@ impl ResourceKind for JobKind {
                 }
             }
         }
-        let slots = pointers;
-        for pointer in slots {
-            let Some(path) = config
-                .pointer(&pointer)
-                .and_then(Value::as_str)
-                .filter(|p| p.starts_with('/'))
-                .map(str::to_string)
-            else {
-                continue;
-            };
-            let info = client.workspace().get_status(&path).await?;
-            let notebook = info.object_type.as_deref() == Some("NOTEBOOK");
-            let mut name = common::base_name(&path).to_string();
-            if notebook {
-                let ext = match info.language.as_deref() {
-                    Some("SQL") => "sql",
-                    Some("SCALA") => "scala",
-                    Some("R") => "r",
-                    _ => "py",
-                };
-                name = format!("{name}.{ext}");
-            }
-            if !files.iter().any(|(n, _)| n == &name) {
-                let bytes = client.workspace().export(&path).await?;
-                files.push((name.clone(), bytes));
-            }
-            if let Some(slot) = config.pointer_mut(&pointer) {
-                *slot = json!(format!("{source_from_yaml}/{name}"));
-            }
-        }
-        Ok(files)
+        common::download_workspace_sources(client, config, &pointers, source_from_yaml).await
     }
     fn permissions_object_type(&self) -> Option<&'static str> {
         Some("jobs")

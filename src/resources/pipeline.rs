@@ -570,6 +570,32 @@ impl ResourceKind for PipelineKind {
     fn permissions_object_type(&self) -> Option<&'static str> {
         Some("pipelines")
     }
+    /// The workspace notebooks and files of the libraries, downloaded next
+    /// to the bundle (as the Databricks CLI does); `glob` includes stay
+    /// workspace paths.
+    async fn generate_files(
+        &self,
+        client: &Client,
+        _remote: &Value,
+        config: &mut Value,
+        _key: &str,
+        source_from_yaml: &str,
+    ) -> Result<Vec<(String, Vec<u8>)>, ApiError> {
+        let count = config
+            .get("libraries")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        let pointers: Vec<String> = (0..count)
+            .flat_map(|i| {
+                [
+                    format!("/libraries/{i}/notebook/path"),
+                    format!("/libraries/{i}/file/path"),
+                ]
+            })
+            .filter(|p| config.pointer(p).is_some())
+            .collect();
+        common::download_workspace_sources(client, config, &pointers, source_from_yaml).await
+    }
 }
 
 #[cfg(test)]
