@@ -794,6 +794,38 @@ fn generate_writes_config_and_files_that_bind_to_a_no_op_plan() {
     assert_eq!(file["evaluation"]["comparison_operator"], "GREATER_THAN");
     assert_eq!(file["schedule"]["timezone_id"], "UTC");
 
+    // Without --bind, a YAML the bundle's `include` leaves out is warned of
+    // (the next deploy would skip it); one it takes in is not.
+    let generate_copy = |dirs: &[&str]| {
+        let mut args = vec![
+            "generate",
+            "alert",
+            "--existing-id",
+            &alert_id,
+            "--key",
+            "copy",
+        ];
+        args.extend(dirs);
+        run(&emu, &b, &args).expect(0)
+    };
+    let out = generate_copy(&["-d", "elsewhere", "-s", "elsewhere"]);
+    assert!(
+        out.stderr
+            .contains("elsewhere/copy.alert.yml is not matched by the bundle's `include`"),
+        "{}",
+        out.stderr
+    );
+    let out = generate_copy(&[]);
+    assert!(!out.stderr.contains("Warning"), "{}", out.stderr);
+    for copy in [
+        "elsewhere/copy.alert.yml",
+        "elsewhere/copy.dbalert.json",
+        "resources/copy.alert.yml",
+        "src/copy.dbalert.json",
+    ] {
+        std::fs::remove_file(b.root.join(copy)).unwrap();
+    }
+
     // A Genie space: the same, as `<key>.geniespace.json`.
     let space = api.post(
         "/api/2.0/genie/spaces",

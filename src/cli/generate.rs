@@ -17,6 +17,7 @@ use serde_json::{Map, Value};
 use super::args::{GenerateArgs, GlobalArgs};
 use super::error::{CliError, ErrorClass};
 use super::{bind, context, hint, Exit};
+use crate::config::source::{Node, NodeKind};
 use crate::resources::{registry, ResourceAddr, ResourceKind};
 
 /// The kind named on the command line (`job`, `database-instance`; the
@@ -131,14 +132,26 @@ pub fn run(g: &GlobalArgs, a: &GenerateArgs) -> Result<Exit, CliError> {
     let kind = find_kind(&a.kind)?;
     let id = existing_id(a, kind)?;
     let rt = context::runtime()?;
-    let yaml_file = rt.block_on(async {
+    let (yaml_file, included) = rt.block_on(async {
         let session = context::open(g).await?;
-        let result = write_config(a, kind, &id, &session).await;
+        let result = write_config(a, kind, &id, &session).await.map(|yaml| {
+            let taken_in = included(&session.bundle.tree, &yaml);
+            (yaml, taken_in)
+        });
         session.close().await;
         result
     })?;
     eprintln!("Wrote {}", yaml_file.display());
     if !a.bind {
+        if !included {
+            // As the Databricks CLI warns: otherwise the next deploy leaves it out, silently.
+            eprintln!(
+                "Warning: {} is not matched by the bundle's `include`, so it will not be deployed; \
+                 add it to databricks.yml, for example `include: [\"{}/*.yml\"]`",
+                yaml_file.display(),
+                a.config_dir.display()
+            );
+        }
         return Ok(Exit::Success);
     }
     // A new session loads the bundle with the file just written.
@@ -165,6 +178,20 @@ pub fn run(g: &GlobalArgs, a: &GenerateArgs) -> Result<Exit, CliError> {
         result
     })?;
     Ok(Exit::Success)
+}
+
+/// Whether the root file's `include` patterns (as the loader expands them:
+/// relative to the bundle root, `*` within one directory) take in `rel`.
+fn included(tree: &Node, rel: &Path) -> bool {
+    let Some(NodeKind::Seq(patterns)) = tree.get("include").map(|n| &n.kind) else {
+        return false;
+    };
+    patterns.iter().filter_map(Node::as_str).any(|pattern| {
+        globset::GlobBuilder::new(pattern.trim_start_matches("./"))
+            .literal_separator(true)
+            .build()
+            .is_ok_and(|glob| glob.compile_matcher().is_match(rel))
+    })
 }
 
 /// The key written in `yaml_file` (`<key>.<kind>.yml`).
@@ -373,7 +400,22 @@ pub fn to_yaml(v: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::source::{parse_file, FileId};
     use serde_json::json;
+
+    #[test]
+    fn included_follows_the_root_files_include_patterns() {
+        let root = |yaml: &str| parse_file(FileId(0), yaml).0;
+        let tree = root("include:\n  - ./resources/*.yml\n  - jobs/**/*.yml\n");
+        assert!(included(&tree, Path::new("resources/web.app.yml")));
+        assert!(!included(&tree, Path::new("resources/deep/web.app.yml")));
+        assert!(included(&tree, Path::new("jobs/a/b/x.job.yml")));
+        assert!(!included(&tree, Path::new("other/x.job.yml")));
+        assert!(!included(
+            &root("bundle: {name: b}\n"),
+            Path::new("resources/x.yml")
+        ));
+    }
 
     #[test]
     fn yaml_reads_back_as_the_same_value() {
