@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 use super::args::{GenerateArgs, GlobalArgs};
 use super::error::{CliError, ErrorClass};
 use super::{bind, context, hint, Exit};
-use crate::config::source::{Node, NodeKind};
+use crate::config::load::include_takes_in;
 use crate::resources::{registry, ResourceAddr, ResourceKind};
 
 /// The kind named on the command line (`job`, `database-instance`; the
@@ -135,7 +135,9 @@ pub fn run(g: &GlobalArgs, a: &GenerateArgs) -> Result<Exit, CliError> {
     let (yaml_file, included) = rt.block_on(async {
         let session = context::open(g).await?;
         let result = write_config(a, kind, &id, &session).await.map(|yaml| {
-            let taken_in = included(&session.bundle.tree, &yaml);
+            // With --bind, the bind that follows reports a file left out.
+            let bundle = &session.bundle;
+            let taken_in = a.bind || include_takes_in(&bundle.tree, &bundle.root, &yaml);
             (yaml, taken_in)
         });
         session.close().await;
@@ -178,20 +180,6 @@ pub fn run(g: &GlobalArgs, a: &GenerateArgs) -> Result<Exit, CliError> {
         result
     })?;
     Ok(Exit::Success)
-}
-
-/// Whether the root file's `include` patterns (as the loader expands them:
-/// relative to the bundle root, `*` within one directory) take in `rel`.
-fn included(tree: &Node, rel: &Path) -> bool {
-    let Some(NodeKind::Seq(patterns)) = tree.get("include").map(|n| &n.kind) else {
-        return false;
-    };
-    patterns.iter().filter_map(Node::as_str).any(|pattern| {
-        globset::GlobBuilder::new(pattern.trim_start_matches("./"))
-            .literal_separator(true)
-            .build()
-            .is_ok_and(|glob| glob.compile_matcher().is_match(rel))
-    })
 }
 
 /// The key written in `yaml_file` (`<key>.<kind>.yml`).
@@ -400,22 +388,7 @@ pub fn to_yaml(v: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::source::{parse_file, FileId};
     use serde_json::json;
-
-    #[test]
-    fn included_follows_the_root_files_include_patterns() {
-        let root = |yaml: &str| parse_file(FileId(0), yaml).0;
-        let tree = root("include:\n  - ./resources/*.yml\n  - jobs/**/*.yml\n");
-        assert!(included(&tree, Path::new("resources/web.app.yml")));
-        assert!(!included(&tree, Path::new("resources/deep/web.app.yml")));
-        assert!(included(&tree, Path::new("jobs/a/b/x.job.yml")));
-        assert!(!included(&tree, Path::new("other/x.job.yml")));
-        assert!(!included(
-            &root("bundle: {name: b}\n"),
-            Path::new("resources/x.yml")
-        ));
-    }
 
     #[test]
     fn yaml_reads_back_as_the_same_value() {

@@ -1101,6 +1101,21 @@ fn expand_include(root_dir: &Path, pattern: &str) -> Result<Vec<PathBuf>, Includ
     Ok(out)
 }
 
+/// Whether the root file's `include` (in `tree`) takes in `file`, expanded
+/// as a load expands it (for `generate`, which writes a file and must say
+/// when the next load would leave it out).
+pub fn include_takes_in(tree: &Node, root_dir: &Path, file: &Path) -> bool {
+    let Some(NodeKind::Seq(patterns)) = tree.get("include").map(|n| &n.kind) else {
+        return false;
+    };
+    let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let file = canonical(&root_dir.join(file));
+    patterns.iter().filter_map(Node::as_str).any(|pattern| {
+        expand_include(root_dir, pattern)
+            .is_ok_and(|found| found.iter().any(|f| canonical(f) == file))
+    })
+}
+
 /// `root/a/../b.yml` → `b.yml`; outside the root keeps `../`.
 fn display_path(root: &Path, full: &Path) -> PathBuf {
     let rel = full
@@ -1653,4 +1668,35 @@ pub fn counts(diags: &Diagnostics) -> (usize, usize, usize) {
 /// Whether a mode is development (helper for callers).
 pub fn is_development(mode: Option<Mode>) -> bool {
     mode == Some(Mode::Development)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn include_takes_in_what_a_load_would_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for f in [
+            "resources/web.app.yml",
+            "resources/deep/web.app.yml",
+            "jobs/a/b/x.job.yml",
+            "other/x.job.yml",
+        ] {
+            let path = dir.path().join(f);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(path, "resources: {}\n").expect("write");
+        }
+        let root = |yaml: &str| parse_file(FileId(0), yaml).0;
+        let tree = root("include:\n  - ./resources/*.yml\n  - jobs/**/*.yml\n");
+        let takes_in = |tree: &Node, f: &str| include_takes_in(tree, dir.path(), Path::new(f));
+        assert!(takes_in(&tree, "resources/web.app.yml"));
+        assert!(!takes_in(&tree, "resources/deep/web.app.yml"));
+        assert!(takes_in(&tree, "jobs/a/b/x.job.yml"));
+        assert!(!takes_in(&tree, "other/x.job.yml"));
+        assert!(!takes_in(
+            &root("bundle: {name: b}\n"),
+            "resources/web.app.yml"
+        ));
+    }
 }

@@ -19,7 +19,9 @@ use serde_json::Value;
 use super::common::{
     self, collect_outputs, literal_str, schema_enum, schema_struct, Lifecycle, Permission,
 };
-use super::dashboard::{create_in_folder, pretty_json, without_workspace_prefix};
+use super::dashboard::{
+    create_in_folder, named_by_file_path, pretty_json, without_workspace_prefix,
+};
 use super::{
     Created, DeploymentInfo, FieldRules, IdScheme, Kind, KindInfo, NameLink, PathField, PathKind,
     ResourceKind, RunAs, RunStyle, UpdateStyle, WorkspacePaths,
@@ -542,12 +544,13 @@ impl ResourceKind for AlertKind {
                 }
             }
         }
-        let file = format!("{key}.dbalert.json");
-        m.insert(
-            "file_path".into(),
-            Value::String(format!("{source_from_yaml}/{file}")),
-        );
-        Ok(vec![(file, pretty_json(&Value::Object(definition)))])
+        let content = pretty_json(&Value::Object(definition));
+        Ok(named_by_file_path(
+            m,
+            format!("{key}.dbalert.json"),
+            content,
+            source_from_yaml,
+        ))
     }
 }
 

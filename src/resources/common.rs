@@ -644,21 +644,30 @@ pub fn redact_sensitive(fields: &[&str], config: Value) -> Value {
     out
 }
 
-/// For `generate`: the workspace notebooks and files that `config` names at
-/// `pointers` (absolute workspace paths; others are left as they are),
+/// For `generate`: the workspace notebooks and files that each element of
+/// the list `list` of `config` names at `fields` (JSON pointers below the
+/// element; absolute workspace paths only, others are left as they are),
 /// downloaded into the source directory under their base names (a notebook
 /// with its language's extension), and the config pointed at the local
 /// copies (`source_from_yaml`: the source directory seen from the YAML file).
 pub async fn download_workspace_sources(
     client: &Client,
     config: &mut Value,
-    pointers: &[String],
+    list: &str,
+    fields: &[&str],
     source_from_yaml: &str,
 ) -> Result<Vec<(String, Vec<u8>)>, ApiError> {
+    let count = config
+        .get(list)
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    let pointers: Vec<String> = (0..count)
+        .flat_map(|i| fields.iter().map(move |f| format!("/{list}/{i}/{f}")))
+        .collect();
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     for pointer in pointers {
         let Some(path) = config
-            .pointer(pointer)
+            .pointer(&pointer)
             .and_then(Value::as_str)
             .filter(|p| p.starts_with('/'))
             .map(str::to_string)
@@ -681,7 +690,7 @@ pub async fn download_workspace_sources(
             let bytes = client.workspace().export(&path).await?;
             files.push((name.clone(), bytes));
         }
-        if let Some(slot) = config.pointer_mut(pointer) {
+        if let Some(slot) = config.pointer_mut(&pointer) {
             *slot = Value::String(format!("{source_from_yaml}/{name}"));
         }
     }

@@ -464,38 +464,47 @@ impl ResourceKind for DashboardKind {
         source_from_yaml: &str,
     ) -> Result<Vec<(String, Vec<u8>)>, ApiError> {
         let file = format!("{key}.lvdash.json");
+        let definition = remote.get("serialized_dashboard").and_then(Value::as_str);
         Ok(definition_file(
-            remote,
-            "serialized_dashboard",
             config,
+            "serialized_dashboard",
+            definition,
             file,
             source_from_yaml,
-        )
-        .into_iter()
-        .collect())
+        ))
     }
 }
 
-/// For `generate`: the definition the remote holds as JSON text in
-/// `content_field`, as the file `file` of the source directory (indented),
-/// which `file_path` in `config` then names. None without a definition.
+/// For `generate`: the definition the remote holds as JSON text (from
+/// `content_field`, which leaves `config`), as the file `file` of the
+/// source directory, indented. None without a definition.
 pub(super) fn definition_file(
-    remote: &Value,
-    content_field: &str,
     config: &mut Value,
+    content_field: &str,
+    definition: Option<&str>,
     file: String,
     source_from_yaml: &str,
-) -> Option<(String, Vec<u8>)> {
-    let text = remote.get(content_field).and_then(Value::as_str)?;
-    let Value::Object(m) = config else {
-        return None;
+) -> Vec<(String, Vec<u8>)> {
+    let (Some(text), Value::Object(m)) = (definition, config) else {
+        return vec![];
     };
     m.shift_remove(content_field);
-    m.insert(
+    named_by_file_path(m, file, indented_json(text), source_from_yaml)
+}
+
+/// The one file `generate` writes for a definition, named by `file_path`
+/// in the config (relative to the YAML file).
+pub(super) fn named_by_file_path(
+    config: &mut serde_json::Map<String, Value>,
+    file: String,
+    content: Vec<u8>,
+    source_from_yaml: &str,
+) -> Vec<(String, Vec<u8>)> {
+    config.insert(
         "file_path".into(),
         Value::String(format!("{source_from_yaml}/{file}")),
     );
-    Some((file, indented_json(text)))
+    vec![(file, content)]
 }
 
 /// JSON text indented two spaces with a final newline (keys in their order);

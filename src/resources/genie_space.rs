@@ -259,11 +259,14 @@ impl ResourceKind for GenieSpaceKind {
         source_from_yaml: &str,
     ) -> Result<Vec<(String, Vec<u8>)>, ApiError> {
         let file = format!("{key}.geniespace.json");
-        Ok(
-            definition_file(remote, "serialized_space", config, file, source_from_yaml)
-                .into_iter()
-                .collect(),
-        )
+        let definition = remote.get("serialized_space").and_then(Value::as_str);
+        Ok(definition_file(
+            config,
+            "serialized_space",
+            definition,
+            file,
+            source_from_yaml,
+        ))
     }
 }
 

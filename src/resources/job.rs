@@ -499,29 +499,20 @@ impl ResourceKind for JobKind {
         _key: &str,
         source_from_yaml: &str,
     ) -> Result<Vec<(String, Vec<u8>)>, ApiError> {
-        // JSON pointers of every task path that names a workspace file.
-        let count = config
-            .get("tasks")
-            .and_then(Value::as_array)
-            .map_or(0, Vec::len);
-        let mut pointers = Vec::new();
-        for i in 0..count {
-            for task in [
-                format!("/tasks/{i}"),
-                format!("/tasks/{i}/for_each_task/task"),
-            ] {
-                for field in [
-                    "notebook_task/notebook_path",
-                    "spark_python_task/python_file",
-                ] {
-                    let p = format!("{task}/{field}");
-                    if config.pointer(&p).is_some() {
-                        pointers.push(p);
-                    }
-                }
-            }
-        }
-        common::download_workspace_sources(client, config, &pointers, source_from_yaml).await
+        // Every task path that names a workspace file, a loop's task too.
+        common::download_workspace_sources(
+            client,
+            config,
+            "tasks",
+            &[
+                "notebook_task/notebook_path",
+                "spark_python_task/python_file",
+                "for_each_task/task/notebook_task/notebook_path",
+                "for_each_task/task/spark_python_task/python_file",
+            ],
+            source_from_yaml,
+        )
+        .await
     }
     fn permissions_object_type(&self) -> Option<&'static str> {
         Some("jobs")

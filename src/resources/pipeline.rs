@@ -581,20 +581,14 @@ impl ResourceKind for PipelineKind {
         _key: &str,
         source_from_yaml: &str,
     ) -> Result<Vec<(String, Vec<u8>)>, ApiError> {
-        let count = config
-            .get("libraries")
-            .and_then(Value::as_array)
-            .map_or(0, Vec::len);
-        let pointers: Vec<String> = (0..count)
-            .flat_map(|i| {
-                [
-                    format!("/libraries/{i}/notebook/path"),
-                    format!("/libraries/{i}/file/path"),
-                ]
-            })
-            .filter(|p| config.pointer(p).is_some())
-            .collect();
-        common::download_workspace_sources(client, config, &pointers, source_from_yaml).await
+        common::download_workspace_sources(
+            client,
+            config,
+            "libraries",
+            &["notebook/path", "file/path"],
+            source_from_yaml,
+        )
+        .await
     }
 }
 

@@ -22,7 +22,7 @@ type Waiter = (Instant, oneshot::Sender<()>);
 struct Waiting {
     queue: Mutex<Queue>,
     /// Signalled when the queue goes from empty to not (the thread sleeps without a
-    /// deadline then) and at shutdown; a push behind a waiter needs no wake-up, the thread
+    /// deadline then) and at shutdown (the thread ends); a push behind a waiter needs no wake-up, the thread
     /// already sleeps until an earlier deadline.
     wake: Condvar,
 }
@@ -117,10 +117,8 @@ fn release_at_deadlines(waiting: &Waiting) {
             });
         }
         if queue.closed {
-            // Shutting down: release whoever still waits.
-            for (_, waiter) in queue.waiters.drain(..) {
-                let _ = waiter.send(());
-            }
+            // Shutting down: nothing can still wait (a wait borrows the `Delay`); the
+            // queue holds only requests whose clients left, dropped with it.
             return;
         }
         match queue.waiters.front() {
